@@ -1,0 +1,52 @@
+"""Identifier formats: account ids, access key ids, secret keys, unique ids
+(AIDA…, AROA…, ANPA…), request ids. Randomness is injectable via ``secrets``-style
+functions so tests can be deterministic where they need to."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+
+_B32_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_ALNUM_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+USER_PREFIX = "AIDA"
+ROLE_PREFIX = "AROA"
+GROUP_PREFIX = "AGPA"
+POLICY_PREFIX = "ANPA"
+POLICY_VERSION_PREFIX = "ANVA"
+LONG_TERM_KEY_PREFIX = "AKIA"
+TEMPORARY_KEY_PREFIX = "ASIA"
+
+
+def _random_chars(n: int, alphabet: str = _ALNUM_UPPER) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_account_id() -> str:
+    """A 12-digit account id that does not start with 0."""
+    return str(secrets.choice(range(1, 10))) + "".join(str(secrets.randbelow(10)) for _ in range(11))
+
+
+def new_unique_id(prefix: str) -> str:
+    """AWS unique ids: a 4-char prefix + 17 upper-case alphanumerics (21 chars)."""
+    return prefix + _random_chars(17)
+
+
+def new_access_key_id(temporary: bool = False) -> str:
+    return (TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX) + _random_chars(16, _B32_UPPER)
+
+
+def new_secret_access_key() -> str:
+    """40 characters of base64 alphabet, like AWS secret keys."""
+    raw = base64.b64encode(secrets.token_bytes(30)).decode()
+    return raw[:40]
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_account_id(value: str) -> bool:
+    return len(value) == 12 and value.isdigit()
