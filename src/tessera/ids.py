@@ -26,7 +26,9 @@ def _random_chars(n: int, alphabet: str = _ALNUM_UPPER) -> str:
 
 def new_account_id() -> str:
     """A 12-digit account id that does not start with 0."""
-    return str(secrets.choice(range(1, 10))) + "".join(str(secrets.randbelow(10)) for _ in range(11))
+    return str(secrets.choice(range(1, 10))) + "".join(
+        str(secrets.randbelow(10)) for _ in range(11)
+    )
 
 
 def new_unique_id(prefix: str) -> str:
@@ -34,8 +36,31 @@ def new_unique_id(prefix: str) -> str:
     return prefix + _random_chars(17)
 
 
-def new_access_key_id(temporary: bool = False) -> str:
-    return (TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX) + _random_chars(16, _B32_UPPER)
+def new_access_key_id(account_id: str, temporary: bool = False) -> str:
+    """``AKIA``/``ASIA`` + 16 base32 chars (80 bits): the account id in the high 40
+    bits and 40 random bits, so ``GetAccessKeyInfo`` can answer for any key id —
+    including temporary ones, which are never stored — as AWS's key ids allow."""
+    value = (int(account_id) << 40) | secrets.randbits(40)
+    chars = []
+    for _ in range(16):
+        chars.append(_B32_UPPER[value & 31])
+        value >>= 5
+    prefix = TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX
+    return prefix + "".join(reversed(chars))
+
+
+def account_from_access_key_id(access_key_id: str) -> str | None:
+    """The account id encoded in a Tessera access key id, or ``None``."""
+    body = access_key_id[4:]
+    if len(access_key_id) != 20 or any(c not in _B32_UPPER for c in body):
+        return None
+    value = 0
+    for c in body:
+        value = (value << 5) | _B32_UPPER.index(c)
+    account = value >> 40
+    if account <= 0 or account >= 10**12:
+        return None
+    return f"{account:012d}"
 
 
 def new_secret_access_key() -> str:

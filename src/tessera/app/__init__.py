@@ -1,0 +1,1 @@
+"""The ASGI application: request pipeline, routes and process wiring."""

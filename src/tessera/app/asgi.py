@@ -1,0 +1,124 @@
+"""The raw ASGI application: reads the HTTP request (bounded body), routes
+``GET /health``, the issuer documents and everything else to the Query-protocol
+pipeline, which runs in a worker thread because operations touch the store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+
+from tessera.app.pipeline import MAX_BODY_BYTES, Pipeline, Request, Response
+from tessera.app.runtime import Runtime
+from tessera.errors import InvalidParameterValue
+from tessera.ids import new_request_id
+from tessera.protocol.render import render_error
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+Route = Callable[[Request], Response | None]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class TesseraApp:
+    """ASGI callable. Extra GET routes (issuer documents) are tried before the API."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pipeline = Pipeline(runtime)
+        self.get_routes: list[Route] = []
+        self.ready = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            body = await _read_body(receive)
+        except BodyTooLarge:
+            err = InvalidParameterValue("Request body is too large.")
+            rid = new_request_id()
+            await _send(
+                send,
+                Response(
+                    413,
+                    (("content-type", "text/xml"), ("x-amzn-requestid", rid)),
+                    render_error(None, err, rid),
+                ),
+            )
+            return
+        headers = tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())
+        )
+        client = scope.get("client")
+        request = Request(
+            method=scope["method"],
+            path=scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"],
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            source_ip=client[0] if client else "127.0.0.1",
+            secure_transport=scope.get("scheme") == "https",
+        )
+        if request.method in ("GET", "HEAD"):
+            if request.path == "/health":
+                await _send(
+                    send,
+                    Response(
+                        200,
+                        (("content-type", "application/json"),),
+                        json.dumps({"status": "ok"}).encode(),
+                    ),
+                )
+                return
+            for route in self.get_routes:
+                answer = route(request)
+                if answer is not None:
+                    await _send(send, answer)
+                    return
+        response = await anyio.to_thread.run_sync(self.pipeline.handle, request)
+        await _send(send, response)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.runtime.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

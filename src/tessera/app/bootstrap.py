@@ -1,0 +1,126 @@
+"""Process wiring: initialise a data directory (KEK, store, first account and its
+root key), add accounts, and build the runtime and ASGI app for a server worker."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tessera import ids
+from tessera.app.asgi import TesseraApp
+from tessera.app.runtime import Runtime
+from tessera.auth.credentials import CredentialResolver
+from tessera.clock import Clock, OffsetClock, SystemClock
+from tessera.config import ServerConfig
+from tessera.iam.authz import Authorizer
+from tessera.kek import KekError, create_kek_file, kek_path, load_kek
+from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
+from tessera.store.sql import SqlStore, open_sql_store
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCredentials:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def open_store(data_dir: Path, database_url: str | None) -> SqlStore:
+    kek = load_kek(data_dir)
+    store = open_sql_store(kek, data_dir=data_dir, database_url=database_url)
+    store.check_kek()
+    return store
+
+
+def is_initialised(data_dir: Path, database_url: str | None) -> bool:
+    if database_url is None:
+        return kek_path(data_dir).exists() or (data_dir / "tessera.db").exists()
+    try:
+        store = open_store(data_dir, database_url)
+    except KekError:
+        return False
+    try:
+        return store.is_initialised()
+    finally:
+        store.close()
+
+
+def init_store(data_dir: Path, database_url: str | None, clock: Clock) -> AccountCredentials:
+    """Create the KEK, the schema, one account and its root access key."""
+    if database_url is None and (kek_path(data_dir).exists() or (data_dir / "tessera.db").exists()):
+        raise StoreAlreadyInitialised(f"{data_dir} already holds a Tessera store")
+    env_kek = bool(os.environ.get("TESSERA_KEK"))
+    created_kek = False
+    if env_kek:
+        kek = load_kek(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    elif kek_path(data_dir).exists():
+        kek = load_kek(data_dir)
+    else:
+        kek = create_kek_file(data_dir)
+        created_kek = True
+    try:
+        store = open_sql_store(kek, data_dir=data_dir, database_url=database_url)
+    except Exception:
+        if created_kek:
+            kek_path(data_dir).unlink(missing_ok=True)
+        raise
+    try:
+        if store.is_initialised():
+            raise StoreAlreadyInitialised("the database already holds a Tessera store")
+        store.initialise()
+        return create_account(store, clock)
+    finally:
+        store.close()
+
+
+def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
+    now = clock.now()
+    for _ in range(20):
+        account_id = ids.new_account_id()
+        try:
+            store.create_account(account_id, now)
+            break
+        except AlreadyExists:
+            continue
+    else:  # pragma: no cover - 20 collisions in a 9e11 space
+        raise RuntimeError("could not allocate an account id")
+    akid = ids.new_access_key_id(account_id)
+    secret = ids.new_secret_access_key()
+    store.create_access_key(account_id, None, akid, secret, now)
+    return AccountCredentials(account_id, akid, secret)
+
+
+def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
+    from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
+    from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
+
+    if clock is None:
+        offset = config.insecure_clock_offset_seconds
+        clock = OffsetClock(offset) if offset else SystemClock()
+    store = open_store(config.data_dir, config.database_url)
+    runtime = Runtime(
+        config=config,
+        store=store,
+        clock=clock,
+        resolver=CredentialResolver(store),
+        authorizer=Authorizer(),
+    )
+    runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
+    return runtime
+
+
+def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:
+    return TesseraApp(build_runtime(config, clock))
+
+
+def app_from_env() -> TesseraApp:
+    """uvicorn factory for multi-worker serving: configuration from TESSERA_* variables."""
+    from tessera.cli.main import config_from_env
+
+    return create_app(config_from_env())

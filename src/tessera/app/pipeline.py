@@ -1,0 +1,190 @@
+"""The request path, kept straight (see DESIGN.md):
+decode the Query form → SigV4 → principal → decode & validate the operation
+input → operation (which authorises) → render XML/JSON, or the one error
+renderer. Pure with respect to HTTP framing: takes the request facts, returns
+status, headers and body."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+
+from tessera.app.runtime import Runtime
+from tessera.auth import sigv4
+from tessera.auth.principal import Principal
+from tessera.errors import (
+    InternalFailure,
+    InvalidAction,
+    MissingAuthenticationToken,
+    TesseraError,
+)
+from tessera.ids import new_request_id
+from tessera.operation import OperationContext
+from tessera.protocol.model import ServiceSpec, service_for_version, service_spec
+from tessera.protocol.query import decode, parse_form
+from tessera.protocol.render import (
+    JSON_CONTENT_TYPE,
+    XML_CONTENT_TYPE,
+    render_error,
+    render_result,
+    wants_json,
+)
+
+log = logging.getLogger("tessera.request")
+
+MAX_BODY_BYTES = 1024 * 1024
+_FORM = "application/x-www-form-urlencoded"
+_PRESIGN_PARAMS = frozenset(
+    {
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Security-Token",
+    }
+)
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    query_string: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    source_ip: str
+    secure_transport: bool
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._recorded_use: dict[str, float] = {}
+
+    def handle(self, request: Request) -> Response:
+        request_id = new_request_id()
+        as_json = wants_json(request.header("accept"))
+        spec: ServiceSpec | None = None
+        try:
+            spec, ctx, params_op = self._prepare(request, request_id)
+            spec = spec
+            handler = self.runtime.operations.get(spec.name, {}).get(ctx.operation)
+            if handler is None:
+                raise InvalidAction(
+                    f"The action {ctx.operation} is not valid for this web service."
+                )
+            result = handler(ctx, params_op)
+            body = render_result(spec, ctx.operation, result, request_id, as_json=as_json)
+            return Response(200, self._headers(request_id, as_json), body)
+        except TesseraError as exc:
+            body = render_error(spec, exc, request_id, as_json=as_json)
+            return Response(exc.status, self._headers(request_id, as_json), body)
+        except Exception:
+            log.exception("internal failure handling request %s", request_id)
+            exc2 = InternalFailure("An internal error occurred.")
+            body = render_error(spec, exc2, request_id, as_json=as_json)
+            return Response(500, self._headers(request_id, as_json), body)
+
+    @staticmethod
+    def _headers(request_id: str, as_json: bool) -> tuple[tuple[str, str], ...]:
+        return (
+            ("content-type", JSON_CONTENT_TYPE if as_json else XML_CONTENT_TYPE),
+            ("x-amzn-requestid", request_id),
+        )
+
+    def _prepare(
+        self, request: Request, request_id: str
+    ) -> tuple[ServiceSpec, OperationContext, object]:
+        rt = self.runtime
+        pairs = parse_form(request.query_string)
+        if request.method == "POST":
+            ctype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+            if ctype == _FORM or (not ctype and request.body):
+                pairs = pairs + parse_form(request.body)
+        elif request.method != "GET":
+            raise InvalidAction(f"The HTTP method {request.method} is not supported.")
+
+        http_request = sigv4.HttpRequest(
+            method=request.method,
+            path=request.path,
+            query_string=request.query_string,
+            headers=request.headers,
+            body=request.body,
+        )
+        signature = sigv4.extract(http_request)
+        version = _last(pairs, "Version")
+        now = rt.clock.now().astimezone(UTC)
+        principal: Principal | None = None
+        region = DEFAULT_REGION
+        if signature is not None:
+            region = signature.region
+            spec = _spec_for(signature.service, version)
+            sigv4.check_scope(signature, service=spec.name)
+            sigv4.check_time(signature, now)
+            principal, secret = rt.resolver.resolve(
+                signature.access_key_id, signature.security_token, now
+            )
+            sigv4.verify(http_request, signature, secret)
+            self._record_key_use(principal, spec.name, region, now.timestamp())
+        else:
+            spec = service_for_version(version or "") or service_spec("sts")
+            action = _last(pairs, "Action")
+            if action not in rt.unsigned_operations:
+                raise MissingAuthenticationToken()
+
+        decoded = decode(spec, [(k, v) for k, v in pairs if k not in _PRESIGN_PARAMS])
+        ctx = OperationContext(
+            request_id=request_id,
+            service=spec.name,
+            operation=decoded.operation,
+            region=region,
+            now=now,
+            source_ip=request.source_ip,
+            secure_transport=request.secure_transport,
+            user_agent=request.header("user-agent") or "",
+            runtime=rt,
+            principal=principal,
+        )
+        return spec, ctx, decoded.params
+
+    def _record_key_use(self, principal: Principal, service: str, region: str, ts: float) -> None:
+        akid = principal.access_key_id
+        if akid is None or principal.temporary:
+            return
+        last = self._recorded_use.get(akid)
+        if last is not None and ts - last < 60:
+            return
+        self._recorded_use[akid] = ts
+        self.runtime.store.record_access_key_use(akid, self.runtime.clock.now(), service, region)
+
+
+def _last(pairs: list[tuple[str, str]], name: str) -> str | None:
+    value = None
+    for key, val in pairs:
+        if key == name:
+            value = val
+    return value
+
+
+def _spec_for(scope_service: str, version: str | None) -> ServiceSpec:
+    if scope_service in ("sts", "iam"):
+        return service_spec(scope_service)
+    return service_for_version(version or "") or service_spec("sts")

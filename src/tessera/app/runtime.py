@@ -1,0 +1,29 @@
+"""The process-wide runtime a server worker builds once: configuration, store,
+clock, credential resolver, authoriser and the operation registries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tessera.auth.credentials import CredentialResolver
+from tessera.clock import Clock
+from tessera.config import ServerConfig
+from tessera.iam.authz import Authorizer
+
+if TYPE_CHECKING:
+    from tessera.operation import Handler
+    from tessera.store.sql import SqlStore
+
+
+@dataclass(slots=True)
+class Runtime:
+    config: ServerConfig
+    store: SqlStore
+    clock: Clock
+    resolver: CredentialResolver
+    authorizer: Authorizer
+    operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
+    unsigned_operations: frozenset[str] = frozenset(
+        {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
+    )

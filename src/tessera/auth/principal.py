@@ -1,0 +1,74 @@
+"""Who is calling: the authenticated ``Principal`` (root, IAM user, role session,
+federated user, GetSessionToken session) and, for temporary credentials, the
+``Session`` state carried inside the session token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from tessera.iam.model import Tag
+
+
+class PrincipalKind(StrEnum):
+    ROOT = "root"
+    USER = "user"
+    ROLE_SESSION = "role-session"
+    FEDERATED_USER = "federated-user"
+
+
+class SessionKind(StrEnum):
+    ASSUMED_ROLE = "assumed-role"  # AssumeRole / -WithWebIdentity / -WithSAML
+    FEDERATION = "federation"  # GetFederationToken
+    SESSION_TOKEN = "session-token"  # GetSessionToken
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Everything a temporary credential carries (sealed in its session token)."""
+
+    kind: SessionKind
+    account_id: str
+    issued_at: datetime
+    expires_at: datetime
+    # the long-term identity the session derives from
+    source_arn: str  # user ARN / role ARN / root ARN
+    source_id: str  # AIDA… / AROA… / account id
+    source_name: str  # user name / role name / "" for root
+    session_name: str = ""  # RoleSessionName / federated Name
+    session_policy: str | None = None  # inline session policy document
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    source_identity: str | None = None
+    mfa_authenticated: bool = False
+    mfa_auth_time: datetime | None = None
+    chain_depth: int = 0
+    federated_provider: str | None = None
+    original_expires_at: datetime | None = None
+    web_identity_claims: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def has_session_policy(self) -> bool:
+        return self.session_policy is not None or bool(self.policy_arns)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    account_id: str
+    arn: str  # the caller's ARN as GetCallerIdentity reports it
+    user_id: str  # aws:userid
+    principal_arn: str  # aws:PrincipalArn (the role ARN for role sessions)
+    name: str  # user / role / federated user name; "" for root
+    access_key_id: str | None = None
+    session: Session | None = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.kind is PrincipalKind.ROOT
+
+    @property
+    def temporary(self) -> bool:
+        return self.session is not None

@@ -1,0 +1,273 @@
+"""The ``tessera`` command line: ``init``, ``account create``, ``serve`` (and the
+subcommands other modules register). Every ``serve`` option can also come from a
+``TESSERA_*`` environment variable; command-line values win."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tessera.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ServerConfig
+from tessera.kek import KekError
+
+log = logging.getLogger("tessera")
+
+# (option, env var, type, default)
+_SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
+    ("data_dir", "TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
+    ("host", "TESSERA_HOST", str, DEFAULT_HOST),
+    ("port", "TESSERA_PORT", int, DEFAULT_PORT),
+    ("public_url", "TESSERA_PUBLIC_URL", str, None),
+    ("workers", "TESSERA_WORKERS", int, 1),
+    ("database_url", "TESSERA_DATABASE_URL", str, None),
+    ("issuer_host_template", "TESSERA_ISSUER_HOST_TEMPLATE", str, None),
+    ("tls_cert", "TESSERA_TLS_CERT", Path, None),
+    ("tls_key", "TESSERA_TLS_KEY", Path, None),
+    ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
+    ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+]
+
+
+def _env_default(env: str, conv: Callable[[str], object], default: object) -> object:
+    raw = os.environ.get(env)
+    if raw is None or raw == "":
+        return default
+    return conv(raw)
+
+
+def config_from_env() -> ServerConfig:
+    values = {name: _env_default(env, conv, dflt) for name, env, conv, dflt in _SERVE_OPTIONS}
+    proxies = os.environ.get("TESSERA_TRUSTED_PROXIES", "")
+    values["trusted_proxies"] = tuple(p for p in proxies.split(",") if p)
+    return ServerConfig(**values)  # type: ignore[arg-type]
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=_env_default("TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
+        help="data directory (env TESSERA_DATA_DIR, default ./tessera-data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=_env_default("TESSERA_DATABASE_URL", str, None),
+        help="postgresql://… to store everything in PostgreSQL (env TESSERA_DATABASE_URL)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_init = sub.add_parser("init", help="create a new store with one account and its root key")
+    _data_dir_arg(p_init)
+    p_init.add_argument("--json", action="store_true", help="print one JSON object")
+    p_init.set_defaults(func=cmd_init)
+
+    p_account = sub.add_parser("account", help="manage accounts")
+    acc_sub = p_account.add_subparsers(dest="account_command", required=True)
+    p_acc_create = acc_sub.add_parser("create", help="add an account and its root access key")
+    _data_dir_arg(p_acc_create)
+    p_acc_create.add_argument("--json", action="store_true", help="print one JSON object")
+    p_acc_create.set_defaults(func=cmd_account_create)
+
+    p_serve = sub.add_parser("serve", help="serve STS and IAM")
+    _data_dir_arg(p_serve)
+    p_serve.add_argument("--host", default=_env_default("TESSERA_HOST", str, DEFAULT_HOST))
+    p_serve.add_argument(
+        "--port", type=int, default=_env_default("TESSERA_PORT", int, DEFAULT_PORT)
+    )
+    p_serve.add_argument("--public-url", default=_env_default("TESSERA_PUBLIC_URL", str, None))
+    p_serve.add_argument("--workers", type=int, default=_env_default("TESSERA_WORKERS", int, 1))
+    p_serve.add_argument(
+        "--issuer-host-template",
+        default=_env_default("TESSERA_ISSUER_HOST_TEMPLATE", str, None),
+        help="e.g. 'https://{id}.tokens.example.com' (env TESSERA_ISSUER_HOST_TEMPLATE)",
+    )
+    p_serve.add_argument(
+        "--tls-cert", type=Path, default=_env_default("TESSERA_TLS_CERT", Path, None)
+    )
+    p_serve.add_argument(
+        "--tls-key", type=Path, default=_env_default("TESSERA_TLS_KEY", Path, None)
+    )
+    p_serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        help="CIDR whose X-Forwarded-For/-Proto are honoured (env TESSERA_TRUSTED_PROXIES, comma-separated)",
+    )
+    p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
+    p_serve.add_argument(
+        "--insecure-clock-offset",
+        type=float,
+        default=_env_default("TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+        help=argparse.SUPPRESS,
+    )
+    p_serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from tessera.app.bootstrap import init_store
+    from tessera.clock import SystemClock
+    from tessera.store.base import StoreAlreadyInitialised
+
+    try:
+        creds = init_store(args.data_dir, args.database_url, SystemClock())
+    except StoreAlreadyInitialised as exc:
+        print(f"tessera init: {exc}; nothing changed", file=sys.stderr)
+        return 1
+    except KekError as exc:
+        print(f"tessera init: {exc}", file=sys.stderr)
+        return 1
+    _print_credentials(
+        creds.to_json(), creds, args.json, "Created a new Tessera store in " + str(args.data_dir)
+    )
+    return 0
+
+
+def _print_credentials(js: str, creds: object, as_json: bool, headline: str) -> None:
+    if as_json:
+        print(js)
+        return
+    from tessera.app.bootstrap import AccountCredentials
+
+    assert isinstance(creds, AccountCredentials)
+    print(headline)
+    print("Root credentials (shown once; store them now):")
+    print(f"  account id:        {creds.account_id}")
+    print(f"  access key id:     {creds.access_key_id}")
+    print(f"  secret access key: {creds.secret_access_key}")
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    from tessera.app.bootstrap import create_account, is_initialised, open_store
+    from tessera.clock import SystemClock
+
+    if not is_initialised(args.data_dir, args.database_url):
+        print(
+            f"tessera account create: no Tessera store at {args.data_dir}; run 'tessera init' first",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        store = open_store(args.data_dir, args.database_url)
+    except KekError as exc:
+        print(f"tessera account create: {exc}", file=sys.stderr)
+        return 1
+    try:
+        creds = create_account(store, SystemClock())
+    finally:
+        store.close()
+    _print_credentials(creds.to_json(), creds, args.json, "Created account " + creds.account_id)
+    return 0
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    proxies: Sequence[str]
+    if args.trusted_proxy:
+        proxies = args.trusted_proxy
+    else:
+        proxies = [p for p in os.environ.get("TESSERA_TRUSTED_PROXIES", "").split(",") if p]
+    return ServerConfig(
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        workers=args.workers,
+        database_url=args.database_url,
+        issuer_host_template=args.issuer_host_template,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        trusted_proxies=tuple(proxies),
+        log_level=args.log_level,
+        insecure_clock_offset_seconds=args.insecure_clock_offset,
+    )
+
+
+def _export_env(config: ServerConfig) -> None:
+    """Hand the configuration to uvicorn worker processes."""
+    for name, env, _conv, _default in _SERVE_OPTIONS:
+        value = getattr(config, name)
+        if value is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = str(value)
+    os.environ["TESSERA_TRUSTED_PROXIES"] = ",".join(config.trusted_proxies)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tessera.app.bootstrap import create_app, init_store, is_initialised
+    from tessera.clock import SystemClock
+
+    config = _serve_config(args)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if config.insecure_clock_offset_seconds:
+        log.warning(
+            "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset); test use only",
+            config.insecure_clock_offset_seconds,
+        )
+    try:
+        if not is_initialised(config.data_dir, config.database_url):
+            creds = init_store(config.data_dir, config.database_url, SystemClock())
+            _print_credentials(
+                creds.to_json(),
+                creds,
+                False,
+                f"Initialised a new Tessera store in {config.data_dir}",
+            )
+            sys.stdout.flush()
+    except KekError as exc:
+        print(f"tessera serve: {exc}", file=sys.stderr)
+        return 1
+    common: dict[str, object] = dict(
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level.lower(),
+        access_log=False,  # uvicorn's access log prints query strings (presigned tokens)
+        server_header=False,
+        proxy_headers=False,
+    )
+    if config.tls_cert or config.tls_key:
+        if not (config.tls_cert and config.tls_key):
+            print("tessera serve: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        common["ssl_certfile"] = str(config.tls_cert)
+        common["ssl_keyfile"] = str(config.tls_key)
+    if config.workers > 1:
+        _export_env(config)
+        uvicorn.run(
+            "tessera.app.bootstrap:app_from_env",
+            factory=True,
+            workers=config.workers,
+            **common,  # type: ignore[arg-type]
+        )
+        return 0
+    try:
+        app = create_app(config)
+    except KekError as exc:
+        print(f"tessera serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"Tessera serving STS and IAM at {config.effective_public_url}", flush=True)
+    uvicorn.run(app, **common)  # type: ignore[arg-type]
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Server configuration: one frozen value built from command-line options, each of
+which can also come from a ``TESSERA_*`` environment variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7070
+DEFAULT_DATA_DIR = "./tessera-data"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    public_url: str | None = None
+    workers: int = 1
+    database_url: str | None = None
+    issuer_host_template: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "info"
+    insecure_clock_offset_seconds: float = 0.0  # test hook, insecure_ option only
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"{self.scheme}://{host}:{self.port}"

@@ -1,0 +1,72 @@
+"""What an operation handler receives: the ``OperationContext`` (caller, request
+facts, store, clock, authoriser) and the handler type. STS and IAM operations are
+ordinary functions ``(ctx, params) -> result`` registered by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tessera.auth.principal import Principal
+from tessera.clock import Clock
+from tessera.config import ServerConfig
+from tessera.errors import InternalFailure
+
+if TYPE_CHECKING:
+    from tessera.app.runtime import Runtime
+    from tessera.protocol.query import Params
+    from tessera.store.sql import SqlStore
+
+ContextValue = str | tuple[str, ...]
+
+
+@dataclass(slots=True)
+class OperationContext:
+    request_id: str
+    service: str  # "sts" | "iam"
+    operation: str
+    region: str  # the SigV4 scope region (us-east-1 for unsigned requests)
+    now: datetime
+    source_ip: str
+    secure_transport: bool
+    user_agent: str
+    runtime: Runtime
+    principal: Principal | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> SqlStore:
+        return self.runtime.store
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.runtime.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    @property
+    def caller(self) -> Principal:
+        if self.principal is None:
+            raise InternalFailure("operation needs an authenticated caller")
+        return self.principal
+
+    def authorize(
+        self,
+        action: str,
+        resource: str,
+        *,
+        request_keys: Mapping[str, ContextValue] | None = None,
+        resource_account: str | None = None,
+    ) -> None:
+        """Raise ``AccessDenied`` unless the caller may perform ``action`` on ``resource``."""
+        self.runtime.authorizer.authorize(
+            self, action, resource, request_keys=request_keys, resource_account=resource_account
+        )
+
+
+Result = Mapping[str, object] | None
+Handler = Callable[[OperationContext, "Params"], Result]

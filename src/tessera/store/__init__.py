@@ -1,0 +1,1 @@
+"""Durable storage: the interface (``base``) and the SQL engines (``sql``)."""

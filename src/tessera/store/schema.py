@@ -1,0 +1,208 @@
+"""Table definitions (SQLAlchemy Core) and the versioned migrations that create
+them. Migrations are applied in order at start and recorded in
+``schema_migrations``; a store never runs code against an unmigrated schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+
+TS = DateTime(timezone=True)
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", TS, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created_at", TS, nullable=False),
+    Column("issuer_id", String(36), nullable=True, unique=True),
+    Column("outbound_enabled", Boolean, nullable=False, default=False),
+    Column("org_id", String(64), nullable=True),
+    Column("ou_path", Text, nullable=True),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_key", String(64), nullable=True),  # lower-case user name; NULL = root
+    Column("user_name", String(64), nullable=True),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS, nullable=True),
+    Column("last_used_service", String(32), nullable=True),
+    Column("last_used_region", String(32), nullable=True),
+    Index("ix_access_keys_owner", "account_id", "user_key"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("permissions_boundary", String(2048), nullable=True),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("group_id", String(32), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("group_key", String(128), primary_key=True),
+    Column("user_key", String(64), primary_key=True),
+    Index("ix_group_members_user", "account_id", "user_key"),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("permissions_boundary", String(2048), nullable=True),
+    Column("last_used_at", TS, nullable=True),
+    Column("last_used_region", String(32), nullable=True),
+)
+
+managed_policies = Table(
+    "managed_policies",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("policy_id", String(32), nullable=False, unique=True),
+    Column("default_version_id", String(16), nullable=False),
+    Column("next_version", Integer, nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("account_id", "name_key", name="uq_managed_policy_name"),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("policy_arn", String(2048), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+inline_policies = Table(
+    "inline_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("owner_type", String(8), primary_key=True),  # user | group | role
+    Column("owner_key", String(128), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("owner_type", String(8), primary_key=True),
+    Column("owner_key", String(128), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+    Index("ix_attachments_policy", "policy_arn"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("resource_type", String(16), primary_key=True),  # user | role | policy | …
+    Column("resource_key", String(2048), primary_key=True),
+    Column("key_lower", String(128), primary_key=True),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+
+
+def _create(*tables: Table) -> Migration:
+    def run(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return run
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (
+        1,
+        "accounts, access keys, users, groups, roles, policies, tags",
+        _create(
+            meta,
+            accounts,
+            access_keys,
+            users,
+            groups,
+            group_members,
+            roles,
+            managed_policies,
+            policy_versions,
+            inline_policies,
+            attachments,
+            tags,
+        ),
+    ),
+]

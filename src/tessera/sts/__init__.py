@@ -1,0 +1,1 @@
+"""STS: operations, sessions (token format, durations) and trust decisions."""
