@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc import jwt as jose_jwt
+from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jwt as jc_jwt
@@ -82,7 +83,8 @@ def jwks_server(rsa_key: SigningKey, ec_key: SigningKey) -> Iterator[str]:
 def test_header_bytes_exact(key: SigningKey) -> None:
     token = sign_jwt(claims_now(), key)
     header = b64d(token.split(".")[0])
-    assert header == ('{"kid":"%s","typ":"JWT","alg":"%s"}' % (key.kid, key.alg)).encode()
+    expected = '{"kid":"' + key.kid + '","typ":"JWT","alg":"' + key.alg + '"}'
+    assert header == expected.encode()
 
 
 def test_payload_segment_is_compact_json(key: SigningKey) -> None:
@@ -148,9 +150,8 @@ def test_tampered_token_fails_elsewhere(
     key: SigningKey, rsa_key: SigningKey, ec_key: SigningKey
 ) -> None:
     keyset = KeySet.import_key_set(json.loads(documents.jwks_document([rsa_key, ec_key])))
-    h, p, s = sign_jwt(claims_now(), key).split(".")
+    h, _, s = sign_jwt(claims_now(), key).split(".")
     other = sign_jwt({**claims_now(), "sub": "evil"}, key).split(".")[1]
-    from joserfc.errors import BadSignatureError
 
     with pytest.raises(BadSignatureError):
         jose_jwt.decode(f"{h}.{other}.{s}", keyset, algorithms=[key.alg])
