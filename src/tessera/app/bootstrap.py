@@ -18,6 +18,7 @@ from tessera.iam.authz import Authorizer
 from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
 from tessera.store.sql import SqlStore, open_sql_store
+from tessera.sts.sessions import SessionCodec, SessionKeyRing
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ def init_store(data_dir: Path, database_url: str | None, clock: Clock) -> Accoun
         if store.is_initialised():
             raise StoreAlreadyInitialised("the database already holds a Tessera store")
         store.initialise()
+        SessionKeyRing(store).rotate(clock.now())
         return create_account(store, clock)
     finally:
         store.close()
@@ -104,12 +106,14 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         offset = config.insecure_clock_offset_seconds
         clock = OffsetClock(offset) if offset else SystemClock()
     store = open_store(config.data_dir, config.database_url)
+    sessions = SessionCodec(SessionKeyRing(store))
     runtime = Runtime(
         config=config,
         store=store,
         clock=clock,
-        resolver=CredentialResolver(store),
+        resolver=CredentialResolver(store, sessions),
         authorizer=Authorizer(),
+        sessions=sessions,
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     return runtime

@@ -14,6 +14,7 @@ from tessera.iam.authz import Authorizer
 if TYPE_CHECKING:
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore
+    from tessera.sts.sessions import SessionCodec
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class Runtime:
     clock: Clock
     resolver: CredentialResolver
     authorizer: Authorizer
+    sessions: SessionCodec
     operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
