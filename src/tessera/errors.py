@@ -101,7 +101,9 @@ class InvalidClientTokenId(SenderError):
     code = "InvalidClientTokenId"
     status = 403
 
-    def __init__(self, message: str = "The security token included in the request is invalid.") -> None:
+    def __init__(
+        self, message: str = "The security token included in the request is invalid."
+    ) -> None:
         super().__init__(message)
 
 
@@ -119,7 +121,9 @@ class ExpiredToken(SenderError):
     code = "ExpiredToken"
     status = 403
 
-    def __init__(self, message: str = "The security token included in the request is expired") -> None:
+    def __init__(
+        self, message: str = "The security token included in the request is expired"
+    ) -> None:
         super().__init__(message)
 
 

@@ -61,10 +61,28 @@ class OperationContext:
         *,
         request_keys: Mapping[str, ContextValue] | None = None,
         resource_account: str | None = None,
+        resource_policy: str | None = None,
+        resource_tags: Mapping[str, str] | None = None,
+        trust: bool = False,
+        message_action: str | None = None,
     ) -> None:
-        """Raise ``AccessDenied`` unless the caller may perform ``action`` on ``resource``."""
+        """Raise ``AccessDenied`` unless the caller may perform ``action`` on ``resource``.
+
+        ``request_keys``: condition keys of this request (``sts:ExternalId``,
+        ``aws:RequestTag/k``, ``aws:TagKeys`` …). ``resource_policy``: the
+        resource-based policy (for ``trust=True`` the role's trust policy, which
+        must explicitly allow). ``resource_tags``: tags of the resource
+        (``aws:ResourceTag/*``, ``iam:ResourceTag/*``)."""
         self.runtime.authorizer.authorize(
-            self, action, resource, request_keys=request_keys, resource_account=resource_account
+            self,
+            action,
+            resource,
+            request_keys=request_keys,
+            resource_account=resource_account,
+            resource_policy=resource_policy,
+            resource_tags=resource_tags,
+            trust=trust,
+            message_action=message_action,
         )
 
 

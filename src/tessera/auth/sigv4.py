@@ -173,7 +173,10 @@ _MONTHS = {
 # eusc-de-east-1, ... Tessera serves every region on one endpoint.
 _REGION_RE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}")
 _AUTH_SPLIT_RE = re.compile(r"[,\s]+")
-_UNRESERVED_RE = re.compile(r"[A-Za-z0-9\-_.~]*")
+# Already-canonical query elements: unreserved characters and upper-case escapes ...
+_CANONICAL_RE = re.compile(r"(?:[A-Za-z0-9\-_.~]+|%[0-9A-F]{2})*")
+# ... none of which escapes an unreserved character.
+_UNRESERVED_ESCAPE_RE = re.compile(r"%(?:2D|2E|3[0-9]|4[1-9A-F]|5[0-9A]|5F|6[1-9A-F]|7[0-9A]|7E)")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -217,22 +220,20 @@ def extract(request: HttpRequest) -> SignatureInfo | None:
     ``SignatureDoesNotMatch`` when both the header and the query form are used, and
     ``MalformedQueryString`` for broken percent-escapes in an auth query parameter.
     """
-    authorization = _first_header(request.headers, "authorization")
+    headers = _header_map(request.headers)
     query = _parse_query(request.query_string)
-    query_auth = any(
-        name in ("X-Amz-Algorithm", "X-Amz-Signature", "X-Amz-Credential") for name, _ in query
-    )
+    authorization = headers.get("authorization")
     if authorization is not None:
-        if any(name == "X-Amz-Algorithm" for name, _ in query):
+        if "X-Amz-Algorithm" in query:
             raise SignatureDoesNotMatch(MSG_BOTH_AUTH_FORMS)
-        return _extract_header(request, authorization, query)
-    if query_auth:
-        return _extract_query(request, query)
+        return _extract_header(headers, authorization, query)
+    if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query or "X-Amz-Credential" in query:
+        return _extract_query(headers, query)
     return None
 
 
 def _extract_header(
-    request: HttpRequest, authorization: str, query: list[tuple[str, str]]
+    headers: dict[str, str], authorization: str, query: dict[str, str]
 ) -> SignatureInfo:
     head = authorization.split(None, 1)
     algorithm = head[0] if head else ""
@@ -249,8 +250,8 @@ def _extract_header(
     credential = params.get("Credential", "")
     signature = params.get("Signature", "")
     signed = params.get("SignedHeaders")  # present-but-empty is allowed here
-    amz_date_raw = _first_header(request.headers, "x-amz-date")
-    date_raw = _first_header(request.headers, "date") if amz_date_raw is None else None
+    amz_date_raw = headers.get("x-amz-date")
+    date_raw = headers.get("date") if amz_date_raw is None else None
 
     missing = ""
     if not credential:
@@ -275,9 +276,9 @@ def _extract_header(
         raise IncompleteSignature(_MSG_UNSUPPORTED_ALGORITHM.format(algorithm))
 
     key_id, date, region, service, term = _split_credential(credential)
-    token = _first_header(request.headers, "x-amz-security-token")
+    token = headers.get("x-amz-security-token")
     if token is None:
-        token = _first_query(query, "X-Amz-Security-Token")
+        token = query.get("X-Amz-Security-Token")
     return SignatureInfo(
         access_key_id=key_id,
         date=date,
@@ -294,8 +295,8 @@ def _extract_header(
     )
 
 
-def _extract_query(request: HttpRequest, query: list[tuple[str, str]]) -> SignatureInfo:
-    values = {name: _first_query(query, name) for name in _QUERY_REQUIRED}
+def _extract_query(headers: dict[str, str], query: dict[str, str]) -> SignatureInfo:
+    values = {name: query.get(name) for name in _QUERY_REQUIRED}
     missing = "".join(_MSG_QUERY_REQUIRES.format(n) for n, v in values.items() if not v)
     if missing:
         raise IncompleteSignature(missing + _MSG_QUERY_REEXAMINE)
@@ -309,10 +310,10 @@ def _extract_query(request: HttpRequest, query: list[tuple[str, str]]) -> Signat
         # header form's message so the client learns what is wrong.
         raise IncompleteSignature(_MSG_UNSUPPORTED_ALGORITHM.format(algorithm))
     key_id, date, region, service, term = _split_credential(credential)
-    expires = _parse_expires(_first_query(query, "X-Amz-Expires"))
-    token = _first_query(query, "X-Amz-Security-Token")
+    expires = _parse_expires(query.get("X-Amz-Expires"))
+    token = query.get("X-Amz-Security-Token")
     if token is None:
-        token = _first_header(request.headers, "x-amz-security-token")
+        token = headers.get("x-amz-security-token")
     return SignatureInfo(
         access_key_id=key_id,
         date=date,
@@ -443,25 +444,29 @@ def verify(request: HttpRequest, info: SignatureInfo, secret_access_key: str) ->
     """
     if "host" not in _lower_names(info.signed_headers):
         raise SignatureDoesNotMatch(MSG_HOST_NOT_SIGNED)
-    payload_hash = _payload_hash(request, info)
-    sts = string_to_sign(info, canonical_request(request, info, payload_hash=payload_hash))
+    sts = string_to_sign(info, canonical_request(request, info))
     key = _signing_key(secret_access_key, info.date, info.region, info.service)
     expected = hmac.digest(key, sts.encode("utf-8", "surrogatepass"), "sha256").hex()
     if not constant_time_equals(expected, info.signature):
         raise SignatureDoesNotMatch(MSG_SIGNATURE_MISMATCH)
 
 
-def canonical_request(
-    request: HttpRequest, info: SignatureInfo, *, payload_hash: str | None = None
-) -> str:
-    """The SigV4 canonical request for ``request`` as ``info`` says it was signed."""
+def canonical_request(request: HttpRequest, info: SignatureInfo) -> str:
+    """The SigV4 canonical request for ``request`` as ``info`` says it was signed.
+
+    Raises ``SignatureDoesNotMatch`` when a declared ``X-Amz-Content-Sha256`` cannot
+    be honoured, ``MalformedQueryString`` for broken query escapes.
+    """
     wanted = info.signed_headers
-    values: dict[str, list[str]] = {}
     lowered = _lower_names(wanted)
+    values: dict[str, list[str]] = {}
+    declared: str | None = None
     for name, value in request.headers:
         lname = name.lower()
         if lname in lowered:
             values.setdefault(lname, []).append(" ".join(value.split()))
+        if declared is None and lname == "x-amz-content-sha256":
+            declared = value
     lines = [request.method, _canonical_uri(request.path), _canonical_query(request.query_string)]
     for name in wanted:
         lname = name.lower()
@@ -470,7 +475,7 @@ def canonical_request(
             lines.append(f"{lname}:{','.join(found)}")
     lines.append("")
     lines.append(";".join(wanted))
-    lines.append(payload_hash if payload_hash is not None else _payload_hash(request, info))
+    lines.append(_payload_hash(request.body, declared, presigned=info.presigned))
     return "\n".join(lines)
 
 
@@ -494,13 +499,12 @@ def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return hmac.digest(k, TERMINATOR.encode(), "sha256")
 
 
-def _payload_hash(request: HttpRequest, info: SignatureInfo) -> str:
-    body_hash = hashlib.sha256(request.body).hexdigest() if request.body else _EMPTY_SHA256
-    declared = _first_header(request.headers, "x-amz-content-sha256")
+def _payload_hash(body: bytes, declared: str | None, *, presigned: bool) -> str:
+    body_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
     if declared is None:
         return body_hash
     if declared == UNSIGNED_PAYLOAD:
-        if info.presigned:
+        if presigned:
             return declared
         raise SignatureDoesNotMatch(MSG_SIGNATURE_MISMATCH)
     if declared != body_hash:  # [inferred] S3 says XAmzContentSHA256Mismatch
@@ -547,7 +551,8 @@ def _canonical_query(query_string: str) -> str:
 
 
 def _encode_element(raw: str) -> str:
-    if _UNRESERVED_RE.fullmatch(raw):
+    # Fast path: already canonical (what every SDK sends) -> unchanged.
+    if _CANONICAL_RE.fullmatch(raw) and not _UNRESERVED_ESCAPE_RE.search(raw):
         return raw
     bad = _BAD_ESCAPE_RE.search(raw)
     if bad is not None:
@@ -558,17 +563,17 @@ def _encode_element(raw: str) -> str:
     return quote(unquote_to_bytes(raw.replace("+", "%20")), safe="-_.~")
 
 
-def _parse_query(query_string: str) -> list[tuple[str, str]]:
-    """Lenient decode of a raw query string into (name, value) pairs, in order."""
-    pairs: list[tuple[str, str]] = []
+def _parse_query(query_string: str) -> dict[str, str]:
+    """Lenient decode of a raw query string: the first value of each name."""
+    first: dict[str, str] = {}
     if not query_string:
-        return pairs
+        return first
     for part in query_string.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((_decode(name), _decode(value)))
-    return pairs
+        first.setdefault(_decode(name), _decode(value))
+    return first
 
 
 def _decode(raw: str) -> str:
@@ -577,18 +582,12 @@ def _decode(raw: str) -> str:
     return unquote_to_bytes(raw.replace("+", "%20")).decode("utf-8", "replace")
 
 
-def _first_header(headers: tuple[tuple[str, str], ...], lname: str) -> str | None:
+def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The first value of each header, by lower-cased name."""
+    first: dict[str, str] = {}
     for name, value in headers:
-        if name.lower() == lname:
-            return value
-    return None
-
-
-def _first_query(query: list[tuple[str, str]], name: str) -> str | None:
-    for key, value in query:
-        if key == name:
-            return value
-    return None
+        first.setdefault(name.lower(), value)
+    return first
 
 
 def _lower_names(names: tuple[str, ...]) -> frozenset[str]:

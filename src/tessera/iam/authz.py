@@ -27,10 +27,14 @@ class Authorizer:
         *,
         request_keys: Mapping[str, ContextValue] | None = None,
         resource_account: str | None = None,
+        resource_policy: str | None = None,
+        resource_tags: Mapping[str, str] | None = None,
+        trust: bool = False,
+        message_action: str | None = None,
     ) -> None:
         caller = ctx.caller
         target_account = resource_account or caller.account_id
-        if caller.is_root and target_account == caller.account_id:
+        if caller.is_root and target_account == caller.account_id and not trust:
             return
         raise AccessDenied(
             denial_message(

@@ -583,12 +583,22 @@ class _Compiler:
             sensitive = sensitive or member_sensitive
             if member_schema is not None:
                 schema.children[name] = member_schema
-            wire = member.serialization.get("name", name)
+            wire = _wire_name(member, name)
             members.append((wire, name, _camel(name), member_dec, name in required))
         schema.names = frozenset(shape.members)
         dec.members = tuple(members)
         dec.sensitive = sensitive
         return dec, schema
+
+
+def _wire_name(member: Any, name: str) -> str:
+    """The parameter name of a structure member: its locationName, except that a flattened
+    list whose element has a locationName is named by that (as botocore serialises it)."""
+    if member.type_name == "list" and member.serialization.get("flattened"):
+        element_name = member.member.serialization.get("name")
+        if element_name is not None:
+            return str(element_name)
+    return str(member.serialization.get("name", name))
 
 
 class _StructDecoder:

@@ -218,6 +218,15 @@ class _XmlStruct:
             raise AssertionError(_unknown_keys(self.name, self.index, value))
 
 
+def _tag_name(member: Any, name: str) -> str:
+    """The element name of a structure member, as botocore's parser looks it up."""
+    if member.type_name == "list" and member.serialization.get("flattened"):
+        element_name = member.member.serialization.get("name")
+        if element_name is not None:
+            return str(element_name)
+    return str(member.serialization.get("name", name))
+
+
 class _JsonStruct:
     __slots__ = ("index", "members", "name")
 
@@ -275,7 +284,7 @@ class _Compiler:
         plan = self._xml[shape.name] = _XmlStruct(shape.name)
         members = []
         for name, member in shape.members.items():
-            tag = member.serialization.get("name", name)
+            tag = _tag_name(member, name)
             flattened = member.type_name in ("list", "map") and bool(
                 member.serialization.get("flattened")
             )
