@@ -489,12 +489,13 @@ class _Compiler:
             children = node.children
             if children is not None and not flattened:
                 children = children[member_key].children if member_key in children else None
-            if children is None:
-                # ``Name=`` (any value, normally empty) with no members: the empty list.
-                return [] if node.value is not None else _ABSENT
+            if children is None and node.value is None:
+                return _ABSENT
+            # ``Name=`` (any value, normally empty) with no members: the empty list.
             items: list[object] = []
             ok = True
-            for position, (_, child) in enumerate(_indexed(children), start=1):
+            indexed = _indexed(children) if children is not None else []
+            for position, (_, child) in enumerate(indexed, start=1):
                 value = element(child, f"{path}.{position}.member", errors)
                 if value is _INVALID:
                     ok = False
@@ -534,11 +535,12 @@ class _Compiler:
             children = node.children
             if children is not None and not flattened:
                 children = children["entry"].children if "entry" in children else None
-            if children is None:
-                return {} if node.value is not None else _ABSENT
+            if children is None and node.value is None:
+                return _ABSENT
             out: dict[object, object] = {}
             ok = True
-            for position, (_, entry) in enumerate(_indexed(children), start=1):
+            indexed = _indexed(children) if children is not None else []
+            for position, (_, entry) in enumerate(indexed, start=1):
                 parts = entry.children or {}
                 where = f"{path}.entry.{position}"
                 got: list[object] = []
