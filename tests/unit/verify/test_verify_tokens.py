@@ -1,0 +1,68 @@
+"""UnverifiedToken parsing and VerifiedClaims construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tessera.verify import MalformedToken, UnverifiedToken, VerifiedClaims
+from tessera.verify.testing import LocalIssuer
+
+
+def test_parse_and_repr_hides_token(issuer: LocalIssuer) -> None:
+    token = issuer.issue("ES384")
+    u = UnverifiedToken.parse(token)
+    assert u.kid == "EC384_0" and u.alg == "ES384"
+    assert dict(u.header) == {"kid": "EC384_0", "typ": "JWT", "alg": "ES384"}
+    assert token not in repr(u) and token.split(".")[2] not in repr(u)
+    assert u.peek_issuer() == issuer.issuer
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "a.b",
+        "e30=.e30.x",  # padding is not allowed
+        "eyJraWQiOjF9.e30.x",  # kid not a string
+        "eyJhbGciOjF9.e30.x",  # alg not a string
+        "x" * 70000,
+        b"\xff.\xff.\xff",
+    ],
+)
+def test_parse_rejects(bad: str | bytes) -> None:
+    with pytest.raises(MalformedToken):
+        UnverifiedToken.parse(bad)
+
+
+def test_ou_path_string_form_accepted() -> None:
+    payload = {
+        "iss": "https://i",
+        "sub": "s",
+        "aud": "a",
+        "exp": 2,
+        "iat": 1,
+        "https://sts.amazonaws.com/": {"ou_path": "o-1/r-1/"},
+    }
+    claims = VerifiedClaims.from_payload(payload, kid="RSA_0", algorithm="RS256")
+    assert claims.ou_path == ("o-1/r-1/",)
+    assert claims.account is None and dict(claims.principal_tags) == {}
+    summary = claims.to_json_dict()
+    assert summary["issued_at"] == "1970-01-01T00:00:01Z"
+    assert summary["claims"]["https://sts.amazonaws.com/"] == {"ou_path": "o-1/r-1/"}
+
+
+@pytest.mark.parametrize(
+    "aws",
+    [[], {"ou_path": [1]}, {"request_tags": "x"}, {"aws_account": 123456789012}],
+)
+def test_bad_aws_claims(aws: object) -> None:
+    payload = {
+        "iss": "https://i",
+        "sub": "s",
+        "aud": "a",
+        "exp": 2,
+        "iat": 1,
+        "https://sts.amazonaws.com/": aws,
+    }
+    with pytest.raises(MalformedToken):
+        VerifiedClaims.from_payload(payload, kid="RSA_0", algorithm="RS256")
