@@ -246,11 +246,13 @@ class _Evaluator:
         for pol, st in pairs:
             kind = MatchKind.INDIRECT
             if st.principal is not None:
-                kind = st.principal.match(principal)
                 if st.not_principal:
-                    kind = MatchKind.INDIRECT if kind is MatchKind.NONE else MatchKind.NONE
-                if kind is MatchKind.NONE:
-                    continue
+                    if st.principal.lists_every_identity_of(principal):
+                        continue
+                else:
+                    kind = st.principal.match(principal)
+                    if kind is MatchKind.NONE:
+                        continue
             if not self._resource_matches(st):
                 continue
             if st.conditions and not all(

@@ -495,9 +495,15 @@ def _check_resource(resource: str) -> None:
     if ":" not in resource:
         raise _malformed(MSG.RESOURCE_FORMAT.format(resource=resource))
     parts = resource.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
-        # [I] AWS names a partition error for e.g. "arn:foo"; we use the ARN-format text.
+    if parts[0] != "arn":
+        # [I] AWS names a partition error for some of these; we use the ARN-format text.
         raise _malformed(MSG.RESOURCE_FORMAT.format(resource=resource))
+    if len(parts) < 6:
+        # Short forms such as "arn:aws:logs:*" are accepted (the trailing "*" spans the
+        # rest); with an empty component ("::") they fail legacy parsing [M].
+        if "::" in resource or len(parts) < 3 or not parts[2]:
+            raise _malformed(MSG.LEGACY)
+        return
     if parts[2] == "iam" and parts[3] not in ("", "*"):
         raise _malformed(MSG.IAM_REGION.format(resource=resource))
 

@@ -79,8 +79,6 @@ class PrincipalSpec:
                 return MatchKind.SESSION
             if p.kind == "user":
                 return MatchKind.USER
-            if p.kind == "root":
-                return MatchKind.USER
         if p.kind == "role-session" and p.role_arn is not None and p.role_arn in self.arns:
             best = max(best, MatchKind.INDIRECT)
         if (
@@ -98,6 +96,36 @@ class PrincipalSpec:
         ):
             best = max(best, MatchKind.ACCOUNT)
         return best
+
+    def lists_every_identity_of(self, p: PrincipalInfo) -> bool:
+        """``NotPrincipal`` test: are *all* identities of the caller listed?
+
+        AWS checks each identity in the caller's chain (account, role, session
+        / user) against ``NotPrincipal``; a ``Deny`` with ``NotPrincipal`` still
+        applies unless every one of them is listed, which is why the docs tell
+        you to list the account ARN as well ("AWS JSON policy elements:
+        NotPrincipal").
+        """
+        if self.everyone or (self.aws_any and p.kind != "service"):
+            return True
+        if p.kind == "anonymous":
+            return False
+        if p.kind == "service":
+            return p.service is not None and p.service.lower() in self.services
+        if p.kind in ("web-identity", "saml"):
+            return p.federated_provider is not None and p.federated_provider in self.federated
+        checks: list[bool] = []
+        if p.account is not None:
+            checks.append(p.account in self.accounts)
+        if p.kind == "user":
+            checks.append(p.arn in self.arns or p.unique_id in self.unique_ids)
+        elif p.kind == "role-session":
+            checks.append(p.arn in self.arns)
+            checks.append(p.role_arn in self.arns or p.unique_id in self.unique_ids)
+        elif p.kind == "federated-user":
+            checks.append(p.arn in self.arns)
+            checks.append(p.source_user_arn in self.arns)
+        return bool(checks) and all(checks)
 
 
 def invalid_principal_message(key: str, value: str) -> str:
