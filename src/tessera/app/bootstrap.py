@@ -15,6 +15,8 @@ from tessera.auth.credentials import CredentialResolver
 from tessera.clock import Clock, OffsetClock, SystemClock
 from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
+from tessera.protocol.model import service_spec
+from tessera.protocol.query import precompile
 from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
 from tessera.store.sql import SqlStore, open_sql_store
@@ -116,6 +118,8 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         sessions=sessions,
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
+    for name in ("sts", "iam"):
+        precompile(service_spec(name))
     return runtime
 
 

@@ -130,7 +130,7 @@ class Pipeline:
             body=request.body,
         )
         signature = sigv4.extract(http_request)
-        version = _last(pairs, "Version")
+        version = _first(pairs, "Version")
         now = rt.clock.now().astimezone(UTC)
         principal: Principal | None = None
         region = DEFAULT_REGION
@@ -146,7 +146,7 @@ class Pipeline:
             self._record_key_use(principal, spec.name, region, now.timestamp())
         else:
             spec = service_for_version(version or "") or service_spec("sts")
-            action = _last(pairs, "Action")
+            action = _first(pairs, "Action")
             if action not in rt.unsigned_operations:
                 raise MissingAuthenticationToken()
 
@@ -176,12 +176,12 @@ class Pipeline:
         self.runtime.store.record_access_key_use(akid, self.runtime.clock.now(), service, region)
 
 
-def _last(pairs: list[tuple[str, str]], name: str) -> str | None:
-    value = None
+def _first(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """The first value of ``name`` (AWS reads the first of repeated parameters)."""
     for key, val in pairs:
         if key == name:
-            value = val
-    return value
+            return val
+    return None
 
 
 def _spec_for(scope_service: str, version: str | None) -> ServiceSpec:

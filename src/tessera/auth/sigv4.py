@@ -156,7 +156,7 @@ _MSG_EXPIRES_WEEK = (
 _MSG_BAD_HEX = "Illegal hex character in escape % pattern: %{}"
 _MSG_TRAILING_ESCAPE = "Incomplete trailing escape % sequence"
 
-_AMZ_DATE_RE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
+_AMZ_DATE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 # [inferred] the RFC 7231 / RFC 2822 date botocore writes into a ``Date`` header
 # (``email.utils.formatdate``: "Mon, 03 Jun 2024 12:00:00 -0000"), UTC only.
 _HTTP_DATE_RE = re.compile(
@@ -172,7 +172,6 @@ _MONTHS = {
 # Any partition's region: us-east-1, cn-northwest-1, us-gov-west-1, us-isob-east-1,
 # eusc-de-east-1, ... Tessera serves every region on one endpoint.
 _REGION_RE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}")
-_AUTH_SPLIT_RE = re.compile(r"[,\s]+")
 # Already-canonical query elements: unreserved characters and upper-case escapes ...
 _CANONICAL_RE = re.compile(r"(?:[A-Za-z0-9\-_.~]+|%[0-9A-F]{2})*")
 # ... none of which escapes an unreserved character.
@@ -239,12 +238,10 @@ def _extract_header(
     algorithm = head[0] if head else ""
     rest = head[1] if len(head) > 1 else ""
     params: dict[str, str] = {}
-    for token in _AUTH_SPLIT_RE.split(rest):
-        if not token:
-            continue
-        key, eq, value = token.partition("=")
+    for item in rest.replace(",", " ").split():  # tokens are split on commas and spaces
+        key, eq, value = item.partition("=")
         if not eq:
-            raise IncompleteSignature(_MSG_NOT_KEY_VALUE.format(token, authorization))
+            raise IncompleteSignature(_MSG_NOT_KEY_VALUE.format(item, authorization))
         params[key] = value  # last one wins
 
     credential = params.get("Credential", "")
@@ -355,12 +352,18 @@ def _parse_expires(raw: str | None) -> int | None:
 
 
 def _parse_amz_date(raw: str) -> tuple[datetime, str]:
-    m = _AMZ_DATE_RE.fullmatch(raw)
-    if m is None:
+    if _AMZ_DATE_RE.fullmatch(raw) is None:
         raise IncompleteSignature(_MSG_BAD_DATE.format(raw))
-    year, month, day, hh, mm, ss = (int(g) for g in m.groups())
     try:
-        when = datetime(year, month, day, hh, mm, ss, tzinfo=UTC)
+        when = datetime(
+            int(raw[0:4]),
+            int(raw[4:6]),
+            int(raw[6:8]),
+            int(raw[9:11]),
+            int(raw[11:13]),
+            int(raw[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise IncompleteSignature(_MSG_BAD_DATE.format(raw)) from None
     return when, raw
@@ -419,16 +422,23 @@ def check_time(info: SignatureInfo, now: datetime, *, skew_seconds: int = 900) -
     now = now.astimezone(UTC).replace(microsecond=0)
     skew = timedelta(seconds=skew_seconds)
     request_time = info.request_time.astimezone(UTC)
-    if request_time < now - skew:
+    age = now - request_time  # a difference never overflows, unlike now ± skew
+    if age > skew:
         raise SignatureDoesNotMatch(
             _MSG_EXPIRED.format(
-                _compact(request_time), _compact(now - skew), _compact(now), _duration(skew_seconds)
+                _compact(request_time),
+                _compact_shifted(now, -skew),
+                _compact(now),
+                _duration(skew_seconds),
             )
         )
-    if request_time > now + skew:
+    if -age > skew:
         raise SignatureDoesNotMatch(
             _MSG_NOT_YET_CURRENT.format(
-                _compact(request_time), _compact(now + skew), _compact(now), _duration(skew_seconds)
+                _compact(request_time),
+                _compact_shifted(now, skew),
+                _compact(now),
+                _duration(skew_seconds),
             )
         )
 
@@ -599,6 +609,13 @@ def _compact(when: datetime) -> str:
         f"{when.year:04d}{when.month:02d}{when.day:02d}"
         f"T{when.hour:02d}{when.minute:02d}{when.second:02d}Z"
     )
+
+
+def _compact_shifted(when: datetime, delta: timedelta) -> str:
+    try:
+        return _compact(when + delta)
+    except OverflowError:  # only at the ends of the calendar
+        return _compact(datetime.max if delta > timedelta(0) else datetime.min)
 
 
 def _duration(seconds: int) -> str:

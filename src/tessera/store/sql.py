@@ -1116,6 +1116,53 @@ class SqlStore:
                 )
             )
 
+    # ------------------------------------------------------------------ policy usage
+    # (added for the IAM service: ListEntitiesForPolicy)
+
+    def entities_using_policy(
+        self, account_id: str, arn: str
+    ) -> list[tuple[str, str, str, str, str]]:
+        """(usage, kind, name, entity id, path) for every user, group and role of
+        ``account_id`` that has ``arn`` attached (usage ``"policy"``) or uses it as its
+        permissions boundary (usage ``"boundary"``; users and roles only), ordered by
+        kind (group, user, role) and then by name."""
+        out: list[tuple[str, str, str, str, str]] = []
+        a = s.attachments.c
+        with self._tx() as conn:
+            for kind, table, id_col in (
+                ("group", s.groups, s.groups.c.group_id),
+                ("user", s.users, s.users.c.user_id),
+                ("role", s.roles, s.roles.c.role_id),
+            ):
+                rows = conn.execute(
+                    select(table.c.name, id_col, table.c.path)
+                    .join(
+                        s.attachments,
+                        and_(
+                            a.account_id == table.c.account_id,
+                            a.owner_key == table.c.name_key,
+                            a.owner_type == kind,
+                        ),
+                    )
+                    .where(and_(a.policy_arn == arn, table.c.account_id == account_id))
+                    .order_by(table.c.name_key)
+                ).all()
+                out.extend(("policy", kind, r[0], r[1], r[2]) for r in rows)
+                if kind == "group":
+                    continue
+                rows = conn.execute(
+                    select(table.c.name, id_col, table.c.path)
+                    .where(
+                        and_(
+                            table.c.account_id == account_id,
+                            table.c.permissions_boundary == arn,
+                        )
+                    )
+                    .order_by(table.c.name_key)
+                ).all()
+                out.extend(("boundary", kind, r[0], r[1], r[2]) for r in rows)
+        return out
+
 
 def open_sql_store(
     kek: KeyEncryptionKey, *, data_dir: Path | None = None, database_url: str | None = None

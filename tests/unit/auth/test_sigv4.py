@@ -920,3 +920,55 @@ def test_botocore_signed_arbitrary_params_verify(
     info = extract(request)
     assert info is not None
     verify(request, info, SECRET)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    request_time=st.datetimes(timezones=st.just(UTC)),
+    now=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11))])),
+    skew=st.integers(min_value=0, max_value=10**6),
+)
+def test_check_time_total(request_time: datetime, now: datetime, skew: int) -> None:
+    info = _info(request_time=request_time)
+    try:
+        check_time(info, now, skew_seconds=skew)
+    except SignatureDoesNotMatch as exc:
+        assert exc.message.startswith(("Signature expired: ", "Signature not yet current: "))
+    else:
+        assert abs(now.replace(microsecond=0) - request_time) <= timedelta(seconds=skew)
+
+
+_SIGNED = sign_header(
+    "POST",
+    "https://sts.amazonaws.com/p?Action=GetCallerIdentity&Version=2011-06-15",
+    key=ASIA,
+    token=TOKEN,
+    headers={"X-Vault-AWS-IAM-Server-ID": "vault"},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    index=st.integers(min_value=0, max_value=len(_SIGNED.headers) - 1),
+    value=st.one_of(_fragments, _junk),
+    query=st.one_of(st.just(_SIGNED.query_string), _query),
+    path=st.one_of(st.just(_SIGNED.path), _junk),
+    body=st.one_of(st.just(_SIGNED.body), st.binary(max_size=20)),
+)
+def test_mutated_signed_request(index: int, value: str, query: str, path: str, body: bytes) -> None:
+    """One junk header value plus maybe junk query/path/body: accepted only if unchanged."""
+    headers = list(_SIGNED.headers)
+    headers[index] = (headers[index][0], value)
+    req = HttpRequest("POST", path, query, tuple(headers), body)
+    try:
+        info = extract(req)
+        if info is None:
+            return
+        check_time(info, WHEN)
+        check_scope(info, service="sts")
+        verify(req, info, SECRET)
+    except TesseraError:
+        return
+    # Accepted: then every signed part must be equivalent to the original.
+    assert (query, path, body) == (_SIGNED.query_string, _SIGNED.path, _SIGNED.body)
+    assert " ".join(value.split()) == " ".join(_SIGNED.headers[index][1].split())
