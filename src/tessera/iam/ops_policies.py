@@ -1,0 +1,481 @@
+"""IAM policies: inline policies of users, groups and roles (Put/Get/List/Delete),
+customer managed policies and their versions, attachments (Attach/Detach/ListAttached*,
+ListEntitiesForPolicy), policy tags and permissions boundaries.
+
+Only customer managed policies exist: Tessera ships no AWS managed policies, so
+``Scope=AWS`` lists nothing and ``arn:aws:iam::aws:policy/…`` ARNs are unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tessera import arn as arns
+from tessera.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from tessera.iam.model import ManagedPolicy, PolicyVersion
+from tessera.iam.ops_common import (
+    GROUP_INLINE_LIMIT,
+    MANAGED_POLICY_LIMIT,
+    MAX_ATTACHED_POLICIES,
+    MAX_POLICY_VERSIONS,
+    ROLE_INLINE_LIMIT,
+    USER_INLINE_LIMIT,
+    account_of,
+    check_boundary,
+    check_inline_quota,
+    encode_document,
+    find_policy,
+    get_policy,
+    invalid_marker,
+    list_resource,
+    list_tags_result,
+    marker,
+    max_items,
+    no_such_policy,
+    no_such_version,
+    not_attachable,
+    now_of,
+    owner,
+    paginate,
+    path_or_default,
+    render_tags,
+    tag_request_keys,
+    tag_resource,
+    tags_from,
+    validate_policy_document,
+    with_truncation,
+)
+from tessera.iam.ops_roles import get_role_for
+from tessera.iam.ops_users import get_group_for, get_user_for
+from tessera.ids import POLICY_PREFIX, new_unique_id
+from tessera.operation import Handler, OperationContext, Result
+from tessera.protocol.query import Params
+from tessera.store.base import AlreadyExists
+from tessera.store.sql import InvalidMarker, Owner
+
+
+@dataclass(frozen=True, slots=True)
+class _EntityKind:
+    """How one kind of policy holder (user, group, role) is named on the wire."""
+
+    kind: str  # "user" | "group" | "role"
+    title: str  # "User" | "Group" | "Role"
+    name_param: str  # "UserName" | …
+    inline_limit: int
+    resolve: Callable[[OperationContext, str, str], str]  # (ctx, action, name) -> name
+
+
+def _resolve_user(ctx: OperationContext, action: str, name: str) -> str:
+    return get_user_for(ctx, action, name).name
+
+
+def _resolve_group(ctx: OperationContext, action: str, name: str) -> str:
+    return get_group_for(ctx, action, name).name
+
+
+def _resolve_role(ctx: OperationContext, action: str, name: str) -> str:
+    return get_role_for(ctx, action, name).name
+
+
+USER = _EntityKind("user", "User", "UserName", USER_INLINE_LIMIT, _resolve_user)
+GROUP = _EntityKind("group", "Group", "GroupName", GROUP_INLINE_LIMIT, _resolve_group)
+ROLE = _EntityKind("role", "Role", "RoleName", ROLE_INLINE_LIMIT, _resolve_role)
+
+
+def _holder(ctx: OperationContext, params: Params, entity: _EntityKind, action: str) -> Owner:
+    name = entity.resolve(ctx, f"iam:{action}", params.req_str(entity.name_param))
+    return owner(ctx, entity.kind, name)
+
+
+# --- inline policies --------------------------------------------------------------------
+
+
+def _no_such_inline(entity: _EntityKind, policy_name: str) -> NoSuchEntity:
+    # [C] "The role policy with name X cannot be found." (aws/aws-cli#6139);
+    # the user and group forms follow the same pattern.
+    return NoSuchEntity(f"The {entity.kind} policy with name {policy_name} cannot be found.")
+
+
+def _put_inline(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"Put{entity.title}Policy")
+        name = params.req_str("PolicyName")
+        document = params.req_str("PolicyDocument")
+        validate_policy_document(document, entity.kind, entity.inline_limit)
+        check_inline_quota(ctx, target, name, document, entity.inline_limit)
+        ctx.store.put_inline_policy(target, name, document)
+        return None
+
+    return handler
+
+
+def _get_inline(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"Get{entity.title}Policy")
+        name = params.req_str("PolicyName")
+        policy = ctx.store.get_inline_policy(target, name)
+        if policy is None:
+            raise _no_such_inline(entity, name)
+        return {
+            entity.name_param: target.name,
+            "PolicyName": policy.name,
+            "PolicyDocument": encode_document(policy.document),
+        }
+
+    return handler
+
+
+def _list_inline(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"List{entity.title}Policies")
+        names = [p.name for p in ctx.store.list_inline_policies(target)]
+        page, nxt = paginate(names, params)
+        return with_truncation({"PolicyNames": page}, nxt)
+
+    return handler
+
+
+def _delete_inline(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"Delete{entity.title}Policy")
+        name = params.req_str("PolicyName")
+        if not ctx.store.delete_inline_policy(target, name):
+            raise _no_such_inline(entity, name)
+        return None
+
+    return handler
+
+
+# --- attachments ------------------------------------------------------------------------
+
+
+def _attach(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        policy_arn = params.req_str("PolicyArn")
+        name = entity.resolve(
+            ctx, f"iam:Attach{entity.title}Policy", params.req_str(entity.name_param)
+        )
+        target = owner(ctx, entity.kind, name)
+        if find_policy(ctx, policy_arn) is None:
+            raise not_attachable(policy_arn)
+        attached = ctx.store.attached_policies(target)
+        already = any(p.arn == policy_arn for p in attached)
+        if not already and len(attached) >= MAX_ATTACHED_POLICIES:
+            # [C] "Cannot exceed quota for PoliciesPerRole: 10" (aws/eks-hybrid#741)
+            raise LimitExceeded(
+                f"Cannot exceed quota for PoliciesPer{entity.title}: {MAX_ATTACHED_POLICIES}"
+            )
+        ctx.store.attach_policy(target, policy_arn)
+        return None
+
+    return handler
+
+
+def _detach(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        policy_arn = params.req_str("PolicyArn")
+        target = _holder(ctx, params, entity, f"Detach{entity.title}Policy")
+        if not ctx.store.detach_policy(target, policy_arn):
+            raise no_such_policy(policy_arn)  # [I] "Policy <arn> was not found."
+        return None
+
+    return handler
+
+
+def _list_attached(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"ListAttached{entity.title}Policies")
+        prefix = params.get_str("PathPrefix") or "/"
+        policies = [p for p in ctx.store.attached_policies(target) if p.path.startswith(prefix)]
+        page, nxt = paginate(policies, params)
+        return with_truncation(
+            {"AttachedPolicies": [{"PolicyName": p.name, "PolicyArn": p.arn} for p in page]},
+            nxt,
+        )
+
+    return handler
+
+
+# --- managed policies -------------------------------------------------------------------
+
+
+def policy_shape(policy: ManagedPolicy, *, description: bool = True) -> dict[str, object]:
+    shape: dict[str, object] = {
+        "PolicyName": policy.name,
+        "PolicyId": policy.policy_id,
+        "Arn": policy.arn,
+        "Path": policy.path,
+        "DefaultVersionId": policy.default_version_id,
+        "AttachmentCount": policy.attachment_count,
+        "PermissionsBoundaryUsageCount": policy.boundary_usage_count,
+        "IsAttachable": True,
+    }
+    if description and policy.description is not None:
+        shape["Description"] = policy.description
+    shape["CreateDate"] = policy.created_at
+    shape["UpdateDate"] = policy.updated_at
+    return shape
+
+
+def version_shape(version: PolicyVersion, *, document: bool = True) -> dict[str, object]:
+    shape: dict[str, object] = {}
+    if document:
+        shape["Document"] = encode_document(version.document)
+    shape["VersionId"] = version.version_id
+    shape["IsDefaultVersion"] = version.is_default
+    shape["CreateDate"] = version.created_at
+    return shape
+
+
+def _policy_for(ctx: OperationContext, action: str, policy_arn: str) -> ManagedPolicy:
+    ctx.authorize(action, policy_arn)
+    return get_policy(ctx, policy_arn)
+
+
+def create_policy(ctx: OperationContext, params: Params) -> Result:
+    account = account_of(ctx)
+    name = params.req_str("PolicyName")
+    path = path_or_default(params.get_str("Path"))
+    document = params.req_str("PolicyDocument")
+    tags = tags_from(params)
+    policy_arn = arns.policy_arn(account, path, name)
+    ctx.authorize("iam:CreatePolicy", policy_arn, request_keys=tag_request_keys(tags))
+    validate_policy_document(document, "managed", MANAGED_POLICY_LIMIT)
+    now = now_of(ctx)
+    policy = ManagedPolicy(
+        account_id=account,
+        name=name,
+        path=path,
+        policy_id=new_unique_id(POLICY_PREFIX),
+        default_version_id="v1",
+        created_at=now,
+        updated_at=now,
+        description=params.get_str("Description"),
+    )
+    try:
+        ctx.store.create_managed_policy(policy, document)
+    except AlreadyExists as exc:
+        # [C] "A policy called X already exists. Duplicate names are not allowed."
+        raise EntityAlreadyExists(
+            f"A policy called {name} already exists. Duplicate names are not allowed."
+        ) from exc
+    if tags:
+        tag_resource(ctx, "policy", policy.arn, tags)
+    shape = policy_shape(policy)
+    if tags:
+        shape["Tags"] = render_tags(tags)
+    return {"Policy": shape}
+
+
+def get_policy_op(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:GetPolicy", params.req_str("PolicyArn"))
+    shape = policy_shape(policy)
+    tags = ctx.store.get_tags(policy.account_id, "policy", policy.arn)
+    if tags:
+        shape["Tags"] = render_tags(tags)
+    return {"Policy": shape}
+
+
+def list_policies(ctx: OperationContext, params: Params) -> Result:
+    prefix = params.get_str("PathPrefix")
+    ctx.authorize("iam:ListPolicies", list_resource(ctx, "policy", prefix))
+    scope = params.get_str("Scope") or "All"
+    only_attached = bool(params.get_bool("OnlyAttached"))
+    usage = params.get_str("PolicyUsageFilter")
+    if scope == "AWS":
+        if marker(params) is not None:
+            raise invalid_marker()
+        return with_truncation({"Policies": []}, None)
+    try:
+        page = ctx.store.list_managed_policies(
+            account_of(ctx),
+            prefix or "/",
+            only_attached and usage != "PermissionsBoundary",
+            marker(params),
+            max_items(params),
+        )
+    except InvalidMarker as exc:
+        raise invalid_marker() from exc
+    items = page.items
+    if only_attached and usage == "PermissionsBoundary":
+        items = [p for p in items if p.boundary_usage_count > 0]
+    return with_truncation(
+        {"Policies": [policy_shape(p, description=False) for p in items]}, page.marker
+    )
+
+
+def delete_policy(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:DeletePolicy", params.req_str("PolicyArn"))
+    if policy.attachment_count or policy.boundary_usage_count:
+        raise DeleteConflict("Cannot delete a policy attached to entities.")  # [C]
+    if len(ctx.store.list_policy_versions(policy.arn)) > 1:
+        # [C]
+        raise DeleteConflict(
+            "This policy has more than one version. Before you delete a policy, you must "
+            "delete the policy's versions. The default version is deleted with the policy."
+        )
+    ctx.store.delete_managed_policy(policy.arn)
+    return None
+
+
+def create_policy_version(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:CreatePolicyVersion", params.req_str("PolicyArn"))
+    document = params.req_str("PolicyDocument")
+    validate_policy_document(document, "managed", MANAGED_POLICY_LIMIT)
+    if len(ctx.store.list_policy_versions(policy.arn)) >= MAX_POLICY_VERSIONS:
+        # [C]
+        raise LimitExceeded(
+            f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you "
+            "create a new version, you must delete an existing version."
+        )
+    version = ctx.store.create_policy_version(
+        policy.arn, document, bool(params.get_bool("SetAsDefault")), now_of(ctx)
+    )
+    return {"PolicyVersion": version_shape(version, document=False)}
+
+
+def _version_for(ctx: OperationContext, action: str, params: Params) -> PolicyVersion:
+    policy = _policy_for(ctx, action, params.req_str("PolicyArn"))
+    version_id = params.req_str("VersionId")
+    version = ctx.store.get_policy_version(policy.arn, version_id)
+    if version is None:
+        raise no_such_version(policy.arn, version_id)
+    return version
+
+
+def get_policy_version(ctx: OperationContext, params: Params) -> Result:
+    version = _version_for(ctx, "iam:GetPolicyVersion", params)
+    return {"PolicyVersion": version_shape(version)}
+
+
+def list_policy_versions(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:ListPolicyVersions", params.req_str("PolicyArn"))
+    versions = ctx.store.list_policy_versions(policy.arn)
+    page, nxt = paginate(versions, params)
+    return with_truncation({"Versions": [version_shape(v, document=False) for v in page]}, nxt)
+
+
+def delete_policy_version(ctx: OperationContext, params: Params) -> Result:
+    version = _version_for(ctx, "iam:DeletePolicyVersion", params)
+    if version.is_default:
+        raise DeleteConflict("Cannot delete the default version of a policy.")  # [C]
+    ctx.store.delete_policy_version(version.policy_arn, version.version_id)
+    return None
+
+
+def set_default_policy_version(ctx: OperationContext, params: Params) -> Result:
+    version = _version_for(ctx, "iam:SetDefaultPolicyVersion", params)
+    ctx.store.set_default_policy_version(version.policy_arn, version.version_id, now_of(ctx))
+    return None
+
+
+def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:ListEntitiesForPolicy", params.req_str("PolicyArn"))
+    entity_filter = params.get_str("EntityFilter")
+    prefix = params.get_str("PathPrefix") or "/"
+    usage_filter = params.get_str("PolicyUsageFilter")
+    wanted_usage = {"PermissionsPolicy": "policy", "PermissionsBoundary": "boundary"}.get(
+        usage_filter or ""
+    )
+    wanted_kind = {"User": "user", "Group": "group", "Role": "role"}.get(entity_filter or "")
+    if entity_filter in ("LocalManagedPolicy", "AWSManagedPolicy"):
+        wanted_kind = "none"  # no policy is attached to a policy
+    entities = [
+        e
+        for e in ctx.store.entities_using_policy(policy.account_id, policy.arn)
+        if (wanted_usage is None or e[0] == wanted_usage)
+        and (wanted_kind is None or e[1] == wanted_kind)
+        and e[4].startswith(prefix)
+    ]
+    if wanted_usage is None:  # an entity both attached and bounded is listed once
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for e in entities:
+            if (e[1], e[2].lower()) not in seen:
+                seen.add((e[1], e[2].lower()))
+                unique.append(e)
+        entities = unique
+    page, nxt = paginate(entities, params)
+    return with_truncation(
+        {
+            "PolicyGroups": [{"GroupName": e[2], "GroupId": e[3]} for e in page if e[1] == "group"],
+            "PolicyUsers": [{"UserName": e[2], "UserId": e[3]} for e in page if e[1] == "user"],
+            "PolicyRoles": [{"RoleName": e[2], "RoleId": e[3]} for e in page if e[1] == "role"],
+        },
+        nxt,
+    )
+
+
+def tag_policy(ctx: OperationContext, params: Params) -> Result:
+    tags = tags_from(params)
+    policy_arn = params.req_str("PolicyArn")
+    ctx.authorize("iam:TagPolicy", policy_arn, request_keys=tag_request_keys(tags))
+    policy = get_policy(ctx, policy_arn)
+    tag_resource(ctx, "policy", policy.arn, tags)
+    return None
+
+
+def untag_policy(ctx: OperationContext, params: Params) -> Result:
+    keys = params.get_str_list("TagKeys") or []
+    policy_arn = params.req_str("PolicyArn")
+    ctx.authorize("iam:UntagPolicy", policy_arn, request_keys={"aws:TagKeys": tuple(keys)})
+    policy = get_policy(ctx, policy_arn)
+    ctx.store.remove_tags(policy.account_id, "policy", policy.arn, keys)
+    return None
+
+
+def list_policy_tags(ctx: OperationContext, params: Params) -> Result:
+    policy = _policy_for(ctx, "iam:ListPolicyTags", params.req_str("PolicyArn"))
+    return list_tags_result(ctx, params, "policy", policy.arn)
+
+
+# --- permissions boundaries -------------------------------------------------------------
+
+
+def _put_boundary(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        boundary = params.req_str("PermissionsBoundary")
+        target = _holder(ctx, params, entity, f"Put{entity.title}PermissionsBoundary")
+        check_boundary(ctx, boundary)
+        ctx.store.set_permissions_boundary(target, boundary)
+        return None
+
+    return handler
+
+
+def _delete_boundary(entity: _EntityKind) -> Handler:
+    def handler(ctx: OperationContext, params: Params) -> Result:
+        target = _holder(ctx, params, entity, f"Delete{entity.title}PermissionsBoundary")
+        ctx.store.set_permissions_boundary(target, None)
+        return None
+
+    return handler
+
+
+OPERATIONS: dict[str, Handler] = {
+    "CreatePolicy": create_policy,
+    "GetPolicy": get_policy_op,
+    "ListPolicies": list_policies,
+    "DeletePolicy": delete_policy,
+    "CreatePolicyVersion": create_policy_version,
+    "GetPolicyVersion": get_policy_version,
+    "ListPolicyVersions": list_policy_versions,
+    "DeletePolicyVersion": delete_policy_version,
+    "SetDefaultPolicyVersion": set_default_policy_version,
+    "ListEntitiesForPolicy": list_entities_for_policy,
+    "TagPolicy": tag_policy,
+    "UntagPolicy": untag_policy,
+    "ListPolicyTags": list_policy_tags,
+}
+for _entity in (USER, GROUP, ROLE):
+    _t = _entity.title
+    OPERATIONS[f"Put{_t}Policy"] = _put_inline(_entity)
+    OPERATIONS[f"Get{_t}Policy"] = _get_inline(_entity)
+    OPERATIONS[f"List{_t}Policies"] = _list_inline(_entity)
+    OPERATIONS[f"Delete{_t}Policy"] = _delete_inline(_entity)
+    OPERATIONS[f"Attach{_t}Policy"] = _attach(_entity)
+    OPERATIONS[f"Detach{_t}Policy"] = _detach(_entity)
+    OPERATIONS[f"ListAttached{_t}Policies"] = _list_attached(_entity)
+for _entity in (USER, ROLE):
+    OPERATIONS[f"Put{_entity.title}PermissionsBoundary"] = _put_boundary(_entity)
+    OPERATIONS[f"Delete{_entity.title}PermissionsBoundary"] = _delete_boundary(_entity)

@@ -1,0 +1,223 @@
+"""IAM roles: Create/Get/List/Update/Delete, the trust policy (UpdateAssumeRolePolicy),
+role descriptions and session-duration limits, and role tags. Trust policies are
+returned URL-encoded, as IAM does, so SDKs decode them into dictionaries."""
+
+from __future__ import annotations
+
+from tessera import arn as arns
+from tessera.errors import DeleteConflict
+from tessera.iam.model import Role
+from tessera.iam.ops_common import (
+    TRUST_POLICY_LIMIT,
+    account_of,
+    already_exists,
+    boundary_shape,
+    check_boundary,
+    encode_document,
+    invalid_marker,
+    list_resource,
+    list_tags_result,
+    marker,
+    max_items,
+    no_such_role,
+    now_of,
+    owner,
+    path_or_default,
+    render_tags,
+    tag_request_keys,
+    tag_resource,
+    tags_from,
+    validate_policy_document,
+    with_truncation,
+)
+from tessera.iam.ops_users import MUST_DELETE_POLICIES, MUST_DETACH_POLICIES
+from tessera.ids import ROLE_PREFIX, new_unique_id
+from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.protocol.query import Params
+from tessera.store.base import AlreadyExists
+from tessera.store.sql import InvalidMarker
+
+DEFAULT_MAX_SESSION_DURATION = 3600
+
+
+def role_shape(role: Role) -> dict[str, object]:
+    """The members ListRoles returns (no Tags, PermissionsBoundary or RoleLastUsed)."""
+    shape: dict[str, object] = {
+        "Path": role.path,
+        "RoleName": role.name,
+        "RoleId": role.role_id,
+        "Arn": role.arn,
+        "CreateDate": role.created_at,
+        "AssumeRolePolicyDocument": encode_document(role.trust_policy),
+    }
+    if role.description is not None:
+        shape["Description"] = role.description
+    shape["MaxSessionDuration"] = role.max_session_duration
+    return shape
+
+
+def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
+    """GetRole/CreateRole/UpdateRoleDescription: with boundary, tags and last use."""
+    shape = role_shape(role)
+    boundary = boundary_shape(role.permissions_boundary)
+    if boundary is not None:
+        shape["PermissionsBoundary"] = boundary
+    tags = ctx.store.get_tags(role.account_id, "role", role.name.lower())
+    if tags:
+        shape["Tags"] = render_tags(tags)
+    last_used: dict[str, object] = {}
+    if role.last_used_at is not None:
+        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
+        if role.last_used_region is not None:
+            last_used["Region"] = role.last_used_region
+    shape["RoleLastUsed"] = last_used
+    return shape
+
+
+def get_role_for(
+    ctx: OperationContext,
+    action: str,
+    name: str,
+    *,
+    request_keys: dict[str, ContextValue] | None = None,
+) -> Role:
+    """Authorise ``action`` on the role's ARN, then require the role to exist."""
+    account = account_of(ctx)
+    role = ctx.store.get_role(account, name)
+    resource = role.arn if role is not None else arns.role_arn(account, "/", name)
+    ctx.authorize(action, resource, request_keys=request_keys)
+    if role is None:
+        raise no_such_role(name)
+    return role
+
+
+def create_role(ctx: OperationContext, params: Params) -> Result:
+    account = account_of(ctx)
+    name = params.req_str("RoleName")
+    path = path_or_default(params.get_str("Path"))
+    document = params.req_str("AssumeRolePolicyDocument")
+    boundary = params.get_str("PermissionsBoundary")
+    duration = params.get_int("MaxSessionDuration")
+    tags = tags_from(params)
+    request_keys = tag_request_keys(tags)
+    if boundary is not None:
+        request_keys["iam:PermissionsBoundary"] = boundary
+    ctx.authorize("iam:CreateRole", arns.role_arn(account, path, name), request_keys=request_keys)
+    validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
+    if boundary is not None:
+        check_boundary(ctx, boundary)
+    role = Role(
+        account_id=account,
+        name=name,
+        path=path,
+        role_id=new_unique_id(ROLE_PREFIX),
+        created_at=now_of(ctx),
+        trust_policy=document,
+        description=params.get_str("Description"),
+        max_session_duration=DEFAULT_MAX_SESSION_DURATION if duration is None else duration,
+        permissions_boundary=boundary,
+    )
+    try:
+        ctx.store.create_role(role)
+    except AlreadyExists as exc:
+        raise already_exists("role", name) from exc
+    if tags:
+        tag_resource(ctx, "role", name.lower(), tags)
+    shape = full_role_shape(ctx, role)
+    del shape["RoleLastUsed"]  # CreateRole's answer carries no RoleLastUsed
+    return {"Role": shape}
+
+
+def get_role(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:GetRole", params.req_str("RoleName"))
+    return {"Role": full_role_shape(ctx, role)}
+
+
+def list_roles(ctx: OperationContext, params: Params) -> Result:
+    prefix = params.get_str("PathPrefix")
+    ctx.authorize("iam:ListRoles", list_resource(ctx, "role", prefix))
+    try:
+        page = ctx.store.list_roles(
+            account_of(ctx), prefix or "/", marker(params), max_items(params)
+        )
+    except InvalidMarker as exc:
+        raise invalid_marker() from exc
+    return with_truncation({"Roles": [role_shape(r) for r in page.items]}, page.marker)
+
+
+def update_role(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
+    values: dict[str, object] = {}
+    description = params.get_str("Description")
+    if description is not None:
+        values["description"] = description
+    duration = params.get_int("MaxSessionDuration")
+    if duration is not None:
+        values["max_session_duration"] = duration
+    if values:
+        ctx.store.update_role(role.account_id, role.name, **values)
+    return {}
+
+
+def update_role_description(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:UpdateRoleDescription", params.req_str("RoleName"))
+    ctx.store.update_role(role.account_id, role.name, description=params.req_str("Description"))
+    updated = ctx.store.get_role(role.account_id, role.name)
+    assert updated is not None
+    return {"Role": full_role_shape(ctx, updated)}
+
+
+def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
+    document = params.req_str("PolicyDocument")
+    validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
+    ctx.store.update_role(role.account_id, role.name, trust_policy=document)
+    return None
+
+
+def delete_role(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
+    target = owner(ctx, "role", role.name)
+    if ctx.store.attached_policies(target):
+        raise DeleteConflict(MUST_DETACH_POLICIES)
+    if ctx.store.list_inline_policies(target):
+        raise DeleteConflict(MUST_DELETE_POLICIES)
+    ctx.store.delete_role(role.account_id, role.name)
+    return None
+
+
+def tag_role(ctx: OperationContext, params: Params) -> Result:
+    tags = tags_from(params)
+    role = get_role_for(
+        ctx, "iam:TagRole", params.req_str("RoleName"), request_keys=tag_request_keys(tags)
+    )
+    tag_resource(ctx, "role", role.name.lower(), tags)
+    return None
+
+
+def untag_role(ctx: OperationContext, params: Params) -> Result:
+    keys = params.get_str_list("TagKeys") or []
+    role = get_role_for(
+        ctx, "iam:UntagRole", params.req_str("RoleName"), request_keys={"aws:TagKeys": tuple(keys)}
+    )
+    ctx.store.remove_tags(role.account_id, "role", role.name.lower(), keys)
+    return None
+
+
+def list_role_tags(ctx: OperationContext, params: Params) -> Result:
+    role = get_role_for(ctx, "iam:ListRoleTags", params.req_str("RoleName"))
+    return list_tags_result(ctx, params, "role", role.name.lower())
+
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateRole": create_role,
+    "GetRole": get_role,
+    "ListRoles": list_roles,
+    "UpdateRole": update_role,
+    "UpdateRoleDescription": update_role_description,
+    "UpdateAssumeRolePolicy": update_assume_role_policy,
+    "DeleteRole": delete_role,
+    "TagRole": tag_role,
+    "UntagRole": untag_role,
+    "ListRoleTags": list_role_tags,
+}
