@@ -175,6 +175,24 @@ tags = Table(
     Column("position", Integer, nullable=False),
 )
 
+mfa_devices = Table(
+    "mfa_devices",
+    metadata,
+    Column("serial_number", String(256), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name_key", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("seed_sealed", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("user_key", String(64), nullable=True),  # lower-case user name; NULL = unassigned
+    Column("user_name", String(64), nullable=True),
+    Column("enable_date", TS, nullable=True),
+    Column("last_used_step", Integer, nullable=True),
+    Index("ix_mfa_devices_name", "account_id", "name_key"),
+    Index("ix_mfa_devices_user", "account_id", "user_key"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -205,4 +223,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
             tags,
         ),
     ),
+    (2, "virtual MFA devices", _create(mfa_devices)),
 ]
