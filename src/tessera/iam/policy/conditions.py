@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Final, Literal
 
 from tessera.iam.policy.patterns import ContextValue, Pattern, compile_glob, parse_pattern
@@ -107,6 +108,7 @@ def parse_operator(text: str) -> OperatorSpec | None:
 # --- value conversions --------------------------------------------------------------
 
 
+@lru_cache(maxsize=8192)
 def parse_number(text: str) -> Decimal | None:
     try:
         value = Decimal(text.strip())
@@ -118,6 +120,7 @@ def parse_number(text: str) -> Decimal | None:
 _EPOCH_RE: Final = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+@lru_cache(maxsize=8192)
 def parse_date(text: str) -> float | None:
     """ISO-8601 (date, date-time, ``Z`` or offset, fractions) or epoch seconds."""
     s = text.strip()
@@ -137,6 +140,7 @@ def parse_date(text: str) -> float | None:
     return dt.timestamp()
 
 
+@lru_cache(maxsize=8192)
 def _parse_binary(text: str) -> bytes | None:
     try:
         return base64.b64decode(text, validate=True)
@@ -147,6 +151,7 @@ def _parse_binary(text: str) -> bytes | None:
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@lru_cache(maxsize=8192)
 def _parse_network(text: str) -> IpNetwork | None:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
@@ -154,6 +159,7 @@ def _parse_network(text: str) -> IpNetwork | None:
         return None
 
 
+@lru_cache(maxsize=8192)
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip())

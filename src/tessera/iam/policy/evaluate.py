@@ -185,7 +185,9 @@ def _pairs(policies: Sequence[Policy], action_lower: str) -> Iterable[tuple[Poli
         return policies.candidates(action_lower)
     out: list[tuple[Policy, Statement]] = []
     for pol in policies:
-        sts = pol.candidates(action_lower)
+        sts = pol._cache.get(action_lower)  # memoised fast path of pol.candidates()
+        if sts is None:
+            sts = pol.candidates(action_lower)
         if sts:
             out.extend((pol, st) for st in sts)
     return out
@@ -302,7 +304,15 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
         return Decision(False, DenyReason(False, ptype), (), missing, trust)
 
     # 1. explicit deny anywhere
-    for ptype in _DENY_ORDER:
+    any_deny = (
+        res_scan.denies
+        or id_scan.denies
+        or b_scan.denies
+        or s_scan.denies
+        or any(s.denies for s in scp_scans)
+        or any(s.denies for s in rcp_scans)
+    )
+    for ptype in _DENY_ORDER if any_deny else ():
         denies = [m for scan in by_type[ptype] for m in scan.denies]
         if denies:
             all_denies = tuple(m for t in _DENY_ORDER for s in by_type[t] for m in s.denies)
