@@ -114,7 +114,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         store=store,
         clock=clock,
         resolver=CredentialResolver(store, sessions),
-        authorizer=Authorizer(),
+        authorizer=Authorizer(store),
         sessions=sessions,
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}

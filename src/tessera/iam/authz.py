@@ -1,24 +1,257 @@
 """The one authorisation decision every operation goes through:
-``Authorizer.authorize(ctx, action, resource)``. Until the policy engine is
-wired in, it fails closed: an account's root may do everything in its own
-account and every other principal is denied with AWS's AccessDenied message."""
+``Authorizer.authorize(ctx, action, resource, …)``. It gathers what applies to
+the caller from the store — identity policies (user inline + attached + its
+groups', or the role's), permissions boundary, session policies carried in the
+session token, the resource-based (trust) policy — builds the request context
+(global ``aws:*`` keys plus the operation's own keys) and asks the pure policy
+engine (``tessera.iam.policy``). Parsed policies are cached by document text."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from tessera.errors import AccessDenied
+from tessera import arn as arns
+from tessera.auth.principal import Principal, PrincipalKind
+from tessera.errors import AccessDenied, MalformedPolicyDocument
+from tessera.iam.policy import (
+    Decision,
+    Policy,
+    PolicyGroup,
+    PolicyKind,
+    PolicySet,
+    PrincipalInfo,
+    RequestContext,
+    access_denied_message,
+    evaluate,
+    global_keys,
+    parse_policy,
+)
+from tessera.store.sql import Owner, SqlStore
 
 if TYPE_CHECKING:
     from tessera.operation import ContextValue, OperationContext
 
+_ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
-def denial_message(caller_arn: str, action: str, resource: str, reason: str) -> str:
-    return f"User: {caller_arn} is not authorized to perform: {action} on resource: {resource} {reason}"
+_PRINCIPAL_TYPE = {
+    PrincipalKind.ROOT: "Account",
+    PrincipalKind.USER: "User",
+    PrincipalKind.ROLE_SESSION: "AssumedRole",
+    PrincipalKind.FEDERATED_USER: "FederatedUser",
+}
+
+
+@lru_cache(maxsize=4096)
+def compiled(document: str, kind: PolicyKind, label: str) -> Policy | None:
+    """Parse once per distinct document; a stored document that no longer parses
+    (it was valid when written) grants nothing rather than failing the request."""
+    try:
+        return parse_policy(document, kind, label=label)
+    except MalformedPolicyDocument:
+        return None
+
+
+def principal_info(caller: Principal) -> PrincipalInfo:
+    session = caller.session
+    if caller.kind is PrincipalKind.ROLE_SESSION:
+        assert session is not None
+        return PrincipalInfo(
+            arn=caller.arn,
+            account=caller.account_id,
+            kind="role-session",
+            role_arn=session.source_arn,
+            unique_id=session.source_id,
+            federated_provider=session.federated_provider,
+        )
+    if caller.kind is PrincipalKind.FEDERATED_USER:
+        assert session is not None
+        return PrincipalInfo(
+            arn=caller.arn,
+            account=caller.account_id,
+            kind="federated-user",
+            source_user_arn=session.source_arn,
+        )
+    if caller.kind is PrincipalKind.ROOT:
+        return PrincipalInfo(arn=caller.arn, account=caller.account_id, kind="root")
+    return PrincipalInfo(
+        arn=caller.arn, account=caller.account_id, kind="user", unique_id=caller.user_id
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallerPolicies:
+    identity: Sequence[Policy]
+    boundary: Policy | None
+    session: Sequence[Policy] | None
+    principal_tags: dict[str, str]
 
 
 class Authorizer:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ gathering
+
+    def _owner_policies(self, owner: Owner) -> list[Policy]:
+        out: list[Policy] = []
+        for inline in self.store.list_inline_policies(owner):
+            pol = compiled(inline.document, PolicyKind.IDENTITY, f"{owner.kind}/{owner.name}/{inline.name}")
+            if pol is not None:
+                out.append(pol)
+        for policy_arn, document in self.store.attached_policy_documents([owner]):
+            pol = compiled(document, PolicyKind.IDENTITY, policy_arn)
+            if pol is not None:
+                out.append(pol)
+        return out
+
+    def _managed(self, policy_arn: str | None, kind: PolicyKind) -> Policy | None:
+        if policy_arn is None:
+            return None
+        document = self.store.get_default_policy_document(policy_arn)
+        if document is None:
+            return None
+        return compiled(document, kind, policy_arn)
+
+    def _user_policies(self, account_id: str, user_name: str) -> tuple[list[Policy], Policy | None, dict[str, str]]:
+        user = self.store.get_user(account_id, user_name)
+        if user is None:
+            return [], None, {}
+        policies = self._owner_policies(Owner(account_id, "user", user.name))
+        for group in self.store.groups_for_user(account_id, user.name):
+            policies.extend(self._owner_policies(Owner(account_id, "group", group.name)))
+        boundary = self._managed(user.permissions_boundary, PolicyKind.BOUNDARY)
+        if user.permissions_boundary and boundary is None:
+            boundary = compiled('{"Version":"2012-10-17","Statement":[]}', PolicyKind.BOUNDARY, "missing")
+        tags = {t.key: t.value for t in self.store.get_tags(account_id, "user", user.name.lower())}
+        return policies, boundary, tags
+
+    def caller_policies(self, caller: Principal) -> CallerPolicies:
+        session = caller.session
+        acct = caller.account_id
+        session_policies: list[Policy] | None = None
+        if session is not None and session.has_session_policy:
+            session_policies = []
+            if session.session_policy is not None:
+                pol = compiled(session.session_policy, PolicyKind.SESSION, "session-policy")
+                if pol is not None:
+                    session_policies.append(pol)
+            for policy_arn in session.policy_arns:
+                pol = self._managed(policy_arn, PolicyKind.SESSION)
+                if pol is not None:
+                    session_policies.append(pol)
+
+        if caller.kind is PrincipalKind.ROOT:
+            return CallerPolicies((), None, session_policies, {})
+        if caller.kind is PrincipalKind.USER:
+            identity, boundary, tags = self._user_policies(acct, caller.name)
+            return CallerPolicies(PolicyGroup(identity), boundary, session_policies, tags)
+        assert session is not None
+        session_tags = {t.key: t.value for t in session.tags}
+        if caller.kind is PrincipalKind.ROLE_SESSION:
+            role = self.store.get_role(acct, session.source_name)
+            if role is None or role.role_id != session.source_id:
+                return CallerPolicies((), None, session_policies, session_tags)
+            identity = self._owner_policies(Owner(acct, "role", role.name))
+            boundary = self._managed(role.permissions_boundary, PolicyKind.BOUNDARY)
+            tags = {t.key: t.value for t in self.store.get_tags(acct, "role", role.name.lower())}
+            return CallerPolicies(
+                PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
+            )
+        # federated user: the federating user's permissions ∩ the session policy
+        if session.source_arn == arns.root_arn(acct):
+            root_all = compiled(_ALLOW_ALL, PolicyKind.IDENTITY, "root")
+            assert root_all is not None
+            return CallerPolicies((root_all,), None, session_policies, session_tags)
+        identity, boundary, tags = self._user_policies(acct, session.source_name)
+        return CallerPolicies(
+            PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
+        )
+
+    def context_keys(
+        self,
+        ctx: OperationContext,
+        caller: Principal,
+        info: PrincipalInfo,
+        principal_tags: Mapping[str, str],
+        request_keys: Mapping[str, ContextValue] | None,
+        resource_tags: Mapping[str, str] | None,
+    ) -> dict[str, ContextValue]:
+        session = caller.session
+        extra: dict[str, ContextValue] = {}
+        if session is not None and session.federated_provider:
+            extra["aws:FederatedProvider"] = session.federated_provider
+        for k, v in (resource_tags or {}).items():
+            extra[f"iam:ResourceTag/{k}"] = v
+        if request_keys:
+            extra.update(request_keys)
+        mfa_age = None
+        if session is not None and session.mfa_authenticated and session.mfa_auth_time is not None:
+            mfa_age = max(0, int((ctx.now - session.mfa_auth_time).total_seconds()))
+        account = self.store.get_account(caller.account_id) if caller.account_id else None
+        org_paths = None
+        if account is not None and account.ou_path:
+            org_paths = [account.ou_path]
+        return global_keys(
+            info,
+            current_time=ctx.now,
+            secure_transport=ctx.secure_transport,
+            source_ip=ctx.source_ip,
+            username=caller.name if caller.kind is PrincipalKind.USER else None,
+            userid=caller.user_id,
+            principal_type=_PRINCIPAL_TYPE[caller.kind],
+            principal_tags=principal_tags,
+            resource_tags=resource_tags,
+            mfa_present=(session.mfa_authenticated if session is not None else None),
+            mfa_age_seconds=mfa_age,
+            token_issue_time=session.issued_at if session is not None else None,
+            source_identity=session.source_identity if session is not None else None,
+            requested_region=ctx.region,
+            org_id=account.org_id if account is not None else None,
+            org_paths=org_paths,
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------------ decision
+
+    def decide(
+        self,
+        ctx: OperationContext,
+        action: str,
+        resource: str,
+        *,
+        request_keys: Mapping[str, ContextValue] | None = None,
+        resource_account: str | None = None,
+        resource_policy: str | None = None,
+        resource_tags: Mapping[str, str] | None = None,
+        trust: bool = False,
+    ) -> tuple[RequestContext, Decision]:
+        caller = ctx.caller
+        info = principal_info(caller)
+        gathered = self.caller_policies(caller)
+        keys = self.context_keys(
+            ctx, caller, info, gathered.principal_tags, request_keys, resource_tags
+        )
+        resource_pol = None
+        if resource_policy is not None:
+            kind = PolicyKind.TRUST if trust else PolicyKind.RESOURCE
+            resource_pol = compiled(resource_policy, kind, "trust-policy" if trust else "resource-policy")
+        request = RequestContext(action, resource, info, keys)
+        decision = evaluate(
+            request,
+            PolicySet(
+                identity=gathered.identity,
+                resource=resource_pol,
+                resource_account=resource_account,
+                boundary=gathered.boundary,
+                session=gathered.session,
+                is_trust_evaluation=trust,
+            ),
+        )
+        return request, decision
+
     def authorize(
         self,
         ctx: OperationContext,
@@ -31,16 +264,35 @@ class Authorizer:
         resource_tags: Mapping[str, str] | None = None,
         trust: bool = False,
         message_action: str | None = None,
-    ) -> None:
-        caller = ctx.caller
-        target_account = resource_account or caller.account_id
-        if caller.is_root and target_account == caller.account_id and not trust:
-            return
-        raise AccessDenied(
-            denial_message(
-                caller.arn,
-                action,
-                resource,
-                f"because no identity-based policy allows the {action} action",
-            )
+    ) -> Decision:
+        request, decision = self.decide(
+            ctx,
+            action,
+            resource,
+            request_keys=request_keys,
+            resource_account=resource_account,
+            resource_policy=resource_policy,
+            resource_tags=resource_tags,
+            trust=trust,
         )
+        if not decision.allowed:
+            if message_action is not None:
+                request = RequestContext(message_action, resource, request.principal, request.keys)
+            raise AccessDenied(access_denied_message(request, decision))
+        return decision
+
+
+def _merge_tags(base: Mapping[str, str], override: Mapping[str, str]) -> dict[str, str]:
+    """Session tags override principal tags with the same key, case-insensitively."""
+    lowered = {k.lower() for k in override}
+    merged = {k: v for k, v in base.items() if k.lower() not in lowered}
+    merged.update(override)
+    return merged
+
+
+
+
+def denial_message(caller_arn: str, action: str, resource: str, reason: str) -> str:
+    """AWS's AccessDenied text; ``reason`` ("because no …") may be empty."""
+    text = f"User: {caller_arn} is not authorized to perform: {action} on resource: {resource}"
+    return f"{text} {reason}" if reason else text

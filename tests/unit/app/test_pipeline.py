@@ -1,0 +1,106 @@
+"""The request pipeline in-process: SigV4 → principal → decode → operation → render,
+and the error paths (no 500 for bad input, no detail leaked on internal failure)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tessera.app.pipeline import Pipeline, Request
+from tessera.app.runtime import Runtime
+from tessera.auth.credentials import CredentialResolver
+from tessera.clock import SystemClock
+from tessera.config import ServerConfig
+from tessera.iam.authz import Authorizer
+from tessera.kek import KeyEncryptionKey
+from tessera.operation import OperationContext
+from tessera.protocol.query import Params
+from tessera.store.sql import SqlStore
+from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
+from tessera.sts.sessions import SessionCodec, SessionKeyRing
+
+from tessera.app.bootstrap import create_account
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    store = SqlStore("sqlite://", KeyEncryptionKey(os.urandom(32)))
+    store.migrate()
+    store.initialise()
+    sessions = SessionCodec(SessionKeyRing(store))
+    rt = Runtime(
+        config=ServerConfig(data_dir=tmp_path),
+        store=store,
+        clock=SystemClock(),
+        resolver=CredentialResolver(store, sessions),
+        authorizer=Authorizer(store),
+        sessions=sessions,
+    )
+    rt.operations = {"sts": dict(STS_OPERATIONS), "iam": {}}
+    return rt
+
+
+def _request(body: str, akid: str, secret: str, service: str = "sts") -> Request:
+    aws = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:7070/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(akid, secret), service, "eu-west-1").add_auth(aws)
+    headers = tuple((k, str(v)) for k, v in aws.headers.items())
+    headers += (("host", "127.0.0.1:7070"),)
+    return Request("POST", "/", "", headers, aws.body if isinstance(aws.body, bytes) else body.encode(), "127.0.0.1", False)
+
+
+def test_get_caller_identity(runtime: Runtime) -> None:
+    creds = create_account(runtime.store, runtime.clock)
+    resp = Pipeline(runtime).handle(
+        _request("Action=GetCallerIdentity&Version=2011-06-15", creds.access_key_id, creds.secret_access_key)
+    )
+    assert resp.status == 200, resp.body
+    assert f"<Account>{creds.account_id}</Account>".encode() in resp.body
+
+
+def test_internal_failure_leaks_nothing(runtime: Runtime) -> None:
+    creds = create_account(runtime.store, runtime.clock)
+
+    def boom(ctx: OperationContext, params: Params) -> None:
+        raise RuntimeError("secret detail")
+
+    runtime.operations["sts"]["GetCallerIdentity"] = boom
+    resp = Pipeline(runtime).handle(
+        _request("Action=GetCallerIdentity&Version=2011-06-15", creds.access_key_id, creds.secret_access_key)
+    )
+    assert resp.status == 500
+    assert b"<Code>InternalFailure</Code>" in resp.body
+    assert b"<Type>Receiver</Type>" in resp.body
+    assert b"secret detail" not in resp.body
+
+
+def test_unimplemented_model_operation_is_invalid_action(runtime: Runtime) -> None:
+    creds = create_account(runtime.store, runtime.clock)
+    resp = Pipeline(runtime).handle(
+        _request("Action=AssumeRoot&Version=2011-06-15&TargetPrincipal=123456789012&TaskPolicyArn.arn=arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials", creds.access_key_id, creds.secret_access_key)
+    )
+    assert resp.status == 400
+    assert b"<Code>InvalidAction</Code>" in resp.body
+
+
+def test_unsigned_operation_needs_no_signature_but_others_do(runtime: Runtime) -> None:
+    req = Request(
+        "POST",
+        "/",
+        "",
+        (("content-type", "application/x-www-form-urlencoded"),),
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+        "127.0.0.1",
+        False,
+    )
+    resp = Pipeline(runtime).handle(req)
+    assert resp.status == 403 and b"MissingAuthenticationToken" in resp.body
