@@ -11,6 +11,7 @@ exit 2 for usage errors. The CLI owner wires ``tessera token verify`` to ``run``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -54,7 +55,8 @@ def run(
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+            args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     token = stdin.read().strip() if args.token == "-" else args.token

@@ -66,8 +66,8 @@ def test_leeway_option(live_issuer: LocalIssuer) -> None:
 
 
 def test_usage_errors() -> None:
-    code, _, _ = call(["tok"])  # missing --issuer/--audience
-    assert code == 2
+    code, _, err = call(["tok"])  # missing --issuer/--audience
+    assert code == 2 and "--issuer" in err
     code, _, err = call(["tok", "--issuer", "http://issuer.example", "--audience", AUD])
     assert code == 2 and "plain http" in err
 

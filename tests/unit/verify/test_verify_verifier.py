@@ -483,8 +483,8 @@ def test_constructor_validation(issuer: LocalIssuer) -> None:
         Verifier(issuer=issuer.issuer, audience=[])
     with pytest.raises(ValueError):
         Verifier(issuer=issuer.issuer, audience="")
-    with pytest.raises(ValueError):
-        Verifier(issuer=issuer.issuer, audience=AUD, http_client=httpx.Client(), ca_bundle="x")
+    with httpx.Client() as http, pytest.raises(ValueError):
+        Verifier(issuer=issuer.issuer, audience=AUD, http_client=http, ca_bundle="x")
 
 
 # --- decode options are pinned (DESIGN convention 3) ---------------------------------------
