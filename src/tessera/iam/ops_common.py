@@ -259,6 +259,17 @@ def check_tag_quota(existing: Sequence[Tag], new: Sequence[Tag], kind: str) -> N
         raise LimitExceeded(f"Cannot exceed quota for TagsPer{_KIND_TITLE[kind]}: {MAX_TAGS}")
 
 
+def resource_tags(
+    ctx: OperationContext, resource_type: str, resource_key: str | None
+) -> dict[str, str] | None:
+    """The resource's tags for ``aws:ResourceTag/*`` conditions (None: no resource)."""
+    if resource_key is None:
+        return None
+    return {
+        t.key: t.value for t in ctx.store.get_tags(account_of(ctx), resource_type, resource_key)
+    }
+
+
 def render_tags(tags: Sequence[Tag]) -> list[dict[str, object]]:
     return [{"Key": t.key, "Value": t.value} for t in tags]
 

@@ -39,6 +39,7 @@ from tessera.iam.ops_common import (
     paginate,
     path_or_default,
     render_tags,
+    resource_tags,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -48,7 +49,7 @@ from tessera.iam.ops_common import (
 from tessera.iam.ops_roles import get_role_for
 from tessera.iam.ops_users import get_group_for, get_user_for
 from tessera.ids import POLICY_PREFIX, new_unique_id
-from tessera.operation import Handler, OperationContext, Result
+from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.store.base import AlreadyExists
 from tessera.store.sql import InvalidMarker, Owner
@@ -227,8 +228,15 @@ def version_shape(version: PolicyVersion, *, document: bool = True) -> dict[str,
     return shape
 
 
-def _policy_for(ctx: OperationContext, action: str, policy_arn: str) -> ManagedPolicy:
-    ctx.authorize(action, policy_arn)
+def _policy_for(
+    ctx: OperationContext,
+    action: str,
+    policy_arn: str,
+    request_keys: dict[str, ContextValue] | None = None,
+) -> ManagedPolicy:
+    found = find_policy(ctx, policy_arn)
+    tags = resource_tags(ctx, "policy", None if found is None else found.arn)
+    ctx.authorize(action, policy_arn, request_keys=request_keys, resource_tags=tags)
     return get_policy(ctx, policy_arn)
 
 
@@ -408,18 +416,16 @@ def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
 
 def tag_policy(ctx: OperationContext, params: Params) -> Result:
     tags = tags_from(params)
-    policy_arn = params.req_str("PolicyArn")
-    ctx.authorize("iam:TagPolicy", policy_arn, request_keys=tag_request_keys(tags))
-    policy = get_policy(ctx, policy_arn)
+    policy = _policy_for(ctx, "iam:TagPolicy", params.req_str("PolicyArn"), tag_request_keys(tags))
     tag_resource(ctx, "policy", policy.arn, tags)
     return None
 
 
 def untag_policy(ctx: OperationContext, params: Params) -> Result:
     keys = params.get_str_list("TagKeys") or []
-    policy_arn = params.req_str("PolicyArn")
-    ctx.authorize("iam:UntagPolicy", policy_arn, request_keys={"aws:TagKeys": tuple(keys)})
-    policy = get_policy(ctx, policy_arn)
+    policy = _policy_for(
+        ctx, "iam:UntagPolicy", params.req_str("PolicyArn"), {"aws:TagKeys": tuple(keys)}
+    )
     ctx.store.remove_tags(policy.account_id, "policy", policy.arn, keys)
     return None
 

@@ -24,6 +24,7 @@ from tessera.iam.ops_common import (
     owner,
     path_or_default,
     render_tags,
+    resource_tags,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -85,7 +86,8 @@ def get_role_for(
     account = account_of(ctx)
     role = ctx.store.get_role(account, name)
     resource = role.arn if role is not None else arns.role_arn(account, "/", name)
-    ctx.authorize(action, resource, request_keys=request_keys)
+    tags = resource_tags(ctx, "role", None if role is None else role.name.lower())
+    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
     if role is None:
         raise no_such_role(name)
     return role

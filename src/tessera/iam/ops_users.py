@@ -30,6 +30,7 @@ from tessera.iam.ops_common import (
     path_or_default,
     render_tags,
     require_user_credentials,
+    resource_tags,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -241,7 +242,8 @@ def get_user_for(
     account = account_of(ctx)
     user = ctx.store.get_user(account, name)
     resource = user.arn if user is not None else arns.user_arn(account, "/", name)
-    ctx.authorize(action, resource, request_keys=request_keys)
+    tags = resource_tags(ctx, "user", None if user is None else user.name.lower())
+    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
     if user is None:
         raise no_such_user(name)
     return user

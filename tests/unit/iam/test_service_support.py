@@ -108,7 +108,7 @@ class Harness:
             "store": store,
             "clock": clock,
             "resolver": CredentialResolver(store),
-            "authorizer": authorizer or Authorizer(),
+            "authorizer": authorizer or Authorizer(store),
             "operations": {"iam": OPERATIONS},
         }
         for f in dataclasses.fields(Runtime):  # members IAM handlers never touch

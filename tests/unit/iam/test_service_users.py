@@ -3,6 +3,7 @@ decode → handler → render → botocore-parse path."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -491,3 +492,40 @@ def test_denied_caller_learns_nothing() -> None:
     h = Harness.create()
     err = h.error("GetUser", user_principal(ACCOUNT_A, "mallory"), UserName="ghost")
     assert err["Code"] == "AccessDenied"
+
+
+def test_real_authorizer_uses_user_arn_and_resource_tags() -> None:
+    h = Harness.create()  # the real policy engine
+    h.call("CreateUser", UserName="alice")
+    h.call("CreateUser", UserName="bob", Tags=[{"Key": "team", "Value": "blue"}])
+    h.call("CreateUser", UserName="carol", Tags=[{"Key": "team", "Value": "red"}])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:GetUser",
+                "Resource": "arn:aws:iam::*:user/${aws:username}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListUserTags",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}},
+            },
+            {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "arn:aws:iam::*:user/"},
+        ],
+    }
+    h.call("PutUserPolicy", UserName="alice", PolicyName="p", PolicyDocument=json.dumps(policy))
+    user = h.call("GetUser", UserName="alice")["User"]
+    alice = user_principal(ACCOUNT_A, "alice", user["UserId"])
+    assert h.call("GetUser", alice)["User"]["UserName"] == "alice"
+    assert h.call("GetUser", alice, UserName="alice")["User"]["UserName"] == "alice"
+    denied = h.error("GetUser", alice, UserName="bob")
+    assert denied["Code"] == "AccessDenied"
+    assert f"arn:aws:iam::{ACCOUNT_A}:user/bob" in denied["Message"]
+    assert h.call("ListUserTags", alice, UserName="bob")["Tags"] == [
+        {"Key": "team", "Value": "blue"}
+    ]
+    assert h.error("ListUserTags", alice, UserName="carol")["Code"] == "AccessDenied"
+    assert len(h.call("ListUsers", alice)["Users"]) == 3
