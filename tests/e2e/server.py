@@ -99,8 +99,8 @@ class TesseraServer:
         if clock_offset:
             env["TESSERA_INSECURE_CLOCK_OFFSET"] = str(clock_offset)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(tessera_cmd(*args), stdout=log, stderr=log, env=env)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(tessera_cmd(*args), stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
