@@ -1,4 +1,5 @@
-"""STS operations. Each is a plain function ``(ctx, params) -> result`` whose
+"""STS operations (AssumeRole in ``sts.assume``, GetSessionToken and
+GetFederationToken in ``sts.tokens``). Each is a plain function ``(ctx, params) -> result`` whose
 result keys are the output shape's member names; ``OPERATIONS`` registers them."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from tessera.errors import InvalidParameterValue
 from tessera.ids import account_from_access_key_id
 from tessera.operation import Handler, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.sts.assume import assume_role
+from tessera.sts.tokens import get_federation_token, get_session_token
 
 
 def get_caller_identity(ctx: OperationContext, params: Params) -> Result:
@@ -28,4 +31,7 @@ def get_access_key_info(ctx: OperationContext, params: Params) -> Result:
 OPERATIONS: dict[str, Handler] = {
     "GetCallerIdentity": get_caller_identity,
     "GetAccessKeyInfo": get_access_key_info,
+    "AssumeRole": assume_role,
+    "GetSessionToken": get_session_token,
+    "GetFederationToken": get_federation_token,
 }
