@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 from sts_harness import LocalServer, start_local_server
-
 from tests.e2e.server import free_port
 
 

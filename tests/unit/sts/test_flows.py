@@ -15,9 +15,7 @@ from sts_harness import Keys, LocalServer
 TRUST = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole"]}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole"]}],
     }
 )
 S3_POLICY = json.dumps(
@@ -148,7 +146,11 @@ def test_session_policy_and_packed_size(local: LocalServer, alice: Keys) -> None
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/" + "x" * 2000}
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/" + "x" * 2000,
+                }
             ],
         }
     )
@@ -257,7 +259,11 @@ def test_get_session_token(local: LocalServer, alice: Keys) -> None:
     assert local.client("sts", session).get_caller_identity()["Arn"].endswith(":user/alice")
     with pytest.raises(ClientError) as exc:
         local.client("sts", session).get_session_token()
-    assert _err(exc) == ("AccessDenied", 403, "Cannot call GetSessionToken with session credentials")
+    assert _err(exc) == (
+        "AccessDenied",
+        403,
+        "Cannot call GetSessionToken with session credentials",
+    )
     root_out = local.client("sts").get_session_token(DurationSeconds=129600)
     delta = root_out["Credentials"]["Expiration"].timestamp() - local.clock.now().timestamp()
     assert 3600 - 5 < delta <= 3600
@@ -288,7 +294,9 @@ def test_get_federation_token(local: LocalServer, alice: Keys) -> None:
     )
 
 
-def test_expired_and_tampered(local: LocalServer, alice: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_and_tampered(
+    local: LocalServer, alice: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = local.client("sts", alice).get_session_token(DurationSeconds=900)
     session = Keys.of(out["Credentials"])
     local.shift(901, monkeypatch)
@@ -300,16 +308,18 @@ def test_expired_and_tampered(local: LocalServer, alice: Keys, monkeypatch: pyte
     token = session.session_token or ""
     flipped = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     with pytest.raises(ClientError) as exc:
-        local.client("sts", Keys(session.access_key_id, session.secret_access_key, flipped)).get_caller_identity()
+        local.client(
+            "sts", Keys(session.access_key_id, session.secret_access_key, flipped)
+        ).get_caller_identity()
     assert _err(exc)[:2] == ("InvalidClientTokenId", 403)
 
 
 def test_mfa_devices_and_sessions(local: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     carol = local.user("carol")
     iam = local.client("iam")
-    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName="carol-phone", Tags=[{"Key": "k", "Value": "v"}])[
-        "VirtualMFADevice"
-    ]
+    dev = iam.create_virtual_mfa_device(
+        VirtualMFADeviceName="carol-phone", Tags=[{"Key": "k", "Value": "v"}]
+    )["VirtualMFADevice"]
     serial = dev["SerialNumber"]
     assert serial == f"arn:aws:iam::{local.account_id}:mfa/carol-phone"
     assert dev["QRCodePNG"].startswith(b"\x89PNG\r\n\x1a\n")
@@ -318,9 +328,16 @@ def test_mfa_devices_and_sessions(local: LocalServer, monkeypatch: pytest.Monkey
     now = local.clock.now().timestamp()
     with pytest.raises(ClientError) as exc:
         iam.enable_mfa_device(
-            UserName="carol", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="000000"
+            UserName="carol",
+            SerialNumber=serial,
+            AuthenticationCode1="000000",
+            AuthenticationCode2="000000",
         )
-    assert _err(exc) == ("InvalidAuthenticationCode", 403, "Authentication code for device is not valid.")
+    assert _err(exc) == (
+        "InvalidAuthenticationCode",
+        403,
+        "Authentication code for device is not valid.",
+    )
     iam.enable_mfa_device(
         UserName="carol",
         SerialNumber=serial,

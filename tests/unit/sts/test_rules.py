@@ -36,7 +36,7 @@ def test_assume_role_durations() -> None:
     assert durations.assume_role_seconds(43200, 43200, False) == 43200
     with pytest.raises(ValidationError, match="MaxSessionDuration set for this role"):
         durations.assume_role_seconds(3601, 3600, False)
-    with pytest.raises(ValidationError, match="1 hour session limit .* role chaining"):
+    with pytest.raises(ValidationError, match=r"1 hour session limit .* role chaining"):
         durations.assume_role_seconds(3601, 43200, True)
     assert durations.assume_role_seconds(3600, 43200, True) == 3600
     assert durations.assume_role_seconds(None, 43200, True) == 3600
@@ -181,7 +181,9 @@ def test_restrictions() -> None:
 
     gst = _principal(SessionKind.SESSION_TOKEN)
     assert isinstance(session_restriction(gst, "iam", "ListUsers"), InvalidClientTokenId)
-    assert session_restriction(_principal(SessionKind.SESSION_TOKEN, True), "iam", "ListUsers") is None
+    assert (
+        session_restriction(_principal(SessionKind.SESSION_TOKEN, True), "iam", "ListUsers") is None
+    )
     assert session_restriction(gst, "sts", "AssumeRole") is None
     assert session_restriction(gst, "sts", "GetCallerIdentity") is None
     err = session_restriction(gst, "sts", "GetSessionToken")
@@ -218,8 +220,7 @@ def test_totp_window_and_steps() -> None:
     assert totp.verify_consecutive(seed, ref.at(t), ref.at(t - 30), NOW) is None
     assert totp.verify_consecutive(seed, ref.at(t - 600), ref.at(t - 570), NOW) is None
     assert (
-        totp.verify_consecutive(seed, ref.at(t - 600), ref.at(t - 570), NOW, window=20)
-        == step - 19
+        totp.verify_consecutive(seed, ref.at(t - 600), ref.at(t - 570), NOW, window=20) == step - 19
     )
 
 
