@@ -102,6 +102,7 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
+    from tessera.iam.simulate import SIMULATE_OPERATIONS
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 
     if clock is None:
@@ -118,6 +119,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         sessions=sessions,
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
+    runtime.operations["iam"].update(SIMULATE_OPERATIONS)
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
