@@ -5,6 +5,7 @@ subcommands other modules register). Every ``serve`` option can also come from a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-key", type=Path, default=_env_default("TESSERA_TLS_KEY", Path, None)
     )
     p_serve.add_argument(
+        "--tls",
+        choices=("auto", "off"),
+        default=_env_default("TESSERA_TLS", str, "off"),
+        help="'auto': serve HTTPS with the local CA in <data-dir>/tls, created on first start "
+        "(env TESSERA_TLS)",
+    )
+    p_serve.add_argument(
         "--trusted-proxy",
         action="append",
         default=None,
@@ -109,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,
     )
     p_serve.set_defaults(func=cmd_serve)
+    from tessera.cli import tls_cmd
+
+    tls_cmd.register(sub)
     return parser
 
 
@@ -205,9 +216,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tessera.app.bootstrap import create_app, init_store, is_initialised
+    from tessera.cli import tls_cmd
     from tessera.clock import SystemClock
+    from tessera.netaddr import parse_cidrs
+    from tessera.tls import TlsConfigError, uvicorn_ssl_kwargs
 
     config = _serve_config(args)
+    try:
+        parse_cidrs(config.trusted_proxies)
+    except ValueError as exc:
+        print(f"tessera serve: --trusted-proxy: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "tls", "off") == "auto":
+        if config.tls_cert or config.tls_key:
+            print("tessera serve: --tls auto excludes --tls-cert/--tls-key", file=sys.stderr)
+            return 2
+        try:
+            paths = tls_cmd.auto_tls(
+                config.data_dir, tls_cmd.auto_hostnames(config.host, config.public_url)
+            )
+        except (TlsConfigError, ValueError, OSError) as exc:
+            print(f"tessera serve: --tls auto: {exc}", file=sys.stderr)
+            return 1
+        config = dataclasses.replace(config, tls_cert=paths.server_cert, tls_key=paths.server_key)
+        print(f"HTTPS with the local CA; clients must trust {paths.ca_cert}", flush=True)
+    elif getattr(args, "tls", "off") not in ("off", None):
+        print(f"tessera serve: --tls must be 'auto' or 'off', not {args.tls!r}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -241,8 +276,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not (config.tls_cert and config.tls_key):
             print("tessera serve: --tls-cert and --tls-key go together", file=sys.stderr)
             return 2
-        common["ssl_certfile"] = str(config.tls_cert)
-        common["ssl_keyfile"] = str(config.tls_key)
+        try:
+            common.update(uvicorn_ssl_kwargs(config.tls_cert, config.tls_key))
+        except TlsConfigError as exc:
+            print(f"tessera serve: {exc}", file=sys.stderr)
+            return 1
     if config.workers > 1:
         _export_env(config)
         uvicorn.run(
