@@ -193,6 +193,18 @@ mfa_devices = Table(
     Index("ix_mfa_devices_user", "account_id", "user_key"),
 )
 
+issuer_keys = Table(
+    "issuer_keys",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("kid", String(32), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("private_sealed", LargeBinary, nullable=False),  # kek.seal(PEM, issuer-key:<acct>:<kid>)
+    Column("created_at", TS, nullable=False),
+    Column("not_before", TS, nullable=False),
+    Column("retired_at", TS, nullable=True),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -224,4 +236,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         ),
     ),
     (2, "virtual MFA devices", _create(mfa_devices)),
+    (3, "issuer signing keys (outbound identity federation)", _create(issuer_keys)),
 ]
