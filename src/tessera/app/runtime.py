@@ -12,6 +12,7 @@ from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
 
 if TYPE_CHECKING:
+    from tessera.oidc.issuers import IssuerService
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore
     from tessera.sts.sessions import SessionCodec
@@ -26,6 +27,7 @@ class Runtime:
     authorizer: Authorizer
     sessions: SessionCodec
     operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
+    issuers: IssuerService | None = None  # outbound identity federation (bootstrap sets it)
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
     )
