@@ -20,6 +20,7 @@ class ServerConfig:
     workers: int = 1
     database_url: str | None = None
     issuer_host_template: str | None = None
+    key_rotation_interval_seconds: float | None = None  # scheduled issuer-key rotation
     tls_cert: Path | None = None
     tls_key: Path | None = None
     trusted_proxies: tuple[str, ...] = ()

@@ -120,13 +120,40 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
+    _register_outbound(runtime)
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
 
 
+def _register_outbound(runtime: Runtime) -> None:
+    """Outbound identity federation: the issuer service, its IAM and STS operations."""
+    from datetime import timedelta
+
+    from tessera.iam.outbound import OUTBOUND_OPERATIONS
+    from tessera.oidc.issuers import IssuerService
+    from tessera.sts.web_identity import WEB_IDENTITY_OPERATIONS
+
+    config = runtime.config
+    interval = config.key_rotation_interval_seconds
+    runtime.issuers = IssuerService(
+        runtime.store,
+        public_url=config.effective_public_url,
+        issuer_host_template=config.issuer_host_template,
+        clock=runtime.clock,
+        rotation_interval=timedelta(seconds=interval) if interval else None,
+    )
+    runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
+    runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
+
+
 def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:
-    return TesseraApp(build_runtime(config, clock))
+    from tessera.app.issuer_routes import issuer_document_route
+
+    app = TesseraApp(build_runtime(config, clock))
+    if app.runtime.issuers is not None:
+        app.get_routes.append(issuer_document_route(app.runtime.issuers))
+    return app
 
 
 def app_from_env() -> TesseraApp:

@@ -26,6 +26,7 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("workers", "TESSERA_WORKERS", int, 1),
     ("database_url", "TESSERA_DATABASE_URL", str, None),
     ("issuer_host_template", "TESSERA_ISSUER_HOST_TEMPLATE", str, None),
+    ("key_rotation_interval_seconds", "TESSERA_KEY_ROTATION_INTERVAL", float, None),
     ("tls_cert", "TESSERA_TLS_CERT", Path, None),
     ("tls_key", "TESSERA_TLS_KEY", Path, None),
     ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="e.g. 'https://{id}.tokens.example.com' (env TESSERA_ISSUER_HOST_TEMPLATE)",
     )
     p_serve.add_argument(
+        "--key-rotation-interval",
+        dest="key_rotation_interval_seconds",
+        type=float,
+        default=_env_default("TESSERA_KEY_ROTATION_INTERVAL", float, None),
+        help="rotate issuer keys every N seconds (default off; env TESSERA_KEY_ROTATION_INTERVAL)",
+    )
+    p_serve.add_argument(
         "--tls-cert", type=Path, default=_env_default("TESSERA_TLS_CERT", Path, None)
     )
     p_serve.add_argument(
@@ -117,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,
     )
     p_serve.set_defaults(func=cmd_serve)
+    from tessera.cli.outbound import add_outbound_commands
+
+    add_outbound_commands(sub)
     from tessera.cli import tls_cmd
 
     tls_cmd.register(sub)
@@ -193,6 +204,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         workers=args.workers,
         database_url=args.database_url,
         issuer_host_template=args.issuer_host_template,
+        key_rotation_interval_seconds=args.key_rotation_interval_seconds,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         trusted_proxies=tuple(proxies),

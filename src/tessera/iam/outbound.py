@@ -1,0 +1,50 @@
+"""IAM outbound web identity federation operations (wire notes §3.1):
+``EnableOutboundWebIdentityFederation``, ``DisableOutboundWebIdentityFederation``
+and ``GetOutboundWebIdentityFederationInfo``, registered in
+``OUTBOUND_OPERATIONS``. Each authorises ``iam:<Operation>`` on ``"*"``.
+
+Behaviour where AWS is unconfirmed (documented choice): the issuer id is a random
+UUID generated on the first enable and kept for the account's life, so disable and
+re-enable keep the same issuer URL. ``GetOutboundWebIdentityFederationInfo``
+answers ``FeatureDisabled`` (404) only for an account that never enabled the
+feature; after a disable it returns the issuer with ``JwtVendingEnabled=false``.
+"""
+
+from __future__ import annotations
+
+from tessera.errors import InternalFailure
+from tessera.oidc.issuers import IssuerService
+from tessera.operation import Handler, OperationContext, Result
+from tessera.protocol.query import Params
+
+
+def issuer_service(ctx: OperationContext) -> IssuerService:
+    service = ctx.runtime.issuers
+    if service is None:
+        raise InternalFailure("outbound identity federation is not configured")
+    return service
+
+
+def enable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
+    ctx.authorize("iam:EnableOutboundWebIdentityFederation", "*")
+    issuer = issuer_service(ctx).enable(ctx.caller.account_id)
+    return {"IssuerIdentifier": issuer}
+
+
+def disable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
+    ctx.authorize("iam:DisableOutboundWebIdentityFederation", "*")
+    issuer_service(ctx).disable(ctx.caller.account_id)
+    return None
+
+
+def get_outbound_web_identity_federation_info(ctx: OperationContext, params: Params) -> Result:
+    ctx.authorize("iam:GetOutboundWebIdentityFederationInfo", "*")
+    info = issuer_service(ctx).info(ctx.caller.account_id)
+    return {"IssuerIdentifier": info.issuer, "JwtVendingEnabled": info.enabled}
+
+
+OUTBOUND_OPERATIONS: dict[str, Handler] = {
+    "EnableOutboundWebIdentityFederation": enable_outbound_web_identity_federation,
+    "DisableOutboundWebIdentityFederation": disable_outbound_web_identity_federation,
+    "GetOutboundWebIdentityFederationInfo": get_outbound_web_identity_federation_info,
+}

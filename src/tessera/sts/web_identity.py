@@ -1,0 +1,138 @@
+"""STS ``GetWebIdentityToken`` (wire notes §3.2, §3.5, §3.6): trade the caller's
+credentials for a short-lived JWT signed by the account's issuer.
+
+Order of checks: model validation (already done by the protocol layer: audience
+count/length, duration range, tag count), ``SigningAlgorithm`` ∈ {RS256, ES384}
+(``ValidationError``), request-tag sanity (duplicate keys, ``aws:`` prefix:
+``InvalidParameterValue``), authorisation (``sts:GetWebIdentityToken`` and, with
+tags, ``sts:TagGetWebIdentityToken``, with ``sts:IdentityTokenAudience``,
+``sts:DurationSeconds`` — the effective value, 300 when omitted —
+``sts:SigningAlgorithm``, ``aws:RequestTag/*`` and ``aws:TagKeys``), then the
+account's feature state (``OutboundWebIdentityFederationDisabledException``), the
+session-escalation check for temporary credentials
+(``SessionDurationEscalationException`` when ``now + duration`` is after the
+session's expiry) and finally the payload limit (``JWTPayloadSizeExceededException``
+above ``tessera.oidc.claims.MAX_PAYLOAD_BYTES`` = 16 KiB of claim JSON).
+
+The token itself is never logged; only its ``jti`` and ``kid`` are.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Final
+
+from tessera.auth.principal import Principal, PrincipalKind
+from tessera.errors import OutboundWebIdentityFederationDisabled, SessionDurationEscalation
+from tessera.errors import ValidationError as ModelValidationError
+from tessera.iam.model import Tag
+from tessera.iam.outbound import issuer_service
+from tessera.oidc.claims import TokenContext
+from tessera.oidc.jwt import issue_token
+from tessera.oidc.keys import ALGORITHMS, Algorithm
+from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.protocol.query import Params
+from tessera.sts import tags as session_tags
+
+log = logging.getLogger("tessera.sts.web_identity")
+
+DEFAULT_DURATION_SECONDS: Final = 300
+
+
+def _subject_and_tags(ctx: OperationContext, caller: Principal) -> tuple[str, dict[str, str]]:
+    """``sub`` (role ARN with path / user ARN / caller ARN) and the principal tags
+    (IAM tags of the user or role, overridden by session tags)."""
+    session = caller.session
+    store = ctx.store
+    acct = caller.account_id
+    sess_tags: tuple[Tag, ...] = session.tags if session is not None else ()
+    identity_tags: list[Tag] = []
+    subject = caller.principal_arn
+    if caller.kind is PrincipalKind.ROLE_SESSION and session is not None:
+        role = store.get_role(acct, session.source_name)
+        if role is not None and role.role_id == session.source_id:
+            subject = role.arn
+            identity_tags = store.get_tags(acct, "role", role.name.lower())
+        else:
+            subject = session.source_arn
+    elif caller.kind is PrincipalKind.USER:
+        identity_tags = store.get_tags(acct, "user", caller.name.lower())
+    elif caller.kind is PrincipalKind.FEDERATED_USER and session is not None:
+        subject = caller.arn
+        if session.source_name:
+            identity_tags = store.get_tags(acct, "user", session.source_name.lower())
+    return subject, session_tags.principal_tags(identity_tags, sess_tags)
+
+
+def get_web_identity_token(ctx: OperationContext, params: Params) -> Result:
+    caller = ctx.caller
+    audiences = params.get_str_list("Audience") or []
+    algorithm = params.req_str("SigningAlgorithm")
+    if algorithm not in ALGORITHMS:
+        raise ModelValidationError(
+            "1 validation error detected: "
+            f"Value '{algorithm}' at 'signingAlgorithm' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [RS256, ES384]"
+        )
+    alg: Algorithm = algorithm
+    duration = params.get_int("DurationSeconds")
+    seconds = DEFAULT_DURATION_SECONDS if duration is None else duration
+    requested = session_tags.parse_tags(params.get_list("Tags"))
+    tagset = session_tags.build_session_tags(requested, None)
+
+    tag_keys = session_tags.request_keys(tagset.requested)
+    keys: dict[str, ContextValue] = {
+        "sts:IdentityTokenAudience": tuple(audiences),
+        "sts:DurationSeconds": str(seconds),
+        "sts:SigningAlgorithm": alg,
+        **tag_keys,
+    }
+    ctx.authorize("sts:GetWebIdentityToken", "*", request_keys=keys)
+    if tagset.requested:
+        ctx.authorize("sts:TagGetWebIdentityToken", "*", request_keys=tag_keys)
+
+    service = issuer_service(ctx)
+    account = ctx.store.get_account(caller.account_id)
+    if account is None or not account.outbound_enabled or account.issuer_id is None:
+        raise OutboundWebIdentityFederationDisabled(
+            "Outbound web identity federation is disabled for this account. Enable it with "
+            "EnableOutboundWebIdentityFederation before requesting web identity tokens."
+        )
+    now = ctx.now
+    session = caller.session
+    if session is not None and now + timedelta(seconds=seconds) > session.expires_at:
+        raise SessionDurationEscalation(
+            "The requested DurationSeconds would make the web identity token outlive the "
+            "session credentials used to request it. Request a shorter duration."
+        )
+    subject, principal_tags = _subject_and_tags(ctx, caller)
+    token_ctx = TokenContext(
+        issuer=service.issuer_url(account.issuer_id),
+        audiences=tuple(audiences),
+        subject=subject,
+        account=caller.account_id,
+        source_region=ctx.region,
+        principal_id=subject,
+        org_id=account.org_id,
+        ou_path=(account.ou_path,) if account.ou_path else (),
+        principal_tags=principal_tags,
+        request_tags={t.key: t.value for t in tagset.requested},
+        original_session_exp=session.expires_at if session is not None else None,
+        federated_provider=session.federated_provider if session is not None else None,
+        source_identity=session.source_identity if session is not None else None,
+    )
+    key = service.signing_key(caller.account_id, alg, now)
+    issued = issue_token(token_ctx, key, now=now, duration=seconds)
+    log.info(
+        "issued web identity token jti=%s kid=%s account=%s",
+        issued.jti,
+        issued.kid,
+        account.account_id,
+    )
+    return {"WebIdentityToken": issued.token.reveal(), "Expiration": issued.expires_at}
+
+
+WEB_IDENTITY_OPERATIONS: dict[str, Handler] = {
+    "GetWebIdentityToken": get_web_identity_token,
+}
