@@ -24,9 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tessera.oidc.jwt import sign_payload  # noqa: E402
-from tessera.oidc.keys import Algorithm, SigningKey, generate_for  # noqa: E402
-from tests.e2e.server import TesseraServer  # noqa: E402
+from tests.e2e.server import TesseraServer
+
+from tessera.oidc.jwt import sign_payload
+from tessera.oidc.keys import Algorithm, SigningKey, generate_for
 
 AUD = "https://relying-party.example.com"
 
