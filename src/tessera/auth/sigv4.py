@@ -173,7 +173,7 @@ _MONTHS = {
 # eusc-de-east-1, ... Tessera serves every region on one endpoint.
 _REGION_RE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}")
 # Already-canonical query elements: unreserved characters and upper-case escapes ...
-_CANONICAL_RE = re.compile(r"(?:[A-Za-z0-9\-_.~]+|%[0-9A-F]{2})*")
+_CANONICAL_RE = re.compile(r"(?:[A-Za-z0-9\-_.~]|%[0-9A-F]{2})*")  # linear: no nested +
 # ... none of which escapes an unreserved character.
 _UNRESERVED_ESCAPE_RE = re.compile(r"%(?:2D|2E|3[0-9]|4[1-9A-F]|5[0-9A]|5F|6[1-9A-F]|7[0-9A]|7E)")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
