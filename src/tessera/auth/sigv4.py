@@ -215,9 +215,10 @@ class SignatureInfo:
 def extract(request: HttpRequest) -> SignatureInfo | None:
     """Read the SigV4 data a request carries, or ``None`` if it carries none at all.
 
-    Raises ``IncompleteSignature`` for malformed authentication data,
-    ``SignatureDoesNotMatch`` when both the header and the query form are used, and
-    ``MalformedQueryString`` for broken percent-escapes in an auth query parameter.
+    Raises ``IncompleteSignature`` for malformed authentication data and
+    ``SignatureDoesNotMatch`` when both the header and the query form are used. Query
+    parameters are decoded leniently here (a stray ``%`` stays literal); ``verify``
+    is the strict one.
     """
     headers = _header_map(request.headers)
     query = _parse_query(request.query_string)
@@ -525,7 +526,7 @@ def _payload_hash(body: bytes, declared: str | None, *, presigned: bool) -> str:
 def _canonical_uri(path: str) -> str:
     if path in ("", "/"):
         return "/"
-    return quote(_remove_dot_segments(path), safe="/~")
+    return quote(_b(_remove_dot_segments(path)), safe="/~")
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -570,7 +571,7 @@ def _encode_element(raw: str) -> str:
         if len(rest) < 2:
             raise MalformedQueryString(_MSG_TRAILING_ESCAPE)
         raise MalformedQueryString(_MSG_BAD_HEX.format(rest))
-    return quote(unquote_to_bytes(raw.replace("+", "%20")), safe="-_.~")
+    return quote(unquote_to_bytes(_b(raw.replace("+", "%20"))), safe="-_.~")
 
 
 def _parse_query(query_string: str) -> dict[str, str]:
@@ -589,7 +590,7 @@ def _parse_query(query_string: str) -> dict[str, str]:
 def _decode(raw: str) -> str:
     if "%" not in raw and "+" not in raw:
         return raw
-    return unquote_to_bytes(raw.replace("+", "%20")).decode("utf-8", "replace")
+    return unquote_to_bytes(_b(raw.replace("+", "%20"))).decode("utf-8", "replace")
 
 
 def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:

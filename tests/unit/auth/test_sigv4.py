@@ -833,7 +833,8 @@ _AUTH_WORDS = st.sampled_from(
         "abc",
     ]
 )
-_junk = st.text(max_size=40)
+# Any code point, lone surrogates included (a server may hand us undecodable bytes).
+_junk = st.text(st.characters(exclude_categories=()), max_size=40)
 _fragments = st.lists(st.one_of(_AUTH_WORDS, _junk), max_size=12).map("".join)
 _QUERY_WORDS = st.sampled_from(
     [
