@@ -324,6 +324,18 @@ def test_assume_role_cross_account_cli(srv: TesseraServer) -> None:
 def test_mfa_with_pyotp(srv: TesseraServer) -> None:
     bob = _user(srv, "bob")
     iam = srv.client("iam")
+    iam.put_user_policy(
+        UserName="bob",
+        PolicyName="own-mfa",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iam:ListMFADevices", "Resource": "*"}
+                ],
+            }
+        ),
+    )
     dev = iam.create_virtual_mfa_device(VirtualMFADeviceName="bob-phone")["VirtualMFADevice"]
     serial = dev["SerialNumber"]
     assert dev["QRCodePNG"].startswith(b"\x89PNG")

@@ -30,6 +30,7 @@ from tessera.protocol.render import (
     render_result,
     wants_json,
 )
+from tessera.sts.restrictions import session_restriction
 
 log = logging.getLogger("tessera.request")
 
@@ -151,6 +152,10 @@ class Pipeline:
                 raise MissingAuthenticationToken()
 
         decoded = decode(spec, [(k, v) for k, v in pairs if k not in _PRESIGN_PARAMS])
+        if principal is not None and principal.session is not None:
+            refusal = session_restriction(principal, spec.name, decoded.operation)
+            if refusal is not None:
+                raise refusal
         ctx = OperationContext(
             request_id=request_id,
             service=spec.name,
