@@ -14,6 +14,7 @@ from tessera.app.pipeline import MAX_BODY_BYTES, Pipeline, Request, Response
 from tessera.app.runtime import Runtime
 from tessera.errors import InvalidParameterValue
 from tessera.ids import new_request_id
+from tessera.netaddr import client_view, parse_cidrs
 from tessera.protocol.render import render_error
 
 Scope = MutableMapping[str, Any]
@@ -34,6 +35,8 @@ class TesseraApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.pipeline = Pipeline(runtime)
+        # Parsed once; an invalid CIDR raises ValueError here (the CLI checks first).
+        self.trusted_proxies = parse_cidrs(tuple(runtime.config.trusted_proxies))
         self.get_routes: list[Route] = []
         self.ready = True
 
@@ -61,14 +64,20 @@ class TesseraApp:
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())
         )
         client = scope.get("client")
+        view = client_view(
+            client[0] if client else None,
+            str(scope.get("scheme", "http")),
+            _header_map(headers),
+            self.trusted_proxies,
+        )
         request = Request(
             method=scope["method"],
             path=scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"],
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
-            source_ip=client[0] if client else "127.0.0.1",
-            secure_transport=scope.get("scheme") == "https",
+            source_ip=view.source_ip or "127.0.0.1",
+            secure_transport=view.secure_transport,
         )
         if request.method in ("GET", "HEAD"):
             if request.path == "/health":
@@ -98,6 +107,15 @@ class TesseraApp:
                 self.runtime.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Lower-case header names; repeated headers joined with ``", "``."""
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
 
 
 async def _read_body(receive: Receive) -> bytes:
