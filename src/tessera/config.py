@@ -38,6 +38,6 @@ class ServerConfig:
         host = self.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        if host in ("0.0.0.0", "[::]"):
+        if host in ("0.0.0.0", "[::]"):  # noqa: S104 - display only, not a bind
             host = "127.0.0.1"
         return f"{self.scheme}://{host}:{self.port}"

@@ -13,7 +13,7 @@ class Secret(Generic[T]):
     __slots__ = ("_value",)
 
     def __init__(self, value: T) -> None:
-        self._value = value
+        self._value: T = value
 
     def reveal(self) -> T:
         return self._value
@@ -26,12 +26,7 @@ class Secret(Generic[T]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        a, b = self._value, other._value
-        if isinstance(a, str):
-            a = a.encode()
-        if isinstance(b, str):
-            b = b.encode()
-        return hmac.compare_digest(a, b)
+        return constant_time_equals(self._value, other._value)
 
     def __hash__(self) -> int:
         return hash(type(self))

@@ -143,7 +143,9 @@ class TesseraServer:
             config=Config(retries={"max_attempts": 1}),
         )
 
-    def aws_cli(self, *args: str, creds: Creds | None = None, region: str = "us-east-1") -> subprocess.CompletedProcess[str]:
+    def aws_cli(
+        self, *args: str, creds: Creds | None = None, region: str = "us-east-1"
+    ) -> subprocess.CompletedProcess[str]:
         creds = creds or self.root
         assert creds is not None
         env = self._env()

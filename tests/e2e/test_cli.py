@@ -20,7 +20,9 @@ pytestmark = pytest.mark.e2e
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     full_env.update(env or {})
-    return subprocess.run(tessera_cmd(*args), capture_output=True, text=True, timeout=60, env=full_env)
+    return subprocess.run(
+        tessera_cmd(*args), capture_output=True, text=True, timeout=60, env=full_env
+    )
 
 
 def test_init_twice_is_refused_and_changes_nothing(tmp_path: Path) -> None:
@@ -96,7 +98,11 @@ def test_serve_on_postgresql_survives_restart(tmp_path: Path, pg_url: str) -> No
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Principal": {"AWS": srv.root.account_id if srv.root else ""}, "Action": "sts:AssumeRole"}
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": srv.root.account_id if srv.root else ""},
+                            "Action": "sts:AssumeRole",
+                        }
                     ],
                 }
             ),

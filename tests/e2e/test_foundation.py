@@ -87,7 +87,7 @@ def test_json_variant_for_aws_iam_authenticator(server: TesseraServer) -> None:
 
 
 def test_presigned_get_caller_identity_url(server: TesseraServer) -> None:
-    """The Vault / Kubernetes authenticator pattern: a presigned GET URL, with an extra signed header."""
+    """The Vault / Kubernetes authenticator pattern: a presigned GET URL with a signed header."""
     assert server.root is not None
     creds = Credentials(server.root.access_key_id, server.root.secret_access_key)
     params = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
@@ -97,11 +97,11 @@ def test_presigned_get_caller_identity_url(server: TesseraServer) -> None:
         headers={"x-k8s-aws-id": "my-cluster"},
     )
     SigV4QueryAuth(creds, "sts", "us-east-1", expires=60).add_auth(req)
-    resp = httpx.get(
-        req.url, headers={"x-k8s-aws-id": "my-cluster", "Accept": "application/json"}
-    )
+    resp = httpx.get(req.url, headers={"x-k8s-aws-id": "my-cluster", "Accept": "application/json"})
     assert resp.status_code == 200, resp.text
-    assert resp.json()["GetCallerIdentityResponse"]["GetCallerIdentityResult"]["Arn"].endswith(":root")
+    assert resp.json()["GetCallerIdentityResponse"]["GetCallerIdentityResult"]["Arn"].endswith(
+        ":root"
+    )
     # the same URL without the signed header fails
     bad = httpx.get(req.url)
     assert bad.status_code == 403
@@ -166,7 +166,10 @@ def test_incomplete_signature(server: TesseraServer) -> None:
         content="Action=GetCallerIdentity&Version=2011-06-15",
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAAAAAA/20260101/us-east-1/sts/aws4_request",
+            "Authorization": (
+                "AWS4-HMAC-SHA256 "
+                "Credential=AKIAAAAAAAAAAAAAAAAA/20260101/us-east-1/sts/aws4_request"
+            ),
             "X-Amz-Date": "20260101T000000Z",
         },
     )
@@ -211,7 +214,9 @@ def test_iam_users_keys_and_restart(server: TesseraServer) -> None:
     iam.create_user(UserName="alice", Path="/team/")
     out = server.aws_cli("iam", "create-user", "--user-name", "bob")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["User"]["Arn"] == f"arn:aws:iam::{server.root.account_id}:user/bob"
+    assert (
+        json.loads(out.stdout)["User"]["Arn"] == f"arn:aws:iam::{server.root.account_id}:user/bob"
+    )
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     alice = Creds(server.root.account_id, key["AccessKeyId"], key["SecretAccessKey"])
     ident = server.client("sts", alice).get_caller_identity()
@@ -221,7 +226,10 @@ def test_iam_users_keys_and_restart(server: TesseraServer) -> None:
         server.client("iam", alice).create_user(UserName="mallory")
     code, status, msg = _error(exc)
     assert (code, status) == ("AccessDenied", 403)
-    assert msg.startswith(f"User: arn:aws:iam::{server.root.account_id}:user/team/alice is not authorized to perform: iam:CreateUser")
+    assert msg.startswith(
+        f"User: arn:aws:iam::{server.root.account_id}:user/team/alice"
+        " is not authorized to perform: iam:CreateUser"
+    )
 
     server.restart()
     users = {u["UserName"] for u in server.client("iam").list_users()["Users"]}

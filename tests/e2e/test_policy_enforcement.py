@@ -49,11 +49,14 @@ def test_inline_allow_and_explicit_deny(server: TesseraServer) -> None:
         iam.get_role(RoleName="anything")
     assert _denied(exc) == (
         f"User: arn:aws:iam::{acct}:user/reader is not authorized to perform: iam:GetRole on "
-        f"resource: arn:aws:iam::{acct}:role/anything with an explicit deny in an identity-based policy"
+        f"resource: arn:aws:iam::{acct}:role/anything"
+        " with an explicit deny in an identity-based policy"
     )
     with pytest.raises(ClientError) as exc:
         iam.create_user(UserName="x")
-    assert _denied(exc).endswith("because no identity-based policy allows the iam:CreateUser action")
+    assert _denied(exc).endswith(
+        "because no identity-based policy allows the iam:CreateUser action"
+    )
 
 
 def test_managed_policy_via_group_and_resource_scoping(server: TesseraServer) -> None:
@@ -62,7 +65,11 @@ def test_managed_policy_via_group_and_resource_scoping(server: TesseraServer) ->
     arn = root_iam.create_policy(
         PolicyName="create-team-users",
         PolicyDocument=_doc(
-            {"Effect": "Allow", "Action": "iam:CreateUser", "Resource": f"arn:aws:iam::{acct}:user/team/*"}
+            {
+                "Effect": "Allow",
+                "Action": "iam:CreateUser",
+                "Resource": f"arn:aws:iam::{acct}:user/team/*",
+            }
         ),
     )["Policy"]["Arn"]
     root_iam.create_group(GroupName="admins")
@@ -153,14 +160,18 @@ def test_simulate_custom_policy_any_action(server: TesseraServer) -> None:
     decisions = {(r["EvalActionName"], r["EvalResourceName"]): r["EvalDecision"] for r in out}
     assert decisions[("s3:PutObject", "arn:aws:s3:::bucket/alice/a.txt")] == "allowed"
     assert decisions[("s3:PutObject", "arn:aws:s3:::bucket/bob/b.txt")] == "implicitDeny"
-    get = [r for r in out if r["EvalActionName"] == "s3:GetObject"][0]
+    get = next(r for r in out if r["EvalActionName"] == "s3:GetObject")
     assert get["EvalDecision"] == "implicitDeny"
     assert "aws:principaltag/team" in [v.lower() for v in get["MissingContextValues"]]
     out2 = iam.simulate_custom_policy(
         PolicyInputList=[policy],
         ActionNames=["s3:GetObject"],
         ContextEntries=[
-            {"ContextKeyName": "aws:PrincipalTag/team", "ContextKeyValues": ["blue"], "ContextKeyType": "string"}
+            {
+                "ContextKeyName": "aws:PrincipalTag/team",
+                "ContextKeyValues": ["blue"],
+                "ContextKeyType": "string",
+            }
         ],
     )["EvaluationResults"]
     assert out2[0]["EvalDecision"] == "allowed"

@@ -15,9 +15,9 @@ from tessera.auth.credentials import CredentialResolver
 from tessera.clock import Clock, OffsetClock, SystemClock
 from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
+from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import precompile
-from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
 from tessera.store.sql import SqlStore, open_sql_store
 from tessera.sts.sessions import SessionCodec, SessionKeyRing
@@ -101,8 +101,8 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
-    from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.mfa import MFA_OPERATIONS
+    from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 

@@ -22,7 +22,7 @@ from tessera.errors import (
 from tessera.ids import new_request_id
 from tessera.operation import OperationContext
 from tessera.protocol.model import ServiceSpec, service_for_version, service_spec
-from tessera.protocol.query import decode, parse_form
+from tessera.protocol.query import Params, decode, parse_form
 from tessera.protocol.render import (
     JSON_CONTENT_TYPE,
     XML_CONTENT_TYPE,
@@ -86,7 +86,6 @@ class Pipeline:
         spec: ServiceSpec | None = None
         try:
             spec, ctx, params_op = self._prepare(request, request_id)
-            spec = spec
             handler = self.runtime.operations.get(spec.name, {}).get(ctx.operation)
             if handler is None:
                 raise InvalidAction(
@@ -113,7 +112,7 @@ class Pipeline:
 
     def _prepare(
         self, request: Request, request_id: str
-    ) -> tuple[ServiceSpec, OperationContext, object]:
+    ) -> tuple[ServiceSpec, OperationContext, Params]:
         rt = self.runtime
         pairs = parse_form(request.query_string)
         if request.method == "POST":

@@ -115,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--trusted-proxy",
         action="append",
         default=None,
-        help="CIDR whose X-Forwarded-For/-Proto are honoured (env TESSERA_TRUSTED_PROXIES, comma-separated)",
+        help=(
+            "CIDR whose X-Forwarded-For/-Proto are honoured"
+            " (env TESSERA_TRUSTED_PROXIES, comma-separated)"
+        ),
     )
     p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
     p_serve.add_argument(
@@ -173,7 +176,8 @@ def cmd_account_create(args: argparse.Namespace) -> int:
 
     if not is_initialised(args.data_dir, args.database_url):
         print(
-            f"tessera account create: no Tessera store at {args.data_dir}; run 'tessera init' first",
+            f"tessera account create: no Tessera store at {args.data_dir};"
+            " run 'tessera init' first",
             file=sys.stderr,
         )
         return 1
@@ -260,7 +264,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if config.insecure_clock_offset_seconds:
         log.warning(
-            "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset); test use only",
+            "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset);"
+            " test use only",
             config.insecure_clock_offset_seconds,
         )
     try:

@@ -98,7 +98,9 @@ class Authorizer:
     def _owner_policies(self, owner: Owner) -> list[Policy]:
         out: list[Policy] = []
         for inline in self.store.list_inline_policies(owner):
-            pol = compiled(inline.document, PolicyKind.IDENTITY, f"{owner.kind}/{owner.name}/{inline.name}")
+            pol = compiled(
+                inline.document, PolicyKind.IDENTITY, f"{owner.kind}/{owner.name}/{inline.name}"
+            )
             if pol is not None:
                 out.append(pol)
         for policy_arn, document in self.store.attached_policy_documents([owner]):
@@ -115,7 +117,9 @@ class Authorizer:
             return None
         return compiled(document, kind, policy_arn)
 
-    def _user_policies(self, account_id: str, user_name: str) -> tuple[list[Policy], Policy | None, dict[str, str]]:
+    def _user_policies(
+        self, account_id: str, user_name: str
+    ) -> tuple[list[Policy], Policy | None, dict[str, str]]:
         user = self.store.get_user(account_id, user_name)
         if user is None:
             return [], None, {}
@@ -124,7 +128,9 @@ class Authorizer:
             policies.extend(self._owner_policies(Owner(account_id, "group", group.name)))
         boundary = self._managed(user.permissions_boundary, PolicyKind.BOUNDARY)
         if user.permissions_boundary and boundary is None:
-            boundary = compiled('{"Version":"2012-10-17","Statement":[]}', PolicyKind.BOUNDARY, "missing")
+            boundary = compiled(
+                '{"Version":"2012-10-17","Statement":[]}', PolicyKind.BOUNDARY, "missing"
+            )
         tags = {t.key: t.value for t in self.store.get_tags(account_id, "user", user.name.lower())}
         return policies, boundary, tags
 
@@ -237,7 +243,9 @@ class Authorizer:
         resource_pol = None
         if resource_policy is not None:
             kind = PolicyKind.TRUST if trust else PolicyKind.RESOURCE
-            resource_pol = compiled(resource_policy, kind, "trust-policy" if trust else "resource-policy")
+            resource_pol = compiled(
+                resource_policy, kind, "trust-policy" if trust else "resource-policy"
+            )
         request = RequestContext(action, resource, info, keys)
         decision = evaluate(
             request,
@@ -288,8 +296,6 @@ def _merge_tags(base: Mapping[str, str], override: Mapping[str, str]) -> dict[st
     merged = {k: v for k, v in base.items() if k.lower() not in lowered}
     merged.update(override)
     return merged
-
-
 
 
 def denial_message(caller_arn: str, action: str, resource: str, reason: str) -> str:

@@ -13,6 +13,7 @@ from tessera import arn as arns
 from tessera.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from tessera.iam import ops_common as common
 from tessera.iam.authz import compiled
+from tessera.iam.policy import ContextValue as PolicyValue
 from tessera.iam.policy import (
     Decision,
     Policy,
@@ -25,7 +26,6 @@ from tessera.iam.policy import (
     global_keys,
     parse_policy,
 )
-from tessera.iam.policy import ContextValue as PolicyValue
 from tessera.iam.policy.evaluate import PolicyType
 from tessera.operation import Handler, OperationContext, Result
 from tessera.protocol.query import Params
@@ -79,7 +79,9 @@ def _owner_policies(ctx: OperationContext, owner: Owner, label_kind: str) -> lis
     return out
 
 
-def _source(ctx: OperationContext, source_arn: str) -> tuple[PrincipalInfo, list[Policy], Policy | None, dict[str, str]]:
+def _source(
+    ctx: OperationContext, source_arn: str
+) -> tuple[PrincipalInfo, list[Policy], Policy | None, dict[str, str]]:
     parsed = arns.parse_arn(source_arn)
     account = common.account_of(ctx)
     if parsed is None or parsed.service != "iam" or parsed.account != account:
@@ -97,7 +99,9 @@ def _source(ctx: OperationContext, source_arn: str) -> tuple[PrincipalInfo, list
         boundary = None
         if user.permissions_boundary:
             doc = store.get_default_policy_document(user.permissions_boundary)
-            boundary = compiled(doc, PolicyKind.BOUNDARY, user.permissions_boundary) if doc else None
+            boundary = (
+                compiled(doc, PolicyKind.BOUNDARY, user.permissions_boundary) if doc else None
+            )
         tags = {t.key: t.value for t in store.get_tags(account, "user", user.name.lower())}
         info = PrincipalInfo(arn=user.arn, account=account, kind="user", unique_id=user.user_id)
         return info, policies, boundary, tags
@@ -109,18 +113,24 @@ def _source(ctx: OperationContext, source_arn: str) -> tuple[PrincipalInfo, list
         boundary = None
         if role.permissions_boundary:
             doc = store.get_default_policy_document(role.permissions_boundary)
-            boundary = compiled(doc, PolicyKind.BOUNDARY, role.permissions_boundary) if doc else None
+            boundary = (
+                compiled(doc, PolicyKind.BOUNDARY, role.permissions_boundary) if doc else None
+            )
         tags = {t.key: t.value for t in store.get_tags(account, "role", role.name.lower())}
         info = PrincipalInfo(
-            arn=role.arn, account=account, kind="role-session", role_arn=role.arn, unique_id=role.role_id
+            arn=role.arn,
+            account=account,
+            kind="role-session",
+            role_arn=role.arn,
+            unique_id=role.role_id,
         )
         return info, policies, boundary, tags
     if rtype == "group":
-        group = store.get_group(account, name)
-        if group is None or group.arn != source_arn:
+        found = store.get_group(account, name)
+        if found is None or found.arn != source_arn:
             raise NoSuchEntity(f"The group with name {name} cannot be found.")
-        policies = _owner_policies(ctx, Owner(account, "group", group.name), "group")
-        info = PrincipalInfo(arn=group.arn, account=account, kind="user")
+        policies = _owner_policies(ctx, Owner(account, "group", found.name), "group")
+        info = PrincipalInfo(arn=found.arn, account=account, kind="user")
         return info, policies, None, {}
     raise InvalidInput(f"Invalid ARN: {source_arn}")
 
@@ -185,7 +195,9 @@ def _simulate(
     return common.with_truncation({"EvaluationResults": page}, next_marker)
 
 
-def _result(action: str, resource: str, decision: Decision, has_boundary: bool) -> dict[str, object]:
+def _result(
+    action: str, resource: str, decision: Decision, has_boundary: bool
+) -> dict[str, object]:
     if decision.allowed:
         verdict = "allowed"
     elif decision.explicit_deny:
@@ -221,7 +233,9 @@ def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
     )
     boundary_inputs = params.get_str_list("PermissionsBoundaryPolicyInputList")
     if boundary_inputs:
-        boundary = _parse_inputs(boundary_inputs, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList")[0]
+        boundary = _parse_inputs(
+            boundary_inputs, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList"
+        )[0]
     return _simulate(ctx, params, info, policies, boundary, tags)
 
 
@@ -234,8 +248,12 @@ def simulate_custom_policy(ctx: OperationContext, params: Params) -> Result:
     boundary = None
     boundary_inputs = params.get_str_list("PermissionsBoundaryPolicyInputList")
     if boundary_inputs:
-        boundary = _parse_inputs(boundary_inputs, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList")[0]
-    info = PrincipalInfo(arn=arns.user_arn(account, "/", "SimulatedUser"), account=account, kind="user")
+        boundary = _parse_inputs(
+            boundary_inputs, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList"
+        )[0]
+    info = PrincipalInfo(
+        arn=arns.user_arn(account, "/", "SimulatedUser"), account=account, kind="user"
+    )
     return _simulate(ctx, params, info, policies, boundary, {})
 
 

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-import regex  # type: ignore[import-untyped]  # no stubs; pyproject lists none
+import regex
 
 from tessera.errors import InvalidAction, MissingAction, MissingParameter, ValidationError
 

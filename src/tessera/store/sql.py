@@ -166,7 +166,8 @@ class SqlStore:
                         version=version, applied_at=datetime.now(UTC)
                     )
                 )
-            return max([v for v, _d, _r in s.MIGRATIONS] + list(done))
+            versions: list[int] = [v for v, _d, _r in s.MIGRATIONS] + [int(v) for v in done]
+            return max(versions)
 
     def is_initialised(self) -> bool:
         with self._tx() as conn:
@@ -248,7 +249,8 @@ class SqlStore:
     def count(self, table: str) -> int:
         tbl = s.metadata.tables[table]
         with self._tx() as conn:
-            return int(conn.execute(select(func.count()).select_from(tbl)).scalar_one())
+            total: int = conn.execute(select(func.count()).select_from(tbl)).scalar_one()
+            return int(total)
 
     # ------------------------------------------------------------------ access keys
 
@@ -406,8 +408,8 @@ class SqlStore:
                 select(table).where(and_(*conds)).order_by(c.name_key).limit(max_items + 1)
             ).all()
         if len(rows) > max_items:
-            rows = rows[:max_items]
-            return rows, encode_marker(rows[-1].name_key)
+            page = list(rows[:max_items])
+            return page, encode_marker(page[-1].name_key)
         return list(rows), None
 
     def create_user(self, user: User) -> None:

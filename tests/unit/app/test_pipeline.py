@@ -11,6 +11,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tessera.app.bootstrap import create_account
 from tessera.app.pipeline import Pipeline, Request
 from tessera.app.runtime import Runtime
 from tessera.auth.credentials import CredentialResolver
@@ -23,8 +24,6 @@ from tessera.protocol.query import Params
 from tessera.store.sql import SqlStore
 from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 from tessera.sts.sessions import SessionCodec, SessionKeyRing
-
-from tessera.app.bootstrap import create_account
 
 
 @pytest.fixture
@@ -55,13 +54,25 @@ def _request(body: str, akid: str, secret: str, service: str = "sts") -> Request
     SigV4Auth(Credentials(akid, secret), service, "eu-west-1").add_auth(aws)
     headers = tuple((k, str(v)) for k, v in aws.headers.items())
     headers += (("host", "127.0.0.1:7070"),)
-    return Request("POST", "/", "", headers, aws.body if isinstance(aws.body, bytes) else body.encode(), "127.0.0.1", False)
+    return Request(
+        "POST",
+        "/",
+        "",
+        headers,
+        aws.body if isinstance(aws.body, bytes) else body.encode(),
+        "127.0.0.1",
+        False,
+    )
 
 
 def test_get_caller_identity(runtime: Runtime) -> None:
     creds = create_account(runtime.store, runtime.clock)
     resp = Pipeline(runtime).handle(
-        _request("Action=GetCallerIdentity&Version=2011-06-15", creds.access_key_id, creds.secret_access_key)
+        _request(
+            "Action=GetCallerIdentity&Version=2011-06-15",
+            creds.access_key_id,
+            creds.secret_access_key,
+        )
     )
     assert resp.status == 200, resp.body
     assert f"<Account>{creds.account_id}</Account>".encode() in resp.body
@@ -75,7 +86,11 @@ def test_internal_failure_leaks_nothing(runtime: Runtime) -> None:
 
     runtime.operations["sts"]["GetCallerIdentity"] = boom
     resp = Pipeline(runtime).handle(
-        _request("Action=GetCallerIdentity&Version=2011-06-15", creds.access_key_id, creds.secret_access_key)
+        _request(
+            "Action=GetCallerIdentity&Version=2011-06-15",
+            creds.access_key_id,
+            creds.secret_access_key,
+        )
     )
     assert resp.status == 500
     assert b"<Code>InternalFailure</Code>" in resp.body
@@ -86,7 +101,11 @@ def test_internal_failure_leaks_nothing(runtime: Runtime) -> None:
 def test_unimplemented_model_operation_is_invalid_action(runtime: Runtime) -> None:
     creds = create_account(runtime.store, runtime.clock)
     resp = Pipeline(runtime).handle(
-        _request("Action=AssumeRoot&Version=2011-06-15&TargetPrincipal=123456789012&TaskPolicyArn.arn=arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials", creds.access_key_id, creds.secret_access_key)
+        _request(
+            "Action=AssumeRoot&Version=2011-06-15&TargetPrincipal=123456789012&TaskPolicyArn.arn=arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
+            creds.access_key_id,
+            creds.secret_access_key,
+        )
     )
     assert resp.status == 400
     assert b"<Code>InvalidAction</Code>" in resp.body
