@@ -47,10 +47,14 @@ class TesseraServer:
     proc: subprocess.Popen[bytes] | None = None
     root: Creds | None = None
     log_path: Path | None = None
+    #: serve over HTTPS (pass --tls-cert/--tls-key or --tls auto in extra_args)
+    https: bool = False
+    #: CA bundle clients trust by default (boto3 ``verify=``, ``aws --ca-bundle``)
+    ca_bundle: Path | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -106,7 +110,9 @@ class TesseraServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                if httpx.get(self.endpoint + "/health", timeout=1).status_code == 200:
+                # readiness only: certificate checks are the tests' business
+                ready = httpx.get(self.endpoint + "/health", timeout=1, verify=not self.https)
+                if ready.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -130,9 +136,17 @@ class TesseraServer:
     def log_text(self) -> str:
         return self.log_path.read_text() if self.log_path else ""
 
-    def client(self, service: str, creds: Creds | None = None, region: str = "us-east-1") -> Any:
+    def client(
+        self,
+        service: str,
+        creds: Creds | None = None,
+        region: str = "us-east-1",
+        verify: str | bool | None = None,
+    ) -> Any:
         creds = creds or self.root
         assert creds is not None
+        if verify is None:
+            verify = str(self.ca_bundle) if self.ca_bundle else True
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
@@ -141,10 +155,15 @@ class TesseraServer:
             aws_secret_access_key=creds.secret_access_key,
             aws_session_token=creds.session_token,
             config=Config(retries={"max_attempts": 1}),
+            verify=verify,
         )
 
     def aws_cli(
-        self, *args: str, creds: Creds | None = None, region: str = "us-east-1"
+        self,
+        *args: str,
+        creds: Creds | None = None,
+        region: str = "us-east-1",
+        ca_bundle: Path | bool | None = True,
     ) -> subprocess.CompletedProcess[str]:
         creds = creds or self.root
         assert creds is not None
@@ -160,6 +179,9 @@ class TesseraServer:
             env["AWS_SESSION_TOKEN"] = creds.session_token
         aws = Path(sys.executable).parent / "aws"
         cmd = [str(aws)] if aws.exists() else ["aws"]
+        bundle = self.ca_bundle if ca_bundle is True else ca_bundle
+        if isinstance(bundle, Path):
+            cmd += ["--ca-bundle", str(bundle)]
         return subprocess.run(
             [*cmd, "--endpoint-url", self.endpoint, "--output", "json", *args],
             capture_output=True,
