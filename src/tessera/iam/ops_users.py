@@ -205,6 +205,8 @@ def delete_user(ctx: OperationContext, params: Params) -> Result:
         raise DeleteConflict(MUST_DETACH_POLICIES)
     if ctx.store.groups_for_user(account, user.name):
         raise DeleteConflict(MUST_REMOVE_FROM_GROUP)
+    if ctx.store.list_mfa_devices(account, user_name=user.name, assigned=True):
+        raise DeleteConflict("Cannot delete entity, must delete MFA device first.")
     ctx.store.delete_user(account, user.name)
     return None
 
