@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -186,7 +187,12 @@ class Verifier:
             http_client
             if http_client is not None
             else httpx.Client(
-                verify=os.fspath(ca_bundle) if ca_bundle is not None else True,
+                # an SSLContext, not a path: httpx deprecates verify=<str>
+                verify=(
+                    ssl.create_default_context(cafile=os.fspath(ca_bundle))
+                    if ca_bundle is not None
+                    else True
+                ),
                 timeout=timeout,
                 follow_redirects=False,
             )
