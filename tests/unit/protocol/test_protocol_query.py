@@ -364,6 +364,8 @@ def _sample_input(shape: Any, depth: int = 0) -> Any:
                     return None
                 continue
             out[name] = value
+            if getattr(shape, "is_tagged_union", False):
+                break  # a tagged union takes exactly one member
         return out
     if kind == "list":
         item = _sample_input(shape.member, depth + 1)
