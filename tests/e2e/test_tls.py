@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+import httpx
+import jwt
 import pytest
 
 from tessera.verify.verifier import Verifier
@@ -235,6 +237,40 @@ def test_weak_tls12_cipher_refused(env: Env) -> None:
     ctx.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0")  # CBC, no AEAD
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         _handshake(env.https.port, ctx)
+
+
+# --- outbound federation tokens over HTTPS --------------------------------------------
+
+
+def test_token_over_https_verifies_with_pyjwkclient_and_ca(env: Env) -> None:
+    iam = env.https.client("iam")
+    try:
+        issuer: str = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    except botocore.exceptions.ClientError:
+        issuer = iam.get_outbound_web_identity_federation_info()["IssuerIdentifier"]
+    assert issuer.startswith(f"https://127.0.0.1:{env.https.port}/")
+    token = env.https.client("sts").get_web_identity_token(
+        Audience=["https://rp.example"], SigningAlgorithm="ES384"
+    )["WebIdentityToken"]
+    ca_ctx = ssl.create_default_context(cafile=str(env.ca))
+    disc = httpx.get(issuer + "/.well-known/openid-configuration", verify=ca_ctx, timeout=10)
+    jwks_uri: str = disc.json()["jwks_uri"]
+    assert jwks_uri.startswith("https://")
+
+    client = jwt.PyJWKClient(jwks_uri, cache_keys=False, ssl_context=ca_ctx)
+    key = client.get_signing_key_from_jwt(token)
+    claims = jwt.decode(
+        token, key.key, algorithms=["ES384"], audience="https://rp.example", issuer=issuer
+    )
+    assert claims["iss"] == issuer
+
+    with Verifier(issuer=issuer, audience="https://rp.example", ca_bundle=env.ca) as verifier:
+        assert verifier.verify(token).issuer == issuer
+
+    # without the CA the JWKS fetch fails on the certificate
+    untrusted = jwt.PyJWKClient(jwks_uri, cache_keys=False)
+    with pytest.raises(jwt.PyJWKClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusted.get_signing_key_from_jwt(token)
 
 
 # --- verifier requires HTTPS with a configurable CA ----------------------------------
