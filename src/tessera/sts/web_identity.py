@@ -101,7 +101,10 @@ def get_web_identity_token(ctx: OperationContext, params: Params) -> Result:
         )
     now = ctx.now
     session = caller.session
-    if session is not None and now + timedelta(seconds=seconds) > session.expires_at:
+    # compare the token's own exp (whole seconds) with the session's expiry
+    if session is not None and now.replace(microsecond=0) + timedelta(seconds=seconds) > (
+        session.expires_at
+    ):
         raise SessionDurationEscalation(
             "The requested DurationSeconds would make the web identity token outlive the "
             "session credentials used to request it. Request a shorter duration."
