@@ -572,3 +572,36 @@ def test_rotation_and_restart(rotating: TesseraServer) -> None:
     assert unverified(after)[0]["kid"] == "EC384_2"
     for token in (*old.values(), *new.values(), after):
         verify_joserfc(token, iss, AUD)
+
+
+def test_host_form_issuer(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base: Path = tmp_path_factory.mktemp("tessera-host")
+    srv = TesseraServer(data_dir=base / "data")
+    srv.init()
+    template = f"http://{{id}}.tokens.localhost:{srv.port}"
+    srv.start("--issuer-host-template", template)
+    try:
+        iss = srv.client("iam").enable_outbound_web_identity_federation()["IssuerIdentifier"]
+        issuer_id = iss.removeprefix("http://").split(".", 1)[0]
+        assert iss == template.replace("{id}", issuer_id)
+        host = iss.removeprefix("http://")
+        disc = httpx.get(
+            srv.endpoint + "/.well-known/openid-configuration", headers={"Host": host}, timeout=10
+        )
+        assert disc.status_code == 200
+        assert disc.json()["issuer"] == iss
+        assert disc.json()["jwks_uri"] == iss + "/.well-known/jwks.json"
+        jwks = httpx.get(
+            srv.endpoint + "/.well-known/jwks.json", headers={"Host": host}, timeout=10
+        )
+        assert [k["kid"] for k in jwks.json()["keys"]] == ["RSA_0", "EC384_0"]
+        other = httpx.get(
+            srv.endpoint + "/.well-known/jwks.json",
+            headers={"Host": f"00000000-0000-4000-8000-000000000000.tokens.localhost:{srv.port}"},
+            timeout=10,
+        )
+        assert other.status_code == 404
+        token = token_for(srv, SigningAlgorithm="RS256")
+        assert unverified(token)[1]["iss"] == iss
+    finally:
+        srv.stop()
