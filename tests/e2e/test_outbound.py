@@ -605,3 +605,51 @@ def test_host_form_issuer(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert unverified(token)[1]["iss"] == iss
     finally:
         srv.stop()
+
+
+def test_two_replicas_on_postgresql_share_issuer_and_rotation(tmp_path: Path, pg_url: str) -> None:
+    first = TesseraServer(data_dir=tmp_path / "shared", database_url=pg_url)
+    first.init()
+    second = TesseraServer(data_dir=tmp_path / "shared", database_url=pg_url)
+    second.root = first.root
+    public = ("--public-url", first.endpoint)  # replicas behind one public URL
+    first.start(*public)
+    second.start(*public)
+    try:
+        iss = first.client("iam").enable_outbound_web_identity_federation()["IssuerIdentifier"]
+        assert (
+            second.client("iam").get_outbound_web_identity_federation_info()["IssuerIdentifier"]
+            == iss
+        )
+        old = token_for(second, SigningAlgorithm="RS256")
+        assert verify_pyjwt(old, iss, AUD)["iss"] == iss
+        rot = subprocess.run(
+            tessera_cmd(
+                "keys",
+                "rotate",
+                "--data-dir",
+                str(first.data_dir),
+                "--database-url",
+                pg_url,
+                "--publish-ahead",
+                "0",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rot.returncode == 0, rot.stderr
+        second_path = iss.replace(first.endpoint, second.endpoint)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (
+            "RSA_1" not in _kids(iss) or "RSA_1" not in _kids(second_path)
+        ):
+            time.sleep(0.5)
+        for srv in (first, second):
+            new = token_for(srv, SigningAlgorithm="RS256")
+            assert unverified(new)[0]["kid"] == "RSA_1"
+            verify_jwcrypto(new, iss, AUD)
+        verify_joserfc(old, iss, AUD)
+    finally:
+        first.stop()
+        second.stop()
