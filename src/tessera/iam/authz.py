@@ -95,7 +95,7 @@ class Authorizer:
 
     # ------------------------------------------------------------------ gathering
 
-    def _owner_policies(self, owner: Owner) -> list[Policy]:
+    def owner_policies(self, owner: Owner) -> list[Policy]:
         out: list[Policy] = []
         for inline in self.store.list_inline_policies(owner):
             pol = compiled(
@@ -109,7 +109,7 @@ class Authorizer:
                 out.append(pol)
         return out
 
-    def _managed(self, policy_arn: str | None, kind: PolicyKind) -> Policy | None:
+    def managed(self, policy_arn: str | None, kind: PolicyKind) -> Policy | None:
         if policy_arn is None:
             return None
         document = self.store.get_default_policy_document(policy_arn)
@@ -117,16 +117,16 @@ class Authorizer:
             return None
         return compiled(document, kind, policy_arn)
 
-    def _user_policies(
+    def user_policies(
         self, account_id: str, user_name: str
     ) -> tuple[list[Policy], Policy | None, dict[str, str]]:
         user = self.store.get_user(account_id, user_name)
         if user is None:
             return [], None, {}
-        policies = self._owner_policies(Owner(account_id, "user", user.name))
+        policies = self.owner_policies(Owner(account_id, "user", user.name))
         for group in self.store.groups_for_user(account_id, user.name):
-            policies.extend(self._owner_policies(Owner(account_id, "group", group.name)))
-        boundary = self._managed(user.permissions_boundary, PolicyKind.BOUNDARY)
+            policies.extend(self.owner_policies(Owner(account_id, "group", group.name)))
+        boundary = self.managed(user.permissions_boundary, PolicyKind.BOUNDARY)
         if user.permissions_boundary and boundary is None:
             boundary = compiled(
                 '{"Version":"2012-10-17","Statement":[]}', PolicyKind.BOUNDARY, "missing"
@@ -145,14 +145,14 @@ class Authorizer:
                 if pol is not None:
                     session_policies.append(pol)
             for policy_arn in session.policy_arns:
-                pol = self._managed(policy_arn, PolicyKind.SESSION)
+                pol = self.managed(policy_arn, PolicyKind.SESSION)
                 if pol is not None:
                     session_policies.append(pol)
 
         if caller.kind is PrincipalKind.ROOT:
             return CallerPolicies((), None, session_policies, {})
         if caller.kind is PrincipalKind.USER:
-            identity, boundary, tags = self._user_policies(acct, caller.name)
+            identity, boundary, tags = self.user_policies(acct, caller.name)
             return CallerPolicies(PolicyGroup(identity), boundary, session_policies, tags)
         assert session is not None
         session_tags = {t.key: t.value for t in session.tags}
@@ -160,8 +160,8 @@ class Authorizer:
             role = self.store.get_role(acct, session.source_name)
             if role is None or role.role_id != session.source_id:
                 return CallerPolicies((), None, session_policies, session_tags)
-            identity = self._owner_policies(Owner(acct, "role", role.name))
-            boundary = self._managed(role.permissions_boundary, PolicyKind.BOUNDARY)
+            identity = self.owner_policies(Owner(acct, "role", role.name))
+            boundary = self.managed(role.permissions_boundary, PolicyKind.BOUNDARY)
             tags = {t.key: t.value for t in self.store.get_tags(acct, "role", role.name.lower())}
             return CallerPolicies(
                 PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
@@ -171,7 +171,7 @@ class Authorizer:
             root_all = compiled(_ALLOW_ALL, PolicyKind.IDENTITY, "root")
             assert root_all is not None
             return CallerPolicies((root_all,), None, session_policies, session_tags)
-        identity, boundary, tags = self._user_policies(acct, session.source_name)
+        identity, boundary, tags = self.user_policies(acct, session.source_name)
         return CallerPolicies(
             PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
         )

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from tessera import arn as arns
 from tessera.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from tessera.iam import ops_common as common
-from tessera.iam.authz import compiled
 from tessera.iam.policy import ContextValue as PolicyValue
 from tessera.iam.policy import (
     Decision,
@@ -66,19 +65,6 @@ def _context_entries(params: Params) -> dict[str, PolicyValue]:
     return keys
 
 
-def _owner_policies(ctx: OperationContext, owner: Owner, label_kind: str) -> list[Policy]:
-    out: list[Policy] = []
-    for inline in ctx.store.list_inline_policies(owner):
-        pol = compiled(inline.document, PolicyKind.IDENTITY, inline.name)
-        if pol is not None:
-            out.append(pol)
-    for policy_arn, document in ctx.store.attached_policy_documents([owner]):
-        pol = compiled(document, PolicyKind.IDENTITY, policy_arn)
-        if pol is not None:
-            out.append(pol)
-    return out
-
-
 def _source(
     ctx: OperationContext, source_arn: str
 ) -> tuple[PrincipalInfo, list[Policy], Policy | None, dict[str, str]]:
@@ -89,33 +75,20 @@ def _source(
     rtype, _, rest = parsed.resource.partition("/")
     name = rest.rsplit("/", 1)[-1] if rest else ""
     store = ctx.store
+    authorizer = ctx.runtime.authorizer
     if rtype == "user":
         user = store.get_user(account, name)
         if user is None or user.arn != source_arn:
             raise NoSuchEntity(f"The user with name {name} cannot be found.")
-        policies = _owner_policies(ctx, Owner(account, "user", user.name), "user")
-        for group in store.groups_for_user(account, user.name):
-            policies.extend(_owner_policies(ctx, Owner(account, "group", group.name), "group"))
-        boundary = None
-        if user.permissions_boundary:
-            doc = store.get_default_policy_document(user.permissions_boundary)
-            boundary = (
-                compiled(doc, PolicyKind.BOUNDARY, user.permissions_boundary) if doc else None
-            )
-        tags = {t.key: t.value for t in store.get_tags(account, "user", user.name.lower())}
+        policies, boundary, tags = authorizer.user_policies(account, user.name)
         info = PrincipalInfo(arn=user.arn, account=account, kind="user", unique_id=user.user_id)
         return info, policies, boundary, tags
     if rtype == "role":
         role = store.get_role(account, name)
         if role is None or role.arn != source_arn:
             raise NoSuchEntity(f"The role with name {name} cannot be found.")
-        policies = _owner_policies(ctx, Owner(account, "role", role.name), "role")
-        boundary = None
-        if role.permissions_boundary:
-            doc = store.get_default_policy_document(role.permissions_boundary)
-            boundary = (
-                compiled(doc, PolicyKind.BOUNDARY, role.permissions_boundary) if doc else None
-            )
+        policies = authorizer.owner_policies(Owner(account, "role", role.name))
+        boundary = authorizer.managed(role.permissions_boundary, PolicyKind.BOUNDARY)
         tags = {t.key: t.value for t in store.get_tags(account, "role", role.name.lower())}
         info = PrincipalInfo(
             arn=role.arn,
@@ -129,7 +102,7 @@ def _source(
         found = store.get_group(account, name)
         if found is None or found.arn != source_arn:
             raise NoSuchEntity(f"The group with name {name} cannot be found.")
-        policies = _owner_policies(ctx, Owner(account, "group", found.name), "group")
+        policies = authorizer.owner_policies(Owner(account, "group", found.name))
         info = PrincipalInfo(arn=found.arn, account=account, kind="user")
         return info, policies, None, {}
     raise InvalidInput(f"Invalid ARN: {source_arn}")
