@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -440,6 +440,43 @@ class SqlStore:
         self, account_id: str, name: str, new_name: str | None, new_path: str | None
     ) -> None:
         """Rename/move a user, carrying keys, memberships, policies and tags along."""
+
+        def carry(conn: Connection, old_key: str, renamed: str) -> None:
+            conn.execute(
+                update(s.access_keys)
+                .where(
+                    and_(
+                        s.access_keys.c.account_id == account_id,
+                        s.access_keys.c.user_key == old_key,
+                    )
+                )
+                .values(user_key=renamed.lower(), user_name=renamed)
+            )
+            conn.execute(
+                update(s.group_members)
+                .where(
+                    and_(
+                        s.group_members.c.account_id == account_id,
+                        s.group_members.c.user_key == old_key,
+                    )
+                )
+                .values(user_key=renamed.lower())
+            )
+
+        self._rename_named(s.users, "user", account_id, name, new_name, new_path, carry)
+
+    def _rename_named(
+        self,
+        table: Table,
+        kind: str,
+        account_id: str,
+        name: str,
+        new_name: str | None,
+        new_path: str | None,
+        carry: Callable[[Connection, str, str], None],
+    ) -> None:
+        """Rename/move a user or group in one transaction; ``carry`` moves the rows
+        specific to that kind (keys, memberships) to the new name."""
         old_key = name.lower()
         values: dict[str, Any] = {}
         if new_path is not None:
@@ -452,32 +489,13 @@ class SqlStore:
         try:
             with self._tx() as conn:
                 conn.execute(
-                    update(s.users)
-                    .where(and_(s.users.c.account_id == account_id, s.users.c.name_key == old_key))
+                    update(table)
+                    .where(and_(table.c.account_id == account_id, table.c.name_key == old_key))
                     .values(**values)
                 )
                 if new_name is not None:
-                    self._rekey_owner(conn, account_id, "user", old_key, new_name)
-                    conn.execute(
-                        update(s.access_keys)
-                        .where(
-                            and_(
-                                s.access_keys.c.account_id == account_id,
-                                s.access_keys.c.user_key == old_key,
-                            )
-                        )
-                        .values(user_key=new_name.lower(), user_name=new_name)
-                    )
-                    conn.execute(
-                        update(s.group_members)
-                        .where(
-                            and_(
-                                s.group_members.c.account_id == account_id,
-                                s.group_members.c.user_key == old_key,
-                            )
-                        )
-                        .values(user_key=new_name.lower())
-                    )
+                    self._rekey_owner(conn, account_id, kind, old_key, new_name)
+                    carry(conn, old_key, new_name)
         except IntegrityError as exc:
             raise AlreadyExists(new_name or name) from exc
 
@@ -562,38 +580,19 @@ class SqlStore:
     def update_group(
         self, account_id: str, name: str, new_name: str | None, new_path: str | None
     ) -> None:
-        old_key = name.lower()
-        values: dict[str, Any] = {}
-        if new_path is not None:
-            values["path"] = new_path
-        if new_name is not None:
-            values["name"] = new_name
-            values["name_key"] = new_name.lower()
-        if not values:
-            return
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    update(s.groups)
-                    .where(
-                        and_(s.groups.c.account_id == account_id, s.groups.c.name_key == old_key)
+        def carry(conn: Connection, old_key: str, renamed: str) -> None:
+            conn.execute(
+                update(s.group_members)
+                .where(
+                    and_(
+                        s.group_members.c.account_id == account_id,
+                        s.group_members.c.group_key == old_key,
                     )
-                    .values(**values)
                 )
-                if new_name is not None:
-                    self._rekey_owner(conn, account_id, "group", old_key, new_name)
-                    conn.execute(
-                        update(s.group_members)
-                        .where(
-                            and_(
-                                s.group_members.c.account_id == account_id,
-                                s.group_members.c.group_key == old_key,
-                            )
-                        )
-                        .values(group_key=new_name.lower())
-                    )
-        except IntegrityError as exc:
-            raise AlreadyExists(new_name or name) from exc
+                .values(group_key=renamed.lower())
+            )
+
+        self._rename_named(s.groups, "group", account_id, name, new_name, new_path, carry)
 
     def delete_group(self, account_id: str, name: str) -> None:
         self._delete_named(s.groups, "group", account_id, name)
