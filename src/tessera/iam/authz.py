@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tessera import arn as arns
 from tessera.auth.principal import Principal, PrincipalKind
 from tessera.errors import AccessDenied, MalformedPolicyDocument
+from tessera.iam.model import Role
 from tessera.iam.policy import (
     Decision,
     Policy,
@@ -286,6 +287,56 @@ class Authorizer:
         if not decision.allowed:
             if message_action is not None:
                 request = RequestContext(message_action, resource, request.principal, request.keys)
+            raise AccessDenied(access_denied_message(request, decision))
+        return decision
+
+    def authorize_federated(
+        self,
+        ctx: OperationContext,
+        action: str,
+        role: Role,
+        principal: PrincipalInfo,
+        *,
+        request_keys: Mapping[str, ContextValue] | None = None,
+        request_tags: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """The trust decision for an unsigned caller (AssumeRoleWithWebIdentity,
+        AssumeRoleWithSAML): ``principal`` is a ``web-identity`` / ``saml``
+        PrincipalInfo whose ``federated_provider`` is the provider ARN; only the
+        role's trust policy can allow it. Raises ``AccessDenied`` with AWS's text
+        ("Not authorized to perform sts:AssumeRoleWithWebIdentity")."""
+        extra: dict[str, ContextValue] = {}
+        if principal.federated_provider:
+            extra["aws:FederatedProvider"] = principal.federated_provider
+        role_tags = {
+            t.key: t.value for t in self.store.get_tags(role.account_id, "role", role.name.lower())
+        }
+        for k, v in role_tags.items():
+            extra[f"iam:ResourceTag/{k}"] = v
+        if request_keys:
+            extra.update(request_keys)
+        keys = global_keys(
+            principal,
+            current_time=ctx.now,
+            secure_transport=ctx.secure_transport,
+            source_ip=ctx.source_ip,
+            request_tags=request_tags,
+            resource_tags=role_tags,
+            requested_region=ctx.region,
+            extra=extra,
+        )
+        trust_policy = compiled(role.trust_policy, PolicyKind.TRUST, "trust-policy")
+        request = RequestContext(action, role.arn, principal, keys)
+        decision = evaluate(
+            request,
+            PolicySet(
+                identity=(),
+                resource=trust_policy,
+                resource_account=role.account_id,
+                is_trust_evaluation=True,
+            ),
+        )
+        if not decision.allowed:
             raise AccessDenied(access_denied_message(request, decision))
         return decision
 

@@ -22,7 +22,7 @@ from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKin
 from tessera.errors import AccessDenied, InvalidParameterValue, ValidationError
 from tessera.iam.authz import denial_message
 from tessera.iam.mfa import check_mfa
-from tessera.iam.model import Tag
+from tessera.iam.model import Role, Tag
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.sts import durations, packing
@@ -190,14 +190,60 @@ def assume_role(ctx: OperationContext, params: Params) -> Result:
         authorize("sts:SetSourceIdentity")
 
     # --- issue -----------------------------------------------------------------------
-    packed = packing.packed_size(policy, policy_arns, tagset.tags)
-    packing.check_packed(packed)
-    now = ctx.now.replace(microsecond=0)
+    # the packed size is checked before the MFA code is spent (issue_role_session
+    # checks it again, which costs nothing)
+    packing.check_packed(packing.packed_size(policy, policy_arns, tagset.tags))
     mfa_time: datetime | None = mfa.consume() if mfa is not None else None
     mfa_authenticated = mfa is not None
     if mfa_time is None and caller_session is not None and caller_session.mfa_authenticated:
         mfa_authenticated, mfa_time = True, caller_session.mfa_auth_time
-    expires = now + timedelta(seconds=seconds)
+    return issue_role_session(
+        ctx,
+        role,
+        RoleSessionRequest(
+            session_name=session_name,
+            seconds=seconds,
+            policy=policy,
+            policy_arns=policy_arns,
+            tags=tagset.tags,
+            transitive_tag_keys=tagset.transitive_keys,
+            source_identity=source_identity,
+            mfa_authenticated=mfa_authenticated,
+            mfa_auth_time=mfa_time,
+            chain_depth=(caller_session.chain_depth + 1) if chained and caller_session else 0,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSessionRequest:
+    """Everything a role session is made of once the trust decision allowed it
+    (AssumeRole, AssumeRoleWithWebIdentity and AssumeRoleWithSAML share it)."""
+
+    session_name: str
+    seconds: int
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    source_identity: str | None = None
+    mfa_authenticated: bool = False
+    mfa_auth_time: datetime | None = None
+    chain_depth: int = 0
+    federated_provider: str | None = None
+    web_identity_claims: tuple[tuple[str, str], ...] = ()
+
+
+def issue_role_session(
+    ctx: OperationContext, role: Role, req: RoleSessionRequest
+) -> dict[str, object]:
+    """Check the packed size, issue the session's credentials, note the role's last
+    use, and answer with the fields every AssumeRole* response shares
+    (Credentials, AssumedRoleUser, PackedPolicySize, SourceIdentity)."""
+    packed = packing.packed_size(req.policy, req.policy_arns, req.tags)
+    packing.check_packed(packed)
+    now = ctx.now.replace(microsecond=0)
+    expires = now + timedelta(seconds=req.seconds)
     session = Session(
         kind=SessionKind.ASSUMED_ROLE,
         account_id=role.account_id,
@@ -206,16 +252,18 @@ def assume_role(ctx: OperationContext, params: Params) -> Result:
         source_arn=role.arn,
         source_id=role.role_id,
         source_name=role.name,
-        session_name=session_name,
-        session_policy=policy,
-        policy_arns=policy_arns,
-        tags=tagset.tags,
-        transitive_tag_keys=tagset.transitive_keys,
-        source_identity=source_identity,
-        mfa_authenticated=mfa_authenticated,
-        mfa_auth_time=mfa_time,
-        chain_depth=(caller_session.chain_depth + 1) if chained and caller_session else 0,
+        session_name=req.session_name,
+        session_policy=req.policy,
+        policy_arns=req.policy_arns,
+        tags=req.tags,
+        transitive_tag_keys=req.transitive_tag_keys,
+        source_identity=req.source_identity,
+        mfa_authenticated=req.mfa_authenticated,
+        mfa_auth_time=req.mfa_auth_time,
+        chain_depth=req.chain_depth,
+        federated_provider=req.federated_provider,
         original_expires_at=expires,
+        web_identity_claims=req.web_identity_claims,
     )
     issued = ctx.runtime.sessions.issue(session, now)
     if role.last_used_at is None or now - role.last_used_at >= _LAST_USED_EVERY:
@@ -225,12 +273,12 @@ def assume_role(ctx: OperationContext, params: Params) -> Result:
     result: dict[str, object] = {
         "Credentials": credentials_shape(issued),
         "AssumedRoleUser": {
-            "AssumedRoleId": f"{role.role_id}:{session_name}",
-            "Arn": arns.assumed_role_arn(role.account_id, role.name, session_name),
+            "AssumedRoleId": f"{role.role_id}:{req.session_name}",
+            "Arn": arns.assumed_role_arn(role.account_id, role.name, req.session_name),
         },
     }
-    if policy is not None or policy_arns or tagset.tags:
+    if req.policy is not None or req.policy_arns or req.tags:
         result["PackedPolicySize"] = packed.percent
-    if source_identity is not None:
-        result["SourceIdentity"] = source_identity
+    if req.source_identity is not None:
+        result["SourceIdentity"] = req.source_identity
     return result
