@@ -102,6 +102,7 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.mfa import MFA_OPERATIONS
+    from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
@@ -122,6 +123,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
     runtime.operations["iam"].update(MFA_OPERATIONS)
+    runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
     _register_outbound(runtime)
     for name in ("sts", "iam"):
         precompile(service_spec(name))

@@ -205,6 +205,17 @@ issuer_keys = Table(
     Column("retired_at", TS, nullable=True),
 )
 
+oidc_providers = Table(
+    "oidc_providers",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("url", String(255), primary_key=True),  # scheme-less, host lower-cased
+    Column("scheme", String(8), nullable=False),  # https | http (loopback / insecure mode)
+    Column("client_ids", Text, nullable=False),  # JSON array, in the order added
+    Column("thumbprints", Text, nullable=False),  # JSON array
+    Column("created_at", TS, nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -237,4 +248,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (2, "virtual MFA devices", _create(mfa_devices)),
     (3, "issuer signing keys (outbound identity federation)", _create(issuer_keys)),
+    (4, "IAM OpenID Connect providers (inbound web identity federation)", _create(oidc_providers)),
 ]
