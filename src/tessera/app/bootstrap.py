@@ -125,6 +125,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     runtime.operations["iam"].update(MFA_OPERATIONS)
     runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
     _register_outbound(runtime)
+    _register_inbound_oidc(runtime)
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
@@ -149,6 +150,18 @@ def _register_outbound(runtime: Runtime) -> None:
     )
     runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
     runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
+
+
+def _register_inbound_oidc(runtime: Runtime) -> None:
+    """AssumeRoleWithWebIdentity and the IdP client it fetches discovery/JWKS with."""
+    from tessera.oidc.inbound import InboundOidc
+    from tessera.sts.web_identity_federation import WEB_IDENTITY_FEDERATION_OPERATIONS
+
+    config = runtime.config
+    runtime.inbound_oidc = InboundOidc(
+        ca_bundle=config.oidc_ca_bundle, insecure_http=config.insecure_oidc_http
+    )
+    runtime.operations["sts"].update(WEB_IDENTITY_FEDERATION_OPERATIONS)
 
 
 def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:

@@ -12,6 +12,7 @@ from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
 
 if TYPE_CHECKING:
+    from tessera.oidc.inbound import InboundOidc
     from tessera.oidc.issuers import IssuerService
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore
@@ -28,6 +29,7 @@ class Runtime:
     sessions: SessionCodec
     operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
     issuers: IssuerService | None = None  # outbound identity federation (bootstrap sets it)
+    inbound_oidc: InboundOidc | None = None  # AssumeRoleWithWebIdentity's IdP client
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
     )
