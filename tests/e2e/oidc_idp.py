@@ -216,15 +216,18 @@ class TestIdp:
 
     def token(
         self,
-        alg: str = "RS256",
+        alg: str | None = None,
         *,
         key: IdpKey | None = None,
         kid: str | None = "",
         headers: Mapping[str, Any] | None = None,
         **claims: Any,
     ) -> str:
-        """A token signed by this IdP (``key`` overrides the signing key; ``kid=None``
+        """A token signed by this IdP (``key`` overrides the signing key and, unless
+        ``alg`` is given, the algorithm; ``kid=None``
         omits the header kid; claim keyword arguments override, ``None`` removes)."""
+        if alg is None:
+            alg = key.alg if key is not None else "RS256"
         signer = key if key is not None else self.key(alg)
         header: dict[str, Any] = {"typ": "JWT"}
         if kid == "":
