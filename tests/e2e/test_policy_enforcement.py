@@ -196,3 +196,52 @@ def test_simulate_principal_policy(server: TesseraServer) -> None:
             PolicySourceArn=f"arn:aws:iam::{acct}:user/nobody", ActionNames=["iam:ListUsers"]
         )
     assert exc.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_denials_carry_an_encoded_message_only_permitted_callers_decode(
+    server: TesseraServer,
+) -> None:
+    acct = server.root.account_id if server.root else ""
+    creds = _user(
+        server,
+        "denied-dev",
+        _doc({"Sid": "ReadOnly", "Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}),
+        _doc({"Sid": "NoRoles", "Effect": "Deny", "Action": "iam:GetRole", "Resource": "*"}),
+    )
+    with pytest.raises(ClientError) as exc:
+        server.client("iam", creds).get_role(RoleName="secret-role")
+    _denied(exc)
+    encoded = exc.value.response["Error"]["EncodedAuthorizationMessage"]
+
+    # the denied user may not decode it: it has no sts:DecodeAuthorizationMessage
+    sts = server.client("sts", creds)
+    with pytest.raises(ClientError) as exc2:
+        sts.decode_authorization_message(EncodedMessage=encoded)
+    assert _denied(exc2).endswith(
+        "because no identity-based policy allows the sts:DecodeAuthorizationMessage action"
+    )
+
+    # an operator with the permission reads the decision
+    ops = _user(
+        server,
+        "auditor",
+        _doc({"Effect": "Allow", "Action": "sts:DecodeAuthorizationMessage", "Resource": "*"}),
+    )
+    decoded = server.client("sts", ops).decode_authorization_message(EncodedMessage=encoded)
+    doc = json.loads(decoded["DecodedMessage"])
+    assert doc["allowed"] is False and doc["explicitDeny"] is True
+    assert doc["context"]["action"] == "iam:GetRole"
+    assert doc["context"]["resource"] == f"arn:aws:iam::{acct}:role/secret-role"
+    assert doc["context"]["principal"]["arn"] == f"arn:aws:iam::{acct}:user/denied-dev"
+    assert [s["statementId"] for s in doc["matchedStatements"]["items"]] == ["NoRoles"]
+
+    # garbage and messages of another account are InvalidAuthorizationMessageException
+    root_sts = server.client("sts")
+    with pytest.raises(ClientError) as exc3:
+        root_sts.decode_authorization_message(EncodedMessage="bm90LWEtbWVzc2FnZQ")
+    assert exc3.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"
+    assert exc3.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    other = server.create_account()
+    with pytest.raises(ClientError) as exc4:
+        server.client("sts", other).decode_authorization_message(EncodedMessage=encoded)
+    assert exc4.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"

@@ -104,6 +104,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.mfa import MFA_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
+    from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 
     if clock is None:
@@ -118,6 +119,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         resolver=CredentialResolver(store, sessions),
         authorizer=Authorizer(store),
         sessions=sessions,
+        authz_messages=AuthorizationMessages(sessions.ring),
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)

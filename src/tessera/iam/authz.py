@@ -285,9 +285,15 @@ class Authorizer:
             trust=trust,
         )
         if not decision.allowed:
+            messages = ctx.runtime.authz_messages
+            encoded = (
+                messages.encode(ctx.caller.account_id, request, decision, ctx.now)
+                if messages is not None
+                else None
+            )
             if message_action is not None:
                 request = RequestContext(message_action, resource, request.principal, request.keys)
-            raise AccessDenied(access_denied_message(request, decision))
+            raise AccessDenied(access_denied_message(request, decision), encoded_message=encoded)
         return decision
 
     def authorize_federated(
