@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tessera.cli import tls_cmd
 
     tls_cmd.register(sub)
+    from tessera.cli import org_cmd
+
+    org_cmd.register(sub)
     return parser
 
 
