@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, delete, insert, select, update
@@ -16,6 +17,11 @@ from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, NotFound
 
 
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored timestamp is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 class OrgStoreMixin:
     def _tx(self) -> AbstractContextManager[Connection]:  # provided by SqlStore
         raise NotImplementedError
@@ -24,7 +30,9 @@ class OrgStoreMixin:
 
     @staticmethod
     def _org(row: Row[Any]) -> Organization:
-        return Organization(row.org_id, row.root_id, row.management_account_id, row.created_at)
+        return Organization(
+            row.org_id, row.root_id, row.management_account_id, _utc(row.created_at)
+        )
 
     def create_organization(self, org: Organization) -> None:
         """Create the organization and make its management account a member at the root."""
@@ -69,7 +77,7 @@ class OrgStoreMixin:
 
     @staticmethod
     def _ou(row: Row[Any]) -> OrgUnit:
-        return OrgUnit(row.ou_id, row.org_id, row.parent_id, row.name, row.created_at)
+        return OrgUnit(row.ou_id, row.org_id, row.parent_id, row.name, _utc(row.created_at))
 
     def create_org_unit(self, ou: OrgUnit) -> None:
         try:
@@ -122,7 +130,7 @@ class OrgStoreMixin:
             description=row.description,
             content=row.content,
             aws_managed=bool(row.aws_managed),
-            created_at=row.created_at,
+            created_at=_utc(row.created_at),
         )
 
     def create_org_policy(self, policy: OrgPolicy) -> None:
