@@ -245,3 +245,47 @@ def test_denials_carry_an_encoded_message_only_permitted_callers_decode(
     with pytest.raises(ClientError) as exc4:
         server.client("sts", other).decode_authorization_message(EncodedMessage=encoded)
     assert exc4.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"
+
+
+def test_policy_arn_condition_limits_which_policies_may_be_attached(
+    server: TesseraServer,
+) -> None:
+    acct = server.root.account_id if server.root else ""
+    root_iam = server.client("iam")
+    root_iam.create_role(
+        RoleName="attach-target",
+        AssumeRolePolicyDocument=_doc(
+            {"Effect": "Allow", "Principal": {"AWS": acct}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    allowed, other = (
+        root_iam.create_policy(
+            PolicyName=name,
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        )["Policy"]["Arn"]
+        for name in ("attachable-ok", "attachable-no")
+    )
+    creds = _user(
+        server,
+        "attacher",
+        _doc(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"iam:PolicyARN": allowed}},
+            }
+        ),
+    )
+    iam = server.client("iam", creds)
+    iam.attach_role_policy(RoleName="attach-target", PolicyArn=allowed)
+    with pytest.raises(ClientError) as exc:
+        iam.attach_role_policy(RoleName="attach-target", PolicyArn=other)
+    assert _denied(exc).endswith(
+        "because no identity-based policy allows the iam:AttachRolePolicy action"
+    )
+    root_iam.attach_role_policy(RoleName="attach-target", PolicyArn=other)
+    with pytest.raises(ClientError) as exc:
+        iam.detach_role_policy(RoleName="attach-target", PolicyArn=other)
+    _denied(exc)
+    iam.detach_role_policy(RoleName="attach-target", PolicyArn=allowed)
