@@ -91,7 +91,8 @@ def test_scps_and_rcps_decide_requests(server: TesseraServer) -> None:
     allow_list = org(
         server, "policy", "create", "--org", org_id, "--type", "scp", "--name", "read-only",
         "--content", json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["iam:List*", "sts:*"], "Resource": "*"}]}),
+            {"Effect": "Allow", "Action": ["iam:List*", "iam:Simulate*", "sts:*"],
+             "Resource": "*"}]}),
     )["policy_id"]  # fmt: skip
     org(server, "policy", "attach", "--policy", allow_list, "--target", member.account_id)
     org(server, "policy", "detach", "--policy", full_access, "--target", member.account_id)
@@ -100,6 +101,12 @@ def test_scps_and_rcps_decide_requests(server: TesseraServer) -> None:
     with pytest.raises(ClientError) as exc:
         dev_iam.get_user(UserName="dev")
     assert denied(exc).endswith("because no service control policy allows the iam:GetUser action")
+    # the simulator applies the same SCPs to the source principal
+    (sim,) = server.client("iam", member).simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{member.account_id}:user/dev", ActionNames=["iam:GetUser"]
+    )["EvaluationResults"]
+    assert sim["EvalDecision"] == "implicitDeny"
+    assert sim["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
     message = org(
         server, "policy", "detach", "--policy", allow_list, "--target", member.account_id,
         ok=False,
