@@ -102,6 +102,7 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.mfa import MFA_OPERATIONS
+    from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
     from tessera.sts.authz_messages import AuthorizationMessages
@@ -124,7 +125,9 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
     runtime.operations["iam"].update(MFA_OPERATIONS)
+    runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
     _register_outbound(runtime)
+    _register_inbound_oidc(runtime)
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
@@ -149,6 +152,18 @@ def _register_outbound(runtime: Runtime) -> None:
     )
     runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
     runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
+
+
+def _register_inbound_oidc(runtime: Runtime) -> None:
+    """AssumeRoleWithWebIdentity and the IdP client it fetches discovery/JWKS with."""
+    from tessera.oidc.inbound import InboundOidc
+    from tessera.sts.web_identity_federation import WEB_IDENTITY_FEDERATION_OPERATIONS
+
+    config = runtime.config
+    runtime.inbound_oidc = InboundOidc(
+        ca_bundle=config.oidc_ca_bundle, insecure_http=config.insecure_oidc_http
+    )
+    runtime.operations["sts"].update(WEB_IDENTITY_FEDERATION_OPERATIONS)
 
 
 def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:

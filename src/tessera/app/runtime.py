@@ -12,6 +12,7 @@ from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
 
 if TYPE_CHECKING:
+    from tessera.oidc.inbound import InboundOidc
     from tessera.oidc.issuers import IssuerService
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore
@@ -31,6 +32,7 @@ class Runtime:
     issuers: IssuerService | None = None  # outbound identity federation (bootstrap sets it)
     # encoded AccessDenied details / DecodeAuthorizationMessage (bootstrap sets it)
     authz_messages: AuthorizationMessages | None = None
+    inbound_oidc: InboundOidc | None = None  # AssumeRoleWithWebIdentity's IdP client
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
     )

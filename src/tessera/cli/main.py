@@ -17,6 +17,12 @@ from tessera.kek import KekError
 
 log = logging.getLogger("tessera")
 
+
+def _flag(raw: str) -> bool:
+    """An on/off environment value: 1/true/yes/on (any case) is on."""
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
 # (option, env var, type, default)
 _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("data_dir", "TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
@@ -31,6 +37,8 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("tls_key", "TESSERA_TLS_KEY", Path, None),
     ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
     ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+    ("oidc_ca_bundle", "TESSERA_OIDC_CA_BUNDLE", Path, None),
+    ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
 ]
 
 
@@ -127,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_default("TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
         help=argparse.SUPPRESS,
     )
+    p_serve.add_argument(
+        "--oidc-ca-bundle",
+        type=Path,
+        default=_env_default("TESSERA_OIDC_CA_BUNDLE", Path, None),
+        help="extra CA certificates (PEM) trusted when fetching OIDC identity providers' "
+        "discovery documents and JWKS for AssumeRoleWithWebIdentity (env TESSERA_OIDC_CA_BUNDLE)",
+    )
+    p_serve.add_argument(
+        "--insecure-oidc-http",
+        action="store_true",
+        default=_env_default("TESSERA_INSECURE_OIDC_HTTP", _flag, False),
+        help="INSECURE, testing only: allow plain-http OIDC providers on any host, not just "
+        "loopback (env TESSERA_INSECURE_OIDC_HTTP)",
+    )
     p_serve.set_defaults(func=cmd_serve)
     from tessera.cli.outbound import add_outbound_commands
 
@@ -217,6 +239,8 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         trusted_proxies=tuple(proxies),
         log_level=args.log_level,
         insecure_clock_offset_seconds=args.insecure_clock_offset,
+        oidc_ca_bundle=args.oidc_ca_bundle,
+        insecure_oidc_http=bool(args.insecure_oidc_http),
     )
 
 
@@ -312,7 +336,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     try:
         app = create_app(config)
-    except KekError as exc:
+    except (KekError, TlsConfigError) as exc:
         print(f"tessera serve: {exc}", file=sys.stderr)
         return 1
     print(f"Tessera serving STS and IAM at {config.effective_public_url}", flush=True)

@@ -194,6 +194,8 @@ class Authorizer:
         extra: dict[str, ContextValue] = {}
         if session is not None and session.federated_provider:
             extra["aws:FederatedProvider"] = session.federated_provider
+        if session is not None:  # <provider>:aud / :sub of a web-identity session
+            extra.update(session.web_identity_claims)
         for k, v in (resource_tags or {}).items():
             extra[f"iam:ResourceTag/{k}"] = v
         if request_keys:

@@ -249,6 +249,17 @@ org_policy_targets = Table(
     Index("ix_org_policy_targets_target", "target_id"),
 )
 
+oidc_providers = Table(
+    "oidc_providers",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("url", String(255), primary_key=True),  # scheme-less, host lower-cased
+    Column("scheme", String(8), nullable=False),  # https | http (loopback / insecure mode)
+    Column("client_ids", Text, nullable=False),  # JSON array, in the order added
+    Column("thumbprints", Text, nullable=False),  # JSON array
+    Column("created_at", TS, nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -281,6 +292,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (2, "virtual MFA devices", _create(mfa_devices)),
     (3, "issuer signing keys (outbound identity federation)", _create(issuer_keys)),
+    (4, "IAM OpenID Connect providers (inbound web identity federation)", _create(oidc_providers)),
     (
         6,
         "organizations, OUs, SCPs and RCPs",

@@ -49,6 +49,7 @@ from tessera.iam.model import (
 from tessera.kek import KeyEncryptionKey
 from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, NotFound, StoreError
+from tessera.store.sql_oidc import OidcProviderStore
 from tessera.store.sql_org import OrgStoreMixin
 
 SQLITE_FILE = "tessera.db"
@@ -109,7 +110,7 @@ class Owner:
         return self.name.lower()
 
 
-class SqlStore(OrgStoreMixin):
+class SqlStore(OrgStoreMixin, OidcProviderStore):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
     def __init__(self, url: str, kek: KeyEncryptionKey) -> None:
