@@ -26,6 +26,9 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
     insecure_clock_offset_seconds: float = 0.0  # test hook, insecure_ option only
+    # how often a worker compares its read cache with the store's generation
+    # (0: at the start of every request, so no request sees older data)
+    cache_check_interval_seconds: float = 0.0
 
     @property
     def scheme(self) -> str:

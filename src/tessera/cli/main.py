@@ -31,6 +31,7 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("tls_key", "TESSERA_TLS_KEY", Path, None),
     ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
     ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+    ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
 ]
 
 
@@ -121,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
+    p_serve.add_argument(
+        "--cache-check-interval",
+        dest="cache_check_interval_seconds",
+        type=float,
+        default=_env_default("TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
+        help="seconds between checks of the read cache against the store; 0 (default) "
+        "checks on every request, more bounds how stale another replica's writes may be "
+        "(env TESSERA_CACHE_CHECK_INTERVAL)",
+    )
     p_serve.add_argument(
         "--insecure-clock-offset",
         type=float,
@@ -214,6 +224,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         trusted_proxies=tuple(proxies),
         log_level=args.log_level,
         insecure_clock_offset_seconds=args.insecure_clock_offset,
+        cache_check_interval_seconds=args.cache_check_interval_seconds,
     )
 
 
