@@ -112,6 +112,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         offset = config.insecure_clock_offset_seconds
         clock = OffsetClock(offset) if offset else SystemClock()
     store = open_store(config.data_dir, config.database_url)
+    store.enable_read_cache(check_interval=config.cache_check_interval_seconds)
     sessions = SessionCodec(SessionKeyRing(store))
     runtime = Runtime(
         config=config,

@@ -39,6 +39,7 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
     ("oidc_ca_bundle", "TESSERA_OIDC_CA_BUNDLE", Path, None),
     ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
+    ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
 ]
 
 
@@ -129,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
+    p_serve.add_argument(
+        "--cache-check-interval",
+        dest="cache_check_interval_seconds",
+        type=float,
+        default=_env_default("TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
+        help="seconds between checks of the read cache against the store; 0 (default) "
+        "checks on every request, more bounds how stale another replica's writes may be "
+        "(env TESSERA_CACHE_CHECK_INTERVAL)",
+    )
     p_serve.add_argument(
         "--insecure-clock-offset",
         type=float,
@@ -241,6 +251,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         insecure_clock_offset_seconds=args.insecure_clock_offset,
         oidc_ca_bundle=args.oidc_ca_bundle,
         insecure_oidc_http=bool(args.insecure_oidc_http),
+        cache_check_interval_seconds=args.cache_check_interval_seconds,
     )
 
 
