@@ -5,37 +5,25 @@ cannot be deleted, accounts move and leave."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from tessera.iam.org_model import RCP, SCP, Organization, OrgPolicy, OrgUnit
-from tessera.kek import KeyEncryptionKey
 from tessera.store.base import AlreadyExists, NotFound
-from tessera.store.sql import SqlStore, open_sql_store
+from tessera.store.sql import SqlStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MGMT, MEMBER = "111111111111", "222222222222"
 ORG = Organization("o-abcdefghij", "r-abcd", MGMT, NOW)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    kek = KeyEncryptionKey(os.urandom(32))
-    if request.param == "sqlite":
-        st = open_sql_store(kek, data_dir=tmp_path)
-    else:
-        st = open_sql_store(kek, database_url=request.getfixturevalue("pg_url"))
-    st.initialise()
-    st.create_account(MGMT, NOW)
-    st.create_account(MEMBER, NOW)
-    try:
-        yield st
-    finally:
-        st.close()
+@pytest.fixture()
+def store(store: SqlStore) -> SqlStore:
+    """The engine store from conftest, seeded."""
+    store.create_account(MGMT, NOW)
+    store.create_account(MEMBER, NOW)
+    return store
 
 
 def _policy(pid: str, ptype: str = SCP, name: str | None = None) -> OrgPolicy:
