@@ -11,9 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tessera.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ServerConfig
 from tessera.kek import KekError
+
+if TYPE_CHECKING:
+    from tessera.store.sql import SqlStore
 
 log = logging.getLogger("tessera")
 
@@ -205,21 +209,30 @@ def _print_credentials(js: str, creds: object, as_json: bool, headline: str) -> 
     print(f"  secret access key: {creds.secret_access_key}")
 
 
-def cmd_account_create(args: argparse.Namespace) -> int:
-    from tessera.app.bootstrap import create_account, is_initialised, open_store
-    from tessera.clock import SystemClock
+def open_existing_store(command: str, args: argparse.Namespace) -> SqlStore | None:
+    """The store named by ``--data-dir``/``--database-url`` for an admin command, or
+    None after telling the user why not (no store there, or the KEK is wrong)."""
+    from tessera.app.bootstrap import is_initialised, open_store
 
     if not is_initialised(args.data_dir, args.database_url):
         print(
-            f"tessera account create: no Tessera store at {args.data_dir};"
-            " run 'tessera init' first",
+            f"{command}: no Tessera store at {args.data_dir}; run 'tessera init' first",
             file=sys.stderr,
         )
-        return 1
+        return None
     try:
-        store = open_store(args.data_dir, args.database_url)
+        return open_store(args.data_dir, args.database_url)
     except KekError as exc:
-        print(f"tessera account create: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    from tessera.app.bootstrap import create_account
+    from tessera.clock import SystemClock
+
+    store = open_existing_store("tessera account create", args)
+    if store is None:
         return 1
     try:
         creds = create_account(store, SystemClock())

@@ -101,18 +101,12 @@ def _content(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace, handler: Handler) -> int:
-    from tessera.app.bootstrap import is_initialised, open_store
+    from tessera.cli.main import open_existing_store
     from tessera.iam.organizations import OrganizationService, OrgError
-    from tessera.kek import KekError
 
     name = f"tessera org {args.org_command}"
-    if not is_initialised(args.data_dir, args.database_url):
-        print(f"{name}: no Tessera store at {args.data_dir}", file=sys.stderr)
-        return 1
-    try:
-        store = open_store(args.data_dir, args.database_url)
-    except KekError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
+    store = open_existing_store(name, args)
+    if store is None:
         return 1
     try:
         result = handler(args, OrganizationService(store))
