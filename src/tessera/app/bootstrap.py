@@ -105,12 +105,14 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
+    from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 
     if clock is None:
         offset = config.insecure_clock_offset_seconds
         clock = OffsetClock(offset) if offset else SystemClock()
     store = open_store(config.data_dir, config.database_url)
+    store.enable_read_cache(check_interval=config.cache_check_interval_seconds)
     sessions = SessionCodec(SessionKeyRing(store))
     runtime = Runtime(
         config=config,
@@ -119,6 +121,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         resolver=CredentialResolver(store, sessions),
         authorizer=Authorizer(store),
         sessions=sessions,
+        authz_messages=AuthorizationMessages(sessions.ring),
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
