@@ -88,12 +88,21 @@ class Pipeline:
         # remote JWKS) and everything on PostgreSQL (network round trips) still
         # run in a thread.
         self._inline_sts = runtime.store.dialect == "sqlite"
+        # The federation calls may wait on the network (AssumeRoleWithWebIdentity
+        # fetches the IdP's discovery document and JWKS, possibly from this very
+        # server): never on the event loop, even when a caller signs them.
+        self._threaded_actions = tuple(sorted(runtime.unsigned_operations))
+        self._threaded_actions_raw = tuple(a.encode() for a in self._threaded_actions)
 
     def runs_inline(self, request: Request) -> bool:
         """Whether ``handle`` may run on the event loop for this request: it is
         signed for the ``sts`` service and the store is local. A forged scope only
         changes where the request is refused."""
         if not self._inline_sts:
+            return False
+        if any(a in request.body for a in self._threaded_actions_raw) or any(
+            a in request.query_string for a in self._threaded_actions
+        ):
             return False
         if _STS_SCOPE in request.query_string or _STS_SCOPE_QUOTED in request.query_string:
             return True

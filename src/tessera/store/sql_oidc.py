@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from tessera.iam.oidc_model import TAG_RESOURCE_TYPE, OidcProvider
 from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, StoreError
+from tessera.store.cache import cached
 
 _CAS_ATTEMPTS = 20
 
@@ -69,6 +70,7 @@ class OidcProviderStore:
         except IntegrityError as exc:
             raise AlreadyExists(provider.url) from exc
 
+    @cached  # AssumeRoleWithWebIdentity reads it on every call
     def get_oidc_provider(self, account_id: str, url: str) -> OidcProvider | None:
         with self._tx() as conn:
             row = conn.execute(select(s.oidc_providers).where(_key(account_id, url))).first()

@@ -17,19 +17,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
+import httpx
 import jwt
 import pytest
 import uvicorn
 from botocore import UNSIGNED
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from tests.e2e.oidc_idp import TestIdp, new_key
 from tests.e2e.server import free_port
 
 from tessera.app.asgi import TesseraApp
 from tessera.app.bootstrap import build_runtime, init_store
+from tessera.app.issuer_routes import issuer_document_route
 from tessera.app.runtime import Runtime
 from tessera.clock import OffsetClock, SystemClock
 from tessera.config import ServerConfig
@@ -81,6 +87,13 @@ class Fed:
             region_name="us-east-1",
             config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
         )
+
+    def use(self, client: InboundOidc) -> None:
+        """Swap the server's IdP client (closing the old one's connections)."""
+        old = self.runtime.inbound_oidc
+        self.runtime.inbound_oidc = client
+        if old is not None:
+            old.close()
 
     @property
     def url(self) -> str:
@@ -144,11 +157,15 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     port = free_port()
     clock = OffsetClock(0.0)
     runtime = build_runtime(ServerConfig(data_dir=data, host="127.0.0.1", port=port), clock)
+    build_default = runtime.inbound_oidc
+    assert build_default is not None
+    build_default.close()
     runtime.inbound_oidc = InboundOidc(timeout=1.0, failure_ttl=0.0, refresh_cooldown=0.0)
+    app = TesseraApp(runtime)
+    assert runtime.issuers is not None
+    app.get_routes.append(issuer_document_route(runtime.issuers))
     server = uvicorn.Server(
-        uvicorn.Config(
-            TesseraApp(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 10
@@ -171,6 +188,8 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
             yield f
         finally:
             server.should_exit = True
+            if runtime.inbound_oidc is not None:
+                runtime.inbound_oidc.close()
             runtime.store.close()
 
 
@@ -549,7 +568,7 @@ def test_providers_are_per_account(fed: Fed) -> None:
 def test_idp_document_failures(fed: Fed) -> None:
     role = fed.role("doc-role")
     idp = fed.idp
-    fed.runtime.inbound_oidc = InboundOidc(timeout=1.0, failure_ttl=0.0, refresh_cooldown=0.0)
+    fed.use(InboundOidc(timeout=1.0, failure_ttl=0.0, refresh_cooldown=0.0))
     no_key = ("InvalidIdentityToken", 400, wif.NO_VERIFICATION_KEY)
     idp.serve(idp.discovery_path, {"issuer": "https://elsewhere.example", "jwks_uri": idp.jwks_uri})
     assert fed.error(role, idp.token()) == no_key
@@ -567,7 +586,7 @@ def test_idp_document_failures(fed: Fed) -> None:
 
 def test_a_slow_idp_times_out(fed: Fed) -> None:
     role = fed.role("slow-role")
-    fed.runtime.inbound_oidc = InboundOidc(timeout=0.5, failure_ttl=0.0, refresh_cooldown=0.0)
+    fed.use(InboundOidc(timeout=0.5, failure_ttl=0.0, refresh_cooldown=0.0))
     fed.idp.delay = 3.0
     start = time.monotonic()
     code, status, _ = fed.error(role, fed.idp.token())
@@ -602,16 +621,16 @@ def test_https_idp_needs_a_trusted_certificate(fed: Fed, tmp_path: Path) -> None
             "OpenIDConnectProviderArn"
         ]
         role = fed.role("tls-role", provider=arn)
-        fed.runtime.inbound_oidc = InboundOidc(timeout=2.0, failure_ttl=0.0)
+        fed.use(InboundOidc(timeout=2.0, failure_ttl=0.0))
         assert fed.error(role, idp.token()) == (
             "InvalidIdentityToken",
             400,
             wif.THUMBPRINT_MISMATCH,
         )
-        fed.runtime.inbound_oidc = InboundOidc(ca_bundle=paths.ca_cert, timeout=2.0)
+        fed.use(InboundOidc(ca_bundle=paths.ca_cert, timeout=2.0))
         assert fed.assume(role, idp.token())["Provider"] == arn
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-    fed.runtime.inbound_oidc = InboundOidc(timeout=1.0, failure_ttl=0.0, refresh_cooldown=0.0)
+    fed.use(InboundOidc(timeout=1.0, failure_ttl=0.0, refresh_cooldown=0.0))
 
 
 def test_a_deleted_provider_is_no_longer_trusted(fed: Fed) -> None:
@@ -630,4 +649,56 @@ def test_a_deleted_provider_is_no_longer_trusted(fed: Fed) -> None:
         assert fed.error(role, idp.token())[2] == wif.INCORRECT_AUDIENCE
         iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=AUD)
         assert fed.assume(role, idp.token())
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+def signed_post(fed: Fed, form: dict[str, str]) -> httpx.Response:
+    """POST a form SigV4-signed with the root key (boto3 never signs
+    AssumeRoleWithWebIdentity: the model marks it noAuth)."""
+    request = AWSRequest(
+        method="POST",
+        url=fed.endpoint + "/",
+        data=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(*fed.root), "sts", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    return httpx.post(
+        prepared.url, content=prepared.body, headers=dict(prepared.headers), timeout=10
+    )
+
+
+def test_a_signed_call_trusting_this_servers_own_issuer(fed: Fed) -> None:
+    """The request fetches discovery and JWKS from the server handling it: even a
+    SigV4-signed call (signed STS calls may be answered on the event loop) must not
+    wait on itself, and the signature changes nothing."""
+    iam = fed.client("iam")
+    try:
+        issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    except ClientError:
+        issuer = iam.get_outbound_web_identity_federation_info()["IssuerIdentifier"]
+    token = fed.client("sts").get_web_identity_token(Audience=["self"], SigningAlgorithm="ES384")[
+        "WebIdentityToken"
+    ]
+    arn = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["self"])[
+        "OpenIDConnectProviderArn"
+    ]
+    try:
+        role = fed.role("self-trust", provider=arn)
+        start = time.monotonic()
+        answer = signed_post(
+            fed,
+            {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": role,
+                "RoleSessionName": "self",
+                "WebIdentityToken": token,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert f"<Provider>{arn}</Provider>" in answer.text
+        assert f"arn:aws:iam::{fed.account_id}:root</SubjectFromWebIdentityToken>" in answer.text
+        assert time.monotonic() - start < 3
+    finally:
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
