@@ -229,7 +229,9 @@ def test_audience_list_and_second_client_id(fed: Fed) -> None:
     assert out["Audience"] == "second-app"
 
 
-def test_signed_callers_are_treated_like_anonymous_ones(fed: Fed) -> None:
+def test_clients_holding_credentials_work_too(fed: Fed) -> None:
+    """boto3 sends the call unsigned even with credentials (the model says noAuth);
+    a SigV4-signed call is covered by the self-issuer test below."""
     role = fed.role("signed-role")
     out = fed.client("sts").assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="s1", WebIdentityToken=fed.idp.token()
