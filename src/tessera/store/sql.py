@@ -49,6 +49,7 @@ from tessera.iam.model import (
 from tessera.kek import KeyEncryptionKey
 from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, NotFound, StoreError
+from tessera.store.sql_saml import SamlStoreMixin
 
 SQLITE_FILE = "tessera.db"
 _KEK_CHECK = b"tessera-kek-check"
@@ -108,7 +109,7 @@ class Owner:
         return self.name.lower()
 
 
-class SqlStore:
+class SqlStore(SamlStoreMixin):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
     def __init__(self, url: str, kek: KeyEncryptionKey) -> None:
