@@ -422,8 +422,8 @@ def xsw_signature_moved(idp: SamlIdP, good: ResponseSpec, evil: ResponseSpec) ->
     original.remove(signature)
     forged = idp.assertion_element(replace(evil, assertion_id=new_id()))
     forged.find(_q(A, "Issuer")).addnext(signature)  # type: ignore[union-attr]
-    etree.SubElement(signature, _q(DS, "Object")).append(original)
     response.replace(original, forged)
+    etree.SubElement(signature, _q(DS, "Object")).append(original)
     return encode(etree.tostring(response))
 
 
