@@ -7,6 +7,8 @@ tags live in the generic ``tags`` table (resource type ``saml-provider``)."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider
 from tessera.store import schema as s
@@ -23,7 +25,10 @@ from tessera.store.base import AlreadyExists
 if TYPE_CHECKING:
     from tessera.kek import KeyEncryptionKey
 
+log = logging.getLogger("tessera.store")
+
 _UNSET: Any = object()
+_PURGE_EVERY_SECONDS = 60.0
 
 
 def _utc(value: datetime) -> datetime:
@@ -43,6 +48,8 @@ def assertion_digest(provider_arn: str, assertion_id: str) -> str:
 
 class SamlStoreMixin:
     """SAML providers and the assertion replay cache (mixed into ``SqlStore``)."""
+
+    _saml_purge_after: float
 
     if TYPE_CHECKING:
         kek: KeyEncryptionKey
@@ -165,22 +172,45 @@ class SamlStoreMixin:
         self, provider_arn: str, assertion_id: str, expires_at: datetime, now: datetime
     ) -> bool:
         """Record that ``assertion_id`` was accepted for ``provider_arn``: True the first
-        time, False when it was already recorded and has not expired (a replay). Expired
-        rows are purged in the same transaction. The insert is the atomic step: a
-        concurrent second insert of the same key fails on the primary key."""
+        time, False when it was already recorded and has not expired (a replay).
+
+        The insert is the atomic step: a concurrent second insert of the same key
+        fails on the primary key, in this process or in another replica. A leftover
+        row that has expired is removed (only if still expired) and the insert tried
+        once more. Purging other expired rows is best effort, at most once a minute per
+        process, in its own transaction (so it can never fail or block a sign-in)."""
+        self._purge_saml_assertions_now_and_then(now)
         digest = assertion_digest(provider_arn, assertion_id)
         a = s.saml_assertion_ids.c
-        try:
-            with self._tx() as conn:
-                conn.execute(delete(s.saml_assertion_ids).where(a.expires_at <= now))
-                conn.execute(
-                    insert(s.saml_assertion_ids).values(
-                        digest=digest, provider_arn=provider_arn, expires_at=expires_at
+        for _attempt in range(2):
+            try:
+                with self._tx() as conn:
+                    conn.execute(
+                        insert(s.saml_assertion_ids).values(
+                            digest=digest, provider_arn=provider_arn, expires_at=expires_at
+                        )
                     )
-                )
-        except IntegrityError:
-            return False
-        return True
+                return True
+            except IntegrityError:
+                with self._tx() as conn:
+                    removed = conn.execute(
+                        delete(s.saml_assertion_ids).where(
+                            and_(a.digest == digest, a.expires_at <= now)
+                        )
+                    ).rowcount
+                if not removed:
+                    return False
+        return False
+
+    def _purge_saml_assertions_now_and_then(self, now: datetime) -> None:
+        moment = time.monotonic()
+        if moment < getattr(self, "_saml_purge_after", 0.0):
+            return
+        self._saml_purge_after = moment + _PURGE_EVERY_SECONDS
+        try:
+            self.purge_saml_assertions(now)
+        except DBAPIError as exc:  # contention with another replica's purge: next time
+            log.debug("SAML replay-cache purge skipped: %s", type(exc).__name__)
 
     def purge_saml_assertions(self, now: datetime) -> int:
         """Drop replay-cache rows whose assertions can no longer be accepted."""
