@@ -51,6 +51,14 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 Sign = Literal["assertion", "response", "both", "none"]
 
 
+class _AnySigner(XMLSigner):
+    """signxml's signer without its SHA-1 refusal: old IdPs still sign with
+    RSA-SHA1, and the tests check that Tessera refuses such signatures."""
+
+    def check_deprecated_methods(self) -> None:
+        return None
+
+
 def _q(ns: str, local: str) -> str:
     return f"{{{ns}}}{local}"
 
@@ -114,6 +122,8 @@ class SamlIdP:
         cert_start: datetime | None = None,
     ) -> None:
         self.entity_id = entity_id
+        self.signature_method = SignatureMethod.RSA_SHA256
+        self.digest_algorithm = DigestAlgorithm.SHA256
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
         self.cert = self_signed(self.key, "Tessera test IdP", days=cert_days, start=cert_start)
 
@@ -236,8 +246,9 @@ class SamlIdP:
         return response
 
     def sign_element(self, element: etree._Element) -> etree._Element:
-        """Enveloped RSA-SHA256 signature placed right after the element's Issuer (where
-        the SAML schema wants it); returns the signed copy."""
+        """Enveloped signature (RSA-SHA256 unless ``signature_method`` says otherwise)
+        placed right after the element's Issuer, where the SAML schema wants it;
+        returns the signed copy."""
         element = copy.deepcopy(element)
         placeholder = etree.Element(_q(DS, "Signature"), nsmap={"ds": DS}, Id="placeholder")
         issuer = element.find(_q(A, "Issuer"))
@@ -245,9 +256,9 @@ class SamlIdP:
             issuer.addnext(placeholder)
         else:
             element.insert(0, placeholder)
-        signer = XMLSigner(
-            signature_algorithm=SignatureMethod.RSA_SHA256,
-            digest_algorithm=DigestAlgorithm.SHA256,
+        signer = _AnySigner(
+            signature_algorithm=self.signature_method,
+            digest_algorithm=self.digest_algorithm,
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )
         signed: etree._Element = signer.sign(
