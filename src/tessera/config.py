@@ -26,6 +26,13 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
     insecure_clock_offset_seconds: float = 0.0  # test hook, insecure_ option only
+    # inbound OIDC (AssumeRoleWithWebIdentity): extra CA bundle for fetching IdP
+    # documents, and plain http to non-loopback issuers (insecure, warns at start)
+    oidc_ca_bundle: Path | None = None
+    insecure_oidc_http: bool = False
+    # how often a worker compares its read cache with the store's generation
+    # (0: at the start of every request, so no request sees older data)
+    cache_check_interval_seconds: float = 0.0
 
     @property
     def scheme(self) -> str:

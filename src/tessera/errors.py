@@ -135,6 +135,12 @@ class AccessDenied(SenderError):
     code = "AccessDenied"
     status = 403
 
+    def __init__(self, message: str = "", *, encoded_message: str | None = None) -> None:
+        super().__init__(message)
+        # the sealed decision details (sts.authz_messages); rendered as the
+        # error's EncodedAuthorizationMessage element
+        self.encoded_message = encoded_message
+
 
 # --- STS modeled errors -------------------------------------------------------------
 

@@ -196,3 +196,96 @@ def test_simulate_principal_policy(server: TesseraServer) -> None:
             PolicySourceArn=f"arn:aws:iam::{acct}:user/nobody", ActionNames=["iam:ListUsers"]
         )
     assert exc.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_denials_carry_an_encoded_message_only_permitted_callers_decode(
+    server: TesseraServer,
+) -> None:
+    acct = server.root.account_id if server.root else ""
+    creds = _user(
+        server,
+        "denied-dev",
+        _doc({"Sid": "ReadOnly", "Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}),
+        _doc({"Sid": "NoRoles", "Effect": "Deny", "Action": "iam:GetRole", "Resource": "*"}),
+    )
+    with pytest.raises(ClientError) as exc:
+        server.client("iam", creds).get_role(RoleName="secret-role")
+    _denied(exc)
+    encoded = exc.value.response["Error"]["EncodedAuthorizationMessage"]
+
+    # the denied user may not decode it: it has no sts:DecodeAuthorizationMessage
+    sts = server.client("sts", creds)
+    with pytest.raises(ClientError) as exc2:
+        sts.decode_authorization_message(EncodedMessage=encoded)
+    assert _denied(exc2).endswith(
+        "because no identity-based policy allows the sts:DecodeAuthorizationMessage action"
+    )
+
+    # an operator with the permission reads the decision
+    ops = _user(
+        server,
+        "auditor",
+        _doc({"Effect": "Allow", "Action": "sts:DecodeAuthorizationMessage", "Resource": "*"}),
+    )
+    decoded = server.client("sts", ops).decode_authorization_message(EncodedMessage=encoded)
+    doc = json.loads(decoded["DecodedMessage"])
+    assert doc["allowed"] is False and doc["explicitDeny"] is True
+    assert doc["context"]["action"] == "iam:GetRole"
+    assert doc["context"]["resource"] == f"arn:aws:iam::{acct}:role/secret-role"
+    assert doc["context"]["principal"]["arn"] == f"arn:aws:iam::{acct}:user/denied-dev"
+    assert [s["statementId"] for s in doc["matchedStatements"]["items"]] == ["NoRoles"]
+
+    # garbage and messages of another account are InvalidAuthorizationMessageException
+    root_sts = server.client("sts")
+    with pytest.raises(ClientError) as exc3:
+        root_sts.decode_authorization_message(EncodedMessage="bm90LWEtbWVzc2FnZQ")
+    assert exc3.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"
+    assert exc3.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    other = server.create_account()
+    with pytest.raises(ClientError) as exc4:
+        server.client("sts", other).decode_authorization_message(EncodedMessage=encoded)
+    assert exc4.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"
+
+
+def test_policy_arn_condition_limits_which_policies_may_be_attached(
+    server: TesseraServer,
+) -> None:
+    acct = server.root.account_id if server.root else ""
+    root_iam = server.client("iam")
+    root_iam.create_role(
+        RoleName="attach-target",
+        AssumeRolePolicyDocument=_doc(
+            {"Effect": "Allow", "Principal": {"AWS": acct}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    allowed, other = (
+        root_iam.create_policy(
+            PolicyName=name,
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        )["Policy"]["Arn"]
+        for name in ("attachable-ok", "attachable-no")
+    )
+    creds = _user(
+        server,
+        "attacher",
+        _doc(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"iam:PolicyARN": allowed}},
+            }
+        ),
+    )
+    iam = server.client("iam", creds)
+    iam.attach_role_policy(RoleName="attach-target", PolicyArn=allowed)
+    with pytest.raises(ClientError) as exc:
+        iam.attach_role_policy(RoleName="attach-target", PolicyArn=other)
+    assert _denied(exc).endswith(
+        "because no identity-based policy allows the iam:AttachRolePolicy action"
+    )
+    root_iam.attach_role_policy(RoleName="attach-target", PolicyArn=other)
+    with pytest.raises(ClientError) as exc:
+        iam.detach_role_policy(RoleName="attach-target", PolicyArn=other)
+    _denied(exc)
+    iam.detach_role_policy(RoleName="attach-target", PolicyArn=allowed)

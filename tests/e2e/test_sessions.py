@@ -330,9 +330,7 @@ def test_mfa_with_pyotp(srv: TesseraServer) -> None:
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "iam:ListMFADevices", "Resource": "*"}
-                ],
+                "Statement": [{"Effect": "Allow", "Action": "iam:ListMFADevices", "Resource": "*"}],
             }
         ),
     )

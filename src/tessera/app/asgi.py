@@ -1,6 +1,8 @@
 """The raw ASGI application: reads the HTTP request (bounded body), routes
 ``GET /health``, the issuer documents and everything else to the Query-protocol
-pipeline, which runs in a worker thread because operations touch the store."""
+pipeline. The pipeline runs in a worker thread because operations touch the
+store, except where ``Pipeline.runs_inline`` says a request is cheaper to answer on
+the event loop than to hand to a thread (signed STS calls on SQLite)."""
 
 from __future__ import annotations
 
@@ -95,7 +97,10 @@ class TesseraApp:
                 if answer is not None:
                     await _send(send, answer)
                     return
-        response = await anyio.to_thread.run_sync(self.pipeline.handle, request)
+        if self.pipeline.runs_inline(request):
+            response = self.pipeline.handle(request)
+        else:
+            response = await anyio.to_thread.run_sync(self.pipeline.handle, request)
         await _send(send, response)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -102,9 +102,11 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.mfa import MFA_OPERATIONS
+    from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
     from tessera.iam.ops_saml import SAML_PROVIDER_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
+    from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
     from tessera.sts.saml import SAML_STS_OPERATIONS
 
@@ -112,6 +114,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         offset = config.insecure_clock_offset_seconds
         clock = OffsetClock(offset) if offset else SystemClock()
     store = open_store(config.data_dir, config.database_url)
+    store.enable_read_cache(check_interval=config.cache_check_interval_seconds)
     sessions = SessionCodec(SessionKeyRing(store))
     runtime = Runtime(
         config=config,
@@ -120,13 +123,16 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         resolver=CredentialResolver(store, sessions),
         authorizer=Authorizer(store),
         sessions=sessions,
+        authz_messages=AuthorizationMessages(sessions.ring),
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
     runtime.operations["iam"].update(MFA_OPERATIONS)
+    runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
     runtime.operations["iam"].update(SAML_PROVIDER_OPERATIONS)
     runtime.operations["sts"].update(SAML_STS_OPERATIONS)
     _register_outbound(runtime)
+    _register_inbound_oidc(runtime)
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
@@ -151,6 +157,18 @@ def _register_outbound(runtime: Runtime) -> None:
     )
     runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
     runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
+
+
+def _register_inbound_oidc(runtime: Runtime) -> None:
+    """AssumeRoleWithWebIdentity and the IdP client it fetches discovery/JWKS with."""
+    from tessera.oidc.inbound import InboundOidc
+    from tessera.sts.web_identity_federation import WEB_IDENTITY_FEDERATION_OPERATIONS
+
+    config = runtime.config
+    runtime.inbound_oidc = InboundOidc(
+        ca_bundle=config.oidc_ca_bundle, insecure_http=config.insecure_oidc_http
+    )
+    runtime.operations["sts"].update(WEB_IDENTITY_FEDERATION_OPERATIONS)
 
 
 def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:

@@ -12,9 +12,11 @@ from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
 
 if TYPE_CHECKING:
+    from tessera.oidc.inbound import InboundOidc
     from tessera.oidc.issuers import IssuerService
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore
+    from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.sessions import SessionCodec
 
 
@@ -28,6 +30,9 @@ class Runtime:
     sessions: SessionCodec
     operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
     issuers: IssuerService | None = None  # outbound identity federation (bootstrap sets it)
+    # encoded AccessDenied details / DecodeAuthorizationMessage (bootstrap sets it)
+    authz_messages: AuthorizationMessages | None = None
+    inbound_oidc: InboundOidc | None = None  # AssumeRoleWithWebIdentity's IdP client
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
     )

@@ -11,11 +11,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tessera.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ServerConfig
 from tessera.kek import KekError
 
+if TYPE_CHECKING:
+    from tessera.store.sql import SqlStore
+
 log = logging.getLogger("tessera")
+
+
+def _flag(raw: str) -> bool:
+    """An on/off environment value: 1/true/yes/on (any case) is on."""
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
 
 # (option, env var, type, default)
 _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
@@ -31,6 +41,9 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("tls_key", "TESSERA_TLS_KEY", Path, None),
     ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
     ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+    ("oidc_ca_bundle", "TESSERA_OIDC_CA_BUNDLE", Path, None),
+    ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
+    ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
 ]
 
 
@@ -122,10 +135,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
     p_serve.add_argument(
+        "--cache-check-interval",
+        dest="cache_check_interval_seconds",
+        type=float,
+        default=_env_default("TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
+        help="seconds between checks of the read cache against the store; 0 (default) "
+        "checks on every request, more bounds how stale another replica's writes may be "
+        "(env TESSERA_CACHE_CHECK_INTERVAL)",
+    )
+    p_serve.add_argument(
         "--insecure-clock-offset",
         type=float,
         default=_env_default("TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
         help=argparse.SUPPRESS,
+    )
+    p_serve.add_argument(
+        "--oidc-ca-bundle",
+        type=Path,
+        default=_env_default("TESSERA_OIDC_CA_BUNDLE", Path, None),
+        help="extra CA certificates (PEM) trusted when fetching OIDC identity providers' "
+        "discovery documents and JWKS for AssumeRoleWithWebIdentity (env TESSERA_OIDC_CA_BUNDLE)",
+    )
+    p_serve.add_argument(
+        "--insecure-oidc-http",
+        action="store_true",
+        default=_env_default("TESSERA_INSECURE_OIDC_HTTP", _flag, False),
+        help="INSECURE, testing only: allow plain-http OIDC providers on any host, not just "
+        "loopback (env TESSERA_INSECURE_OIDC_HTTP)",
     )
     p_serve.set_defaults(func=cmd_serve)
     from tessera.cli.outbound import add_outbound_commands
@@ -134,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tessera.cli import tls_cmd
 
     tls_cmd.register(sub)
+    from tessera.cli import org_cmd
+
+    org_cmd.register(sub)
     return parser
 
 
@@ -170,21 +209,30 @@ def _print_credentials(js: str, creds: object, as_json: bool, headline: str) -> 
     print(f"  secret access key: {creds.secret_access_key}")
 
 
-def cmd_account_create(args: argparse.Namespace) -> int:
-    from tessera.app.bootstrap import create_account, is_initialised, open_store
-    from tessera.clock import SystemClock
+def open_existing_store(command: str, args: argparse.Namespace) -> SqlStore | None:
+    """The store named by ``--data-dir``/``--database-url`` for an admin command, or
+    None after telling the user why not (no store there, or the KEK is wrong)."""
+    from tessera.app.bootstrap import is_initialised, open_store
 
     if not is_initialised(args.data_dir, args.database_url):
         print(
-            f"tessera account create: no Tessera store at {args.data_dir};"
-            " run 'tessera init' first",
+            f"{command}: no Tessera store at {args.data_dir}; run 'tessera init' first",
             file=sys.stderr,
         )
-        return 1
+        return None
     try:
-        store = open_store(args.data_dir, args.database_url)
+        return open_store(args.data_dir, args.database_url)
     except KekError as exc:
-        print(f"tessera account create: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    from tessera.app.bootstrap import create_account
+    from tessera.clock import SystemClock
+
+    store = open_existing_store("tessera account create", args)
+    if store is None:
         return 1
     try:
         creds = create_account(store, SystemClock())
@@ -214,6 +262,9 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         trusted_proxies=tuple(proxies),
         log_level=args.log_level,
         insecure_clock_offset_seconds=args.insecure_clock_offset,
+        oidc_ca_bundle=args.oidc_ca_bundle,
+        insecure_oidc_http=bool(args.insecure_oidc_http),
+        cache_check_interval_seconds=args.cache_check_interval_seconds,
     )
 
 
@@ -309,7 +360,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     try:
         app = create_app(config)
-    except KekError as exc:
+    except (KekError, TlsConfigError) as exc:
         print(f"tessera serve: {exc}", file=sys.stderr)
         return 1
     print(f"Tessera serving STS and IAM at {config.effective_public_url}", flush=True)

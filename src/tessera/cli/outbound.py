@@ -64,19 +64,13 @@ def cmd_token_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from tessera.app.bootstrap import is_initialised, open_store
+    from tessera.cli.main import open_existing_store
     from tessera.clock import SystemClock
-    from tessera.kek import KekError
     from tessera.oidc.issuers import IssuerService
     from tessera.sts.sessions import SessionKeyRing
 
-    if not is_initialised(args.data_dir, args.database_url):
-        print(f"tessera keys rotate: no Tessera store at {args.data_dir}", file=sys.stderr)
-        return 1
-    try:
-        store = open_store(args.data_dir, args.database_url)
-    except KekError as exc:
-        print(f"tessera keys rotate: {exc}", file=sys.stderr)
+    store = open_existing_store("tessera keys rotate", args)
+    if store is None:
         return 1
     clock = SystemClock()
     ahead = None if args.publish_ahead is None else timedelta(seconds=args.publish_ahead)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from tessera import arn as arns
 from tessera.auth.principal import Principal, PrincipalKind
 from tessera.errors import AccessDenied, MalformedPolicyDocument
-from tessera.iam.model import Role
+from tessera.iam.model import Account, Role
+from tessera.iam.org_model import RCP, SCP
+from tessera.iam.organizations import RCP_SERVICES, org_levels
 from tessera.iam.policy import (
     Decision,
     Policy,
@@ -35,6 +37,7 @@ from tessera.store.sql import Owner, SqlStore
 if TYPE_CHECKING:
     from tessera.operation import ContextValue, OperationContext
 
+_UNSET: object = object()
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 _PRINCIPAL_TYPE = {
@@ -185,11 +188,14 @@ class Authorizer:
         principal_tags: Mapping[str, str],
         request_keys: Mapping[str, ContextValue] | None,
         resource_tags: Mapping[str, str] | None,
+        account: Account | object | None = _UNSET,
     ) -> dict[str, ContextValue]:
         session = caller.session
         extra: dict[str, ContextValue] = {}
         if session is not None and session.federated_provider:
             extra["aws:FederatedProvider"] = session.federated_provider
+        if session is not None:  # <provider>:aud / :sub of a web-identity session
+            extra.update(session.web_identity_claims)
         for k, v in (resource_tags or {}).items():
             extra[f"iam:ResourceTag/{k}"] = v
         if request_keys:
@@ -197,7 +203,9 @@ class Authorizer:
         mfa_age = None
         if session is not None and session.mfa_authenticated and session.mfa_auth_time is not None:
             mfa_age = max(0, int((ctx.now - session.mfa_auth_time).total_seconds()))
-        account = self.store.get_account(caller.account_id) if caller.account_id else None
+        if account is _UNSET:
+            account = self.store.get_account(caller.account_id) if caller.account_id else None
+        assert account is None or isinstance(account, Account)
         org_paths = None
         if account is not None and account.ou_path:
             org_paths = [account.ou_path]
@@ -238,9 +246,12 @@ class Authorizer:
         caller = ctx.caller
         info = principal_info(caller)
         gathered = self.caller_policies(caller)
+        account = self.store.get_account(caller.account_id) if caller.account_id else None
         keys = self.context_keys(
-            ctx, caller, info, gathered.principal_tags, request_keys, resource_tags
+            ctx, caller, info, gathered.principal_tags, request_keys, resource_tags, account
         )
+        scps = [] if _scp_exempt(caller) else org_levels(self.store, account, SCP, compiled)
+        rcps = self.rcp_levels(action, resource_account, caller.account_id, account)
         resource_pol = None
         if resource_policy is not None:
             kind = PolicyKind.TRUST if trust else PolicyKind.RESOURCE
@@ -257,9 +268,28 @@ class Authorizer:
                 boundary=gathered.boundary,
                 session=gathered.session,
                 is_trust_evaluation=trust,
+                scps=scps,
+                rcps=rcps,
             ),
         )
         return request, decision
+
+    def rcp_levels(
+        self,
+        action: str,
+        resource_account: str | None,
+        caller_account: str,
+        caller_account_row: Account | None = None,
+    ) -> list[list[Policy]]:
+        """The RCP levels guarding the resource's account, for services RCPs cover."""
+        if action.partition(":")[0].lower() not in RCP_SERVICES:
+            return []
+        target = resource_account or caller_account
+        if caller_account_row is not None and caller_account_row.account_id == target:
+            row: Account | None = caller_account_row
+        else:
+            row = self.store.get_account(target) if target else None
+        return org_levels(self.store, row, RCP, compiled)
 
     def authorize(
         self,
@@ -285,9 +315,15 @@ class Authorizer:
             trust=trust,
         )
         if not decision.allowed:
+            messages = ctx.runtime.authz_messages
+            encoded = (
+                messages.encode(ctx.caller.account_id, request, decision, ctx.now)
+                if messages is not None
+                else None
+            )
             if message_action is not None:
                 request = RequestContext(message_action, resource, request.principal, request.keys)
-            raise AccessDenied(access_denied_message(request, decision))
+            raise AccessDenied(access_denied_message(request, decision), encoded_message=encoded)
         return decision
 
     def authorize_federated(
@@ -334,11 +370,22 @@ class Authorizer:
                 resource=trust_policy,
                 resource_account=role.account_id,
                 is_trust_evaluation=True,
+                rcps=self.rcp_levels(action, role.account_id, role.account_id),
             ),
         )
         if not decision.allowed:
             raise AccessDenied(access_denied_message(request, decision))
         return decision
+
+
+def _scp_exempt(caller: Principal) -> bool:
+    """SCPs never limit service-linked roles (path ``/aws-service-role/``)."""
+    session = caller.session
+    return (
+        caller.kind is PrincipalKind.ROLE_SESSION
+        and session is not None
+        and ":role/aws-service-role/" in session.source_arn
+    )
 
 
 def _merge_tags(base: Mapping[str, str], override: Mapping[str, str]) -> dict[str, str]:

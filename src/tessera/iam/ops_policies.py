@@ -7,7 +7,7 @@ Only customer managed policies exist: Tessera ships no AWS managed policies, so
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tessera import arn as arns
@@ -63,19 +63,26 @@ class _EntityKind:
     title: str  # "User" | "Group" | "Role"
     name_param: str  # "UserName" | …
     inline_limit: int
-    resolve: Callable[[OperationContext, str, str], str]  # (ctx, action, name) -> name
+    # (ctx, action, name, request keys) -> name
+    resolve: Callable[[OperationContext, str, str, Mapping[str, ContextValue] | None], str]
 
 
-def _resolve_user(ctx: OperationContext, action: str, name: str) -> str:
-    return get_user_for(ctx, action, name).name
+def _resolve_user(
+    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
+) -> str:
+    return get_user_for(ctx, action, name, request_keys=keys).name
 
 
-def _resolve_group(ctx: OperationContext, action: str, name: str) -> str:
-    return get_group_for(ctx, action, name).name
+def _resolve_group(
+    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
+) -> str:
+    return get_group_for(ctx, action, name, request_keys=keys).name
 
 
-def _resolve_role(ctx: OperationContext, action: str, name: str) -> str:
-    return get_role_for(ctx, action, name).name
+def _resolve_role(
+    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
+) -> str:
+    return get_role_for(ctx, action, name, request_keys=keys).name
 
 
 USER = _EntityKind("user", "User", "UserName", USER_INLINE_LIMIT, _resolve_user)
@@ -83,8 +90,14 @@ GROUP = _EntityKind("group", "Group", "GroupName", GROUP_INLINE_LIMIT, _resolve_
 ROLE = _EntityKind("role", "Role", "RoleName", ROLE_INLINE_LIMIT, _resolve_role)
 
 
-def _holder(ctx: OperationContext, params: Params, entity: _EntityKind, action: str) -> Owner:
-    name = entity.resolve(ctx, f"iam:{action}", params.req_str(entity.name_param))
+def _holder(
+    ctx: OperationContext,
+    params: Params,
+    entity: _EntityKind,
+    action: str,
+    keys: Mapping[str, ContextValue] | None = None,
+) -> Owner:
+    name = entity.resolve(ctx, f"iam:{action}", params.req_str(entity.name_param), keys)
     return owner(ctx, entity.kind, name)
 
 
@@ -154,7 +167,10 @@ def _attach(entity: _EntityKind) -> Handler:
     def handler(ctx: OperationContext, params: Params) -> Result:
         policy_arn = params.req_str("PolicyArn")
         name = entity.resolve(
-            ctx, f"iam:Attach{entity.title}Policy", params.req_str(entity.name_param)
+            ctx,
+            f"iam:Attach{entity.title}Policy",
+            params.req_str(entity.name_param),
+            {"iam:PolicyARN": policy_arn},
         )
         target = owner(ctx, entity.kind, name)
         if find_policy(ctx, policy_arn) is None:
@@ -175,7 +191,9 @@ def _attach(entity: _EntityKind) -> Handler:
 def _detach(entity: _EntityKind) -> Handler:
     def handler(ctx: OperationContext, params: Params) -> Result:
         policy_arn = params.req_str("PolicyArn")
-        target = _holder(ctx, params, entity, f"Detach{entity.title}Policy")
+        target = _holder(
+            ctx, params, entity, f"Detach{entity.title}Policy", {"iam:PolicyARN": policy_arn}
+        )
         if not ctx.store.detach_policy(target, policy_arn):
             raise no_such_policy(policy_arn)  # [I] "Policy <arn> was not found."
         return None

@@ -4,6 +4,8 @@ returned URL-encoded, as IAM does, so SDKs decode them into dictionaries."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tessera import arn as arns
 from tessera.errors import DeleteConflict
 from tessera.iam.model import Role
@@ -80,7 +82,7 @@ def get_role_for(
     action: str,
     name: str,
     *,
-    request_keys: dict[str, ContextValue] | None = None,
+    request_keys: Mapping[str, ContextValue] | None = None,
 ) -> Role:
     """Authorise ``action`` on the role's ARN, then require the role to exist."""
     account = account_of(ctx)

@@ -254,10 +254,20 @@ def get_user_for(
 # --- groups -----------------------------------------------------------------------------
 
 
-def get_group_for(ctx: OperationContext, action: str, name: str) -> Group:
+def get_group_for(
+    ctx: OperationContext,
+    action: str,
+    name: str,
+    *,
+    request_keys: Mapping[str, ContextValue] | None = None,
+) -> Group:
     account = account_of(ctx)
     group = ctx.store.get_group(account, name)
-    ctx.authorize(action, group.arn if group is not None else arns.group_arn(account, "/", name))
+    ctx.authorize(
+        action,
+        group.arn if group is not None else arns.group_arn(account, "/", name),
+        request_keys=request_keys,
+    )
     if group is None:
         return get_group(ctx, name)  # raises NoSuchEntity
     return group

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from tessera import arn as arns
 from tessera.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from tessera.iam import ops_common as common
+from tessera.iam.authz import compiled
+from tessera.iam.org_model import SCP
+from tessera.iam.organizations import org_levels
 from tessera.iam.policy import ContextValue as PolicyValue
 from tessera.iam.policy import (
     Decision,
@@ -115,6 +118,7 @@ def _simulate(
     identity: list[Policy],
     boundary: Policy | None,
     principal_tags: dict[str, str],
+    scps: list[list[Policy]] | None = None,
 ) -> Result:
     actions = params.get_str_list("ActionNames") or []
     resources = params.get_str_list("ResourceArns") or ["*"]
@@ -161,15 +165,18 @@ def _simulate(
                     resource=resource_policy,
                     resource_account=owner_account,
                     boundary=boundary,
+                    scps=scps or (),
                 ),
             )
-            results.append(_result(action, resource, decision, boundary is not None))
+            results.append(
+                _result(action, resource, decision, boundary is not None, scps is not None)
+            )
     page, next_marker = common.paginate(results, params)
     return common.with_truncation({"EvaluationResults": page}, next_marker)
 
 
 def _result(
-    action: str, resource: str, decision: Decision, has_boundary: bool
+    action: str, resource: str, decision: Decision, has_boundary: bool, in_org: bool = False
 ) -> dict[str, object]:
     if decision.allowed:
         verdict = "allowed"
@@ -194,6 +201,10 @@ def _result(
         result["PermissionsBoundaryDecisionDetail"] = {
             "AllowedByPermissionsBoundary": not boundary_denied
         }
+    if in_org:
+        # [D] "Only applies if the simulated user's account is part of an organization"
+        org_denied = decision.reason is not None and decision.reason.policy_type is PolicyType.SCP
+        result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": not org_denied}
     return result
 
 
@@ -209,7 +220,11 @@ def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
         boundary = _parse_inputs(
             boundary_inputs, PolicyKind.BOUNDARY, "PermissionsBoundaryPolicyInputList"
         )[0]
-    return _simulate(ctx, params, info, policies, boundary, tags)
+    # the source principal's account SCPs apply, as in AWS's simulator
+    account = ctx.store.get_account(info.account) if info.account else None
+    scps = org_levels(ctx.store, account, SCP, compiled)
+    in_org = account is not None and account.org_id is not None
+    return _simulate(ctx, params, info, policies, boundary, tags, scps if in_org else None)
 
 
 def simulate_custom_policy(ctx: OperationContext, params: Params) -> Result:

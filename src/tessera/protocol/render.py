@@ -470,12 +470,15 @@ def render_result(
 def render_error(
     spec: ServiceSpec | None, error: TesseraError, request_id: str, *, as_json: bool = False
 ) -> bytes:
-    """The ``ErrorResponse`` body for ``error`` (namespace of ``spec``, STS when None)."""
+    """The ``ErrorResponse`` body for ``error`` (namespace of ``spec``, STS when None).
+    An ``AccessDenied`` from a policy decision also carries its encoded
+    authorization message (for STS DecodeAuthorizationMessage)."""
+    encoded = getattr(error, "encoded_message", None)
     if as_json:
-        doc = {
-            "Error": {"Code": error.code, "Message": error.message, "Type": error.fault},
-            "RequestId": request_id,
-        }
+        fields = {"Code": error.code, "Message": error.message, "Type": error.fault}
+        if encoded is not None:
+            fields["EncodedAuthorizationMessage"] = encoded
+        doc = {"Error": fields, "RequestId": request_id}
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     namespace = spec.namespace if spec is not None else STS_NAMESPACE
     return "".join(
@@ -486,7 +489,11 @@ def render_error(
             _escape(error.code),
             "</Code><Message>",
             _escape(error.message),
-            "</Message></Error><RequestId>",
+            "</Message>",
+            ""
+            if encoded is None
+            else f"<EncodedAuthorizationMessage>{_escape(encoded)}</EncodedAuthorizationMessage>",
+            "</Error><RequestId>",
             _escape(request_id),
             "</RequestId></ErrorResponse>",
         )

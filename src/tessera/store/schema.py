@@ -205,6 +205,61 @@ issuer_keys = Table(
     Column("retired_at", TS, nullable=True),
 )
 
+# --- organizations (SCPs and RCPs); the Organizations API itself is a later issue;
+# accounts.org_id / accounts.ou_path place an account in one organization
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("org_id", String(34), primary_key=True),  # o-xxxxxxxxxx
+    Column("root_id", String(32), nullable=False, unique=True),  # r-xxxx
+    Column("management_account_id", String(12), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+org_units = Table(
+    "org_units",
+    metadata,
+    Column("ou_id", String(68), primary_key=True),  # ou-xxxx-xxxxxxxx
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), nullable=False),
+    Column("parent_id", String(68), nullable=False),  # the root id or an OU id
+    Column("name", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("parent_id", "name", name="uq_org_units_parent_name"),
+)
+
+org_policies = Table(
+    "org_policies",
+    metadata,
+    Column("policy_id", String(130), primary_key=True),  # p-xxxxxxxx / p-FullAWSAccess
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), nullable=False),
+    Column("policy_type", String(32), nullable=False),  # SERVICE_CONTROL_POLICY | RESOURCE_…
+    Column("name", String(128), nullable=False),
+    Column("description", String(512), nullable=False, default=""),
+    Column("content", Text, nullable=False),
+    Column("aws_managed", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("org_id", "policy_type", "name", name="uq_org_policies_name"),
+)
+
+org_policy_targets = Table(
+    "org_policy_targets",
+    metadata,
+    Column("policy_id", String(130), ForeignKey("org_policies.policy_id"), primary_key=True),
+    Column("target_id", String(68), primary_key=True),  # root id, OU id or account id
+    Index("ix_org_policy_targets_target", "target_id"),
+)
+
+oidc_providers = Table(
+    "oidc_providers",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("url", String(255), primary_key=True),  # scheme-less, host lower-cased
+    Column("scheme", String(8), nullable=False),  # https | http (loopback / insecure mode)
+    Column("client_ids", Text, nullable=False),  # JSON array, in the order added
+    Column("thumbprints", Text, nullable=False),  # JSON array
+    Column("created_at", TS, nullable=False),
+)
+
 saml_providers = Table(
     "saml_providers",
     metadata,
@@ -264,9 +319,15 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (2, "virtual MFA devices", _create(mfa_devices)),
     (3, "issuer signing keys (outbound identity federation)", _create(issuer_keys)),
+    (4, "IAM OpenID Connect providers (inbound web identity federation)", _create(oidc_providers)),
     (
         5,
         "SAML providers and the SAML assertion replay cache",
         _create(saml_providers, saml_assertion_ids),
+    ),
+    (
+        6,
+        "organizations, OUs, SCPs and RCPs",
+        _create(organizations, org_units, org_policies, org_policy_targets),
     ),
 ]

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from tessera.iam.mfa_model import MfaDevice
 from tessera.iam.model import (
@@ -49,9 +49,18 @@ from tessera.iam.model import (
 from tessera.kek import KeyEncryptionKey
 from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, NotFound, StoreError
+from tessera.store.cache import GENERATION_KEY, ReadCache, cached, new_generation
+from tessera.store.sql_oidc import OidcProviderStore
+from tessera.store.sql_org import OrgStoreMixin
 from tessera.store.sql_saml import SamlStoreMixin
 
 SQLITE_FILE = "tessera.db"
+#: ``conn.info`` flag: this transaction wrote something (see ``tessera.store.cache``)
+_WROTE = "tessera_wrote"
+#: execution option for bookkeeping writes that no cached read depends on
+QUIET = "tessera_quiet"
+_DML = ("INSERT", "UPDATE", "DELETE")
+_GENERATION_SQL = "SELECT value FROM meta WHERE key = 'cache_generation'"
 _KEK_CHECK = b"tessera-kek-check"
 
 
@@ -109,7 +118,7 @@ class Owner:
         return self.name.lower()
 
 
-class SqlStore(SamlStoreMixin):
+class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
     def __init__(self, url: str, kek: KeyEncryptionKey) -> None:
@@ -118,16 +127,27 @@ class SqlStore(SamlStoreMixin):
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self.engine = self._make_engine()
         self._lock = threading.Lock()
+        self._read_cache: ReadCache | None = None
+        self._gen_conn: Any = None
+        self._gen_lock = threading.Lock()
+        event.listen(self.engine, "after_cursor_execute", _note_write)
 
     # ------------------------------------------------------------------ engine
 
     def _make_engine(self) -> Engine:
         if self.dialect == "sqlite":
             memory = self.url in ("sqlite://", "sqlite:///:memory:")
+            # File databases keep a small pool of open connections: opening one
+            # (and running the pragmas below) costs more than most requests.
+            pool: dict[str, Any] = (
+                {"poolclass": StaticPool}
+                if memory
+                else {"poolclass": QueuePool, "pool_size": 8, "max_overflow": 24}
+            )
             engine = create_engine(
                 self.url,
-                poolclass=StaticPool if memory else NullPool,
                 connect_args={"check_same_thread": False, "timeout": 30},
+                **pool,
             )
 
             @event.listens_for(engine, "connect")
@@ -144,16 +164,89 @@ class SqlStore(SamlStoreMixin):
         return create_engine(self.url, pool_size=5, max_overflow=10, pool_pre_ping=True)
 
     def close(self) -> None:
+        with self._gen_lock:
+            if self._gen_conn is not None:
+                self._close_generation_connection()
         self.engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, *, bump: bool = True) -> Iterator[Connection]:
+        """One transaction. One that wrote also stores a new cache generation (in
+        the same transaction) and empties this process's read cache once committed."""
         with self.engine.begin() as conn:
+            conn.info.pop(_WROTE, None)
             yield conn
+            wrote = bool(conn.info.pop(_WROTE, False))
+            if wrote and bump:
+                conn.execute(
+                    update(s.meta)
+                    .where(s.meta.c.key == GENERATION_KEY)
+                    .values(value=new_generation())
+                    .execution_options(**{QUIET: True})
+                )
+        if wrote and self._read_cache is not None:
+            self._read_cache.clear()
+
+    # ------------------------------------------------------------------ read cache
+
+    def enable_read_cache(
+        self, *, check_interval: float = 0.0, max_entries: int | None = None
+    ) -> ReadCache:
+        """Memoise the request-path reads (see ``tessera.store.cache``); the caller
+        calls :meth:`validate_read_cache` at the start of each request."""
+        kwargs: dict[str, Any] = {"check_interval": check_interval}
+        if max_entries is not None:
+            kwargs["max_entries"] = max_entries
+        self._read_cache = ReadCache(self, **kwargs)
+        return self._read_cache
+
+    @property
+    def read_cache(self) -> ReadCache | None:
+        return self._read_cache
+
+    def validate_read_cache(self) -> None:
+        if self._read_cache is not None:
+            self._read_cache.validate()
+
+    def read_generation(self) -> bytes | None:
+        """The shared cache generation, read on a dedicated autocommit connection
+        (a primary-key lookup); ``None`` if it cannot be read."""
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            return self.get_meta(GENERATION_KEY)
+        with self._gen_lock:
+            try:
+                if self._gen_conn is None:
+                    raw = self.engine.raw_connection()
+                    raw.detach()
+                    dbapi: Any = raw.dbapi_connection
+                    dbapi.rollback()
+                    if self.dialect == "sqlite":
+                        dbapi.isolation_level = None
+                    else:
+                        dbapi.autocommit = True
+                    self._gen_conn = dbapi
+                cur = self._gen_conn.cursor()
+                try:
+                    cur.execute(_GENERATION_SQL)
+                    row = cur.fetchone()
+                finally:
+                    cur.close()
+            except Exception:
+                self._close_generation_connection()
+                return None
+        return None if row is None else bytes(row[0])
+
+    def _close_generation_connection(self) -> None:
+        conn, self._gen_conn = self._gen_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - already broken
+                pass
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Safe to race."""
-        with self._tx() as conn:
+        with self._tx(bump=False) as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7070707)"))
             s.schema_migrations.create(conn, checkfirst=True)
@@ -167,6 +260,11 @@ class SqlStore(SamlStoreMixin):
                         version=version, applied_at=datetime.now(UTC)
                     )
                 )
+            has_generation = conn.execute(
+                select(s.meta.c.key).where(s.meta.c.key == GENERATION_KEY)
+            ).first()
+            if has_generation is None:
+                conn.execute(insert(s.meta).values(key=GENERATION_KEY, value=new_generation()))
             versions: list[int] = [v for v, _d, _r in s.MIGRATIONS] + [int(v) for v in done]
             return max(versions)
 
@@ -229,6 +327,7 @@ class SqlStore(SamlStoreMixin):
             raise AlreadyExists(account_id) from exc
         return Account(account_id=account_id, created_at=now)
 
+    @cached
     def get_account(self, account_id: str) -> Account | None:
         with self._tx() as conn:
             row = conn.execute(
@@ -293,6 +392,7 @@ class SqlStore(SamlStoreMixin):
             ).first()
         return None if row is None else self._key(row)
 
+    @cached
     def get_access_key_with_secret(self, access_key_id: str) -> tuple[AccessKey, str] | None:
         with self._tx() as conn:
             row = conn.execute(
@@ -331,11 +431,12 @@ class SqlStore(SamlStoreMixin):
     def record_access_key_use(
         self, access_key_id: str, now: datetime, service: str, region: str
     ) -> None:
-        with self._tx() as conn:
+        with self._tx() as conn:  # bookkeeping: no cached read depends on it
             conn.execute(
                 update(s.access_keys)
                 .where(s.access_keys.c.access_key_id == access_key_id)
                 .values(last_used_at=now, last_used_service=service, last_used_region=region)
+                .execution_options(**{QUIET: True})
             )
 
     # ------------------------------------------------------------------ users / groups / roles
@@ -427,6 +528,7 @@ class SqlStore(SamlStoreMixin):
             ),
         )
 
+    @cached
     def get_user(self, account_id: str, name: str) -> User | None:
         row = self._get_named(s.users, account_id, name)
         return None if row is None else self._user(row)
@@ -622,6 +724,7 @@ class SqlStore(SamlStoreMixin):
             )
         return bool(result.rowcount)
 
+    @cached
     def groups_for_user(self, account_id: str, user: str) -> list[Group]:
         gm, g = s.group_members.c, s.groups.c
         with self._tx() as conn:
@@ -666,6 +769,7 @@ class SqlStore(SamlStoreMixin):
             ),
         )
 
+    @cached
     def get_role(self, account_id: str, name: str) -> Role | None:
         row = self._get_named(s.roles, account_id, name)
         return None if row is None else self._role(row)
@@ -721,6 +825,7 @@ class SqlStore(SamlStoreMixin):
             ).first()
         return None if row is None else InlinePolicy(row.name, row.document)
 
+    @cached
     def list_inline_policies(self, owner: Owner) -> list[InlinePolicy]:
         ip = s.inline_policies.c
         with self._tx() as conn:
@@ -808,6 +913,7 @@ class SqlStore(SamlStoreMixin):
         except IntegrityError as exc:
             raise AlreadyExists(policy.name) from exc
 
+    @cached
     def get_managed_policy(self, arn: str) -> ManagedPolicy | None:
         with self._tx() as conn:
             row = conn.execute(
@@ -903,6 +1009,7 @@ class SqlStore(SamlStoreMixin):
             ).first()
         return None if row is None else self._version(row, default)
 
+    @cached
     def get_default_policy_document(self, arn: str) -> str | None:
         mp, pv = s.managed_policies.c, s.policy_versions.c
         with self._tx() as conn:
@@ -998,6 +1105,7 @@ class SqlStore(SamlStoreMixin):
             ).all()
         return [self._policy(r) for r in rows]
 
+    @cached
     def attached_policy_documents(self, owners: Sequence[Owner]) -> list[tuple[str, str]]:
         """(policy ARN, default version document) for every policy attached to any owner."""
         if not owners:
@@ -1049,6 +1157,7 @@ class SqlStore(SamlStoreMixin):
 
     # ------------------------------------------------------------------ tags
 
+    @cached
     def get_tags(self, account_id: str, resource_type: str, resource_key: str) -> list[Tag]:
         t = s.tags.c
         with self._tx() as conn:
@@ -1426,3 +1535,18 @@ class IssuerKeyRecord:
 
     def __repr__(self) -> str:
         return f"IssuerKeyRecord(account_id={self.account_id!r}, kid={self.kid!r})"
+
+
+def _note_write(
+    conn: Connection,
+    _cursor: Any,
+    statement: str,
+    _parameters: Any,
+    context: Any,
+    _executemany: bool,
+) -> None:
+    """Flag transactions that write (INSERT/UPDATE/DELETE, compiled or textual)."""
+    if statement.lstrip()[:6].upper() in _DML and not (
+        context is not None and context.execution_options.get(QUIET)
+    ):
+        conn.info[_WROTE] = True

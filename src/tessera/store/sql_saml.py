@@ -37,6 +37,15 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _quiet() -> dict[str, bool]:
+    """The replay cache is bookkeeping no cached read depends on: its writes must not
+    bump the read-cache generation (``SqlStore.QUIET``; imported late, ``sql`` imports
+    this module)."""
+    from tessera.store.sql import QUIET
+
+    return {QUIET: True}
+
+
 def assertion_digest(provider_arn: str, assertion_id: str) -> str:
     """The replay-cache key: SHA-256 over the provider ARN and the assertion ID."""
     h = hashlib.sha256()
@@ -186,17 +195,17 @@ class SamlStoreMixin:
             try:
                 with self._tx() as conn:
                     conn.execute(
-                        insert(s.saml_assertion_ids).values(
-                            digest=digest, provider_arn=provider_arn, expires_at=expires_at
-                        )
+                        insert(s.saml_assertion_ids)
+                        .values(digest=digest, provider_arn=provider_arn, expires_at=expires_at)
+                        .execution_options(**_quiet())
                     )
                 return True
             except IntegrityError:
                 with self._tx() as conn:
                     removed = conn.execute(
-                        delete(s.saml_assertion_ids).where(
-                            and_(a.digest == digest, a.expires_at <= now)
-                        )
+                        delete(s.saml_assertion_ids)
+                        .where(and_(a.digest == digest, a.expires_at <= now))
+                        .execution_options(**_quiet())
                     ).rowcount
                 if not removed:
                     return False
@@ -216,7 +225,11 @@ class SamlStoreMixin:
         """Drop replay-cache rows whose assertions can no longer be accepted."""
         a = s.saml_assertion_ids.c
         with self._tx() as conn:
-            result = conn.execute(delete(s.saml_assertion_ids).where(a.expires_at <= now))
+            result = conn.execute(
+                delete(s.saml_assertion_ids)
+                .where(a.expires_at <= now)
+                .execution_options(**_quiet())
+            )
             return int(result.rowcount or 0)
 
     def saml_assertion_rows(self) -> Iterator[tuple[str, str, datetime]]:

@@ -9,6 +9,7 @@ from tessera.ids import account_from_access_key_id
 from tessera.operation import Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.sts.assume import assume_role
+from tessera.sts.authz_messages import decode_authorization_message
 from tessera.sts.tokens import get_federation_token, get_session_token
 
 
@@ -34,4 +35,5 @@ OPERATIONS: dict[str, Handler] = {
     "AssumeRole": assume_role,
     "GetSessionToken": get_session_token,
     "GetFederationToken": get_federation_token,
+    "DecodeAuthorizationMessage": decode_authorization_message,
 }

@@ -4,7 +4,6 @@ PostgreSQL. The PostgreSQL run is required in CI (see tests/conftest.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,21 +18,6 @@ from tessera.store.base import AlreadyExists
 from tessera.store.sql import InvalidMarker, Owner, SqlStore, open_sql_store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    kek = KeyEncryptionKey(os.urandom(32))
-    if request.param == "sqlite":
-        st = open_sql_store(kek, data_dir=tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
-        st = open_sql_store(kek, database_url=url)
-    st.initialise()
-    try:
-        yield st
-    finally:
-        st.close()
 
 
 def _user(account: str, name: str, path: str = "/") -> User:

@@ -4,37 +4,25 @@ is one transaction (a duplicate kid changes nothing), lookups by issuer id."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tessera.kek import KeyEncryptionKey
 from tessera.store import schema
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import IssuerKeyRecord, SqlStore, open_sql_store
+from tessera.store.sql import IssuerKeyRecord, SqlStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACCT = "123456789012"
 ISSUER = "3ba618dc-f142-4df4-9d08-4e168c13f27d"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    kek = KeyEncryptionKey(os.urandom(32))
-    if request.param == "sqlite":
-        st = open_sql_store(kek, data_dir=tmp_path)
-    else:
-        st = open_sql_store(kek, database_url=request.getfixturevalue("pg_url"))
-    st.initialise()
-    st.create_account(ACCT, NOW)
-    try:
-        yield st
-    finally:
-        st.close()
+@pytest.fixture()
+def store(store: SqlStore) -> SqlStore:
+    """The engine store from conftest, seeded."""
+    store.create_account(ACCT, NOW)
+    return store
 
 
 def rec(kid: str, alg: str = "RS256", retired: datetime | None = None) -> IssuerKeyRecord:
