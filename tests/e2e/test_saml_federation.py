@@ -667,3 +667,53 @@ def test_bad_inputs_never_500(fed: Fed) -> None:
         "MalformedPolicyDocument",
         400,
     )
+
+
+def test_session_remembers_provider_and_saml_keys(fed: Fed) -> None:
+    """Permission policies see ``saml:sub`` / ``saml:namequalifier`` and
+    ``aws:FederatedProvider``; outbound tokens carry ``federated_provider``."""
+    role = fed.role("saml-perms", _trust(fed.provider_arn, ("sts:AssumeRoleWithSAML",)))
+    qualifier = base64.b64encode(
+        hashlib.sha1(f"{fed.idp.entity_id}{fed.account}/corp-idp".encode()).digest()
+    ).decode()
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["iam:ListRoles", "sts:GetWebIdentityToken"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "saml:sub": "alice@example.test",
+                        "saml:namequalifier": qualifier,
+                        "saml:sub_type": "persistent",
+                        "aws:FederatedProvider": fed.provider_arn,
+                    }
+                },
+            }
+        ],
+    }
+    fed.iam.put_role_policy(
+        RoleName="saml-perms", PolicyName="by-subject", PolicyDocument=json.dumps(policy)
+    )
+
+    def session_for(name_id: str) -> Creds:
+        c = fed.assume(fed.idp.response(fed.spec(role, name_id=name_id)), role_arn=role)[
+            "Credentials"
+        ]
+        return Creds(fed.account, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+    alice = session_for("alice@example.test")
+    assert fed.srv.client("iam", alice).list_roles()["Roles"]
+    with pytest.raises(ClientError) as exc:
+        fed.srv.client("iam", session_for("bob@example.test")).list_roles()
+    assert _err(exc)[:2] == ("AccessDenied", 403)
+
+    fed.iam.enable_outbound_web_identity_federation()
+    token = fed.srv.client("sts", alice).get_web_identity_token(
+        Audience=["https://api.example.test"], SigningAlgorithm="ES384"
+    )["WebIdentityToken"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["https://sts.amazonaws.com/"]["federated_provider"] == fed.provider_arn
