@@ -120,9 +120,6 @@ class SamlStoreMixin:
             ).all()
         return [self._saml_provider(r) for r in rows]
 
-    def count_saml_providers(self, account_id: str) -> int:
-        return len(self.list_saml_providers(account_id))
-
     def update_saml_provider(
         self,
         account_id: str,
