@@ -103,10 +103,12 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     from tessera.iam.mfa import MFA_OPERATIONS
     from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
+    from tessera.iam.ops_saml import SAML_PROVIDER_OPERATIONS
     from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
     from tessera.iam.simulate import SIMULATE_OPERATIONS
     from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
+    from tessera.sts.saml import SAML_STS_OPERATIONS
 
     if clock is None:
         offset = config.insecure_clock_offset_seconds
@@ -127,6 +129,8 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)
     runtime.operations["iam"].update(MFA_OPERATIONS)
     runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
+    runtime.operations["iam"].update(SAML_PROVIDER_OPERATIONS)
+    runtime.operations["sts"].update(SAML_STS_OPERATIONS)
     _register_outbound(runtime)
     _register_inbound_oidc(runtime)
     for name in ("sts", "iam"):

@@ -260,6 +260,33 @@ oidc_providers = Table(
     Column("created_at", TS, nullable=False),
 )
 
+saml_providers = Table(
+    "saml_providers",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("provider_uuid", String(64), nullable=False, unique=True),
+    Column("metadata_document", Text, nullable=False),
+    Column("valid_until", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("encryption_mode", String(16), nullable=True),  # Required | Allowed | NULL
+    Column("private_keys_sealed", LargeBinary, nullable=True),  # kek.seal(JSON, saml-keys:<uuid>)
+)
+
+# Replay cache for AssumeRoleWithSAML: one row per accepted assertion ID (per provider)
+# until the assertion could no longer be accepted anyway. The primary key is
+# sha256(provider ARN, assertion ID) so the insert-or-fail is one atomic step that
+# two replicas sharing a database cannot both win.
+saml_assertion_ids = Table(
+    "saml_assertion_ids",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("provider_arn", String(2048), nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_saml_assertion_ids_expires", "expires_at"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -293,6 +320,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (2, "virtual MFA devices", _create(mfa_devices)),
     (3, "issuer signing keys (outbound identity federation)", _create(issuer_keys)),
     (4, "IAM OpenID Connect providers (inbound web identity federation)", _create(oidc_providers)),
+    (
+        5,
+        "SAML providers and the SAML assertion replay cache",
+        _create(saml_providers, saml_assertion_ids),
+    ),
     (
         6,
         "organizations, OUs, SCPs and RCPs",

@@ -52,6 +52,7 @@ from tessera.store.base import AlreadyExists, NotFound, StoreError
 from tessera.store.cache import GENERATION_KEY, ReadCache, cached, new_generation
 from tessera.store.sql_oidc import OidcProviderStore
 from tessera.store.sql_org import OrgStoreMixin
+from tessera.store.sql_saml import SamlStoreMixin
 
 SQLITE_FILE = "tessera.db"
 #: ``conn.info`` flag: this transaction wrote something (see ``tessera.store.cache``)
@@ -117,7 +118,7 @@ class Owner:
         return self.name.lower()
 
 
-class SqlStore(OrgStoreMixin, OidcProviderStore):
+class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
     def __init__(self, url: str, kek: KeyEncryptionKey) -> None:

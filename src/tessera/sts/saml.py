@@ -1,0 +1,420 @@
+"""STS ``AssumeRoleWithSAML`` (wire notes §4.2, §4.8): an unsigned call that trades a
+SAML 2.0 Response from an IdP registered as an IAM SAML provider for a role session.
+
+Order of checks:
+
+1. ``RoleArn`` / ``PrincipalArn`` syntax (``ValidationError``); the provider named by
+   ``PrincipalArn`` must exist ("Specified provider doesn't exist" [C]) and its
+   metadata must not be past ``ValidUntil`` [I].
+2. The Response itself (``tessera.saml.response``: hardened XML, exactly one
+   assertion, signatures against the metadata certificates, Issuer, times,
+   Audience and Recipient). Accepted Recipient / Audience values — AWS's sign-in
+   endpoints and Tessera's own (see ``accepted_endpoints``):
+   ``https://signin.aws.amazon.com/saml``, ``https://<region>.signin.aws.amazon.com/saml``
+   (and the ``/static/saml`` forms [I]), ``<public-url>/saml``; as Audience also
+   ``urn:amazon:webservices`` (Keycloak's default, accepted by AWS [I]).
+3. The ``https://aws.amazon.com/SAML/Attributes/Role`` values: ``role,provider`` pairs in
+   either order, one must be exactly (RoleArn, PrincipalArn) — else
+   "SAML Assertion doesn't contain the requested Role and Metadata in the attributes"
+   [C]. Then ``RoleSessionName`` [C texts], ``SourceIdentity`` [C text],
+   ``PrincipalTag:*`` and ``TransitiveTagKeys`` (session tags), ``SessionDuration``.
+4. The role (missing, or no NameID in the assertion: "Not authorized to perform
+   sts:AssumeRoleWithSAML" [C]), ``DurationSeconds`` against the role's maximum,
+   session policies, and the trust decision through
+   ``Authorizer.authorize_federated`` with the ``saml:*`` keys (``saml:aud`` =
+   Recipient, ``saml:iss``, ``saml:sub``, ``saml:sub_type``, ``saml:namequalifier``,
+   ``saml:doc`` and the eduPerson/eduOrg/X.500 attribute keys), ``sts:RoleSessionName``,
+   ``sts:SourceIdentity``, ``sts:TransitiveTagKeys``, ``aws:RequestTag/*``,
+   ``aws:TagKeys`` — plus ``sts:TagSession`` when the assertion carries tags and
+   ``sts:SetSourceIdentity`` when it carries a source identity (AWS answers those
+   denials with the same AssumeRoleWithSAML text).
+5. The packed size, then the replay cache: the assertion ID is recorded for the
+   provider (atomic insert-or-fail in the store) until the assertion expires; a
+   second use is refused [I: AWS documents no replay check].
+
+The session lasts ``DurationSeconds`` (default: the ``SessionDuration`` attribute
+capped at the role's maximum [I], else 3600 s), and never past the assertion's
+``SessionNotOnOrAfter``. It carries ``federated_provider`` = the provider ARN and the
+``saml:namequalifier`` / ``saml:sub`` / ``saml:sub_type`` values for permission
+policies. The SAML response is never logged."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from typing import Final
+
+import regex
+
+from tessera import arn as arns
+from tessera.errors import (
+    AccessDenied,
+    ExpiredTokenException,
+    InvalidIdentityToken,
+    InvalidParameterValue,
+    ValidationError,
+)
+from tessera.iam.model import Role, Tag
+from tessera.iam.ops_saml import ProviderRef, parse_provider_arn, private_key_objects
+from tessera.iam.policy import PrincipalInfo
+from tessera.iam.saml_model import SamlProvider
+from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.protocol.query import Params
+from tessera.saml.encryption import decryptor_for
+from tessera.saml.metadata import MetadataError, parse_metadata
+from tessera.saml.response import RelyingParty, VerifiedAssertion, verify_response
+from tessera.sts import durations, packing
+from tessera.sts import tags as session_tags
+from tessera.sts.assume import (
+    RoleSessionRequest,
+    issue_role_session,
+    parse_role_arn,
+    session_policy_from,
+)
+
+log = logging.getLogger("tessera.sts.saml")
+
+ACTION: Final = "sts:AssumeRoleWithSAML"
+ATTRIBUTES: Final = "https://aws.amazon.com/SAML/Attributes/"
+ROLE_ATTRIBUTE: Final = ATTRIBUTES + "Role"
+SESSION_NAME_ATTRIBUTE: Final = ATTRIBUTES + "RoleSessionName"
+SOURCE_IDENTITY_ATTRIBUTE: Final = ATTRIBUTES + "SourceIdentity"
+SESSION_DURATION_ATTRIBUTE: Final = ATTRIBUTES + "SessionDuration"
+TRANSITIVE_ATTRIBUTE: Final = ATTRIBUTES + "TransitiveTagKeys"
+PRINCIPAL_TAG_PREFIX: Final = ATTRIBUTES + "PrincipalTag:"
+NAMEID_PREFIX: Final = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
+UNSPECIFIED_FORMAT: Final = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+AWS_SIGNIN: Final = "https://signin.aws.amazon.com/saml"
+AWS_AUDIENCE_URN: Final = "urn:amazon:webservices"
+_REGIONAL_SIGNIN: Final = re.compile(
+    r"^https://(?:[a-z]{2}(?:-[a-z]+)+-\d+\.)?signin\.aws\.amazon\.com/(?:static/)?saml$"
+)
+
+# --- AWS's texts ----------------------------------------------------------------------------
+# [C] real STS answers quoted in public threads / AWS's SAML troubleshooting guide
+NOT_AUTHORIZED: Final = "Not authorized to perform sts:AssumeRoleWithSAML"
+NO_SUCH_PROVIDER: Final = "Specified provider doesn't exist"
+ROLE_NOT_IN_ASSERTION: Final = (
+    "SAML Assertion doesn't contain the requested Role and Metadata in the attributes"
+)
+SESSION_NAME_REQUIRED: Final = "RoleSessionName is required in AuthnResponse"
+SESSION_NAME_INVALID: Final = "RoleSessionName in AuthnResponse must match [a-zA-Z_0-9+=,.@-]{2,64}"
+SOURCE_IDENTITY_INVALID: Final = (
+    'Source Identity must match [a-zA-Z_0-9+=,.@-]{2,64} and not begin with "aws:"'
+)
+REQUEST_ARN_INVALID: Final = "Request ARN is invalid"
+# [I]
+PROVIDER_EXPIRED: Final = "The metadata of the specified provider has expired (ValidUntil)."
+SESSION_DURATION_INVALID: Final = (
+    "SessionDuration in AuthnResponse must be an integer between 900 and 43200"
+)
+TAG_INVALID: Final = "The SAML assertion contains an invalid session tag: {detail}"
+SESSION_ENDED: Final = "The SAML session has ended (SessionNotOnOrAfter)"
+REPLAYED: Final = "The SAML assertion has already been used"
+
+_SESSION_NAME: Final = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
+_TAG_TEXT: Final = regex.compile(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$")
+MAX_TAG_KEY: Final = 128
+MAX_TAG_VALUE: Final = 256
+SESSION_DURATION_MIN: Final = 900
+SESSION_DURATION_MAX: Final = 43_200
+
+# SAML attribute names AWS turns into ``saml:*`` trust-policy keys [I: the key names are
+# documented, the attribute names are the standard eduPerson / eduOrg / X.500 OIDs]
+ATTRIBUTE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.1": ("saml:edupersonaffiliation",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.2": ("saml:edupersonnickname",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.3": ("saml:edupersonorgdn",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.4": ("saml:edupersonorgunitdn",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.5": ("saml:edupersonprimaryaffiliation",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.6": ("saml:edupersonprincipalname",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.7": ("saml:edupersonentitlement",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.8": ("saml:edupersonprimaryorgunitdn",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.9": ("saml:edupersonscopedaffiliation",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.10": ("saml:edupersontargetedid",),
+    "urn:oid:1.3.6.1.4.1.5923.1.1.1.11": ("saml:edupersonassurance",),
+    "urn:oid:1.3.6.1.4.1.5923.1.2.1.2": ("saml:eduorghomepageuri",),
+    "urn:oid:1.3.6.1.4.1.5923.1.2.1.3": ("saml:eduorgidentityauthnpolicyuri",),
+    "urn:oid:1.3.6.1.4.1.5923.1.2.1.4": ("saml:eduorglegalname",),
+    "urn:oid:1.3.6.1.4.1.5923.1.2.1.5": ("saml:eduorgsuperioruri",),
+    "urn:oid:1.3.6.1.4.1.5923.1.2.1.6": ("saml:eduorgwhitepagesuri",),
+    "urn:oid:2.5.4.3": ("saml:cn", "saml:commonName"),
+    "urn:oid:2.5.4.4": ("saml:surname",),
+    "urn:oid:2.5.4.41": ("saml:name",),
+    "urn:oid:2.5.4.42": ("saml:givenName",),
+    "urn:oid:2.5.4.45": ("saml:x500UniqueIdentifier",),
+    "urn:oid:0.9.2342.19200300.100.1.1": ("saml:uid",),
+    "urn:oid:0.9.2342.19200300.100.1.3": ("saml:mail",),
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid": (
+        "saml:primaryGroupSID",
+    ),
+}
+
+
+def accepted_endpoints(public_url: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(extra Recipient values, extra Audience values) Tessera accepts besides AWS's
+    sign-in endpoints: its own ``<public-url>/saml``."""
+    own = public_url.rstrip("/") + "/saml"
+    return frozenset({own}), frozenset({own, AWS_AUDIENCE_URN})
+
+
+def relying_party(ctx: OperationContext) -> RelyingParty:
+    recipients, audiences = accepted_endpoints(ctx.config.effective_public_url)
+
+    def recipient_ok(value: str) -> bool:
+        return value in recipients or bool(_REGIONAL_SIGNIN.match(value))
+
+    def audience_ok(value: str) -> bool:
+        return value in audiences or bool(_REGIONAL_SIGNIN.match(value))
+
+    return RelyingParty(now=ctx.now, accept_recipient=recipient_ok, accept_audience=audience_ok)
+
+
+def name_qualifier(issuer: str, account_id: str, provider_name: str) -> str:
+    """BASE64(SHA1(Issuer + AccountID + "/" + ProviderName)) [M docs]."""
+    digest = hashlib.sha1(  # noqa: S324 - AWS's documented identifier, not a security use
+        f"{issuer}{account_id}/{provider_name}".encode()
+    ).digest()
+    return base64.b64encode(digest).decode()
+
+
+def subject_type(name_format: str | None) -> str:
+    """AWS's ``SubjectType``: the NameID Format without the SAML 2.0 nameid-format prefix
+    (``persistent``, ``transient``); other formats unchanged [M docs]. No Format is the
+    SAML default, ``…:1.1:nameid-format:unspecified`` [I]."""
+    fmt = name_format or UNSPECIFIED_FORMAT
+    return fmt[len(NAMEID_PREFIX) :] if fmt.startswith(NAMEID_PREFIX) else fmt
+
+
+def _provider(ctx: OperationContext, principal_arn: str) -> tuple[ProviderRef, SamlProvider]:
+    if arns.parse_arn(principal_arn) is None:
+        raise ValidationError(REQUEST_ARN_INVALID)
+    ref = parse_provider_arn(principal_arn)
+    provider = None if ref is None else ctx.store.get_saml_provider(ref.account_id, ref.name)
+    if ref is None or provider is None or provider.arn != principal_arn:
+        raise InvalidIdentityToken(NO_SUCH_PROVIDER)
+    if provider.valid_until <= ctx.now:
+        raise InvalidIdentityToken(PROVIDER_EXPIRED)
+    return ref, provider
+
+
+def role_pairs(values: Sequence[str]) -> list[tuple[str, str]]:
+    """(role ARN, provider ARN) of each ``Role`` attribute value, whichever order the
+    IdP wrote them in; values that are not such a pair are skipped."""
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        parts = [p.strip() for p in value.split(",")]
+        if len(parts) != 2:
+            continue
+        first, second = parts
+        if ":saml-provider/" in first and ":role/" in second:
+            first, second = second, first
+        if ":role/" in first and ":saml-provider/" in second:
+            pairs.append((first, second))
+    return pairs
+
+
+def _single(assertion: VerifiedAssertion, name: str) -> str | None:
+    values = assertion.values(name)
+    if not values:
+        return None
+    return values[0]
+
+
+def _session_tags(assertion: VerifiedAssertion) -> session_tags.SessionTags:
+    requested: list[Tag] = []
+    for attribute in assertion.attributes:
+        if not attribute.name.startswith(PRINCIPAL_TAG_PREFIX):
+            continue
+        key = attribute.name[len(PRINCIPAL_TAG_PREFIX) :]
+        if not key or len(key) > MAX_TAG_KEY or not _TAG_TEXT.match(key):
+            raise InvalidIdentityToken(TAG_INVALID.format(detail=f"key {key!r}"))
+        if len(attribute.values) != 1:
+            raise InvalidIdentityToken(TAG_INVALID.format(detail=f"{key} needs exactly one value"))
+        value = attribute.values[0]
+        if len(value) > MAX_TAG_VALUE or not _TAG_TEXT.match(value):
+            raise InvalidIdentityToken(TAG_INVALID.format(detail=f"value of {key}"))
+        requested.append(Tag(key, value))
+    transitive = list(assertion.values(TRANSITIVE_ATTRIBUTE) or ())
+    try:
+        return session_tags.build_session_tags(requested, transitive)
+    except InvalidParameterValue as exc:  # the assertion is at fault, not the request
+        raise InvalidIdentityToken(exc.message) from exc
+
+
+def _session_duration(assertion: VerifiedAssertion) -> int | None:
+    raw = _single(assertion, SESSION_DURATION_ATTRIBUTE)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not SESSION_DURATION_MIN <= int(raw) <= SESSION_DURATION_MAX:
+        raise InvalidIdentityToken(SESSION_DURATION_INVALID)
+    return int(raw)
+
+
+def _source_identity(assertion: VerifiedAssertion) -> str | None:
+    value = _single(assertion, SOURCE_IDENTITY_ATTRIBUTE)
+    if value is None:
+        return None
+    if not _SESSION_NAME.match(value) or value.lower().startswith("aws:"):
+        raise InvalidIdentityToken(SOURCE_IDENTITY_INVALID)
+    return value
+
+
+def attribute_keys(assertion: VerifiedAssertion) -> dict[str, ContextValue]:
+    keys: dict[str, ContextValue] = {}
+    for attribute_name, key_names in ATTRIBUTE_KEYS.items():
+        values = assertion.values(attribute_name)
+        if not values:
+            continue
+        value: ContextValue = values[0] if len(values) == 1 else tuple(values)
+        for key in key_names:
+            keys[key] = value
+    return keys
+
+
+def _role(ctx: OperationContext, role_arn: str) -> Role:
+    ref = parse_role_arn(role_arn)  # ValidationError for a malformed ARN
+    if ref is None:
+        raise ValidationError(REQUEST_ARN_INVALID)
+    role = ctx.store.get_role(ref.account_id, ref.name)
+    if role is None or role.path != ref.path or role.arn != role_arn:
+        raise AccessDenied(NOT_AUTHORIZED)
+    return role
+
+
+def assume_role_with_saml(ctx: OperationContext, params: Params) -> Result:
+    role_arn = params.req_str("RoleArn")
+    principal_arn = params.req_str("PrincipalArn")
+    parse_role_arn(role_arn)  # malformed ARNs fail before anything else
+    ref, provider = _provider(ctx, principal_arn)
+    try:
+        metadata = parse_metadata(provider.metadata_document)
+    except MetadataError as exc:  # stored documents parsed when uploaded
+        log.warning("stored metadata of %s no longer parses", provider.arn)
+        raise InvalidIdentityToken(NO_SUCH_PROVIDER) from exc
+    assertion = verify_response(
+        params.req_str("SAMLAssertion"),
+        metadata,
+        relying_party(ctx),
+        decrypt=decryptor_for(private_key_objects(ctx, provider)),
+        require_encryption=provider.encryption_mode == "Required",
+    )
+
+    # --- what the assertion says ---------------------------------------------------------
+    if (role_arn, principal_arn) not in role_pairs(assertion.values(ROLE_ATTRIBUTE) or ()):
+        raise InvalidIdentityToken(ROLE_NOT_IN_ASSERTION)
+    session_name = _single(assertion, SESSION_NAME_ATTRIBUTE)
+    if session_name is None:
+        raise InvalidIdentityToken(SESSION_NAME_REQUIRED)
+    if not _SESSION_NAME.match(session_name):
+        raise InvalidIdentityToken(SESSION_NAME_INVALID)
+    source_identity = _source_identity(assertion)
+    tagset = _session_tags(assertion)
+    session_duration = _session_duration(assertion)
+    if assertion.name_id is None:
+        raise AccessDenied(NOT_AUTHORIZED)
+    subject = assertion.name_id
+    sub_type = subject_type(assertion.name_id_format)
+    qualifier = name_qualifier(assertion.issuer, ref.account_id, provider.name)
+
+    # --- the role, durations, session policies ----------------------------------------------
+    role = _role(ctx, role_arn)
+    requested = params.get_int("DurationSeconds")
+    if requested is not None:
+        seconds = durations.assume_role_seconds(requested, role.max_session_duration, False)
+    elif session_duration is not None:
+        seconds = min(session_duration, role.max_session_duration)
+    else:
+        seconds = durations.ASSUME_ROLE_DEFAULT
+    if assertion.session_not_on_or_after is not None:
+        remaining = int((assertion.session_not_on_or_after - ctx.now).total_seconds())
+        if remaining <= 0:
+            raise ExpiredTokenException(SESSION_ENDED)
+        seconds = min(seconds, remaining)
+    policy, policy_arns = session_policy_from(ctx, params, role.account_id)
+
+    # --- the trust decision ------------------------------------------------------------------
+    keys: dict[str, ContextValue] = {
+        "saml:aud": assertion.recipient,
+        "saml:iss": assertion.issuer,
+        "saml:doc": f"{ref.account_id}/{provider.name}",
+        "saml:namequalifier": qualifier,
+        "saml:sub": subject,
+        "saml:sub_type": sub_type,
+        "sts:RoleSessionName": session_name,
+        **attribute_keys(assertion),
+    }
+    if source_identity is not None:
+        keys["sts:SourceIdentity"] = source_identity
+    if tagset.requested_transitive:
+        keys["sts:TransitiveTagKeys"] = tuple(tagset.requested_transitive)
+    request_tags = {t.key: t.value for t in tagset.tags} or None
+    principal = PrincipalInfo(
+        arn=provider.arn, account=ref.account_id, kind="saml", federated_provider=provider.arn
+    )
+    authorizer = ctx.runtime.authorizer
+    authorizer.authorize_federated(
+        ctx, ACTION, role, principal, request_keys=keys, request_tags=request_tags
+    )
+    extra_actions = []
+    if tagset.tags:
+        extra_actions.append("sts:TagSession")
+    if source_identity is not None:
+        extra_actions.append("sts:SetSourceIdentity")
+    for action in extra_actions:
+        try:
+            authorizer.authorize_federated(
+                ctx, action, role, principal, request_keys=keys, request_tags=request_tags
+            )
+        except AccessDenied:
+            raise AccessDenied(NOT_AUTHORIZED) from None
+
+    # --- replay, then issue ----------------------------------------------------------------
+    packing.check_packed(packing.packed_size(policy, policy_arns, tagset.tags))
+    if not ctx.store.use_saml_assertion(
+        provider.arn, assertion.assertion_id, assertion.replay_expires_at, ctx.now
+    ):
+        log.warning("replayed SAML assertion refused provider=%s", provider.arn)
+        raise InvalidIdentityToken(REPLAYED)
+    result = issue_role_session(
+        ctx,
+        role,
+        RoleSessionRequest(
+            session_name=session_name,
+            seconds=seconds,
+            policy=policy,
+            policy_arns=policy_arns,
+            tags=tagset.tags,
+            transitive_tag_keys=tagset.transitive_keys,
+            source_identity=source_identity,
+            federated_provider=provider.arn,
+            web_identity_claims=(
+                ("saml:namequalifier", qualifier),
+                ("saml:sub", subject),
+                ("saml:sub_type", sub_type),
+            ),
+        ),
+    )
+    log.info(
+        "AssumeRoleWithSAML role=%s provider=%s session=%s",
+        role.arn,
+        provider.arn,
+        session_name,
+    )
+    return {
+        **result,
+        "Subject": subject,
+        "SubjectType": sub_type,
+        "Issuer": assertion.issuer,
+        "Audience": assertion.recipient,
+        "NameQualifier": qualifier,
+    }
+
+
+SAML_STS_OPERATIONS: dict[str, Handler] = {
+    "AssumeRoleWithSAML": assume_role_with_saml,
+}

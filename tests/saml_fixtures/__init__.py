@@ -1,0 +1,1 @@
+"""Test-time SAML identity provider (see make_saml)."""
