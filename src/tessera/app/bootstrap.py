@@ -161,7 +161,7 @@ def _register_outbound(runtime: Runtime) -> None:
 
 def _register_inbound_oidc(runtime: Runtime) -> None:
     """AssumeRoleWithWebIdentity and the IdP client it fetches discovery/JWKS with."""
-    from tessera.oidc.inbound import InboundOidc
+    from tessera.federation.oidc import InboundOidc
     from tessera.sts.web_identity_federation import WEB_IDENTITY_FEDERATION_OPERATIONS
 
     config = runtime.config

@@ -12,7 +12,7 @@ from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
 
 if TYPE_CHECKING:
-    from tessera.oidc.inbound import InboundOidc
+    from tessera.federation.oidc import InboundOidc
     from tessera.oidc.issuers import IssuerService
     from tessera.operation import Handler
     from tessera.store.sql import SqlStore

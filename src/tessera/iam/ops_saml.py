@@ -3,7 +3,7 @@ assertion-encryption settings (``AssertionEncryptionMode``, ``AddPrivateKey`` /
 ``RemovePrivateKey``, ``PrivateKeyList``). ARNs are
 ``arn:aws:iam::ACCT:saml-provider/NAME``; names are unique per account regardless of
 case [I: as for other IAM entities]. The metadata document is parsed on every write
-(``tessera.saml.metadata``) and stored exactly as uploaded; ``ValidUntil`` is the
+(``tessera.federation.saml.metadata``) and stored exactly as uploaded; ``ValidUntil`` is the
 metadata's ``validUntil``, or 100 years after creation when it has none [I].
 
 Private keys (PEM, RSA ≥ 2048 bits [I]) are sealed under the KEK (purpose
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tessera import arn as arns
 from tessera import ids
 from tessera.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
+from tessera.federation.saml.metadata import IdpMetadata, MetadataError, parse_metadata
 from tessera.iam.model import Tag
 from tessera.iam.ops_common import (
     MAX_TAGS,
@@ -43,7 +44,6 @@ from tessera.iam.ops_common import (
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider, saml_provider_arn
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
-from tessera.saml.metadata import IdpMetadata, MetadataError, parse_metadata
 from tessera.sensitive import Secret
 from tessera.store.base import AlreadyExists
 

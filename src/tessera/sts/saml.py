@@ -6,7 +6,7 @@ Order of checks:
 1. ``RoleArn`` / ``PrincipalArn`` syntax (``ValidationError``); the provider named by
    ``PrincipalArn`` must exist ("Specified provider doesn't exist" [C]) and its
    metadata must not be past ``ValidUntil`` [I].
-2. The Response itself (``tessera.saml.response``: hardened XML, exactly one
+2. The Response itself (``tessera.federation.saml.response``: hardened XML, exactly one
    assertion, signatures against the metadata certificates, Issuer, times,
    Audience and Recipient). Accepted Recipient / Audience values — AWS's sign-in
    endpoints and Tessera's own (see ``accepted_endpoints``):
@@ -57,15 +57,15 @@ from tessera.errors import (
     InvalidParameterValue,
     ValidationError,
 )
+from tessera.federation.saml.encryption import decryptor_for
+from tessera.federation.saml.metadata import MetadataError, parse_metadata
+from tessera.federation.saml.response import RelyingParty, VerifiedAssertion, verify_response
 from tessera.iam.model import Role, Tag
 from tessera.iam.ops_saml import ProviderRef, parse_provider_arn, private_key_objects
 from tessera.iam.policy import PrincipalInfo
 from tessera.iam.saml_model import SamlProvider
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
-from tessera.saml.encryption import decryptor_for
-from tessera.saml.metadata import MetadataError, parse_metadata
-from tessera.saml.response import RelyingParty, VerifiedAssertion, verify_response
 from tessera.sts import durations, packing
 from tessera.sts import tags as session_tags
 from tessera.sts.assume import (

@@ -17,7 +17,7 @@ before the token has verified, so unauthenticated callers cannot probe roles):
    your account for <iss>".
 4. ``aud`` (string or array) present and one of its values among the provider's
    client ids → "Missing a required claim: aud" / "Incorrect token audience".
-5. Keys from discovery + JWKS (``tessera.oidc.inbound``, cached): unreachable /
+5. Keys from discovery + JWKS (``tessera.federation.oidc``, cached): unreachable /
    timeouts / 5xx → ``IDPCommunicationError``; unusable documents, no key for the
    ``kid`` → ``InvalidIdentityToken`` "Couldn't retrieve verification key…"; TLS
    certificate failure → "OpenIDConnect provider's HTTPS certificate doesn't match
@@ -67,10 +67,7 @@ from tessera.errors import (
     InvalidIdentityToken,
     InvalidParameterValue,
 )
-from tessera.iam.model import Tag
-from tessera.iam.oidc_model import OidcProvider, ProviderUrlError, parse_provider_url
-from tessera.iam.policy import PrincipalInfo
-from tessera.oidc.inbound import (
+from tessera.federation.oidc import (
     ALGORITHMS,
     IdpCertificateError,
     IdpDocumentError,
@@ -81,6 +78,9 @@ from tessera.oidc.inbound import (
     UnverifiedToken,
     verify_signature,
 )
+from tessera.iam.model import Tag
+from tessera.iam.oidc_model import OidcProvider, ProviderUrlError, parse_provider_url
+from tessera.iam.policy import PrincipalInfo
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.sts import durations

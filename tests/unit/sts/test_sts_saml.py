@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tessera.saml.response import SamlAttribute, VerifiedAssertion
+from tessera.federation.saml.response import SamlAttribute, VerifiedAssertion
 from tessera.sts import saml
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

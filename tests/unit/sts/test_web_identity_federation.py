@@ -39,7 +39,7 @@ from tessera.app.issuer_routes import issuer_document_route
 from tessera.app.runtime import Runtime
 from tessera.clock import OffsetClock, SystemClock
 from tessera.config import ServerConfig
-from tessera.oidc.inbound import InboundOidc
+from tessera.federation.oidc import InboundOidc
 from tessera.sts import web_identity_federation as wif
 from tessera.tls import init_local_ca, server_ssl_context
 

@@ -10,13 +10,13 @@ a pre-check of the Issuer, counting assertions and signatures).
 
 Order of checks (each failure raises the STS error AWS uses):
 
-1. base64 → "Invalid base64 SAMLResponse" [C]; hardened XML (``tessera.saml.xml``:
+1. base64 → "Invalid base64 SAMLResponse" [C]; hardened XML (``tessera.federation.saml.xml``:
    no DTD, no entities, no network) → InvalidIdentityToken.
 2. The root is a ``samlp:Response`` whose StatusCode is Success (else
    ``IDPRejectedClaim``) holding **exactly one** ``saml:Assertion`` anywhere in the
    document, as a direct child of the Response (signature-wrapping variants all need
    a second assertion). Encrypted assertions are decrypted first when the provider
-   has private keys (``tessera.saml.encryption``).
+   has private keys (``tessera.federation.saml.encryption``).
 3. Issuer (pre-check on the received tree) equals the metadata ``entityID`` →
    "Issuer not present in specified provider" [C].
 4. Signatures: at most one ``ds:Signature`` directly under the Response and at most one
@@ -53,8 +53,8 @@ from lxml import etree
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from tessera.errors import ExpiredTokenException, IDPRejectedClaim, InvalidIdentityToken
-from tessera.saml.metadata import IdpMetadata
-from tessera.saml.xml import (
+from tessera.federation.saml.metadata import IdpMetadata
+from tessera.federation.saml.xml import (
     SAML_ASSERTION,
     SAML_PROTOCOL,
     XMLDSIG,
@@ -65,7 +65,7 @@ from tessera.saml.xml import (
     text_of,
 )
 
-log = logging.getLogger("tessera.saml")
+log = logging.getLogger("tessera.federation.saml")
 
 CLOCK_SKEW: Final = timedelta(minutes=5)
 REDEEM_WITHIN: Final = timedelta(minutes=5)

@@ -1,4 +1,4 @@
-"""The inbound OIDC client (``tessera.oidc.inbound``) without sockets: token
+"""The inbound OIDC client (``tessera.federation.oidc``) without sockets: token
 parsing, JWK parsing and the algorithm/key binding, signature checks for all six
 algorithms, and the discovery/JWKS cache over an ``httpx.MockTransport`` —
 caching, refresh on an unknown kid with a cooldown, failure memory, stale keys on
@@ -17,7 +17,7 @@ import jwt
 import pytest
 from tests.e2e.oidc_idp import IdpKey, b64url, new_key
 
-from tessera.oidc.inbound import (
+from tessera.federation.oidc import (
     IdpCertificateError,
     IdpDocumentError,
     IdpUnreachable,

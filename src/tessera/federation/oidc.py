@@ -60,7 +60,7 @@ from tessera.iam.oidc_model import is_loopback_host
 from tessera.sensitive import Secret
 from tessera.tls import client_ssl_context
 
-log = logging.getLogger("tessera.oidc.inbound")
+log = logging.getLogger("tessera.federation.oidc")
 
 ALGORITHMS: Final[tuple[str, ...]] = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 _EC_CURVES: Final[Mapping[str, tuple[type[ec.EllipticCurve], int]]] = MappingProxyType(

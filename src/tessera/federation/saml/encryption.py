@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 from tessera.errors import InvalidIdentityToken
-from tessera.saml.response import Decryptor
-from tessera.saml.xml import XMLDSIG, XMLENC, q, text_of
+from tessera.federation.saml.response import Decryptor
+from tessera.federation.saml.xml import XMLDSIG, XMLENC, q, text_of
 
 XMLENC11: Final = "http://www.w3.org/2009/xmlenc11#"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tessera.saml.xml import XmlRejected, parse_instant, parse_xml, text_of
+from tessera.federation.saml.xml import XmlRejected, parse_instant, parse_xml, text_of
 
 BILLION_LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

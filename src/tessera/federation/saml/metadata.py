@@ -24,7 +24,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tessera.saml.xml import (
+from tessera.federation.saml.xml import (
     SAML_METADATA,
     SAML_PROTOCOL,
     XMLDSIG,

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tests.saml_fixtures.make_saml import MD, SamlIdP, self_signed
 
-from tessera.saml.metadata import MetadataError, parse_metadata
+from tessera.federation.saml.metadata import MetadataError, parse_metadata
 
 
 @pytest.fixture(scope="module")

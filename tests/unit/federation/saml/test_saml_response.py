@@ -18,9 +18,9 @@ from tests.saml_fixtures import make_saml as ms
 from tests.saml_fixtures.make_saml import AWS_SIGNIN, ResponseSpec, SamlIdP
 
 from tessera.errors import ExpiredTokenException, IDPRejectedClaim, InvalidIdentityToken
-from tessera.saml import response as r
-from tessera.saml.encryption import decryptor_for
-from tessera.saml.metadata import IdpMetadata, parse_metadata
+from tessera.federation.saml import response as r
+from tessera.federation.saml.encryption import decryptor_for
+from tessera.federation.saml.metadata import IdpMetadata, parse_metadata
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
