@@ -1,11 +1,12 @@
 """Load generators for replayable (pre-signed) GET requests: ``wrk`` when it is
 installed, and an asyncio HTTP/1.1 keep-alive client otherwise.
 
-Both take one URL, a number of connections (the concurrency) and a duration (and,
+Both take one signed request, a number of connections (the concurrency) and a duration (and,
 for the async client, an optional request budget), and return a ``LoadResult``:
 completed requests, non-200 answers, socket errors, wall time, p50/p99 latency.
-Neither signs anything while running: the request is signed once, before the load,
-and replayed (STS accepts a pre-signed request for its whole validity window).
+Neither signs anything while running: the request (a POST with a SigV4
+Authorization header, as SDKs send it) is signed once, before the load, and
+replayed: STS accepts a signed request again for 15 minutes after its X-Amz-Date.
 """
 
 from __future__ import annotations
@@ -19,7 +20,24 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
+
+
+class Replayable(Protocol):
+    """A signed request that may be sent again and again (see ``targets.SignedRequest``)."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def _lua_string(value: str) -> str:
+    if "]==]" in value:
+        raise ValueError("value cannot be quoted for wrk")
+    return f"[==[{value}]==]"
+
 
 _WRK_SCRIPT = """
 done = function(summary, latency, requests)
@@ -73,12 +91,20 @@ def choose_generator(requested: str) -> tuple[str, str | None]:
     return "async", "wrk not found (apt-get install wrk); using the asyncio generator"
 
 
-def run_wrk(url: str, concurrency: int, seconds: float, timeout: float = 5.0) -> LoadResult:
+def run_wrk(
+    request: Replayable, concurrency: int, seconds: float, timeout: float = 5.0
+) -> LoadResult:
     exe = wrk_path()
     if exe is None:
         raise RuntimeError("wrk is not installed")
+    setup = [f"wrk.method = {_lua_string(request.method)}"]
+    if request.body:
+        setup.append(f"wrk.body = {_lua_string(request.body.decode('latin-1'))}")
+    for name, value in request.headers.items():
+        if name.lower() not in ("host", "content-length"):
+            setup.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_WRK_SCRIPT)
+        script.write("\n".join(setup) + "\n" + _WRK_SCRIPT)
     try:
         threads = 1 if concurrency < 32 else 2
         proc = subprocess.run(
@@ -90,7 +116,7 @@ def run_wrk(url: str, concurrency: int, seconds: float, timeout: float = 5.0) ->
                 f"--timeout={timeout:g}s",
                 "-s",
                 script.name,
-                url,
+                request.url,
             ],
             capture_output=True,
             text=True,
@@ -122,18 +148,21 @@ def run_wrk(url: str, concurrency: int, seconds: float, timeout: float = 5.0) ->
 # ---------------------------------------------------------------------- async client
 
 
-def request_bytes(url: str) -> tuple[str, int, bytes]:
-    parts = urlsplit(url)
+def request_bytes(request: Replayable) -> tuple[str, int, bytes]:
+    parts = urlsplit(request.url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or 80
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    head = (
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "User-Agent: tessera-bench\r\nAccept: */*\r\n\r\n"
-    )
-    return host, port, head.encode("latin-1")
+    lines = [f"{request.method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    for name, value in request.headers.items():
+        if name.lower() not in ("host", "content-length"):
+            lines.append(f"{name}: {value}")
+    if request.body or request.method == "POST":
+        lines.append(f"Content-Length: {len(request.body)}")
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    return host, port, head.encode("latin-1") + request.body
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -164,9 +193,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _load(
-    url: str, concurrency: int, seconds: float, max_requests: int | None, timeout: float
+    request: Replayable, concurrency: int, seconds: float, max_requests: int | None, timeout: float
 ) -> tuple[list[float], int, float]:
-    host, port, raw = request_bytes(url)
+    host, port, raw = request_bytes(request)
     latencies: list[float] = []
     errors = 0
     budget = [max_requests if max_requests is not None else -1]
@@ -222,14 +251,16 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 
 def run_async(
-    url: str,
+    request: Replayable,
     concurrency: int,
     seconds: float,
     max_requests: int | None = None,
     timeout: float = 5.0,
 ) -> LoadResult:
     cpu0 = time.process_time()
-    latencies, errors, wall = asyncio.run(_load(url, concurrency, seconds, max_requests, timeout))
+    latencies, errors, wall = asyncio.run(
+        _load(request, concurrency, seconds, max_requests, timeout)
+    )
     cpu = time.process_time() - cpu0
     ms = sorted(x * 1000 for x in latencies)
     return LoadResult(
@@ -246,14 +277,14 @@ def run_async(
 
 def run_load(
     generator: str,
-    url: str,
+    request: Replayable,
     concurrency: int,
     seconds: float,
     max_requests: int | None = None,
 ) -> LoadResult:
     if generator == "wrk" and max_requests is None:
-        return run_wrk(url, concurrency, seconds)
-    return run_async(url, concurrency, seconds, max_requests)
+        return run_wrk(request, concurrency, seconds)
+    return run_async(request, concurrency, seconds, max_requests)
 
 
 # ---------------------------------------------------------------------- server CPU

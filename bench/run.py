@@ -95,21 +95,32 @@ def _jwt_header(token: str) -> dict[str, Any]:
 
 def probe(target: Target, operation: str) -> tuple[bool, str | None, int]:
     """Send the pre-signed request once: (usable for the load, note, payload bytes)."""
-    url = target.url(operation)
+    signed = target.request(operation)
+    request = urllib.request.Request(
+        signed.url, data=signed.body, headers=signed.headers, method=signed.method
+    )
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:  # loopback only
+        with urllib.request.urlopen(request, timeout=10) as answer:  # loopback only
             status, body = answer.status, answer.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read().decode(errors="replace")
     except OSError as exc:
         return False, f"no answer: {exc}", 0
     if status != 200:
-        code = _between(body, "<Code>", "</Code>") or body[:120].strip()
-        return False, f"not supported: HTTP {status} {code}", 0
+        code = (
+            _between(body, "<Code>", "</Code>")
+            or _between(body, "<title>", "</title>")
+            or body[:80]
+        )
+        return False, f"not supported: HTTP {status} {' '.join(code.split())}", 0
     if operation.startswith("GetWebIdentityToken-"):
         token = _between(body, "<WebIdentityToken>", "</WebIdentityToken>")
         if not token:
-            return False, "not supported: no WebIdentityToken in the answer", 0
+            return (
+                False,
+                f"not supported: HTTP 200 without a token ({' '.join(body[:60].split())}…)",
+                0,
+            )
         alg = operation.split("-", 1)[1]
         try:
             header = _jwt_header(token)
@@ -185,10 +196,10 @@ def measure(
     args: argparse.Namespace,
     generator: str,
 ) -> Cell:
-    url = target.url(operation)  # fresh signature: each stays valid for 15 minutes
+    signed = target.request(operation)  # fresh signature: each stays valid for 15 minutes
     assert target.pid is not None
     cpu0 = loadgen.tree_cpu_seconds(target.pid)
-    result = loadgen.run_load(generator, url, concurrency, args.seconds, args.max_requests)
+    result = loadgen.run_load(generator, signed, concurrency, args.seconds, args.max_requests)
     cpu1 = loadgen.tree_cpu_seconds(target.pid)
     cell = Cell(
         target=target.name,
@@ -227,7 +238,9 @@ def bench_target(
             print(f"  {operation:<28} {note}", flush=True)
             continue
         # warm-up: connections, caches, lazily built state
-        loadgen.run_load(generator, target.url(operation), 4, min(1.0, args.seconds), args.warmup)
+        loadgen.run_load(
+            generator, target.request(operation), 4, min(1.0, args.seconds), args.warmup
+        )
         for c in args.concurrency:
             cell = measure(target, operation, c, args, generator)
             cell.note = note
@@ -367,6 +380,7 @@ def markdown(doc: dict[str, Any]) -> str:
             if info["available"]
             else f"unavailable: {info['reason']}"
         )
+        status = " ".join(status.replace("|", "/").split())
         lines.append(f"| {LABELS[name]} | {info.get('version') or '–'} | {status} |")
     ratio_by = {(r["operation"], r["concurrency"], r["peer"]): r["ratio"] for r in doc["ratios"]}
     lines += [

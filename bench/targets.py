@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from botocore.auth import SigV4QueryAuth
+from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -132,6 +132,14 @@ def peer_version(exe: str, package: str) -> str | None:
 # ---------------------------------------------------------------------- targets
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class Seeded:
     account_id: str
@@ -188,8 +196,9 @@ class Target:
             config=Config(retries={"max_attempts": 1}),
         )
 
-    def url(self, operation: str) -> str:
-        """A pre-signed GET URL for ``operation``, valid for 15 minutes."""
+    def request(self, operation: str) -> SignedRequest:
+        """``operation`` as an SDK sends it (POST, form body, SigV4 Authorization
+        header), signed now: replayable for the next 15 minutes."""
         assert self.seeded is not None
         params: list[tuple[str, str]] = [("Version", "2011-06-15")]
         if operation == "GetCallerIdentity":
@@ -211,9 +220,16 @@ class Target:
         else:
             raise ValueError(operation)
         creds = Credentials(self.seeded.access_key_id, self.seeded.secret_access_key)
-        request = AWSRequest(method="GET", url=f"{self.endpoint}/?{urlencode(params)}")
-        SigV4QueryAuth(creds, "sts", REGION, expires=900).add_auth(request)
-        return str(request.url)
+        body = urlencode(params)
+        request = AWSRequest(
+            method="POST",
+            url=f"{self.endpoint}/",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        SigV4Auth(creds, "sts", REGION).add_auth(request)
+        headers = {k: str(v) for k, v in request.headers.items()}
+        return SignedRequest(f"{self.endpoint}/", "POST", headers, body.encode())
 
 
 def start_tessera(
@@ -379,7 +395,7 @@ def seed(target: Target) -> Seeded:
     try:
         iam.enable_outbound_web_identity_federation()
     except Exception as exc:  # peers without the feature: GetWebIdentityToken is probed later
-        target.notes.append(f"EnableOutboundWebIdentityFederation: {_short_error(exc)}")
+        target.notes.append(f"no EnableOutboundWebIdentityFederation ({_short_error(exc)})")
     account = role["Arn"].split(":")[4]
     target.seeded = Seeded(account, key["AccessKeyId"], key["SecretAccessKey"], role["Arn"])
     time.sleep(0.2)  # let a fresh key become usable everywhere (eventual consistency)
@@ -390,5 +406,7 @@ def _short_error(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         err = response.get("Error", {})
-        return f"{err.get('Code', '?')}: {str(err.get('Message', ''))[:120]}"
-    return f"{type(exc).__name__}: {str(exc)[:120]}"
+        text = f"{err.get('Code', '?')}: {str(err.get('Message', ''))[:120]}"
+    else:
+        text = f"{type(exc).__name__}: {str(exc)[:80]}"
+    return " ".join(text.replace("|", "/").split())
