@@ -232,66 +232,55 @@ class Target:
         return SignedRequest(f"{self.endpoint}/", "POST", headers, body.encode())
 
 
+def tessera_env() -> dict[str, str]:
+    """The environment for ``python -m tessera``: this checkout's sources first."""
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    return _clean_env({"PYTHONPATH": path})
+
+
+def init_tessera(data_dir: Path, database_url: str | None = None) -> Credentials:
+    """``tessera init``: a new store and its first account; the root credentials."""
+    db_args = ["--database-url", database_url] if database_url else []
+    out = subprocess.run(
+        [sys.executable, "-m", "tessera", "init", "--data-dir", str(data_dir), "--json", *db_args],
+        capture_output=True,
+        text=True,
+        env=tessera_env(),
+        timeout=120,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"tessera init failed: {out.stderr.strip()[-400:]}")
+    root = json.loads(out.stdout)
+    return Credentials(root["access_key_id"], root["secret_access_key"])
+
+
 def start_tessera(
-    workers: int, database_url: str | None = None, data_dir: Path | None = None
+    workers: int,
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    root: Credentials | None = None,
 ) -> Target:
+    """Start ``tessera serve`` (after ``tessera init`` unless ``root`` says the store
+    in ``data_dir`` already exists)."""
     workdir = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
     target = Target(name="tessera", workdir=workdir)
     data = data_dir or workdir / "data"
-    env = _clean_env(
-        {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    )
     db_args = ["--database-url", database_url] if database_url else []
     try:
-        if not (data / "kek").exists() and not (data / "tessera.db").exists():
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tessera",
-                    "init",
-                    "--data-dir",
-                    str(data),
-                    "--json",
-                    *db_args,
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-            )
-            if out.returncode != 0:
-                raise RuntimeError(f"tessera init failed: {out.stderr.strip()[-400:]}")
-            root = json.loads(out.stdout)
-            (workdir / "root.json").write_text(out.stdout)
-        else:
-            root = json.loads((data / "bench-root.json").read_text())
-        target.root = Credentials(root["access_key_id"], root["secret_access_key"])
+        target.root = root or init_tessera(data, database_url)
         port = free_port()
         target.endpoint = f"http://127.0.0.1:{port}"
         log = workdir / "server.log"
+        serve = [
+            *("serve", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers), "--log-level", "warning", *db_args),
+        ]
         with open(log, "ab") as out_file:
             target.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tessera",
-                    "serve",
-                    "--data-dir",
-                    str(data),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                    "--log-level",
-                    "warning",
-                    *db_args,
-                ],
+                [sys.executable, "-m", "tessera", *serve],
                 stdout=out_file,
                 stderr=out_file,
-                env=env,
+                env=tessera_env(),
             )
         target.pid = target.proc.pid
         _wait_ready(target.endpoint + "/health", target.proc, 60, log)
@@ -301,9 +290,8 @@ def start_tessera(
             target.version = version("tessera")
         except PackageNotFoundError:
             target.version = "checkout"
-        target.notes.append(
-            f"{workers} worker process(es), {'PostgreSQL' if database_url else 'SQLite'}"
-        )
+        engine = "PostgreSQL" if database_url else "SQLite"
+        target.notes.append(f"{workers} worker process(es), {engine}")
     except Exception:
         target.stop()
         raise
