@@ -112,7 +112,8 @@ def probe(target: Target, operation: str) -> tuple[bool, str | None, int]:
             or _between(body, "<title>", "</title>")
             or body[:80]
         )
-        return False, f"not supported: HTTP {status} {' '.join(code.split())}", 0
+        code = " ".join(code.split()).removeprefix(str(status)).strip()
+        return False, f"not supported: HTTP {status} {code}", 0
     if operation.startswith("GetWebIdentityToken-"):
         token = _between(body, "<WebIdentityToken>", "</WebIdentityToken>")
         if not token:
