@@ -351,6 +351,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 1
     if config.workers > 1:
         _export_env(config)
+        from tessera.app import workers
+
+        if workers.reuse_port_supported():
+            rest = {k: v for k, v in common.items() if k not in ("host", "port")}
+            try:
+                return workers.serve_workers(config.host, config.port, config.workers, rest)
+            except OSError as exc:
+                print(f"tessera serve: {config.host}:{config.port}: {exc}", file=sys.stderr)
+                return 1
         uvicorn.run(
             "tessera.app.bootstrap:app_from_env",
             factory=True,
