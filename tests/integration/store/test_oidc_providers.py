@@ -5,38 +5,26 @@ leaving with their provider."""
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from tessera.iam.model import Tag
 from tessera.iam.oidc_model import TAG_RESOURCE_TYPE, OidcProvider
-from tessera.kek import KeyEncryptionKey
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import SqlStore, open_sql_store
+from tessera.store.sql import SqlStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 A, B = "111111111111", "222222222222"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    kek = KeyEncryptionKey(os.urandom(32))
-    if request.param == "sqlite":
-        st = open_sql_store(kek, data_dir=tmp_path)
-    else:
-        st = open_sql_store(kek, database_url=request.getfixturevalue("pg_url"))
-    st.initialise()
-    st.create_account(A, NOW)
-    st.create_account(B, NOW)
-    try:
-        yield st
-    finally:
-        st.close()
+@pytest.fixture()
+def store(store: SqlStore) -> SqlStore:
+    """The engine store from conftest, with two accounts."""
+    store.create_account(A, NOW)
+    store.create_account(B, NOW)
+    return store
 
 
 def provider(url: str = "token.example.com/x", account: str = A, **kw: object) -> OidcProvider:
