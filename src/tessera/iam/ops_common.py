@@ -9,7 +9,7 @@ or recalled but not found in a public capture)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, TypeVar
 from urllib.parse import quote
@@ -26,7 +26,7 @@ from tessera.errors import (
 )
 from tessera.iam.model import Group, ManagedPolicy, Role, Tag, User
 from tessera.iam.policy.parse import MSG, PolicyKind, inline_size_message, parse_policy, policy_size
-from tessera.operation import ContextValue, OperationContext
+from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.store.sql import InvalidMarker, Owner, decode_marker, encode_marker
 
@@ -45,7 +45,14 @@ GROUP_INLINE_LIMIT: Final = 5120
 MANAGED_POLICY_LIMIT: Final = 6144
 TRUST_POLICY_LIMIT: Final = 2048
 
-_KIND_TITLE: Final = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
+_KIND_TITLE: Final = {
+    "user": "User",
+    "group": "Group",
+    "role": "Role",
+    "policy": "Policy",
+    "oidc-provider": "OpenIdConnectProvider",
+    "saml-provider": "SAMLProvider",
+}
 
 # [C] "This policy contains invalid Json" (AWSCookbook/Security#2, CreateRole).
 TRUST_INVALID_JSON: Final = "This policy contains invalid Json"
@@ -280,6 +287,44 @@ def tag_resource(
     existing = ctx.store.get_tags(account_of(ctx), resource_type, resource_key)
     check_tag_quota(existing, tags, resource_type)
     ctx.store.set_tags(account_of(ctx), resource_type, resource_key, tags)
+
+
+# (ctx, action, identifier from the request, request keys) -> (account id, tag key):
+# authorises ``action`` on the resource and requires it to exist
+Locate = Callable[[OperationContext, str, str, Mapping[str, ContextValue] | None], tuple[str, str]]
+
+
+def tag_operations(
+    noun: str, id_param: str, resource_type: str, locate: Locate
+) -> dict[str, Handler]:
+    """``Tag<noun>``, ``Untag<noun>`` and ``List<noun>Tags`` for one taggable kind of
+    IAM resource (users, roles, policies, OIDC and SAML providers): the tag action
+    carries ``aws:RequestTag/*`` + ``aws:TagKeys``, the untag action ``aws:TagKeys``,
+    and tagging keeps the per-resource quota."""
+
+    def tag(ctx: OperationContext, params: Params) -> Result:
+        tags = tags_from(params)
+        account, key = locate(
+            ctx, f"iam:Tag{noun}", params.req_str(id_param), tag_request_keys(tags)
+        )
+        check_tag_quota(ctx.store.get_tags(account, resource_type, key), tags, resource_type)
+        ctx.store.set_tags(account, resource_type, key, tags)
+        return None
+
+    def untag(ctx: OperationContext, params: Params) -> Result:
+        keys = params.get_str_list("TagKeys") or []
+        account, key = locate(
+            ctx, f"iam:Untag{noun}", params.req_str(id_param), {"aws:TagKeys": tuple(keys)}
+        )
+        ctx.store.remove_tags(account, resource_type, key, keys)
+        return None
+
+    def list_tags(ctx: OperationContext, params: Params) -> Result:
+        account, key = locate(ctx, f"iam:List{noun}Tags", params.req_str(id_param), None)
+        page, nxt = paginate(ctx.store.get_tags(account, resource_type, key), params)
+        return with_truncation({"Tags": render_tags(page)}, nxt)
+
+    return {f"Tag{noun}": tag, f"Untag{noun}": untag, f"List{noun}Tags": list_tags}
 
 
 def list_tags_result(

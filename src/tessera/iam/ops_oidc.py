@@ -21,7 +21,7 @@ Texts: **[C]** seen verbatim in real AWS answers quoted in public threads,
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from tessera.errors import (
@@ -31,7 +31,6 @@ from tessera.errors import (
     NoSuchEntity,
     ValidationError,
 )
-from tessera.iam.model import Tag
 from tessera.iam.oidc_model import (
     MAX_CLIENT_IDS,
     MAX_THUMBPRINTS,
@@ -44,11 +43,11 @@ from tessera.iam.oidc_model import (
     provider_arn,
 )
 from tessera.iam.ops_common import (
-    MAX_TAGS,
     account_of,
-    list_tags_result,
+    check_tag_quota,
     now_of,
     render_tags,
+    tag_operations,
     tag_request_keys,
     tags_from,
 )
@@ -69,7 +68,6 @@ HTTPS_REQUIRED: Final = (
 )
 # [I]
 BAD_THUMBPRINT: Final = "Thumbprints must be 40 hexadecimal characters."
-TAG_QUOTA: Final = f"Cannot exceed quota for TagsPerOpenIdConnectProvider: {MAX_TAGS}"
 
 _HEX: Final = frozenset(string.hexdigits)
 
@@ -107,7 +105,7 @@ def _provider_for(
     action: str,
     arn: str,
     *,
-    request_keys: dict[str, ContextValue] | None = None,
+    request_keys: Mapping[str, ContextValue] | None = None,
 ) -> OidcProvider:
     """Authorise ``action`` on ``arn`` (with the provider's tags), then require it."""
     account = account_of(ctx)
@@ -126,18 +124,6 @@ def _provider_for(
     if provider is None:
         raise not_found(arn)
     return provider
-
-
-def _check_tag_quota(existing: Sequence[Tag], new: Sequence[Tag]) -> None:
-    keys = {t.key.lower() for t in existing} | {t.key.lower() for t in new}
-    if len(keys) > MAX_TAGS:
-        raise LimitExceeded(TAG_QUOTA)  # [I] same family as the other TagsPer* quotas
-
-
-def _set_tags(ctx: OperationContext, url: str, tags: Sequence[Tag]) -> None:
-    account = account_of(ctx)
-    _check_tag_quota(ctx.store.get_tags(account, TAG_RESOURCE_TYPE, url), tags)
-    ctx.store.set_tags(account, TAG_RESOURCE_TYPE, url, tags)
 
 
 # --- operations -----------------------------------------------------------------------
@@ -163,8 +149,7 @@ def create_open_id_connect_provider(ctx: OperationContext, params: Params) -> Re
         raise InvalidInput(HTTPS_REQUIRED)
     thumbprints = _thumbprints(params.get_str_list("ThumbprintList") or [])
     client_ids = _client_ids(params.get_str_list("ClientIDList") or [])
-    if len(tags) > MAX_TAGS:  # pragma: no cover - the model caps Tags at 50
-        raise LimitExceeded(TAG_QUOTA)
+    check_tag_quota((), tags, TAG_RESOURCE_TYPE)
     provider = OidcProvider(
         account_id=account,
         url=parsed.url,
@@ -265,32 +250,6 @@ def remove_client_id_from_open_id_connect_provider(ctx: OperationContext, params
     return None
 
 
-def tag_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
-    tags = tags_from(params)
-    arn = params.req_str("OpenIDConnectProviderArn")
-    provider = _provider_for(
-        ctx, "iam:TagOpenIDConnectProvider", arn, request_keys=tag_request_keys(tags)
-    )
-    _set_tags(ctx, provider.url, tags)
-    return None
-
-
-def untag_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
-    keys = params.get_str_list("TagKeys") or []
-    arn = params.req_str("OpenIDConnectProviderArn")
-    provider = _provider_for(
-        ctx, "iam:UntagOpenIDConnectProvider", arn, request_keys={"aws:TagKeys": tuple(keys)}
-    )
-    ctx.store.remove_tags(provider.account_id, TAG_RESOURCE_TYPE, provider.url, keys)
-    return None
-
-
-def list_open_id_connect_provider_tags(ctx: OperationContext, params: Params) -> Result:
-    arn = params.req_str("OpenIDConnectProviderArn")
-    provider = _provider_for(ctx, "iam:ListOpenIDConnectProviderTags", arn)
-    return list_tags_result(ctx, params, TAG_RESOURCE_TYPE, provider.url)
-
-
 OIDC_PROVIDER_OPERATIONS: dict[str, Handler] = {
     "CreateOpenIDConnectProvider": create_open_id_connect_provider,
     "GetOpenIDConnectProvider": get_open_id_connect_provider,
@@ -299,7 +258,18 @@ OIDC_PROVIDER_OPERATIONS: dict[str, Handler] = {
     "UpdateOpenIDConnectProviderThumbprint": update_open_id_connect_provider_thumbprint,
     "AddClientIDToOpenIDConnectProvider": add_client_id_to_open_id_connect_provider,
     "RemoveClientIDFromOpenIDConnectProvider": remove_client_id_from_open_id_connect_provider,
-    "TagOpenIDConnectProvider": tag_open_id_connect_provider,
-    "UntagOpenIDConnectProvider": untag_open_id_connect_provider,
-    "ListOpenIDConnectProviderTags": list_open_id_connect_provider_tags,
 }
+
+
+def _locate_provider(
+    ctx: OperationContext, action: str, arn: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    provider = _provider_for(ctx, action, arn, request_keys=keys)
+    return provider.account_id, provider.url
+
+
+OIDC_PROVIDER_OPERATIONS.update(
+    tag_operations(
+        "OpenIDConnectProvider", "OpenIDConnectProviderArn", TAG_RESOURCE_TYPE, _locate_provider
+    )
+)

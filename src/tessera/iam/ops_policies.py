@@ -28,7 +28,6 @@ from tessera.iam.ops_common import (
     get_policy,
     invalid_marker,
     list_resource,
-    list_tags_result,
     marker,
     max_items,
     no_such_policy,
@@ -40,6 +39,7 @@ from tessera.iam.ops_common import (
     path_or_default,
     render_tags,
     resource_tags,
+    tag_operations,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -250,7 +250,7 @@ def _policy_for(
     ctx: OperationContext,
     action: str,
     policy_arn: str,
-    request_keys: dict[str, ContextValue] | None = None,
+    request_keys: Mapping[str, ContextValue] | None = None,
 ) -> ManagedPolicy:
     found = find_policy(ctx, policy_arn)
     tags = resource_tags(ctx, "policy", None if found is None else found.arn)
@@ -432,27 +432,6 @@ def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
     )
 
 
-def tag_policy(ctx: OperationContext, params: Params) -> Result:
-    tags = tags_from(params)
-    policy = _policy_for(ctx, "iam:TagPolicy", params.req_str("PolicyArn"), tag_request_keys(tags))
-    tag_resource(ctx, "policy", policy.arn, tags)
-    return None
-
-
-def untag_policy(ctx: OperationContext, params: Params) -> Result:
-    keys = params.get_str_list("TagKeys") or []
-    policy = _policy_for(
-        ctx, "iam:UntagPolicy", params.req_str("PolicyArn"), {"aws:TagKeys": tuple(keys)}
-    )
-    ctx.store.remove_tags(policy.account_id, "policy", policy.arn, keys)
-    return None
-
-
-def list_policy_tags(ctx: OperationContext, params: Params) -> Result:
-    policy = _policy_for(ctx, "iam:ListPolicyTags", params.req_str("PolicyArn"))
-    return list_tags_result(ctx, params, "policy", policy.arn)
-
-
 # --- permissions boundaries -------------------------------------------------------------
 
 
@@ -487,9 +466,6 @@ OPERATIONS: dict[str, Handler] = {
     "DeletePolicyVersion": delete_policy_version,
     "SetDefaultPolicyVersion": set_default_policy_version,
     "ListEntitiesForPolicy": list_entities_for_policy,
-    "TagPolicy": tag_policy,
-    "UntagPolicy": untag_policy,
-    "ListPolicyTags": list_policy_tags,
 }
 for _entity in (USER, GROUP, ROLE):
     _t = _entity.title
@@ -503,3 +479,13 @@ for _entity in (USER, GROUP, ROLE):
 for _entity in (USER, ROLE):
     OPERATIONS[f"Put{_entity.title}PermissionsBoundary"] = _put_boundary(_entity)
     OPERATIONS[f"Delete{_entity.title}PermissionsBoundary"] = _delete_boundary(_entity)
+
+
+def _locate_policy(
+    ctx: OperationContext, action: str, policy_arn: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    policy = _policy_for(ctx, action, policy_arn, keys)
+    return policy.account_id, policy.arn
+
+
+OPERATIONS.update(tag_operations("Policy", "PolicyArn", "policy", _locate_policy))

@@ -18,7 +18,6 @@ from tessera.iam.ops_common import (
     encode_document,
     invalid_marker,
     list_resource,
-    list_tags_result,
     marker,
     max_items,
     no_such_role,
@@ -27,6 +26,7 @@ from tessera.iam.ops_common import (
     path_or_default,
     render_tags,
     resource_tags,
+    tag_operations,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -190,29 +190,6 @@ def delete_role(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
-def tag_role(ctx: OperationContext, params: Params) -> Result:
-    tags = tags_from(params)
-    role = get_role_for(
-        ctx, "iam:TagRole", params.req_str("RoleName"), request_keys=tag_request_keys(tags)
-    )
-    tag_resource(ctx, "role", role.name.lower(), tags)
-    return None
-
-
-def untag_role(ctx: OperationContext, params: Params) -> Result:
-    keys = params.get_str_list("TagKeys") or []
-    role = get_role_for(
-        ctx, "iam:UntagRole", params.req_str("RoleName"), request_keys={"aws:TagKeys": tuple(keys)}
-    )
-    ctx.store.remove_tags(role.account_id, "role", role.name.lower(), keys)
-    return None
-
-
-def list_role_tags(ctx: OperationContext, params: Params) -> Result:
-    role = get_role_for(ctx, "iam:ListRoleTags", params.req_str("RoleName"))
-    return list_tags_result(ctx, params, "role", role.name.lower())
-
-
 OPERATIONS: dict[str, Handler] = {
     "CreateRole": create_role,
     "GetRole": get_role,
@@ -221,7 +198,14 @@ OPERATIONS: dict[str, Handler] = {
     "UpdateRoleDescription": update_role_description,
     "UpdateAssumeRolePolicy": update_assume_role_policy,
     "DeleteRole": delete_role,
-    "TagRole": tag_role,
-    "UntagRole": untag_role,
-    "ListRoleTags": list_role_tags,
 }
+
+
+def _locate_role(
+    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    role = get_role_for(ctx, action, name, request_keys=keys)
+    return role.account_id, role.name.lower()
+
+
+OPERATIONS.update(tag_operations("Role", "RoleName", "role", _locate_role))

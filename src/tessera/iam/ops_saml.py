@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -31,13 +31,12 @@ from tessera import arn as arns
 from tessera import ids
 from tessera.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
 from tessera.federation.saml.metadata import IdpMetadata, MetadataError, parse_metadata
-from tessera.iam.model import Tag
 from tessera.iam.ops_common import (
-    MAX_TAGS,
     account_of,
-    list_tags_result,
+    check_tag_quota,
     now_of,
     render_tags,
+    tag_operations,
     tag_request_keys,
     tags_from,
 )
@@ -196,7 +195,7 @@ def get_provider_for(
     action: str,
     provider_arn: str,
     *,
-    request_keys: dict[str, ContextValue] | None = None,
+    request_keys: Mapping[str, ContextValue] | None = None,
 ) -> SamlProvider:
     """Authorise ``action`` on the provider ARN, then require the provider to exist in
     the caller's account."""
@@ -213,15 +212,6 @@ def get_provider_for(
     if provider is None:
         raise not_found(provider_arn)
     return provider
-
-
-def _set_tags(ctx: OperationContext, provider: SamlProvider, tags: Sequence[Tag]) -> None:
-    key = provider.name.lower()
-    existing = ctx.store.get_tags(provider.account_id, RESOURCE_TYPE, key)
-    if len({t.key.lower() for t in existing} | {t.key.lower() for t in tags}) > MAX_TAGS:
-        # [I] quota-style text like the other TagsPer* quotas
-        raise LimitExceeded(f"Cannot exceed quota for TagsPerSAMLProvider: {MAX_TAGS}")
-    ctx.store.set_tags(provider.account_id, RESOURCE_TYPE, key, tags)
 
 
 # --- operations -------------------------------------------------------------------------------
@@ -264,7 +254,8 @@ def create_saml_provider(ctx: OperationContext, params: Params) -> Result:
     except AlreadyExists as exc:
         raise already_exists(name) from exc
     if tags:
-        _set_tags(ctx, provider, tags)
+        check_tag_quota((), tags, RESOURCE_TYPE)
+        ctx.store.set_tags(provider.account_id, RESOURCE_TYPE, provider.name.lower(), tags)
     result: dict[str, object] = {"SAMLProviderArn": provider.arn}
     if tags:
         result["Tags"] = render_tags(tags)
@@ -355,42 +346,22 @@ def delete_saml_provider(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
-def tag_saml_provider(ctx: OperationContext, params: Params) -> Result:
-    tags = tags_from(params)
-    provider = get_provider_for(
-        ctx,
-        "iam:TagSAMLProvider",
-        params.req_str("SAMLProviderArn"),
-        request_keys=tag_request_keys(tags),
-    )
-    _set_tags(ctx, provider, tags)
-    return None
-
-
-def untag_saml_provider(ctx: OperationContext, params: Params) -> Result:
-    keys = params.get_str_list("TagKeys") or []
-    provider = get_provider_for(
-        ctx,
-        "iam:UntagSAMLProvider",
-        params.req_str("SAMLProviderArn"),
-        request_keys={"aws:TagKeys": tuple(keys)},
-    )
-    ctx.store.remove_tags(provider.account_id, RESOURCE_TYPE, provider.name.lower(), keys)
-    return None
-
-
-def list_saml_provider_tags(ctx: OperationContext, params: Params) -> Result:
-    provider = get_provider_for(ctx, "iam:ListSAMLProviderTags", params.req_str("SAMLProviderArn"))
-    return list_tags_result(ctx, params, RESOURCE_TYPE, provider.name.lower())
-
-
 SAML_PROVIDER_OPERATIONS: dict[str, Handler] = {
     "CreateSAMLProvider": create_saml_provider,
     "UpdateSAMLProvider": update_saml_provider,
     "GetSAMLProvider": get_saml_provider,
     "ListSAMLProviders": list_saml_providers,
     "DeleteSAMLProvider": delete_saml_provider,
-    "TagSAMLProvider": tag_saml_provider,
-    "UntagSAMLProvider": untag_saml_provider,
-    "ListSAMLProviderTags": list_saml_provider_tags,
 }
+
+
+def _locate_provider(
+    ctx: OperationContext, action: str, arn: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    provider = get_provider_for(ctx, action, arn, request_keys=keys)
+    return provider.account_id, provider.name.lower()
+
+
+SAML_PROVIDER_OPERATIONS.update(
+    tag_operations("SAMLProvider", "SAMLProviderArn", RESOURCE_TYPE, _locate_provider)
+)

@@ -19,7 +19,6 @@ from tessera.iam.ops_common import (
     get_user,
     invalid_marker,
     list_resource,
-    list_tags_result,
     marker,
     max_items,
     no_such_access_key,
@@ -31,6 +30,7 @@ from tessera.iam.ops_common import (
     render_tags,
     require_user_credentials,
     resource_tags,
+    tag_operations,
     tag_request_keys,
     tag_resource,
     tags_from,
@@ -209,27 +209,6 @@ def delete_user(ctx: OperationContext, params: Params) -> Result:
         raise DeleteConflict("Cannot delete entity, must delete MFA device first.")
     ctx.store.delete_user(account, user.name)
     return None
-
-
-def tag_user(ctx: OperationContext, params: Params) -> Result:
-    name = params.req_str("UserName")
-    tags = tags_from(params)
-    user = get_user_for(ctx, "iam:TagUser", name, request_keys=tag_request_keys(tags))
-    tag_resource(ctx, "user", user.name.lower(), tags)
-    return None
-
-
-def untag_user(ctx: OperationContext, params: Params) -> Result:
-    name = params.req_str("UserName")
-    keys = params.get_str_list("TagKeys") or []
-    user = get_user_for(ctx, "iam:UntagUser", name, request_keys={"aws:TagKeys": tuple(keys)})
-    ctx.store.remove_tags(account_of(ctx), "user", user.name.lower(), keys)
-    return None
-
-
-def list_user_tags(ctx: OperationContext, params: Params) -> Result:
-    user = get_user_for(ctx, "iam:ListUserTags", params.req_str("UserName"))
-    return list_tags_result(ctx, params, "user", user.name.lower())
 
 
 def get_user_for(
@@ -464,9 +443,6 @@ OPERATIONS: dict[str, Handler] = {
     "ListUsers": list_users,
     "UpdateUser": update_user,
     "DeleteUser": delete_user,
-    "TagUser": tag_user,
-    "UntagUser": untag_user,
-    "ListUserTags": list_user_tags,
     "CreateGroup": create_group,
     "GetGroup": get_group_op,
     "ListGroups": list_groups,
@@ -481,3 +457,13 @@ OPERATIONS: dict[str, Handler] = {
     "DeleteAccessKey": delete_access_key,
     "GetAccessKeyLastUsed": get_access_key_last_used,
 }
+
+
+def _locate_user(
+    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    user = get_user_for(ctx, action, name, request_keys=keys)
+    return user.account_id, user.name.lower()
+
+
+OPERATIONS.update(tag_operations("User", "UserName", "user", _locate_user))

@@ -218,7 +218,9 @@ def test_tags(h: Harness) -> None:
     assert err["Code"] == "InvalidInput"
     many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
     err = h.error("TagOpenIDConnectProvider", OpenIDConnectProviderArn=ARN, Tags=many)
-    assert_error(err, "LimitExceeded", ops_oidc.TAG_QUOTA, 409)
+    assert_error(
+        err, "LimitExceeded", "Cannot exceed quota for TagsPerOpenIdConnectProvider: 50", 409
+    )
 
 
 def test_authorisation_actions_and_resources() -> None:
