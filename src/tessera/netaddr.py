@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-__all__ = ["ClientView", "client_view", "parse_cidrs"]
+__all__ = ["ClientView", "client_view", "is_trusted_peer", "parse_cidrs"]
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -98,6 +98,14 @@ def _parse_address(text: str) -> Address | None:
 
 def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
     return any(address in network for network in proxies)
+
+
+def is_trusted_peer(peer_ip: str | None, trusted_proxies: Iterable[Network]) -> bool:
+    """Whether ``client_view`` would consult the ``X-Forwarded-*`` headers of a
+    request from this direct peer (a server checks once per connection)."""
+    proxies = tuple(trusted_proxies)
+    peer = _parse_address(peer_ip) if peer_ip and proxies else None
+    return peer is not None and _trusted(peer, proxies)
 
 
 def client_view(

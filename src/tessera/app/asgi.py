@@ -1,14 +1,15 @@
-"""The raw ASGI application: reads the HTTP request (bounded body), routes
-``GET /health``, the issuer documents and everything else to the Query-protocol
-pipeline. The pipeline runs in a worker thread because operations touch the
-store, except where ``Pipeline.runs_inline`` says a request is cheaper to answer on
-the event loop than to hand to a thread (signed STS calls on SQLite)."""
+"""The application behind both front doors: the HTTP/1.1 protocol uvicorn serves
+(``tessera.app.http``, the normal way) and a plain ASGI callable (lifespan, tests,
+embedding). Routes ``GET /health``, the issuer documents and everything else to
+the Query-protocol pipeline. The pipeline runs in a worker thread because
+operations touch the store, except where ``Pipeline.runs_inline`` says a request is
+cheaper to answer on the event loop than to hand to a thread (signed STS calls on
+SQLite)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import anyio.to_thread
 
@@ -16,7 +17,7 @@ from tessera.app.pipeline import MAX_BODY_BYTES, Pipeline, Request, Response
 from tessera.app.runtime import Runtime
 from tessera.errors import InvalidParameterValue
 from tessera.ids import new_request_id
-from tessera.netaddr import client_view, parse_cidrs
+from tessera.netaddr import ClientView, client_view, is_trusted_peer, parse_cidrs
 from tessera.protocol.render import render_error
 
 Scope = MutableMapping[str, Any]
@@ -26,13 +27,16 @@ Send = Callable[[Message], Awaitable[None]]
 
 Route = Callable[[Request], Response | None]
 
+_HEALTH: Final = Response(200, (("content-type", "application/json"),), b'{"status": "ok"}')
+
 
 class BodyTooLarge(Exception):
     pass
 
 
 class TesseraApp:
-    """ASGI callable. Extra GET routes (issuer documents) are tried before the API."""
+    """ASGI callable and the request router both front doors share. Extra GET
+    routes (issuer documents) are tried before the API."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -41,6 +45,63 @@ class TesseraApp:
         self.trusted_proxies = parse_cidrs(tuple(runtime.config.trusted_proxies))
         self.get_routes: list[Route] = []
         self.ready = True
+
+    # ------------------------------------------------------------------ routing
+
+    def peer(self, peer_ip: str | None, scheme: str) -> tuple[ClientView, bool]:
+        """The client as the direct peer shows it, and whether that peer is a trusted
+        proxy (then each request's ``X-Forwarded-*`` headers decide: ``view``)."""
+        direct = client_view(peer_ip, scheme, {}, ())
+        return direct, is_trusted_peer(peer_ip, self.trusted_proxies)
+
+    def view(
+        self, peer_ip: str | None, scheme: str, headers: tuple[tuple[str, str], ...]
+    ) -> ClientView:
+        """The client address and transport security of one request (trusted proxies
+        applied)."""
+        return client_view(peer_ip, scheme, _header_map(headers), self.trusted_proxies)
+
+    def answer_now(self, request: Request) -> Response | None:
+        """The response if it may be computed on the event loop (health, issuer
+        documents, the inline pipeline); ``None``: call ``answer_in_thread``."""
+        if request.method in ("GET", "HEAD"):
+            if request.path == "/health":
+                return _HEALTH
+            for route in self.get_routes:
+                answer = route(request)
+                if answer is not None:
+                    return answer
+        if self.pipeline.runs_inline(request):
+            return self.pipeline.handle(request)
+        return None
+
+    def answer_in_thread(self, request: Request) -> Response:
+        """The pipeline, for requests ``answer_now`` declined (blocking: call it in a
+        worker thread)."""
+        return self.pipeline.handle(request, threaded=True)
+
+    async def answer(self, request: Request) -> Response:
+        response = self.answer_now(request)
+        if response is None:
+            response = await anyio.to_thread.run_sync(self.answer_in_thread, request)
+        return response
+
+    @staticmethod
+    def too_large() -> Response:
+        err = InvalidParameterValue("Request body is too large.")
+        rid = new_request_id()
+        return Response(
+            413,
+            (("content-type", "text/xml"), ("x-amzn-requestid", rid)),
+            render_error(None, err, rid),
+        )
+
+    def close(self) -> None:
+        """Write what is still pending and close the store (worker shutdown)."""
+        self.pipeline.close()
+        self.runtime.store.close()
+
+    # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -51,27 +112,13 @@ class TesseraApp:
         try:
             body = await _read_body(receive)
         except BodyTooLarge:
-            err = InvalidParameterValue("Request body is too large.")
-            rid = new_request_id()
-            await _send(
-                send,
-                Response(
-                    413,
-                    (("content-type", "text/xml"), ("x-amzn-requestid", rid)),
-                    render_error(None, err, rid),
-                ),
-            )
+            await _send(send, self.too_large())
             return
         headers = tuple(
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())
         )
         client = scope.get("client")
-        view = client_view(
-            client[0] if client else None,
-            str(scope.get("scheme", "http")),
-            _header_map(headers),
-            self.trusted_proxies,
-        )
+        view = self.view(client[0] if client else None, str(scope.get("scheme", "http")), headers)
         request = Request(
             method=scope["method"],
             path=scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"],
@@ -81,27 +128,7 @@ class TesseraApp:
             source_ip=view.source_ip or "127.0.0.1",
             secure_transport=view.secure_transport,
         )
-        if request.method in ("GET", "HEAD"):
-            if request.path == "/health":
-                await _send(
-                    send,
-                    Response(
-                        200,
-                        (("content-type", "application/json"),),
-                        json.dumps({"status": "ok"}).encode(),
-                    ),
-                )
-                return
-            for route in self.get_routes:
-                answer = route(request)
-                if answer is not None:
-                    await _send(send, answer)
-                    return
-        if self.pipeline.runs_inline(request):
-            response = self.pipeline.handle(request)
-        else:
-            response = await anyio.to_thread.run_sync(self.pipeline.handle, request)
-        await _send(send, response)
+        await _send(send, await self.answer(request))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -109,7 +136,7 @@ class TesseraApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.runtime.store.close()
+                self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -7,8 +7,11 @@ status, headers and body."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
@@ -77,10 +80,70 @@ class Request:
         return None
 
 
+_KeyUse = tuple[str, datetime, str, str]
+
+
+class KeyUseRecorder:
+    """Writes access-key "last used" bookkeeping from one background thread, so a
+    request never waits for that write (at most one per key per minute and
+    worker). ``flush`` waits until every recorded use is written; ``close`` also
+    stops the thread. A failed write is logged (without secrets) and dropped."""
+
+    def __init__(self, write: Callable[[str, datetime, str, str], None]) -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[_KeyUse | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def record(self, access_key_id: str, now: datetime, service: str, region: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="tessera-key-use", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((access_key_id, now, service, region))
+
+    def flush(self) -> None:
+        if not self._pending:  # unlocked read: a racing record() is not ours to wait for
+            return
+        with self._idle:
+            while self._pending:
+                self._idle.wait()
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._write(*item)
+            except Exception:
+                log.exception("could not record the last use of access key %s", item[0])
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if not self._pending:
+                        self._idle.notify_all()
+
+
 class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._recorded_use: dict[str, float] = {}
+        self.key_use = KeyUseRecorder(runtime.store.record_access_key_use)
         # With SQLite every read the STS operations make is a local primary-key
         # lookup (most are served from the read cache), so a signed STS request
         # costs less than the hop to a worker thread and back (≈ half the
@@ -109,7 +172,16 @@ class Pipeline:
         auth = request.header("authorization")
         return auth is not None and _STS_SCOPE in auth
 
-    def handle(self, request: Request) -> Response:
+    def close(self) -> None:
+        """Write the pending bookkeeping and stop its thread."""
+        self.key_use.close()
+
+    def handle(self, request: Request, *, threaded: bool = False) -> Response:
+        """The response to ``request``. ``threaded``: the caller is a worker thread,
+        which may block; bookkeeping recorded earlier in this process is then
+        written first, so an IAM read (GetAccessKeyLastUsed) sees it."""
+        if threaded:
+            self.key_use.flush()
         request_id = new_request_id()
         as_json = wants_json(request.header("accept"))
         spec: ServiceSpec | None = None
@@ -207,7 +279,7 @@ class Pipeline:
         if last is not None and ts - last < 60:
             return
         self._recorded_use[akid] = ts
-        self.runtime.store.record_access_key_use(akid, self.runtime.clock.now(), service, region)
+        self.key_use.record(akid, self.runtime.clock.now(), service, region)
 
 
 def _first(pairs: list[tuple[str, str]], name: str) -> str | None:

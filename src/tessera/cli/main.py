@@ -283,6 +283,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tessera.app.bootstrap import create_app, init_store, is_initialised
+    from tessera.app.http import TesseraHttpProtocol
     from tessera.cli import tls_cmd
     from tessera.clock import SystemClock
     from tessera.netaddr import parse_cidrs
@@ -339,6 +340,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # uvicorn's access log prints query strings (presigned tokens)
         server_header=False,
         proxy_headers=False,
+        http=TesseraHttpProtocol,  # one write per response, no ASGI round trip
+        ws="none",
     )
     if config.tls_cert or config.tls_key:
         if not (config.tls_cert and config.tls_key):

@@ -85,6 +85,10 @@ def principal_info(caller: Principal) -> PrincipalInfo:
     )
 
 
+#: identity policies, permissions boundary and IAM tags of a user or role
+_Side = tuple[PolicyGroup, Policy | None, dict[str, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class CallerPolicies:
     identity: Sequence[Policy]
@@ -156,29 +160,53 @@ class Authorizer:
         if caller.kind is PrincipalKind.ROOT:
             return CallerPolicies((), None, session_policies, {})
         if caller.kind is PrincipalKind.USER:
-            identity, boundary, tags = self.user_policies(acct, caller.name)
-            return CallerPolicies(PolicyGroup(identity), boundary, session_policies, tags)
+            identity, boundary, tags = self._user_side(acct, caller.name)
+            return CallerPolicies(identity, boundary, session_policies, tags)
         assert session is not None
         session_tags = {t.key: t.value for t in session.tags}
         if caller.kind is PrincipalKind.ROLE_SESSION:
-            role = self.store.get_role(acct, session.source_name)
-            if role is None or role.role_id != session.source_id:
+            role_side = self._role_side(acct, session.source_name, session.source_id)
+            if role_side is None:
                 return CallerPolicies((), None, session_policies, session_tags)
-            identity = self.owner_policies(Owner(acct, "role", role.name))
-            boundary = self.managed(role.permissions_boundary, PolicyKind.BOUNDARY)
-            tags = {t.key: t.value for t in self.store.get_tags(acct, "role", role.name.lower())}
+            identity, boundary, tags = role_side
             return CallerPolicies(
-                PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
+                identity, boundary, session_policies, _merge_tags(tags, session_tags)
             )
         # federated user: the federating user's permissions ∩ the session policy
         if session.source_arn == arns.root_arn(acct):
             root_all = compiled(_ALLOW_ALL, PolicyKind.IDENTITY, "root")
             assert root_all is not None
             return CallerPolicies((root_all,), None, session_policies, session_tags)
-        identity, boundary, tags = self.user_policies(acct, session.source_name)
-        return CallerPolicies(
-            PolicyGroup(identity), boundary, session_policies, _merge_tags(tags, session_tags)
-        )
+        identity, boundary, tags = self._user_side(acct, session.source_name)
+        return CallerPolicies(identity, boundary, session_policies, _merge_tags(tags, session_tags))
+
+    def _user_side(self, account_id: str, user_name: str) -> _Side:
+        """The user's identity policies (one ``PolicyGroup``, whose action index then
+        serves every request of that user), boundary and tags; memoised in the
+        store's read cache, so any IAM write drops it like the reads it comes from."""
+
+        def load() -> _Side:
+            policies, boundary, tags = self.user_policies(account_id, user_name)
+            return PolicyGroup(policies), boundary, tags
+
+        return self.store.memo(("authz-user", account_id, user_name), load)
+
+    def _role_side(self, account_id: str, role_name: str, role_id: str) -> _Side | None:
+        """Like ``_user_side`` for a role; ``None`` when the role is gone or was
+        recreated (another role id)."""
+
+        def load() -> _Side | None:
+            role = self.store.get_role(account_id, role_name)
+            if role is None or role.role_id != role_id:
+                return None
+            identity = self.owner_policies(Owner(account_id, "role", role.name))
+            boundary = self.managed(role.permissions_boundary, PolicyKind.BOUNDARY)
+            tags = {
+                t.key: t.value for t in self.store.get_tags(account_id, "role", role.name.lower())
+            }
+            return PolicyGroup(identity), boundary, tags
+
+        return self.store.memo(("authz-role", account_id, role_name, role_id), load)
 
     def context_keys(
         self,
@@ -258,7 +286,7 @@ class Authorizer:
             resource_pol = compiled(
                 resource_policy, kind, "trust-policy" if trust else "resource-policy"
             )
-        request = RequestContext(action, resource, info, keys)
+        request = RequestContext.normalized(action, resource, info, keys)
         decision = evaluate(
             request,
             PolicySet(

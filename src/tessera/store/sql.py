@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Engine,
@@ -60,6 +60,7 @@ _WROTE = "tessera_wrote"
 #: execution option for bookkeeping writes that no cached read depends on
 QUIET = "tessera_quiet"
 _DML = ("INSERT", "UPDATE", "DELETE")
+_T = TypeVar("_T")
 _GENERATION_SQL = "SELECT value FROM meta WHERE key = 'cache_generation'"
 _KEK_CHECK = b"tessera-kek-check"
 
@@ -203,6 +204,16 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
     @property
     def read_cache(self) -> ReadCache | None:
         return self._read_cache
+
+    def memo(self, key: tuple[Any, ...], load: Callable[[], _T]) -> _T:
+        """A value derived from memoised reads only (plus pure functions of them:
+        compiled policies, policy indexes), kept in the read cache under ``key`` so it
+        is dropped exactly when those reads would be. Without a read cache: ``load()``.
+        The value is shared between requests and threads: treat it as immutable."""
+        cache = self._read_cache
+        if cache is None:
+            return load()
+        return cast(_T, cache.get_or_load(("memo", *key), load))
 
     def validate_read_cache(self) -> None:
         if self._read_cache is not None:

@@ -123,3 +123,46 @@ def test_unsigned_operation_needs_no_signature_but_others_do(runtime: Runtime) -
     )
     resp = Pipeline(runtime).handle(req)
     assert resp.status == 403 and b"MissingAuthenticationToken" in resp.body
+
+
+def test_key_use_is_written_by_the_recorder_and_flushed_before_threaded_calls(
+    runtime: Runtime,
+) -> None:
+    creds = create_account(runtime.store, runtime.clock)
+    pipeline = Pipeline(runtime)
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    assert (
+        pipeline.handle(_request(body, creds.access_key_id, creds.secret_access_key)).status == 200
+    )
+    # a worker-thread call waits for the pending bookkeeping, so IAM reads see it
+    pipeline.handle(_request(body, creds.access_key_id, creds.secret_access_key), threaded=True)
+    key = runtime.store.get_access_key(creds.access_key_id)
+    assert key is not None and key.last_used_service == "sts"
+    assert key.last_used_region == "eu-west-1"
+    pipeline.close()
+    pipeline.close()  # idempotent
+
+
+def test_key_use_recorder_survives_a_failed_write_and_drops_uses_after_close() -> None:
+    from datetime import UTC, datetime
+
+    from tessera.app.pipeline import KeyUseRecorder
+
+    written: list[str] = []
+
+    def write(akid: str, now: datetime, service: str, region: str) -> None:
+        if akid == "BAD":
+            raise RuntimeError("store down")
+        written.append(akid)
+
+    recorder = KeyUseRecorder(write)
+    now = datetime.now(UTC)
+    recorder.flush()  # nothing pending: returns at once
+    recorder.record("BAD", now, "sts", "us-east-1")
+    recorder.record("AKIA1", now, "sts", "us-east-1")
+    recorder.flush()
+    assert written == ["AKIA1"]
+    recorder.close()
+    recorder.record("AKIA2", now, "sts", "us-east-1")
+    recorder.flush()
+    assert written == ["AKIA1"]

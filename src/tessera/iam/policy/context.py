@@ -75,16 +75,40 @@ class PrincipalInfo:
         return cls(arn="anonymous", account=None, kind="anonymous")
 
 
+_last_time: tuple[datetime, str] | None = None
+
+
+def _time_text(value: datetime) -> str:
+    """ISO-8601 UTC; the last conversion is remembered (every key of a request,
+    and most requests of a second, carry the same time)."""
+    global _last_time
+    last = _last_time
+    if last is not None and last[0] == value:  # naive never equals aware
+        return last[1]
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    text = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_time = (value, text)
+    return text
+
+
 def _scalar(value: str | bool | int | float | datetime) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if isinstance(value, datetime):
+        return _time_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, float):
         return json.dumps(value)
     return str(value)
+
+
+_SCALARS = (str, bool, int, float, datetime)
 
 
 def normalize_keys(keys: Mapping[str, RawContextValue]) -> dict[str, ContextValue]:
@@ -97,11 +121,12 @@ def normalize_keys(keys: Mapping[str, RawContextValue]) -> dict[str, ContextValu
     for name, value in keys.items():
         if value is None:
             continue
-        key = name.lower()
-        if isinstance(value, str | bool | int | float | datetime):
-            out[key] = _scalar(value)
+        if type(value) is str:
+            out[name.lower()] = value
+        elif isinstance(value, _SCALARS):
+            out[name.lower()] = _scalar(value)
         else:
-            out[key] = tuple(_scalar(v) for v in value)
+            out[name.lower()] = tuple(_scalar(v) for v in value)
     return out
 
 
@@ -120,6 +145,24 @@ class RequestContext:
             not isinstance(v, str | tuple) for v in keys.values()
         ):
             object.__setattr__(self, "keys", normalize_keys(keys))
+
+    @classmethod
+    def normalized(
+        cls,
+        action: str,
+        resource: str,
+        principal: PrincipalInfo,
+        keys: dict[str, ContextValue],
+    ) -> RequestContext:
+        """A context from keys that ``normalize_keys``/``global_keys`` just returned
+        (lower-case names, ``str``/``tuple`` values): skips the check
+        ``__post_init__`` makes."""
+        ctx = object.__new__(cls)
+        object.__setattr__(ctx, "action", action)
+        object.__setattr__(ctx, "resource", resource)
+        object.__setattr__(ctx, "principal", principal)
+        object.__setattr__(ctx, "keys", keys)
+        return ctx
 
     @classmethod
     def build(

@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal, overload
+from typing import Final, Literal, overload
 
 from tessera.iam.policy.context import RequestContext
 from tessera.iam.policy.parse import Policy, Statement
@@ -222,6 +222,9 @@ class _Scan:
     grant: MatchKind = MatchKind.NONE
 
 
+_NONE: Final = _Scan()
+
+
 class _Evaluator:
     __slots__ = ("action", "ctx", "keys", "missing")
 
@@ -284,19 +287,21 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
 
     scp_scans = [ev.scan_policies(level, PolicyType.SCP) for level in ps.scps]
     rcp_scans = [ev.scan_policies(level, PolicyType.RCP) for level in ps.rcps]
-    res_scan = ev.scan_policies((ps.resource,), PolicyType.RESOURCE) if ps.resource else _Scan()
+    # absent policy types share one empty scan (only scan() appends, to its own)
+    res_scan = ev.scan_policies((ps.resource,), PolicyType.RESOURCE) if ps.resource else _NONE
     id_scan = ev.scan_policies(ps.identity, PolicyType.IDENTITY)
-    b_scan = ev.scan_policies((ps.boundary,), PolicyType.BOUNDARY) if ps.boundary else _Scan()
-    s_scan = ev.scan_policies(ps.session, PolicyType.SESSION) if ps.session is not None else _Scan()
+    b_scan = ev.scan_policies((ps.boundary,), PolicyType.BOUNDARY) if ps.boundary else _NONE
+    s_scan = ev.scan_policies(ps.session, PolicyType.SESSION) if ps.session is not None else _NONE
 
-    by_type: dict[PolicyType, list[_Scan]] = {
-        PolicyType.SCP: scp_scans,
-        PolicyType.RCP: rcp_scans,
-        PolicyType.RESOURCE: [res_scan],
-        PolicyType.IDENTITY: [id_scan],
-        PolicyType.BOUNDARY: [b_scan],
-        PolicyType.SESSION: [s_scan],
-    }
+    # the scans in _DENY_ORDER (a tuple: hashing Enum members is slow)
+    by_type: tuple[tuple[PolicyType, list[_Scan]], ...] = (
+        (PolicyType.SCP, scp_scans),
+        (PolicyType.RCP, rcp_scans),
+        (PolicyType.RESOURCE, [res_scan]),
+        (PolicyType.IDENTITY, [id_scan]),
+        (PolicyType.BOUNDARY, [b_scan]),
+        (PolicyType.SESSION, [s_scan]),
+    )
     missing = tuple(ev.missing)
     trust = ps.is_trust_evaluation
 
@@ -309,23 +314,23 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
         or id_scan.denies
         or b_scan.denies
         or s_scan.denies
-        or any(s.denies for s in scp_scans)
-        or any(s.denies for s in rcp_scans)
+        or (scp_scans and any(s.denies for s in scp_scans))
+        or (rcp_scans and any(s.denies for s in rcp_scans))
     )
-    for ptype in _DENY_ORDER if any_deny else ():
-        denies = [m for scan in by_type[ptype] for m in scan.denies]
+    for ptype, scans in by_type if any_deny else ():
+        denies = [m for scan in scans for m in scan.denies]
         if denies:
-            all_denies = tuple(m for t in _DENY_ORDER for s in by_type[t] for m in s.denies)
+            all_denies = tuple(m for _, ss in by_type for s in ss for m in s.denies)
             return Decision(False, DenyReason(True, ptype), all_denies, missing, trust)
 
     # 2./3. organization policies: every level must allow
-    if any(not scan.allows for scan in scp_scans):
+    if scp_scans and any(not scan.allows for scan in scp_scans):
         return deny(PolicyType.SCP)
-    if any(not scan.allows for scan in rcp_scans):
+    if rcp_scans and any(not scan.allows for scan in rcp_scans):
         return deny(PolicyType.RCP)
 
     def allow() -> Decision:
-        allows = tuple(m for t in _DENY_ORDER for s in by_type[t] for m in s.allows)
+        allows = tuple(m for _, ss in by_type for s in ss for m in s.allows)
         return Decision(True, None, allows, missing, trust)
 
     def boundary_and_session() -> PolicyType | None:

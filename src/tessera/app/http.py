@@ -1,0 +1,400 @@
+"""Tessera's HTTP/1.1 server protocol: uvicorn runs the server (sockets, TLS,
+signals, graceful shutdown, lifespan, ``--workers``); this protocol class parses
+requests with httptools and answers them straight from ``TesseraApp``.
+
+Why not uvicorn's own protocol: an ASGI request costs a task, a scope dict,
+``receive``/``send`` coroutines and two socket writes (status line and headers,
+then the body); a signed STS call answered on the event loop costs less than
+that. Here a request that ``TesseraApp.answer_now`` answers is parsed, answered
+and written with one ``transport.write`` inside ``data_received``; the rest go to a
+worker thread in a per-connection task.
+
+Behaviour kept from uvicorn's httptools protocol: keep-alive (HTTP/1.1 default,
+``Connection: close``, HTTP/1.0 closes), pipelined requests answered in order,
+``Expect: 100-continue``, HEAD (headers with the body's length, no body), the
+``Date`` header, ``400`` and close on a malformed request, the keep-alive timeout
+(``--timeout-keep-alive``, 5 s), graceful shutdown (idle connections close at
+once, busy ones after their response; uvicorn waits for the tasks), read paused
+while the client is not reading responses. Added: a body over
+``MAX_BODY_BYTES`` (by ``Content-Length`` or as it arrives) is answered ``413``
+without reading it all, then the connection closes after the rest of the message
+(up to ``_DRAIN_LIMIT`` more bytes) so the client sees the answer rather than a
+reset. WebSocket and other upgrades are not supported: the request is answered as
+plain HTTP and the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+from collections import deque
+from typing import Any, Final, cast
+
+import anyio.to_thread
+import httptools
+
+from tessera.app.asgi import TesseraApp
+from tessera.app.pipeline import MAX_BODY_BYTES, Request, Response
+from tessera.netaddr import ClientView
+
+log = logging.getLogger("tessera.http")
+
+#: After a 413, bytes of the rest of the message read and dropped before closing.
+_DRAIN_LIMIT: Final = 16 * MAX_BODY_BYTES
+#: Queued pipelined requests at which the connection stops reading.
+_MAX_QUEUED: Final = 16
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+
+
+_STATUS_LINES: Final = {code: _status_line(code) for code in range(100, 600)}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BAD_REQUEST: Final = b"Invalid HTTP request received."
+
+
+def find_app(app: object) -> TesseraApp:
+    """The ``TesseraApp`` under uvicorn's middleware (``.app`` chain)."""
+    seen = 0
+    while not isinstance(app, TesseraApp):
+        inner = getattr(app, "app", None)
+        if inner is None or seen > 10:
+            raise TypeError("TesseraHttpProtocol serves a TesseraApp only")
+        app, seen = inner, seen + 1
+    return app
+
+
+class TesseraHttpProtocol(asyncio.Protocol):
+    """One client connection. Constructed by uvicorn's server like its own
+    protocols: ``(config, server_state, app_state, _loop)``."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any] | None = None,
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.app = find_app(config.loaded_app)
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.connections: set[Any] = server_state.connections
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks
+        self.timeout_keep_alive: float = float(config.timeout_keep_alive)
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+
+        self.transport: asyncio.Transport | None = None
+        self.peer_ip: str | None = None
+        self.scheme = "http"
+        self.direct: ClientView = ClientView("", False)
+        self.peer_trusted = False
+
+        # the request being parsed
+        self.url = b""
+        self.headers: list[tuple[str, str]] = []
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.expect_continue = False
+        self.too_large = False
+        self.drained = 0
+
+        # answering
+        # (request, keep-alive, the answer when already known: a 413)
+        self.queue: deque[tuple[Request, bool, Response | None]] = deque()
+        self.runner: asyncio.Task[None] | None = None
+        self.in_message = False  # a request is partly received
+        self.closing = False  # close once the queue is answered
+        self.read_paused = False
+        self.write_paused = False
+        self.keep_alive_timer: asyncio.TimerHandle | None = None
+        self._date_source: object = None
+        self._date_bytes = b""
+
+    # ------------------------------------------------------------------ asyncio
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connections.add(self)
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        peer = self.transport.get_extra_info("peername")
+        if isinstance(peer, tuple | list) and peer:
+            self.peer_ip = str(peer[0])
+        if self.transport.get_extra_info("sslcontext"):
+            self.scheme = "https"
+        self.direct, self.peer_trusted = self.app.peer(self.peer_ip, self.scheme)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self._cancel_keep_alive()
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        self._cancel_keep_alive()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.closing = True  # answered as plain HTTP, then closed
+            if self.runner is None and not self.queue:
+                self._close()
+        except httptools.HttpParserError:
+            if self.too_large:  # the rest of an over-long message: answered already
+                self._close()
+                return
+            log.warning("Invalid HTTP request received.")
+            self._bad_request()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if len(self.queue) < _MAX_QUEUED:
+            self._resume_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close now if idle, else after the answers."""
+        self.closing = True
+        if self.runner is None and not self.queue:
+            self._close()
+
+    # ------------------------------------------------------------------ httptools
+
+    def on_message_begin(self) -> None:
+        self.in_message = True
+        self.url = b""
+        self.headers = []
+        self.body = []
+        self.body_size = 0
+        self.expect_continue = False
+        self.too_large = False
+        self.drained = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        if key == "expect" and text.lower() == "100-continue":
+            self.expect_continue = True
+        self.headers.append((key, text))
+
+    def on_headers_complete(self) -> None:
+        length = self._content_length()
+        if length is not None and length > MAX_BODY_BYTES:
+            self._refuse_too_large()
+            if self.expect_continue and self.runner is None and not self.queue:
+                self._close()  # the client waits for 100 Continue: it sends no body
+        elif self.expect_continue and self.transport is not None and not self.queue:
+            self.transport.write(_CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        if self.too_large:
+            self.drained += len(body)
+            if self.drained > _DRAIN_LIMIT:
+                self._close()
+            return
+        self.body_size += len(body)
+        if self.body_size > MAX_BODY_BYTES:
+            self.body = []
+            self._refuse_too_large()
+            return
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        if self.too_large:  # answered (or queued) already: close after the answers
+            if self.runner is None and not self.queue:
+                self._close()
+            return
+        request, keep_alive = self._request()
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            self.closing = True
+        if self.runner is not None or self.queue:
+            self.queue.append((request, keep_alive, None))
+            if len(self.queue) >= _MAX_QUEUED:
+                self._pause_reading()
+            return
+        try:
+            response = self.app.answer_now(request)
+        except Exception:  # the pipeline renders its own errors; this is a bug
+            log.exception("internal failure answering a request")
+            response = _internal_error()
+        if response is None:
+            self.queue.append((request, keep_alive, None))
+            self._start_runner()
+            return
+        self._write(request, response, keep_alive and not self.closing)
+        self._after_response()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _request(self) -> tuple[Request, bool]:
+        parser = self.parser
+        try:
+            url = httptools.parse_url(self.url)
+            path = (url.path or b"").decode("latin-1")
+            query = (url.query or b"").decode("latin-1")
+        except httptools.HttpParserInvalidURLError:
+            path, query = self.url.decode("latin-1").split("?", 1)[0], ""
+        headers = tuple(self.headers)
+        if self.peer_trusted:
+            view = self.app.view(self.peer_ip, self.scheme, headers)
+        else:
+            view = self.direct
+        request = Request(
+            method=parser.get_method().decode("latin-1"),
+            path=path,
+            query_string=query,
+            headers=headers,
+            body=b"".join(self.body),
+            source_ip=view.source_ip or "127.0.0.1",
+            secure_transport=view.secure_transport,
+        )
+        keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+        return request, keep_alive
+
+    def _content_length(self) -> int | None:
+        for key, value in self.headers:
+            if key == "content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
+
+    def _refuse_too_large(self) -> None:
+        """Answer 413 now (after anything queued), drop the rest of the body, close."""
+        self.too_large = True
+        self.closing = True
+        response = TesseraApp.too_large()
+        request = Request(self.parser.get_method().decode("latin-1"), "", "", (), b"", "", False)
+        if self.runner is not None or self.queue:
+            self.queue.append((request, False, response))
+        else:
+            self._write(request, response, False)
+
+    def _start_runner(self) -> None:
+        task = self.loop.create_task(self._run_queue())
+        self.runner = task
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_queue(self) -> None:
+        """Answer queued requests in order (one needed a thread, or they were
+        pipelined behind one that did)."""
+        try:
+            while self.queue:
+                request, keep_alive, response = self.queue[0]
+                try:
+                    if response is None:
+                        response = self.app.answer_now(request)
+                    if response is None:
+                        response = await anyio.to_thread.run_sync(
+                            self.app.answer_in_thread, request
+                        )
+                except Exception:
+                    log.exception("internal failure answering a request")
+                    response = _internal_error()
+                if self.transport is None or self.transport.is_closing():
+                    return
+                self.queue.popleft()
+                self._write(request, response, keep_alive and not (self.closing and not self.queue))
+                if len(self.queue) < _MAX_QUEUED and not self.write_paused:
+                    self._resume_reading()
+        finally:
+            self.runner = None
+            self._after_response()
+
+    def _after_response(self) -> None:
+        if self.transport is None or self.runner is not None or self.queue:
+            return
+        if self.closing:
+            self._close()
+        elif not self.in_message and self.timeout_keep_alive > 0:
+            self.keep_alive_timer = self.loop.call_later(self.timeout_keep_alive, self._close)
+
+    def _write(self, request: Request, response: Response, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        default = self.server_state.default_headers
+        if default is not self._date_source:
+            self._date_source = default
+            self._date_bytes = b"".join(k + b": " + v + b"\r\n" for k, v in default)
+        body = response.body
+        head = [_STATUS_LINES.get(response.status) or _status_line(response.status)]
+        head.append(self._date_bytes)
+        for name, value in response.headers:
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head.append(b"content-length: %d\r\n" % len(body))
+        if not keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        if request.method != "HEAD":
+            head.append(body)
+        transport.write(b"".join(head))
+
+    def _bad_request(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(
+                _STATUS_LINES[400]
+                + b"content-type: text/plain; charset=utf-8\r\n"
+                + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_BAD_REQUEST)
+                + _BAD_REQUEST
+            )
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _cancel_keep_alive(self) -> None:
+        if self.keep_alive_timer is not None:
+            self.keep_alive_timer.cancel()
+            self.keep_alive_timer = None
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.read_paused and self.transport is not None:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+
+def _internal_error() -> Response:
+    from tessera.errors import InternalFailure
+    from tessera.ids import new_request_id
+    from tessera.protocol.render import render_error
+
+    rid = new_request_id()
+    return Response(
+        500,
+        (("content-type", "text/xml"), ("x-amzn-requestid", rid)),
+        render_error(None, InternalFailure("An internal error occurred."), rid),
+    )
