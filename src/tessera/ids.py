@@ -5,8 +5,8 @@ functions so tests can be deterministic where they need to."""
 from __future__ import annotations
 
 import base64
+import os
 import secrets
-import uuid
 
 _B32_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _ALNUM_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -69,8 +69,19 @@ def new_secret_access_key() -> str:
     return raw[:40]
 
 
+def uuid4_text(random_bytes: bytes | None = None) -> str:
+    """A random (version 4) UUID as lowercase 8-4-4-4-12 text, like
+    ``str(uuid.uuid4())`` from ``os.urandom`` but without building a ``UUID``."""
+    raw = bytearray(os.urandom(16) if random_bytes is None else random_bytes)
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    x = raw.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A request id (a random UUID; unique, not secret)."""
+    return uuid4_text()
 
 
 def is_account_id(value: str) -> bool:
