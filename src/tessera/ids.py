@@ -41,12 +41,9 @@ def new_access_key_id(account_id: str, temporary: bool = False) -> str:
     bits and 40 random bits, so ``GetAccessKeyInfo`` can answer for any key id —
     including temporary ones, which are never stored — as AWS's key ids allow."""
     value = (int(account_id) << 40) | secrets.randbits(40)
-    chars = []
-    for _ in range(16):
-        chars.append(_B32_UPPER[value & 31])
-        value >>= 5
     prefix = TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX
-    return prefix + "".join(reversed(chars))
+    # 80 bits → 16 RFC 4648 base32 characters (alphabet _B32_UPPER), most significant first
+    return prefix + base64.b32encode(value.to_bytes(10, "big")).decode("ascii")
 
 
 def account_from_access_key_id(access_key_id: str) -> str | None:
