@@ -358,6 +358,7 @@ def _parse_expires(raw: str | None) -> int | None:
     return value
 
 
+@lru_cache(maxsize=256)  # requests signed in the same second share the value
 def _parse_amz_date(raw: str) -> tuple[datetime, str]:
     if _AMZ_DATE_RE.fullmatch(raw) is None:
         raise IncompleteSignature(_MSG_BAD_DATE.format(raw))
@@ -607,6 +608,7 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return first
 
 
+@lru_cache(maxsize=256)  # SDKs sign the same few header sets
 def _lower_names(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(n.lower() for n in names)
 
