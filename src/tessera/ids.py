@@ -5,8 +5,9 @@ functions so tests can be deterministic where they need to."""
 from __future__ import annotations
 
 import base64
+import os
+import random
 import secrets
-import uuid
 
 _B32_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _ALNUM_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -41,12 +42,9 @@ def new_access_key_id(account_id: str, temporary: bool = False) -> str:
     bits and 40 random bits, so ``GetAccessKeyInfo`` can answer for any key id —
     including temporary ones, which are never stored — as AWS's key ids allow."""
     value = (int(account_id) << 40) | secrets.randbits(40)
-    chars = []
-    for _ in range(16):
-        chars.append(_B32_UPPER[value & 31])
-        value >>= 5
     prefix = TEMPORARY_KEY_PREFIX if temporary else LONG_TERM_KEY_PREFIX
-    return prefix + "".join(reversed(chars))
+    # 80 bits → 16 RFC 4648 base32 characters (alphabet _B32_UPPER), most significant first
+    return prefix + base64.b32encode(value.to_bytes(10, "big")).decode("ascii")
 
 
 def account_from_access_key_id(access_key_id: str) -> str | None:
@@ -69,8 +67,23 @@ def new_secret_access_key() -> str:
     return raw[:40]
 
 
+def uuid4_text(random_bytes: bytes | None = None) -> str:
+    """A random (version 4) UUID as lowercase 8-4-4-4-12 text, like
+    ``str(uuid.uuid4())`` from ``os.urandom`` but without building a ``UUID``."""
+    raw = bytearray(os.urandom(16) if random_bytes is None else random_bytes)
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    x = raw.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A request id: a random (version 4) UUID. Unique, not secret, so it comes from
+    ``random`` (seeded from the OS at start) and costs no system call."""
+    return uuid4_text(_request_ids.getrandbits(128).to_bytes(16, "big"))
+
+
+_request_ids = random.Random()
 
 
 def is_account_id(value: str) -> bool:

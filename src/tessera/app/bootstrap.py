@@ -19,6 +19,7 @@ from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import precompile
 from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
+from tessera.store.bookkeeping import Bookkeeping
 from tessera.store.sql import SqlStore, open_sql_store
 from tessera.sts.sessions import SessionCodec, SessionKeyRing
 
@@ -124,6 +125,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         authorizer=Authorizer(store),
         sessions=sessions,
         authz_messages=AuthorizationMessages(sessions.ring),
+        bookkeeping=Bookkeeping(),
     )
     runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
     runtime.operations["iam"].update(SIMULATE_OPERATIONS)

@@ -7,11 +7,9 @@ status, headers and body."""
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC
+from functools import partial
 
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
@@ -71,79 +69,27 @@ class Request:
     body: bytes
     source_ip: str
     secure_transport: bool
+    _index: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        """The first value of header ``name`` (any case)."""
+        return self.header_map().get(name.lower())
 
-
-_KeyUse = tuple[str, datetime, str, str]
-
-
-class KeyUseRecorder:
-    """Writes access-key "last used" bookkeeping from one background thread, so a
-    request never waits for that write (at most one per key per minute and
-    worker). ``flush`` waits until every recorded use is written; ``close`` also
-    stops the thread. A failed write is logged (without secrets) and dropped."""
-
-    def __init__(self, write: Callable[[str, datetime, str, str], None]) -> None:
-        self._write = write
-        self._queue: queue.SimpleQueue[_KeyUse | None] = queue.SimpleQueue()
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def record(self, access_key_id: str, now: datetime, service: str, region: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._pending += 1
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="tessera-key-use", daemon=True
-                )
-                self._thread.start()
-        self._queue.put((access_key_id, now, service, region))
-
-    def flush(self) -> None:
-        if not self._pending:  # unlocked read: a racing record() is not ours to wait for
-            return
-        with self._idle:
-            while self._pending:
-                self._idle.wait()
-
-    def close(self) -> None:
-        self.flush()
-        with self._lock:
-            self._closed = True
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            try:
-                self._write(*item)
-            except Exception:
-                log.exception("could not record the last use of access key %s", item[0])
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    if not self._pending:
-                        self._idle.notify_all()
+    def header_map(self) -> dict[str, str]:
+        """The first value of each header by lower-cased name (built once)."""
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                index.setdefault(key.lower(), value)
+            object.__setattr__(self, "_index", index)
+        return index
 
 
 class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._recorded_use: dict[str, float] = {}
-        self.key_use = KeyUseRecorder(runtime.store.record_access_key_use)
         # With SQLite every read the STS operations make is a local primary-key
         # lookup (most are served from the read cache), so a signed STS request
         # costs less than the hop to a worker thread and back (≈ half the
@@ -174,14 +120,15 @@ class Pipeline:
 
     def close(self) -> None:
         """Write the pending bookkeeping and stop its thread."""
-        self.key_use.close()
+        if self.runtime.bookkeeping is not None:
+            self.runtime.bookkeeping.close()
 
     def handle(self, request: Request, *, threaded: bool = False) -> Response:
         """The response to ``request``. ``threaded``: the caller is a worker thread,
         which may block; bookkeeping recorded earlier in this process is then
         written first, so an IAM read (GetAccessKeyLastUsed) sees it."""
-        if threaded:
-            self.key_use.flush()
+        if threaded and self.runtime.bookkeeping is not None:
+            self.runtime.bookkeeping.flush()
         request_id = new_request_id()
         as_json = wants_json(request.header("accept"))
         spec: ServiceSpec | None = None
@@ -230,6 +177,7 @@ class Pipeline:
             query_string=request.query_string,
             headers=request.headers,
             body=request.body,
+            header_map=request.header_map(),
         )
         signature = sigv4.extract(http_request)
         version = _first(pairs, "Version")
@@ -279,7 +227,16 @@ class Pipeline:
         if last is not None and ts - last < 60:
             return
         self._recorded_use[akid] = ts
-        self.key_use.record(akid, self.runtime.clock.now(), service, region)
+        self.runtime.record_use(
+            ("access-key", akid),
+            partial(
+                self.runtime.store.record_access_key_use,
+                akid,
+                self.runtime.clock.now(),
+                service,
+                region,
+            ),
+        )
 
 
 def _first(pairs: list[tuple[str, str]], name: str) -> str | None:

@@ -1,8 +1,10 @@
 """The process-wide runtime a server worker builds once: configuration, store,
-clock, credential resolver, authoriser and the operation registries."""
+clock, credential resolver, authoriser, the operation registries and the
+bookkeeping writer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,6 +12,7 @@ from tessera.auth.credentials import CredentialResolver
 from tessera.clock import Clock
 from tessera.config import ServerConfig
 from tessera.iam.authz import Authorizer
+from tessera.store.bookkeeping import Bookkeeping
 
 if TYPE_CHECKING:
     from tessera.federation.oidc import InboundOidc
@@ -36,3 +39,13 @@ class Runtime:
     unsigned_operations: frozenset[str] = frozenset(
         {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
     )
+    #: usage bookkeeping written behind the request (None: written at once)
+    bookkeeping: Bookkeeping | None = None
+
+    def record_use(self, key: Hashable, write: Callable[[], None]) -> None:
+        """A "last used" write: behind the request when there is a bookkeeping
+        thread (one pending write per ``key``), else now."""
+        if self.bookkeeping is None:
+            write()
+        else:
+            self.bookkeeping.submit(key, write)

@@ -35,15 +35,26 @@ class CredentialResolver:
             if not security_token or self.sessions is None:
                 raise InvalidClientTokenId()
             return self.sessions.open(access_key_id, security_token, now)
-        found = self.store.get_access_key_with_secret(access_key_id)
-        if found is None:
-            raise InvalidClientTokenId()
-        key, secret = found
-        if key.status != "Active":
-            raise InvalidClientTokenId()
         if security_token:
             # a session token sent with a long-term key is rejected by AWS
             raise InvalidClientTokenId()
+        # memoised with the reads it comes from (dropped on any write)
+        resolved = self.store.memo(
+            ("principal", access_key_id), lambda: self._long_term(access_key_id)
+        )
+        if resolved is None:
+            raise InvalidClientTokenId()
+        return resolved
+
+    def _long_term(self, access_key_id: str) -> tuple[Principal, str] | None:
+        """The principal and secret of an active long-term key; ``None`` if unknown,
+        inactive or its user is gone."""
+        found = self.store.get_access_key_with_secret(access_key_id)
+        if found is None:
+            return None
+        key, secret = found
+        if key.status != "Active":
+            return None
         if key.user_name is None:
             return (
                 Principal(
@@ -59,7 +70,7 @@ class CredentialResolver:
             )
         user = self.store.get_user(key.account_id, key.user_name)
         if user is None:
-            raise InvalidClientTokenId()
+            return None
         return (
             Principal(
                 kind=PrincipalKind.USER,

@@ -49,7 +49,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
@@ -189,6 +190,9 @@ class HttpRequest:
     query_string: str  # raw query string (no leading "?")
     headers: tuple[tuple[str, str], ...]  # raw (name, value) pairs in arrival order
     body: bytes
+    #: the first value of each header by lower-cased name, when the caller has it
+    #: already (else built from ``headers``)
+    header_map: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +224,9 @@ def extract(request: HttpRequest) -> SignatureInfo | None:
     parameters are decoded leniently here (a stray ``%`` stays literal); ``verify``
     is the strict one.
     """
-    headers = _header_map(request.headers)
+    headers = request.header_map
+    if headers is None:
+        headers = _header_map(request.headers)
     query = _parse_query(request.query_string)
     authorization = headers.get("authorization")
     if authorization is not None:
@@ -233,7 +239,7 @@ def extract(request: HttpRequest) -> SignatureInfo | None:
 
 
 def _extract_header(
-    headers: dict[str, str], authorization: str, query: dict[str, str]
+    headers: Mapping[str, str], authorization: str, query: dict[str, str]
 ) -> SignatureInfo:
     head = authorization.split(None, 1)
     algorithm = head[0] if head else ""
@@ -293,7 +299,7 @@ def _extract_header(
     )
 
 
-def _extract_query(headers: dict[str, str], query: dict[str, str]) -> SignatureInfo:
+def _extract_query(headers: Mapping[str, str], query: dict[str, str]) -> SignatureInfo:
     values = {name: query.get(name) for name in _QUERY_REQUIRED}
     missing = "".join(_MSG_QUERY_REQUIRES.format(n) for n, v in values.items() if not v)
     if missing:
@@ -352,6 +358,7 @@ def _parse_expires(raw: str | None) -> int | None:
     return value
 
 
+@lru_cache(maxsize=256)  # requests signed in the same second share the value
 def _parse_amz_date(raw: str) -> tuple[datetime, str]:
     if _AMZ_DATE_RE.fullmatch(raw) is None:
         raise IncompleteSignature(_MSG_BAD_DATE.format(raw))
@@ -601,6 +608,7 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return first
 
 
+@lru_cache(maxsize=256)  # SDKs sign the same few header sets
 def _lower_names(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(n.lower() for n in names)
 

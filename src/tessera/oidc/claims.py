@@ -16,13 +16,13 @@ be ~20 KB, so — as with AWS — the remedy is fewer or shorter request tags.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from tessera import errors
+from tessera.ids import uuid4_text
 
 AWS_CLAIMS_KEY: Final = "https://sts.amazonaws.com/"
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
@@ -97,7 +97,7 @@ _OPTIONAL_STRINGS: Final[tuple[str, ...]] = (
 
 def new_jti() -> str:
     """A random UUID, lowercase 8-4-4-4-12."""
-    return str(uuid.uuid4())
+    return uuid4_text()
 
 
 def format_session_exp(when: datetime) -> str:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import regex
 
@@ -62,7 +62,19 @@ def parse_form(raw: bytes | str) -> list[tuple[str, str]]:
         text = raw
     if not text:
         return []
-    return parse_qsl(text, keep_blank_values=True, errors="replace")
+    # urllib.parse.parse_qsl(text, keep_blank_values=True, errors="replace"), with the
+    # unquoting skipped for the (usual) names and values that need none
+    pairs: list[tuple[str, str]] = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "), errors="replace")
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "), errors="replace")
+        pairs.append((name, value))
+    return pairs
 
 
 # --- the typed accessor ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Final
 
 from tessera import arn as arns
@@ -238,8 +239,9 @@ def issue_role_session(
     ctx: OperationContext, role: Role, req: RoleSessionRequest
 ) -> dict[str, object]:
     """Check the packed size, issue the session's credentials, note the role's last
-    use, and answer with the fields every AssumeRole* response shares
-    (Credentials, AssumedRoleUser, PackedPolicySize, SourceIdentity)."""
+    use (written behind the request, at most once a minute), and answer with the
+    fields every AssumeRole* response shares (Credentials, AssumedRoleUser,
+    PackedPolicySize, SourceIdentity)."""
     packed = packing.packed_size(req.policy, req.policy_arns, req.tags)
     packing.check_packed(packed)
     now = ctx.now.replace(microsecond=0)
@@ -267,8 +269,15 @@ def issue_role_session(
     )
     issued = ctx.runtime.sessions.issue(session, now)
     if role.last_used_at is None or now - role.last_used_at >= _LAST_USED_EVERY:
-        ctx.store.update_role(
-            role.account_id, role.name, last_used_at=now, last_used_region=ctx.region
+        ctx.runtime.record_use(
+            ("role", role.account_id, role.name.lower()),
+            partial(
+                ctx.store.update_role,
+                role.account_id,
+                role.name,
+                last_used_at=now,
+                last_used_region=ctx.region,
+            ),
         )
     result: dict[str, object] = {
         "Credentials": credentials_shape(issued),

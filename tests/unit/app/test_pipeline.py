@@ -125,9 +125,12 @@ def test_unsigned_operation_needs_no_signature_but_others_do(runtime: Runtime) -
     assert resp.status == 403 and b"MissingAuthenticationToken" in resp.body
 
 
-def test_key_use_is_written_by_the_recorder_and_flushed_before_threaded_calls(
+def test_key_use_is_written_behind_and_flushed_before_threaded_calls(
     runtime: Runtime,
 ) -> None:
+    from tessera.store.bookkeeping import Bookkeeping
+
+    runtime.bookkeeping = Bookkeeping()
     creds = create_account(runtime.store, runtime.clock)
     pipeline = Pipeline(runtime)
     body = "Action=GetCallerIdentity&Version=2011-06-15"
@@ -143,26 +146,30 @@ def test_key_use_is_written_by_the_recorder_and_flushed_before_threaded_calls(
     pipeline.close()  # idempotent
 
 
-def test_key_use_recorder_survives_a_failed_write_and_drops_uses_after_close() -> None:
-    from datetime import UTC, datetime
+def test_bookkeeping_survives_a_failed_write_dedupes_and_drops_writes_after_close() -> None:
+    import threading
 
-    from tessera.app.pipeline import KeyUseRecorder
+    from tessera.store.bookkeeping import Bookkeeping
 
     written: list[str] = []
+    gate = threading.Event()
 
-    def write(akid: str, now: datetime, service: str, region: str) -> None:
-        if akid == "BAD":
-            raise RuntimeError("store down")
-        written.append(akid)
+    def fail() -> None:
+        gate.wait(30)
+        raise RuntimeError("store down")
 
-    recorder = KeyUseRecorder(write)
-    now = datetime.now(UTC)
-    recorder.flush()  # nothing pending: returns at once
-    recorder.record("BAD", now, "sts", "us-east-1")
-    recorder.record("AKIA1", now, "sts", "us-east-1")
-    recorder.flush()
-    assert written == ["AKIA1"]
-    recorder.close()
-    recorder.record("AKIA2", now, "sts", "us-east-1")
-    recorder.flush()
-    assert written == ["AKIA1"]
+    bookkeeping = Bookkeeping()
+    bookkeeping.flush()  # nothing pending: returns at once
+    bookkeeping.submit("bad", fail)
+    bookkeeping.submit("a", lambda: written.append("a1"))
+    bookkeeping.submit("a", lambda: written.append("a2"))  # "a" is pending: dropped
+    assert bookkeeping.pending() == 2
+    gate.set()
+    bookkeeping.flush()
+    assert written == ["a1"] and bookkeeping.pending() == 0
+    bookkeeping.submit("a", lambda: written.append("a3"))
+    bookkeeping.close()
+    assert written == ["a1", "a3"]
+    bookkeeping.submit("b", lambda: written.append("b"))
+    bookkeeping.flush()
+    assert written == ["a1", "a3"]

@@ -83,7 +83,16 @@ def test_parse_form_is_lenient() -> None:
     assert parse_form("") == []
 
 
-# --- Action and Version ---------------------------------------------------------------
+@settings(max_examples=400)
+@given(st.text(alphabet="ab=&%+;2fF\u00e9 \x00", max_size=40))
+def test_parse_form_agrees_with_parse_qsl(text: str) -> None:
+    from urllib.parse import parse_qsl
+
+    assert parse_form(text) == parse_qsl(text, keep_blank_values=True, errors="replace")
+    raw = text.encode("utf-8", "surrogatepass")
+    assert parse_form(raw) == parse_qsl(
+        raw.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
+    )  # --- Action and Version ---------------------------------------------------------------
 
 
 def test_missing_action() -> None:

@@ -75,6 +75,19 @@ def test_assume_role_basic_and_credentials_sign(local: LocalServer, alice: Keys)
     assert "Principal" in kw["resource_policy"]
 
 
+def test_role_last_used_is_written_behind_and_seen_by_iam_reads(
+    local: LocalServer, alice: Keys
+) -> None:
+    arn = _role(local, "lastused")
+    assert local.client("iam").get_role(RoleName="lastused")["Role"]["RoleLastUsed"] == {}
+    _assume(local, alice, arn, RoleSessionName="one")
+    # GetRole runs in a worker thread, which first waits for pending bookkeeping
+    used = local.client("iam").get_role(RoleName="lastused")["Role"]["RoleLastUsed"]
+    assert used["Region"] == "us-east-1" and "LastUsedDate" in used
+    assert local.runtime.bookkeeping is not None
+    assert local.runtime.bookkeeping.pending() == 0
+
+
 def test_durations(local: LocalServer, alice: Keys) -> None:
     arn = _role(local, "dur")
     with pytest.raises(ClientError) as exc:
