@@ -1,5 +1,5 @@
 """The read cache seen from outside: with two worker processes (each with its own
-cache, connections spread by SO_REUSEPORT), a deactivated or deleted access key and
+cache, connections handed out by the supervisor), a deactivated or deleted access key and
 a changed trust policy take effect on the very next request, whichever worker
 answers it."""
 

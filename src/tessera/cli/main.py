@@ -356,7 +356,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _export_env(config)
         from tessera.app import workers
 
-        if workers.reuse_port_supported():
+        if workers.handoff_supported():
             rest = {k: v for k, v in common.items() if k not in ("host", "port")}
             try:
                 return workers.serve_workers(config.host, config.port, config.workers, rest)

@@ -28,9 +28,12 @@ from tessera.iam.policy import (
     PrincipalInfo,
     RequestContext,
     access_denied_message,
+    add_moment_keys,
     evaluate,
     global_keys,
+    normalize_keys,
     parse_policy,
+    principal_keys,
 )
 from tessera.store.sql import Owner, SqlStore
 
@@ -95,6 +98,17 @@ class CallerPolicies:
     boundary: Policy | None
     session: Sequence[Policy] | None
     principal_tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerView:
+    """The caller-side inputs of a decision (shared: treat as immutable)."""
+
+    info: PrincipalInfo
+    policies: CallerPolicies
+    account: Account | None
+    scps: Sequence[Sequence[Policy]]
+    keys: Mapping[str, ContextValue]  # normalised caller keys (``principal_keys``)
 
 
 class Authorizer:
@@ -208,54 +222,78 @@ class Authorizer:
 
         return self.store.memo(("authz-role", account_id, role_name, role_id), load)
 
-    def context_keys(
-        self,
-        ctx: OperationContext,
-        caller: Principal,
-        info: PrincipalInfo,
-        principal_tags: Mapping[str, str],
-        request_keys: Mapping[str, ContextValue] | None,
-        resource_tags: Mapping[str, str] | None,
-        account: Account | object | None = _UNSET,
-    ) -> dict[str, ContextValue]:
+    def caller_view(self, caller: Principal) -> CallerView:
+        """What every decision for ``caller`` starts from. For a long-term access
+        key it is memoised in the read cache (per key: the principal, its policies,
+        tags and account all come from memoised reads, so it is dropped with them);
+        temporary credentials carry their own session facts and get it afresh."""
+        if caller.session is None and caller.access_key_id is not None:
+            return self.store.memo(
+                ("authz-caller", caller.access_key_id, caller.kind, caller.arn, caller.user_id),
+                lambda: self._caller_view(caller),
+            )
+        return self._caller_view(caller)
+
+    def _caller_view(self, caller: Principal) -> CallerView:
+        info = principal_info(caller)
+        gathered = self.caller_policies(caller)
+        account = self.store.get_account(caller.account_id) if caller.account_id else None
         session = caller.session
         extra: dict[str, ContextValue] = {}
         if session is not None and session.federated_provider:
             extra["aws:FederatedProvider"] = session.federated_provider
         if session is not None:  # <provider>:aud / :sub of a web-identity session
             extra.update(session.web_identity_claims)
-        for k, v in (resource_tags or {}).items():
-            extra[f"iam:ResourceTag/{k}"] = v
-        if request_keys:
-            extra.update(request_keys)
-        mfa_age = None
-        if session is not None and session.mfa_authenticated and session.mfa_auth_time is not None:
-            mfa_age = max(0, int((ctx.now - session.mfa_auth_time).total_seconds()))
-        if account is _UNSET:
-            account = self.store.get_account(caller.account_id) if caller.account_id else None
-        assert account is None or isinstance(account, Account)
-        org_paths = None
-        if account is not None and account.ou_path:
-            org_paths = [account.ou_path]
-        return global_keys(
+        keys = principal_keys(
             info,
-            current_time=ctx.now,
-            secure_transport=ctx.secure_transport,
-            source_ip=ctx.source_ip,
             username=caller.name if caller.kind is PrincipalKind.USER else None,
             userid=caller.user_id,
             principal_type=_PRINCIPAL_TYPE[caller.kind],
-            principal_tags=principal_tags,
-            resource_tags=resource_tags,
+            principal_tags=gathered.principal_tags,
             mfa_present=(session.mfa_authenticated if session is not None else None),
-            mfa_age_seconds=mfa_age,
             token_issue_time=session.issued_at if session is not None else None,
             source_identity=session.source_identity if session is not None else None,
-            requested_region=ctx.region,
             org_id=account.org_id if account is not None else None,
-            org_paths=org_paths,
+            org_paths=[account.ou_path] if account is not None and account.ou_path else None,
             extra=extra,
         )
+        scps = [] if _scp_exempt(caller) else org_levels(self.store, account, SCP, compiled)
+        return CallerView(info, gathered, account, scps, keys)
+
+    def context_keys(
+        self,
+        ctx: OperationContext,
+        caller: Principal,
+        view: CallerView,
+        request_keys: Mapping[str, ContextValue] | None,
+        resource_tags: Mapping[str, str] | None,
+    ) -> dict[str, ContextValue]:
+        """The condition keys of one request: the caller's, the moment's
+        (``aws:CurrentTime``, ``aws:SourceIp`` …), the resource's tags and the
+        request's own keys, in ``global_keys``'s order of precedence."""
+        keys = dict(view.keys)
+        session = caller.session
+        mfa_age = None
+        if session is not None and session.mfa_authenticated and session.mfa_auth_time is not None:
+            mfa_age = max(0, int((ctx.now - session.mfa_auth_time).total_seconds()))
+        add_moment_keys(
+            keys,
+            current_time=ctx.now,
+            secure_transport=ctx.secure_transport,
+            source_ip=ctx.source_ip,
+            requested_region=ctx.region,
+            mfa_age_seconds=mfa_age,
+        )
+        if resource_tags:
+            keys.update(
+                normalize_keys({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})
+            )
+            keys.update(
+                normalize_keys({f"iam:ResourceTag/{k}": v for k, v in resource_tags.items()})
+            )
+        if request_keys:
+            keys.update(normalize_keys(request_keys))
+        return keys
 
     # ------------------------------------------------------------------ decision
 
@@ -272,21 +310,17 @@ class Authorizer:
         trust: bool = False,
     ) -> tuple[RequestContext, Decision]:
         caller = ctx.caller
-        info = principal_info(caller)
-        gathered = self.caller_policies(caller)
-        account = self.store.get_account(caller.account_id) if caller.account_id else None
-        keys = self.context_keys(
-            ctx, caller, info, gathered.principal_tags, request_keys, resource_tags, account
-        )
-        scps = [] if _scp_exempt(caller) else org_levels(self.store, account, SCP, compiled)
-        rcps = self.rcp_levels(action, resource_account, caller.account_id, account)
+        view = self.caller_view(caller)
+        gathered = view.policies
+        keys = self.context_keys(ctx, caller, view, request_keys, resource_tags)
+        rcps = self.rcp_levels(action, resource_account, caller.account_id, view.account)
         resource_pol = None
         if resource_policy is not None:
             kind = PolicyKind.TRUST if trust else PolicyKind.RESOURCE
             resource_pol = compiled(
                 resource_policy, kind, "trust-policy" if trust else "resource-policy"
             )
-        request = RequestContext.normalized(action, resource, info, keys)
+        request = RequestContext.normalized(action, resource, view.info, keys)
         decision = evaluate(
             request,
             PolicySet(
@@ -296,7 +330,7 @@ class Authorizer:
                 boundary=gathered.boundary,
                 session=gathered.session,
                 is_trust_evaluation=trust,
-                scps=scps,
+                scps=view.scps,
                 rcps=rcps,
             ),
         )

@@ -10,8 +10,10 @@ from tessera.iam.policy.context import (
     PrincipalInfo,
     PrincipalKind,
     RequestContext,
+    add_moment_keys,
     global_keys,
     normalize_keys,
+    principal_keys,
 )
 from tessera.iam.policy.evaluate import (
     Decision,
@@ -51,10 +53,12 @@ __all__ = [
     "RequestContext",
     "Statement",
     "access_denied_message",
+    "add_moment_keys",
     "evaluate",
     "global_keys",
     "inline_size_message",
     "normalize_keys",
     "parse_policy",
     "policy_size",
+    "principal_keys",
 ]

@@ -27,8 +27,10 @@ __all__ = [
     "PrincipalKind",
     "RawContextValue",
     "RequestContext",
+    "add_moment_keys",
     "global_keys",
     "normalize_keys",
+    "principal_keys",
 ]
 
 PrincipalKind = Literal[
@@ -234,3 +236,72 @@ def global_keys(
     if extra:
         raw.update(extra)
     return normalize_keys(raw)
+
+
+# --- the same keys in two parts: the caller's (memoisable) and the moment's ---------
+
+
+def principal_keys(
+    principal: PrincipalInfo,
+    *,
+    username: str | None = None,
+    userid: str | None = None,
+    principal_type: str | None = None,
+    principal_tags: Mapping[str, str] | None = None,
+    mfa_present: bool | None = None,
+    token_issue_time: datetime | None = None,
+    source_identity: str | None = None,
+    org_id: str | None = None,
+    org_paths: Iterable[str] | None = None,
+    extra: Mapping[str, RawContextValue] | None = None,
+) -> dict[str, ContextValue]:
+    """The keys of :func:`global_keys` that describe the caller, not the request:
+    the same for every request of one principal, so a caller may keep them.
+    ``principal_keys(...)`` then :func:`add_moment_keys`, resource tags and the
+    request's own keys give what :func:`global_keys` gives (``extra`` here: keys
+    that come from the caller's session, such as ``aws:FederatedProvider``)."""
+    raw: dict[str, RawContextValue] = {
+        "aws:username": username,
+        "aws:userid": userid,
+        "aws:PrincipalType": principal_type,
+        "aws:MultiFactorAuthPresent": mfa_present,
+        "aws:TokenIssueTime": token_issue_time,
+        "aws:SourceIdentity": source_identity,
+        "aws:PrincipalOrgID": org_id,
+        "aws:PrincipalOrgPaths": tuple(org_paths) if org_paths is not None else None,
+    }
+    if principal.kind not in ("anonymous", "service", "web-identity", "saml"):
+        raw["aws:PrincipalArn"] = principal.role_arn or principal.arn
+        raw["aws:PrincipalAccount"] = principal.account
+    if principal.kind == "service":
+        raw["aws:PrincipalServiceName"] = principal.service
+        raw["aws:PrincipalIsAWSService"] = True
+    else:
+        raw["aws:PrincipalIsAWSService"] = False
+    for k, v in (principal_tags or {}).items():
+        raw[f"aws:PrincipalTag/{k}"] = v
+    if extra:
+        raw.update(extra)
+    return normalize_keys(raw)
+
+
+def add_moment_keys(
+    keys: dict[str, ContextValue],
+    *,
+    current_time: datetime,
+    secure_transport: bool = True,
+    source_ip: str | None = None,
+    requested_region: str | None = "us-east-1",
+    mfa_age_seconds: int | None = None,
+) -> None:
+    """Add the keys of :func:`global_keys` that change with each request (time,
+    transport, source address, region, MFA age) to normalised ``keys``."""
+    keys["aws:currenttime"] = _time_text(current_time)
+    keys["aws:epochtime"] = str(int(current_time.timestamp()))
+    keys["aws:securetransport"] = "true" if secure_transport else "false"
+    if source_ip is not None:
+        keys["aws:sourceip"] = source_ip
+    if mfa_age_seconds is not None:
+        keys["aws:multifactorauthage"] = str(mfa_age_seconds)
+    if requested_region is not None:
+        keys["aws:requestedregion"] = requested_region
