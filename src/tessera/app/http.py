@@ -117,7 +117,9 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.closing = False  # close once the queue is answered
         self.read_paused = False
         self.write_paused = False
+        # one timer per connection, re-armed when it fires rather than per request
         self.keep_alive_timer: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = None
         self._date_source: object = None
         self._date_bytes = b""
 
@@ -146,7 +148,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         return None
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keep_alive()
+        self.idle_since = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -331,7 +333,22 @@ class TesseraHttpProtocol(asyncio.Protocol):
         if self.closing:
             self._close()
         elif not self.in_message and self.timeout_keep_alive > 0:
-            self.keep_alive_timer = self.loop.call_later(self.timeout_keep_alive, self._close)
+            self.idle_since = self.loop.time()
+            if self.keep_alive_timer is None:
+                self.keep_alive_timer = self.loop.call_later(
+                    self.timeout_keep_alive, self._keep_alive_expired
+                )
+
+    def _keep_alive_expired(self) -> None:
+        """Close the connection if it has been idle for the keep-alive timeout."""
+        self.keep_alive_timer = None
+        if self.idle_since is None:  # busy again: the next response re-arms the timer
+            return
+        left = self.idle_since + self.timeout_keep_alive - self.loop.time()
+        if left <= 0:
+            self._close()
+        else:
+            self.keep_alive_timer = self.loop.call_later(left, self._keep_alive_expired)
 
     def _write(self, request: Request, response: Response, keep_alive: bool) -> None:
         transport = self.transport

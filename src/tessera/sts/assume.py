@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final
 
 from tessera import arn as arns
@@ -61,6 +61,7 @@ class RoleRef:
     name: str
 
 
+@lru_cache(maxsize=1024)  # a pure function of the text, asked for on every AssumeRole
 def parse_role_arn(value: str) -> RoleRef | None:
     """``arn:aws:iam::ACCT:role/<path>Name`` → its parts. ``ValidationError`` for a
     malformed ARN, ``None`` for a well-formed ARN that cannot name a role."""

@@ -1,7 +1,11 @@
 """Stateless sessions: the session-token format and the server key ring.
 
-A session token is ``base64(version | key id | nonce | AES-GCM(zlib(JSON)))``:
-authenticated-encrypted under a server session key, carrying everything needed to
+A session token is ``base64(version | key id | nonce | AES-GCM(document))``, the
+document being compact JSON (version 2) or, when that is longer than
+``COMPRESS_ABOVE`` bytes (large session policies, many tags), zlib-compressed JSON
+(version 1, which older servers wrote for every token and which is still read).
+It is authenticated-encrypted (the header is the associated data) under a server
+session key and carries everything needed to
 authenticate and authorise the temporary credentials (principal, secret, expiry,
 session policies, tags, MFA, source identity, chain depth …), so any replica
 verifies it without a database read. Session keys are sealed under the KEK in the
@@ -34,7 +38,11 @@ from tessera.iam.model import Tag
 from tessera.sensitive import constant_time_equals
 from tessera.store.sql import SqlStore
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 1  # zlib(JSON)
+TOKEN_VERSION_RAW = 2  # JSON
+#: documents longer than this are compressed (most are ~250 bytes: compressing
+#: those saves ~80 bytes of token for more than the rest of the encoding costs)
+COMPRESS_ABOVE = 512
 META_KEY = "session_keys"
 MAX_SESSION_SECONDS = 129_600  # 36 h: the longest session any STS call issues
 _HEADER = struct.Struct(">BH")  # version, key id
@@ -155,7 +163,8 @@ def _dt(value: Any) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
 
-def _encode_session(session: Session, akid: str, secret: str) -> bytes:
+def _encode_session(session: Session, akid: str, secret: str) -> tuple[int, bytes]:
+    """(token version, document) for ``session``."""
     doc: dict[str, Any] = {
         "a": akid,
         "s": secret,
@@ -182,15 +191,18 @@ def _encode_session(session: Session, akid: str, secret: str) -> bytes:
         "wc": [list(p) for p in session.web_identity_claims] or None,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    if len(raw) <= COMPRESS_ABOVE:
+        return TOKEN_VERSION_RAW, raw
     # A 4 KiB window (wbits 12, memLevel 4) compresses these documents exactly as
     # well as the default 32 KiB one, and setting up the default costs ~45 µs per
     # token; zlib.decompress reads either.
     packer = zlib.compressobj(9, zlib.DEFLATED, 12, 4)
-    return packer.compress(json.dumps(doc, separators=(",", ":")).encode()) + packer.flush()
+    return TOKEN_VERSION, packer.compress(raw) + packer.flush()
 
 
-def _decode_session(blob: bytes) -> tuple[Session, str, str]:
-    doc = json.loads(zlib.decompress(blob, bufsize=4096))
+def _decode_session(blob: bytes, version: int) -> tuple[Session, str, str]:
+    doc = json.loads(blob if version == TOKEN_VERSION_RAW else zlib.decompress(blob, bufsize=4096))
     session = Session(
         kind=SessionKind(doc["k"]),
         account_id=doc["ac"],
@@ -271,9 +283,10 @@ class SessionCodec:
         akid = ids.new_access_key_id(session.account_id, temporary=True)
         secret = ids.new_secret_access_key()
         key = self.ring.active(now)
-        header = _HEADER.pack(TOKEN_VERSION, key.kid)
+        version, document = _encode_session(session, akid, secret)
+        header = _HEADER.pack(version, key.kid)
         nonce = secrets.token_bytes(12)
-        sealed = self._aead(key).encrypt(nonce, _encode_session(session, akid, secret), header)
+        sealed = self._aead(key).encrypt(nonce, document, header)
         token = base64.b64encode(header + nonce + sealed).decode()
         return IssuedCredentials(akid, secret, token, session.expires_at)
 
@@ -286,7 +299,7 @@ class SessionCodec:
         if len(raw) < _HEADER.size + 12 + 16:
             raise InvalidClientTokenId()
         version, kid = _HEADER.unpack_from(raw)
-        if version != TOKEN_VERSION:
+        if version not in (TOKEN_VERSION, TOKEN_VERSION_RAW):
             raise InvalidClientTokenId()
         key = self.ring.get(kid)
         if key is None:
@@ -295,7 +308,7 @@ class SessionCodec:
         nonce = raw[_HEADER.size : _HEADER.size + 12]
         try:
             blob = self._aead(key).decrypt(nonce, raw[_HEADER.size + 12 :], header)
-            return _decode_session(blob)
+            return _decode_session(blob, version)
         except (InvalidTag, ValueError, KeyError, TypeError, zlib.error) as exc:
             raise InvalidClientTokenId() from exc
 

@@ -14,6 +14,7 @@ convenience for callers that builds the usual global keys from plain values.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,19 +78,21 @@ class PrincipalInfo:
         return cls(arn="anonymous", account=None, kind="anonymous")
 
 
-_last_time: tuple[datetime, str] | None = None
+_last_time: tuple[int, str] = (-1, "")
 
 
 def _time_text(value: datetime) -> str:
-    """ISO-8601 UTC; the last conversion is remembered (every key of a request,
-    and most requests of a second, carry the same time)."""
+    """ISO-8601 UTC to the second; the text of the last second converted is
+    remembered (most requests of a second carry the same one)."""
     global _last_time
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    second = math.floor(value.timestamp())
     last = _last_time
-    if last is not None and last[0] == value:  # naive never equals aware
+    if last[0] == second:
         return last[1]
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    text = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _last_time = (value, text)
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_time = (second, text)
     return text
 
 
