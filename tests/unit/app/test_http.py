@@ -399,3 +399,25 @@ def test_shutdown_of_an_idle_protocol_closes_its_transport(served: Served) -> No
         protocol = connections[0]
         protocol.loop.call_soon_threadsafe(protocol.shutdown)
         assert reader.closed()
+
+
+def test_requests_pipelined_after_connection_close_are_not_run(served: Served) -> None:
+    ran: list[str] = []
+
+    def spy(request: Request) -> Response | None:
+        if request.path == "/spy":
+            ran.append(request.query_string)
+            return Response(200, (), b"")
+        return None
+
+    served.app.get_routes.insert(0, spy)
+    with served.connect() as sock:
+        sock.sendall(
+            b"GET /spy?first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            b"GET /spy?second HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        reader = Reader(sock)
+        status, headers, _ = reader.response()
+        assert status == 200 and headers["connection"] == "close"
+        assert reader.closed()
+    assert ran == ["first"]
