@@ -227,8 +227,9 @@ class TesseraHttpProtocol(asyncio.Protocol):
             if self.runner is None and not self.queue:
                 self._close()
             return
-        if self.transport is None or self.transport.is_closing():
-            return  # pipelined after "Connection: close" (or the client left): not run
+        if self.closing or self.transport is None or self.transport.is_closing():
+            # after "Connection: close", a shutdown, or the client left: not run
+            return
         request, keep_alive = self._request()
         self.server_state.total_requests += 1
         if not keep_alive:
