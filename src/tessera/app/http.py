@@ -227,6 +227,9 @@ class TesseraHttpProtocol(asyncio.Protocol):
             if self.runner is None and not self.queue:
                 self._close()
             return
+        if self.closing or self.transport is None or self.transport.is_closing():
+            # after "Connection: close", a shutdown, or the client left: not run
+            return
         request, keep_alive = self._request()
         self.server_state.total_requests += 1
         if not keep_alive:
@@ -307,6 +310,8 @@ class TesseraHttpProtocol(asyncio.Protocol):
         try:
             while self.queue:
                 request, keep_alive, response = self.queue[0]
+                if self.transport is None or self.transport.is_closing():
+                    return
                 try:
                     if response is None:
                         response = self.app.answer_now(request)

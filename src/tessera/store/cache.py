@@ -18,9 +18,12 @@ memoises the store methods marked with :func:`cached` and keeps the memo exact:
   staleness, worth it only when the store is a remote PostgreSQL).
 
 Only reads whose results are immutable records (or lists, handed out as copies)
-are memoised; usage bookkeeping (access key "last used") is written without
-changing the generation because nothing memoised depends on it. The memo is
-bounded (oldest entries go first), so memory stays flat however large the store.
+are memoised, plus values derived from them alone (``SqlStore.memo``: a key's
+principal, a user's or role's compiled policies, the caller's side of a policy
+decision), which therefore go exactly when those reads go. Usage bookkeeping
+(access key "last used") is written without changing the generation because
+nothing memoised depends on it. The memo is bounded (oldest entries go first), so
+memory stays flat however large the store.
 """
 
 from __future__ import annotations

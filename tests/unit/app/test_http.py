@@ -399,3 +399,34 @@ def test_shutdown_of_an_idle_protocol_closes_its_transport(served: Served) -> No
         protocol = connections[0]
         protocol.loop.call_soon_threadsafe(protocol.shutdown)
         assert reader.closed()
+
+
+def test_requests_pipelined_after_connection_close_are_not_run(served: Served) -> None:
+    ran: list[str] = []
+
+    def spy(request: Request) -> Response | None:
+        if request.path == "/spy":
+            ran.append(request.query_string)
+            return Response(200, (), b"")
+        return None
+
+    served.app.get_routes.insert(0, spy)
+    form = b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+    threaded = (  # answered in a worker thread, so what follows it is queued meanwhile
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(form) + form
+    )
+    for prefix in (b"", threaded):
+        ran.clear()
+        with served.connect() as sock:
+            sock.sendall(
+                prefix + b"GET /spy?first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                b"GET /spy?second HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            reader = Reader(sock)
+            if prefix:
+                assert reader.response()[0] == 400
+            status, headers, _ = reader.response()
+            assert status == 200 and headers["connection"] == "close"
+            assert reader.closed()
+        assert ran == ["first"]
