@@ -204,32 +204,27 @@ def global_keys(
     """Build the common ``aws:*`` global condition keys (IAM User Guide, "AWS
     global condition context keys").  ``aws:PrincipalArn`` is the role ARN for
     role sessions, not the session ARN."""
-    raw: dict[str, RawContextValue] = {
-        "aws:CurrentTime": current_time,
-        "aws:EpochTime": int(current_time.timestamp()),
-        "aws:SecureTransport": secure_transport,
-        "aws:SourceIp": source_ip,
-        "aws:username": username,
-        "aws:userid": userid,
-        "aws:PrincipalType": principal_type,
-        "aws:MultiFactorAuthPresent": mfa_present,
-        "aws:MultiFactorAuthAge": mfa_age_seconds,
-        "aws:TokenIssueTime": token_issue_time,
-        "aws:SourceIdentity": source_identity,
-        "aws:RequestedRegion": requested_region,
-        "aws:PrincipalOrgID": org_id,
-        "aws:PrincipalOrgPaths": tuple(org_paths) if org_paths is not None else None,
-    }
-    if principal.kind not in ("anonymous", "service", "web-identity", "saml"):
-        raw["aws:PrincipalArn"] = principal.role_arn or principal.arn
-        raw["aws:PrincipalAccount"] = principal.account
-    if principal.kind == "service":
-        raw["aws:PrincipalServiceName"] = principal.service
-        raw["aws:PrincipalIsAWSService"] = True
-    else:
-        raw["aws:PrincipalIsAWSService"] = False
-    for k, v in (principal_tags or {}).items():
-        raw[f"aws:PrincipalTag/{k}"] = v
+    keys = principal_keys(
+        principal,
+        username=username,
+        userid=userid,
+        principal_type=principal_type,
+        principal_tags=principal_tags,
+        mfa_present=mfa_present,
+        token_issue_time=token_issue_time,
+        source_identity=source_identity,
+        org_id=org_id,
+        org_paths=org_paths,
+    )
+    add_moment_keys(
+        keys,
+        current_time=current_time,
+        secure_transport=secure_transport,
+        source_ip=source_ip,
+        requested_region=requested_region,
+        mfa_age_seconds=mfa_age_seconds,
+    )
+    raw: dict[str, RawContextValue] = {}
     for k, v in (request_tags or {}).items():
         raw[f"aws:RequestTag/{k}"] = v
     if request_tags is not None:
@@ -238,7 +233,8 @@ def global_keys(
         raw[f"aws:ResourceTag/{k}"] = v
     if extra:
         raw.update(extra)
-    return normalize_keys(raw)
+    keys.update(normalize_keys(raw))
+    return keys
 
 
 # --- the same keys in two parts: the caller's (memoisable) and the moment's ---------
