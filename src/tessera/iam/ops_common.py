@@ -24,7 +24,7 @@ from tessera.errors import (
     NoSuchEntity,
     ValidationError,
 )
-from tessera.iam.model import Group, ManagedPolicy, Role, Tag, User
+from tessera.iam.model import Group, ManagedPolicy, Page, Role, Tag, User
 from tessera.iam.policy.parse import MSG, PolicyKind, inline_size_message, parse_policy, policy_size
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
@@ -87,6 +87,25 @@ def list_resource(ctx: OperationContext, kind: str, path_prefix: str | None) -> 
     """The resource AWS names when authorising a List* call: ``arn:…:user/`` + prefix."""
     prefix = path_prefix or "/"
     return f"arn:{arns.PARTITION}:iam::{account_of(ctx)}:{kind}{prefix}"
+
+
+def list_named(
+    ctx: OperationContext,
+    params: Params,
+    kind: str,
+    result_key: str,
+    fetch: Callable[[str, str, str | None, int], Page[T]],
+    shape: Callable[[T], dict[str, object]],
+) -> Result:
+    """ListUsers / ListGroups / ListRoles: authorise ``iam:List<result_key>`` on the
+    path-prefix resource, then answer one page ordered by name."""
+    prefix = params.get_str("PathPrefix")
+    ctx.authorize(f"iam:List{result_key}", list_resource(ctx, kind, prefix))
+    try:
+        page = fetch(account_of(ctx), prefix or "/", marker(params), max_items(params))
+    except InvalidMarker as exc:
+        raise invalid_marker() from exc
+    return with_truncation({result_key: [shape(x) for x in page.items]}, page.marker)
 
 
 def require_user_credentials(ctx: OperationContext) -> str | None:

@@ -16,10 +16,7 @@ from tessera.iam.ops_common import (
     boundary_shape,
     check_boundary,
     encode_document,
-    invalid_marker,
-    list_resource,
-    marker,
-    max_items,
+    list_named,
     no_such_role,
     now_of,
     owner,
@@ -31,14 +28,12 @@ from tessera.iam.ops_common import (
     tag_resource,
     tags_from,
     validate_policy_document,
-    with_truncation,
 )
 from tessera.iam.ops_users import MUST_DELETE_POLICIES, MUST_DETACH_POLICIES
 from tessera.ids import ROLE_PREFIX, new_unique_id
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import InvalidMarker
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 
@@ -138,15 +133,7 @@ def get_role(ctx: OperationContext, params: Params) -> Result:
 
 
 def list_roles(ctx: OperationContext, params: Params) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListRoles", list_resource(ctx, "role", prefix))
-    try:
-        page = ctx.store.list_roles(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    return with_truncation({"Roles": [role_shape(r) for r in page.items]}, page.marker)
+    return list_named(ctx, params, "role", "Roles", ctx.store.list_roles, role_shape)
 
 
 def update_role(ctx: OperationContext, params: Params) -> Result:

@@ -17,10 +17,8 @@ from tessera.iam.ops_common import (
     check_boundary,
     get_group,
     get_user,
-    invalid_marker,
+    list_named,
     list_resource,
-    marker,
-    max_items,
     no_such_access_key,
     no_such_user,
     now_of,
@@ -46,7 +44,6 @@ from tessera.ids import (
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import InvalidMarker
 
 # [C] mozilla-services/userplex#17 (DeleteUser) and hashicorp/terraform#29147 (DeleteGroup)
 MUST_REMOVE_FROM_GROUP = "Cannot delete entity, must remove users from group first."
@@ -155,15 +152,7 @@ def get_user_op(ctx: OperationContext, params: Params) -> Result:
 
 
 def list_users(ctx: OperationContext, params: Params) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListUsers", list_resource(ctx, "user", prefix))
-    try:
-        page = ctx.store.list_users(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    return with_truncation({"Users": [user_shape(u) for u in page.items]}, page.marker)
+    return list_named(ctx, params, "user", "Users", ctx.store.list_users, user_shape)
 
 
 def update_user(ctx: OperationContext, params: Params) -> Result:
@@ -275,15 +264,7 @@ def get_group_op(ctx: OperationContext, params: Params) -> Result:
 
 
 def list_groups(ctx: OperationContext, params: Params) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListGroups", list_resource(ctx, "group", prefix))
-    try:
-        page = ctx.store.list_groups(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    return with_truncation({"Groups": [group_shape(g) for g in page.items]}, page.marker)
+    return list_named(ctx, params, "group", "Groups", ctx.store.list_groups, group_shape)
 
 
 def update_group(ctx: OperationContext, params: Params) -> Result:
