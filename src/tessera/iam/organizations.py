@@ -100,7 +100,7 @@ class OrganizationService:
             ) from exc
         self.store.create_org_policy(
             OrgPolicy(
-                FULL_AWS_ACCESS_ID + "-" + org.org_id[2:],
+                self.full_access_id(org),
                 org.org_id,
                 SCP,
                 "FullAWSAccess",
@@ -264,7 +264,7 @@ class OrganizationService:
 
     def detach(self, policy_id: str, target_id: str) -> None:
         policy = self.policy(policy_id)
-        attached = [p for p in self.attached(target_id) if p.policy_type == policy.policy_type]
+        attached = self.store.org_policies_for_targets([target_id], policy.policy_type)[target_id]
         if policy_id not in {p.policy_id for p in attached}:
             raise OrgError(f"Policy {policy_id} is not attached to {target_id}.")
         if policy.policy_type == SCP and len(attached) == 1:
@@ -278,11 +278,10 @@ class OrganizationService:
             raise OrgError(f"Policy {policy_id} is not attached to {target_id}.") from exc
 
     def attached(self, target_id: str) -> list[OrgPolicy]:
-        both = [
+        return [
             *self.store.org_policies_for_targets([target_id], SCP)[target_id],
             *self.store.org_policies_for_targets([target_id], RCP)[target_id],
         ]
-        return both
 
 
 def place_of(account: Account) -> tuple[str, ...] | None:
