@@ -111,25 +111,26 @@ class AuthorizationMessages:
             self._aeads[key.kid] = aead
         return aead
 
+    def _seal(self, key: SessionKey, account_id: str, doc: dict[str, Any]) -> str:
+        raw = zlib.compress(
+            json.dumps({"a": account_id, "d": doc}, separators=(",", ":")).encode(), 9
+        )
+        header = _HEADER.pack(VERSION, key.kid)
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead(key).encrypt(nonce, raw, header)
+        return base64.urlsafe_b64encode(header + nonce + sealed).decode().rstrip("=")
+
     def encode(
         self, account_id: str, request: RequestContext, decision: Decision, now: datetime
     ) -> str:
         doc = decision_document(request, decision)
-        payload = {"a": account_id, "d": doc}
-        raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
         key = self.ring.active(now)
-        header = _HEADER.pack(VERSION, key.kid)
-        nonce = secrets.token_bytes(12)
-        sealed = self._aead(key).encrypt(nonce, raw, header)
-        encoded = base64.urlsafe_b64encode(header + nonce + sealed).decode().rstrip("=")
+        encoded = self._seal(key, account_id, doc)
         if len(encoded) > MAX_ENCODED:
             # keep the message decodable within the API's limit: drop the condition
             # keys first (the largest part), marking that they were left out
             doc["context"]["conditions"] = {"items": [], "truncated": True}
-            payload = {"a": account_id, "d": doc}
-            raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
-            sealed = self._aead(key).encrypt(nonce := secrets.token_bytes(12), raw, header)
-            encoded = base64.urlsafe_b64encode(header + nonce + sealed).decode().rstrip("=")
+            encoded = self._seal(key, account_id, doc)
         return encoded
 
     def decode(self, account_id: str, encoded: str) -> dict[str, Any]:
