@@ -75,20 +75,39 @@ def pick_worker(open_connections: Sequence[int], start: int) -> int:
 
 
 class _CountingSet(set[Any]):
-    """uvicorn's ``server_state.connections``, publishing its size to the supervisor."""
+    """uvicorn's ``server_state.connections``, publishing to the supervisor how many
+    connections this worker holds: the open ones plus those received but not yet
+    open (a TLS handshake, or the loop not yet having run the adoption). Counting
+    both in one number means a connection is never missing from the supervisor's
+    view between the moment the worker receives it and the moment it opens."""
 
     def __init__(self, counts: Any, index: int) -> None:
         super().__init__()
         self._counts = counts
         self._index = index
+        self.pending = 0
+
+    def _publish(self) -> None:
+        self._counts[2 * self._index] = len(self) + self.pending
+
+    def received(self) -> None:
+        """A connection arrived from the supervisor (published before ``adopted``)."""
+        self.pending += 1
+        self._publish()
+
+    def dropped(self) -> None:
+        """A received connection failed before it opened."""
+        self.pending = max(0, self.pending - 1)
+        self._publish()
 
     def add(self, item: Any) -> None:
         super().add(item)
-        self._counts[2 * self._index] = len(self)
+        self.pending = max(0, self.pending - 1)
+        self._publish()
 
     def discard(self, item: Any) -> None:
         super().discard(item)
-        self._counts[2 * self._index] = len(self)
+        self._publish()
 
 
 def _worker(
@@ -101,7 +120,8 @@ def _worker(
 
         def __init__(self, config: uvicorn.Config) -> None:
             super().__init__(config)
-            self.server_state.connections = _CountingSet(counts, index)
+            self.held = _CountingSet(counts, index)
+            self.server_state.connections = self.held
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=[])
@@ -121,6 +141,7 @@ def _worker(
                 self.should_exit = True
                 return
             for fd in fds:
+                self.held.received()  # counted as held first, then as adopted
                 counts[2 * index + 1] += 1  # adopted
                 task = loop.create_task(self._adopt(socket.socket(fileno=fd)))
                 self.server_state.tasks.add(task)
@@ -143,6 +164,7 @@ def _worker(
                 )
             except (TimeoutError, OSError, ValueError) as exc:  # e.g. a TLS handshake
                 log.debug("connection dropped before it was served: %s", exc)
+                self.held.dropped()
                 sock.close()
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -166,7 +188,7 @@ def serve_workers(host: str, port: int, workers: int, uvicorn_kwargs: dict[str, 
     listener = listening_socket(host, port)
     listener.setblocking(False)
     ctx = multiprocessing.get_context("spawn")
-    counts: Any = ctx.RawArray("q", 2 * workers)  # per worker: open, adopted
+    counts: Any = ctx.RawArray("q", 2 * workers)  # per worker: held (open + not yet open), adopted
     handed = [0] * workers
     channels: list[socket.socket] = []
     stopping = False
