@@ -9,6 +9,8 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7070
 DEFAULT_DATA_DIR = "./tessera-data"
+#: ``--busy-poll-us`` (tessera.app.busypoll)
+DEFAULT_BUSY_POLL_US = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,9 @@ class ServerConfig:
     # how often a worker compares its read cache with the store's generation
     # (0: at the start of every request, so no request sees older data)
     cache_check_interval_seconds: float = 0.0
+    # adaptive busy polling after a response, microseconds (0: off); see
+    # tessera.app.busypoll
+    busy_poll_us: float = DEFAULT_BUSY_POLL_US
 
     @property
     def scheme(self) -> str:

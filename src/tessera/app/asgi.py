@@ -8,11 +8,13 @@ SQLite)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 import anyio.to_thread
 
+from tessera.app.busypoll import BusyPoller
 from tessera.app.pipeline import MAX_BODY_BYTES, Pipeline, Request, Response
 from tessera.app.runtime import Runtime
 from tessera.errors import InvalidParameterValue
@@ -45,6 +47,16 @@ class TesseraApp:
         self.trusted_proxies = parse_cidrs(tuple(runtime.config.trusted_proxies))
         self.get_routes: list[Route] = []
         self.ready = True
+        self._poller: BusyPoller | None = None
+
+    def busy_poller(self, loop: asyncio.AbstractEventLoop) -> BusyPoller:
+        """The worker's busy poller for ``loop`` (``--busy-poll-us``), shared by
+        its connections."""
+        poller = self._poller
+        if poller is None or poller.loop is not loop:
+            window = self.runtime.config.busy_poll_us / 1e6
+            poller = self._poller = BusyPoller(loop, window)
+        return poller
 
     # ------------------------------------------------------------------ routing
 

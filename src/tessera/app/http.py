@@ -86,6 +86,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
             config.load()
         self.app = find_app(config.loaded_app)
         self.loop = _loop or asyncio.get_event_loop()
+        self.poller = self.app.busy_poller(self.loop)
         self.server_state = server_state
         self.connections: set[Any] = server_state.connections
         self.tasks: set[asyncio.Task[None]] = server_state.tasks
@@ -149,6 +150,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.idle_since = None
+        self.poller.request_arrived()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -375,6 +377,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         if request.method != "HEAD":
             head.append(body)
         transport.write(b"".join(head))
+        self.poller.responded()
 
     def _bad_request(self) -> None:
         transport = self.transport

@@ -13,13 +13,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tessera.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ServerConfig
+from tessera.config import (
+    DEFAULT_BUSY_POLL_US,
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ServerConfig,
+)
 from tessera.kek import KekError
 
 if TYPE_CHECKING:
     from tessera.store.sql import SqlStore
 
 log = logging.getLogger("tessera")
+
+
+def _non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {raw!r}")
+    return value
 
 
 def _flag(raw: str) -> bool:
@@ -44,6 +60,7 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("oidc_ca_bundle", "TESSERA_OIDC_CA_BUNDLE", Path, None),
     ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
     ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
+    ("busy_poll_us", "TESSERA_BUSY_POLL_US", _non_negative_float, DEFAULT_BUSY_POLL_US),
 ]
 
 
@@ -142,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between checks of the read cache against the store; 0 (default) "
         "checks on every request, more bounds how stale another replica's writes may be "
         "(env TESSERA_CACHE_CHECK_INTERVAL)",
+    )
+    p_serve.add_argument(
+        "--busy-poll-us",
+        dest="busy_poll_us",
+        type=_non_negative_float,
+        default=_env_default("TESSERA_BUSY_POLL_US", _non_negative_float, DEFAULT_BUSY_POLL_US),
+        help="after a response, keep polling for the next request for up to this many "
+        "microseconds before sleeping, while clients send their next request that "
+        f"quickly (default {DEFAULT_BUSY_POLL_US:g}; 0 turns it off; env TESSERA_BUSY_POLL_US)",
     )
     p_serve.add_argument(
         "--insecure-clock-offset",
@@ -265,6 +291,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         oidc_ca_bundle=args.oidc_ca_bundle,
         insecure_oidc_http=bool(args.insecure_oidc_http),
         cache_check_interval_seconds=args.cache_check_interval_seconds,
+        busy_poll_us=args.busy_poll_us,
     )
 
 

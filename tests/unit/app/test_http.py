@@ -430,3 +430,36 @@ def test_requests_pipelined_after_connection_close_are_not_run(served: Served) -
             assert status == 200 and headers["connection"] == "close"
             assert reader.closed()
         assert ran == ["first"]
+
+
+def test_back_to_back_requests_turn_on_busy_polling(tmp_path: Path) -> None:
+    # a wide window: the client shares this process's GIL with the server
+    for served in _serve(tmp_path, busy_poll_us=200_000.0):
+        request = served.signed()  # replayable: signed once
+        with served.connect() as sock:
+            reader = Reader(sock)
+            for _ in range(5):
+                sock.sendall(request)
+                assert reader.response()[0] == 200
+        poller = served.app._poller
+        assert poller is not None and poller.window == 0.2
+        assert poller.worthwhile and poller.turns > 0
+
+
+def test_busy_polling_is_on_by_default(served: Served) -> None:
+    with served.connect() as sock:
+        sock.sendall(served.signed())
+        assert Reader(sock).response()[0] == 200
+    poller = served.app._poller
+    assert poller is not None and poller.window == 100e-6
+
+
+def test_busy_polling_off(tmp_path: Path) -> None:
+    for served in _serve(tmp_path, busy_poll_us=0.0):
+        with served.connect() as sock:
+            reader = Reader(sock)
+            for _ in range(5):
+                sock.sendall(served.signed())
+                assert reader.response()[0] == 200
+        poller = served.app._poller
+        assert poller is not None and poller.window == 0.0 and poller.turns == 0
