@@ -16,8 +16,10 @@ poller remembers the gap between the last response and the request that
 followed it, and polls only while that gap was short enough to be caught. A
 client that thinks for longer between requests (a boto3 call costs ~0.7 ms of
 client CPU) makes every gap long, and the worker then sleeps at once as it
-always did, so polling costs nothing there; a busy worker never waits, so it
-never polls either. The most a wrong guess costs is one window of CPU.
+always did, so polling costs nothing there. The most a wrong guess costs is one
+window of CPU. A fully loaded worker polls only in the brief moments it runs dry;
+on two cores shared with the load generator that cost 1–3 % of throughput
+(bench/README.md).
 
 ``tessera serve --busy-poll-us 0`` turns it off.
 """
