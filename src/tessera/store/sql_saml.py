@@ -14,13 +14,12 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy import Row, Table, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider
 from tessera.store import schema as s
-from tessera.store.base import AlreadyExists
 
 if TYPE_CHECKING:
     from tessera.kek import KeyEncryptionKey
@@ -65,6 +64,10 @@ class SamlStoreMixin:
 
         def _tx(self) -> AbstractContextManager[Connection]: ...
 
+        def _insert_named(self, table: Table, values: dict[str, Any]) -> None: ...
+
+        def _get_named(self, table: Table, account_id: str, name: str) -> Row[Any] | None: ...
+
     # ------------------------------------------------------------------ providers
 
     @staticmethod
@@ -84,32 +87,23 @@ class SamlStoreMixin:
 
     def create_saml_provider(self, provider: SamlProvider) -> None:
         """Insert a provider; ``AlreadyExists`` when the name (any case) is taken."""
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.saml_providers).values(
-                        account_id=provider.account_id,
-                        name_key=provider.name.lower(),
-                        name=provider.name,
-                        provider_uuid=provider.provider_uuid,
-                        metadata_document=provider.metadata_document,
-                        valid_until=provider.valid_until,
-                        created_at=provider.created_at,
-                        encryption_mode=provider.encryption_mode,
-                        private_keys_sealed=provider.private_keys_sealed,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(provider.name) from exc
+        self._insert_named(
+            s.saml_providers,
+            dict(
+                account_id=provider.account_id,
+                name_key=provider.name.lower(),
+                name=provider.name,
+                provider_uuid=provider.provider_uuid,
+                metadata_document=provider.metadata_document,
+                valid_until=provider.valid_until,
+                created_at=provider.created_at,
+                encryption_mode=provider.encryption_mode,
+                private_keys_sealed=provider.private_keys_sealed,
+            ),
+        )
 
     def get_saml_provider(self, account_id: str, name: str) -> SamlProvider | None:
-        c = s.saml_providers.c
-        with self._tx() as conn:
-            row = conn.execute(
-                select(s.saml_providers).where(
-                    and_(c.account_id == account_id, c.name_key == name.lower())
-                )
-            ).first()
+        row = self._get_named(s.saml_providers, account_id, name)
         return None if row is None else self._saml_provider(row)
 
     def list_saml_providers(self, account_id: str) -> list[SamlProvider]:
