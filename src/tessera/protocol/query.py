@@ -404,6 +404,19 @@ _CONVERTERS: Final[dict[str, tuple[Callable[[str], object | None], str]]] = {
 # --- compiling shapes into decoders ---------------------------------------------------
 
 
+def _passes(
+    checks: list[_Check], value: object, sensitive: bool, path: str, errors: list[str]
+) -> bool:
+    """Run every constraint check on ``value``; each failure adds its violation."""
+    ok = True
+    for check in checks:
+        problem = check(value)
+        if problem is not None:
+            errors.append(_violation(value, sensitive, path, problem))
+            ok = False
+    return ok
+
+
 def _length_checks(meta: Mapping[str, Any]) -> list[_Check]:
     checks: list[_Check] = []
     if "min" in meta:
@@ -481,13 +494,7 @@ class _Compiler:
                 if value is None:
                     errors.append(_violation(text, sensitive, path, converter[1]))
                     return _INVALID
-            ok = True
-            for check in checks:
-                problem = check(value)
-                if problem is not None:
-                    errors.append(_violation(value, sensitive, path, problem))
-                    ok = False
-            return value if ok else _INVALID
+            return value if _passes(checks, value, sensitive, path, errors) else _INVALID
 
         return decode_scalar, None, sensitive
 
@@ -525,12 +532,7 @@ class _Compiler:
                     items.append(value)
             if not ok:
                 return _INVALID
-            for check in checks:
-                problem = check(items)
-                if problem is not None:
-                    errors.append(_violation(items, sensitive, path, problem))
-                    ok = False
-            return items if ok else _INVALID
+            return items if _passes(checks, items, sensitive, path, errors) else _INVALID
 
         return decode_list, schema, sensitive
 
@@ -573,12 +575,7 @@ class _Compiler:
                 out.setdefault(got[0], got[1])
             if not ok:
                 return _INVALID
-            for check in checks:
-                problem = check(out)
-                if problem is not None:
-                    errors.append(_violation(out, sensitive, path, problem))
-                    ok = False
-            return out if ok else _INVALID
+            return out if _passes(checks, out, sensitive, path, errors) else _INVALID
 
         return decode_map, None, sensitive
 
