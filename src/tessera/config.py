@@ -11,6 +11,12 @@ DEFAULT_PORT = 7070
 DEFAULT_DATA_DIR = "./tessera-data"
 #: ``--busy-poll-us`` (tessera.app.busypoll)
 DEFAULT_BUSY_POLL_US = 100.0
+#: ``--max-header-bytes``: a request head (request line, URL and headers) in total
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+#: ``--max-header-line-bytes``: one header line
+DEFAULT_MAX_HEADER_LINE_BYTES = 16 * 1024
+#: ``--header-timeout``: seconds from a request head's first byte to its end
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,10 @@ class ServerConfig:
     # adaptive busy polling after a response, microseconds (0: off); see
     # tessera.app.busypoll
     busy_poll_us: float = DEFAULT_BUSY_POLL_US
+    # request-head limits of the HTTP protocol (tessera.app.http)
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_header_line_bytes: int = DEFAULT_MAX_HEADER_LINE_BYTES
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT
 
     @property
     def scheme(self) -> str:

@@ -21,6 +21,20 @@ without reading it all, then the connection closes after the rest of the message
 (up to ``_DRAIN_LIMIT`` more bytes) so the client sees the answer rather than a
 reset. WebSocket and other upgrades are not supported: the request is answered as
 plain HTTP and the connection closed.
+
+Request heads are bounded (``ServerConfig``: ``--max-header-bytes``,
+``--max-header-line-bytes``, ``--header-timeout``). httptools holds a header line
+until it is complete and reports it only then, so the bytes of a head are counted
+two ways, both lower bounds of its true size and both O(1) per callback or chunk:
+the URL pieces and completed header lines exactly as the callbacks report them,
+and every whole chunk that arrives while a head begun in an earlier chunk is still
+incomplete. A head whose URL is over the total is answered ``414``, one over the
+total or with a line over the line limit ``431``; then the connection closes
+without reading the rest, so a head never holds more than the limit plus two
+reads. A head must be complete within the header timeout from its first byte (the
+first request's from the connection's opening): otherwise the connection closes
+(with a ``408`` if part of a request arrived). Idle keep-alive connections keep
+the keep-alive timeout.
 """
 
 from __future__ import annotations
@@ -58,6 +72,12 @@ def _status_line(status: int) -> bytes:
 _STATUS_LINES: Final = {code: _status_line(code) for code in range(100, 600)}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BAD_REQUEST: Final = b"Invalid HTTP request received."
+#: Bytes a header line has beyond its name and value (``": "`` and CRLF).
+_LINE_OVERHEAD: Final = 4
+
+
+class _HeadRefused(Exception):
+    """Raised from a parser callback to stop parsing a refused request head."""
 
 
 def find_app(app: object) -> TesseraApp:
@@ -91,6 +111,10 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.connections: set[Any] = server_state.connections
         self.tasks: set[asyncio.Task[None]] = server_state.tasks
         self.timeout_keep_alive: float = float(config.timeout_keep_alive)
+        limits = self.app.runtime.config
+        self.max_head = limits.max_header_bytes
+        self.max_line = min(limits.max_header_line_bytes, self.max_head)
+        self.header_timeout = limits.header_timeout_seconds
         self.parser = httptools.HttpRequestParser(self)
         with contextlib.suppress(AttributeError):  # httptools < 0.6.3
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -109,6 +133,17 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.expect_continue = False
         self.too_large = False
         self.drained = 0
+
+        # the request head being received (module docstring: how it is bounded)
+        self.in_head = False  # between on_message_begin and on_headers_complete
+        self.head_exact = 0  # URL pieces and complete header lines, as reported
+        self.head_chunks = 0  # its share of its first chunk, then each later chunk
+        self.line_chunks = 0  # ... and while no callback came: one line in progress
+        self.head_events = 0  # callbacks that report head bytes (ever)
+        self.head_fresh = False  # the head began in the chunk being parsed
+        self.head_refused = False
+        self.head_deadline: float | None = None
+        self.head_timer: asyncio.TimerHandle | None = None
 
         # answering
         # (request, keep-alive, the answer when already known: a 413)
@@ -136,10 +171,14 @@ class TesseraHttpProtocol(asyncio.Protocol):
         if self.transport.get_extra_info("sslcontext"):
             self.scheme = "https"
         self.direct, self.peer_trusted = self.app.peer(self.peer_ip, self.scheme)
+        # the first request's head is timed from the connection's opening
+        self.head_deadline = self.loop.time() + self.header_timeout
+        self.head_timer = self.loop.call_later(self.header_timeout, self._head_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self._cancel_keep_alive()
+        self._cancel_head_timer()
         self.closing = True
         self.queue.clear()
         if self.transport is not None:
@@ -149,8 +188,12 @@ class TesseraHttpProtocol(asyncio.Protocol):
         return None
 
     def data_received(self, data: bytes) -> None:
+        if self.head_refused:  # answered 431/414: nothing more is read
+            return
         self.idle_since = None
         self.poller.request_arrived()
+        events = self.head_events
+        self.head_fresh = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -158,11 +201,26 @@ class TesseraHttpProtocol(asyncio.Protocol):
             if self.runner is None and not self.queue:
                 self._close()
         except httptools.HttpParserError:
+            if self.head_refused:  # a callback refused the head: answered already
+                return
             if self.too_large:  # the rest of an over-long message: answered already
                 self._close()
                 return
             log.warning("Invalid HTTP request received.")
             self._bad_request()
+            return
+        if not self.in_head:
+            return
+        if self.head_fresh:  # of this chunk, at least what the callbacks reported
+            self.head_chunks = self.head_exact
+        else:  # the whole chunk belongs to a head that began in an earlier one
+            self.head_chunks += len(data)
+            if self.head_events == events:  # and to the one line still in progress
+                self.line_chunks += len(data)
+            else:
+                self.line_chunks = 0
+            if self.head_chunks > self.max_head or self.line_chunks > self.max_line:
+                self._refuse_head(431)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -175,6 +233,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close now if idle, else after the answers."""
+        self._cancel_head_timer()
         self.closing = True
         if self.runner is None and not self.queue:
             self._close()
@@ -183,6 +242,14 @@ class TesseraHttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.in_head = True
+        self.head_fresh = True
+        self.head_exact = self.head_chunks = self.line_chunks = 0
+        self.head_events += 1
+        if self.head_deadline is None:
+            self.head_deadline = self.loop.time() + self.header_timeout
+            if self.head_timer is None:
+                self.head_timer = self.loop.call_later(self.header_timeout, self._head_expired)
         self.url = b""
         self.headers = []
         self.body = []
@@ -192,9 +259,20 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.drained = 0
 
     def on_url(self, url: bytes) -> None:
+        self.head_exact += len(url)
+        self.head_events += 1
+        if self.head_exact > self.max_head:
+            self._refuse_head(414)
+            raise _HeadRefused
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value) + _LINE_OVERHEAD
+        self.head_exact += size
+        self.head_events += 1
+        if size > self.max_line or self.head_exact > self.max_head:
+            self._refuse_head(431)
+            raise _HeadRefused
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         if key == "expect" and text.lower() == "100-continue":
@@ -202,6 +280,8 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.headers.append((key, text))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_deadline = None
         length = self._content_length()
         if length is not None and length > MAX_BODY_BYTES:
             self._refuse_too_large()
@@ -299,6 +379,55 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.queue.append((request, False, response))
         else:
             self._write(request, response, False)
+
+    def _refuse_head(self, status: int) -> None:
+        """Answer an over-long head (after anything queued) and close without
+        reading more of it."""
+        self.head_refused = True
+        self.in_head = False
+        self.head_deadline = None
+        self.closing = True
+        if status == 414:
+            message = "Request URL is too long."
+        else:
+            message = "Request header fields are too large."
+        response = _head_error(status, message)
+        request = Request("GET", "", "", (), b"", "", False)
+        if self.runner is not None or self.queue:
+            self.queue.append((request, False, response))
+            self._pause_reading()
+        else:
+            self._write(request, response, False)
+            self._close()
+
+    def _head_expired(self) -> None:
+        """The header timeout: close a connection whose request head is late."""
+        self.head_timer = None
+        deadline = self.head_deadline
+        if deadline is None or self.transport is None:  # no head in progress
+            return
+        now = self.loop.time()
+        if self.read_paused:  # not the client's delay: time it again from now
+            self.head_deadline = deadline = now + self.header_timeout
+        if deadline > now:
+            self.head_timer = self.loop.call_later(deadline - now, self._head_expired)
+            return
+        self.head_deadline = None
+        self.head_refused = True  # nothing more of the head is read
+        self.closing = True
+        if self.runner is not None or self.queue:  # close after those answers
+            self._pause_reading()
+            return
+        if self.in_message:
+            request = Request("GET", "", "", (), b"", "", False)
+            self._write(request, _head_error(408, "Request header timeout."), False)
+        self._close()
+
+    def _cancel_head_timer(self) -> None:
+        self.head_deadline = None
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
     def _start_runner(self) -> None:
         task = self.loop.create_task(self._run_queue())
@@ -407,9 +536,25 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self.read_paused and self.transport is not None:
+        if self.read_paused and self.transport is not None and not self.head_refused:
             self.read_paused = False
+            if self.head_deadline is not None:  # a head waited while reading paused
+                self.head_deadline = self.loop.time() + self.header_timeout
             self.transport.resume_reading()
+
+
+def _head_error(status: int, message: str) -> Response:
+    """A 408, 414 or 431 ``ErrorResponse`` for a request head refused before parsing."""
+    from tessera.errors import InvalidParameterValue
+    from tessera.ids import new_request_id
+    from tessera.protocol.render import render_error
+
+    rid = new_request_id()
+    return Response(
+        status,
+        (("content-type", "text/xml"), ("x-amzn-requestid", rid)),
+        render_error(None, InvalidParameterValue(message), rid),
+    )
 
 
 def _internal_error() -> Response:

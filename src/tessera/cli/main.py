@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 from tessera.config import (
     DEFAULT_BUSY_POLL_US,
     DEFAULT_DATA_DIR,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADER_LINE_BYTES,
     DEFAULT_PORT,
     ServerConfig,
 )
@@ -35,6 +38,31 @@ def _non_negative_float(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
     if not value >= 0.0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {raw!r}")
+    return value
+
+
+#: The smallest ``--max-header-bytes``/``--max-header-line-bytes`` accepted.
+MIN_HEADER_LIMIT = 1024
+
+
+def _header_limit(raw: str) -> int:
+    """A request-head size limit in bytes."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {raw!r}") from None
+    if value < MIN_HEADER_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_HEADER_LIMIT} bytes: {raw!r}")
+    return value
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0: {raw!r}")
     return value
 
 
@@ -61,6 +89,14 @@ _SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
     ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
     ("busy_poll_us", "TESSERA_BUSY_POLL_US", _non_negative_float, DEFAULT_BUSY_POLL_US),
+    ("max_header_bytes", "TESSERA_MAX_HEADER_BYTES", _header_limit, DEFAULT_MAX_HEADER_BYTES),
+    (
+        "max_header_line_bytes",
+        "TESSERA_MAX_HEADER_LINE_BYTES",
+        _header_limit,
+        DEFAULT_MAX_HEADER_LINE_BYTES,
+    ),
+    ("header_timeout_seconds", "TESSERA_HEADER_TIMEOUT", _positive_seconds, DEFAULT_HEADER_TIMEOUT),
 ]
 
 
@@ -168,6 +204,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a response, keep polling for the next request for up to this many "
         "microseconds before sleeping, while clients send their next request that "
         f"quickly (default {DEFAULT_BUSY_POLL_US:g}; 0 turns it off; env TESSERA_BUSY_POLL_US)",
+    )
+    # An environment value is the option's default as a string: argparse checks it
+    # like a command-line value (a bad one exits 2 naming the option).
+    p_serve.add_argument(
+        "--max-header-bytes",
+        dest="max_header_bytes",
+        type=_header_limit,
+        default=_env_default("TESSERA_MAX_HEADER_BYTES", str, DEFAULT_MAX_HEADER_BYTES),
+        help="largest request head (request line, URL and headers) in bytes; a larger one is "
+        f"answered 431 (414 for the URL) and the connection closed "
+        f"(default {DEFAULT_MAX_HEADER_BYTES}; env TESSERA_MAX_HEADER_BYTES)",
+    )
+    p_serve.add_argument(
+        "--max-header-line-bytes",
+        dest="max_header_line_bytes",
+        type=_header_limit,
+        default=_env_default("TESSERA_MAX_HEADER_LINE_BYTES", str, DEFAULT_MAX_HEADER_LINE_BYTES),
+        help="largest single header line in bytes, at most --max-header-bytes; a larger one "
+        f"is answered 431 (default {DEFAULT_MAX_HEADER_LINE_BYTES}; "
+        "env TESSERA_MAX_HEADER_LINE_BYTES)",
+    )
+    p_serve.add_argument(
+        "--header-timeout",
+        dest="header_timeout_seconds",
+        type=_positive_seconds,
+        default=_env_default("TESSERA_HEADER_TIMEOUT", str, DEFAULT_HEADER_TIMEOUT),
+        help="seconds a client has to send a whole request head, from its first byte (from "
+        "the connection's opening for the first request); a late one closes the connection "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g}; env TESSERA_HEADER_TIMEOUT)",
     )
     p_serve.add_argument(
         "--insecure-clock-offset",
@@ -292,6 +357,9 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         insecure_oidc_http=bool(args.insecure_oidc_http),
         cache_check_interval_seconds=args.cache_check_interval_seconds,
         busy_poll_us=args.busy_poll_us,
+        max_header_bytes=args.max_header_bytes,
+        max_header_line_bytes=min(args.max_header_line_bytes, args.max_header_bytes),
+        header_timeout_seconds=args.header_timeout_seconds,
     )
 
 
