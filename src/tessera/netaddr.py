@@ -10,6 +10,13 @@ function falls back to the direct peer and never raises on header content.
 
 The result feeds ``aws:SourceIp`` and ``aws:SecureTransport`` in policy
 evaluation. The RFC 7239 ``Forwarded`` header is not consulted.
+
+It also owns the classification of *outbound* destination addresses
+(``canonical_address``, ``is_loopback_address``, ``special_use``): which
+addresses are this host (loopback, unspecified), on-link only (link-local,
+cloud metadata endpoints) or not unicast at all — with IPv4 embedded in IPv6
+(mapped ``::ffff:a.b.c.d``, compatible ``::a.b.c.d``, NAT64 ``64:ff9b::/96``
+and 6to4 ``2002::/16``) judged by the IPv4 address it carries.
 """
 
 from __future__ import annotations
@@ -19,7 +26,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-__all__ = ["ClientView", "client_view", "is_trusted_peer", "parse_cidrs"]
+__all__ = [
+    "ClientView",
+    "canonical_address",
+    "client_view",
+    "is_loopback_address",
+    "is_trusted_peer",
+    "parse_cidrs",
+    "special_use",
+]
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -158,3 +173,70 @@ def _forwarded_proto(value: str | None, direct: ClientView) -> bool:
     if last == "http":
         return False
     return direct.secure_transport
+
+
+# --- outbound destinations ------------------------------------------------------------
+
+_NAT64 = IPv6Network("64:ff9b::/96")
+_THIS_NETWORK = IPv4Network("0.0.0.0/8")
+_SITE_LOCAL = IPv6Network("fec0::/10")
+#: Cloud instance-metadata endpoints outside the link-local ranges (AWS IMDS over
+#: IPv6, Alibaba Cloud, Oracle Cloud's legacy address).
+_METADATA: frozenset[Address] = frozenset(
+    {
+        IPv6Address("fd00:ec2::254"),
+        IPv4Address("100.100.100.200"),
+        IPv4Address("192.0.0.192"),
+    }
+)
+
+
+def canonical_address(address: Address) -> Address:
+    """The IPv4 address an IPv6 address carries (IPv4-mapped, IPv4-compatible,
+    NAT64 well-known prefix, 6to4), else ``address`` itself. ``::`` and ``::1``
+    stay IPv6 (unspecified, loopback)."""
+    if isinstance(address, IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    packed = int(address)
+    if address in _NAT64:
+        return IPv4Address(packed & 0xFFFFFFFF)
+    if packed >> 32 == 0 and packed > 1:  # ::a.b.c.d (deprecated IPv4-compatible)
+        return IPv4Address(packed)
+    return address
+
+
+def is_loopback_address(address: Address) -> bool:
+    """127.0.0.0/8 and ::1, in any IPv6 form that embeds IPv4 (``::ffff:127.0.0.1``)."""
+    return canonical_address(address).is_loopback
+
+
+def special_use(address: Address) -> str | None:
+    """Why ``address`` is not an ordinary remote unicast destination — ``"loopback"``,
+    ``"unspecified"`` (``0.0.0.0/8``, ``::``: Linux connects those to this host),
+    ``"link-local"`` (169.254/16, fe80::/10: instance metadata lives there),
+    ``"metadata"``, ``"multicast"``, ``"reserved"`` (240/4, broadcast, fec0::/10) —
+    or ``None``. Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are ordinary:
+    self-hosted identity providers live there."""
+    canonical = canonical_address(address)
+    if canonical in _METADATA or address in _METADATA:
+        return "metadata"
+    if canonical.is_loopback:
+        return "loopback"
+    if canonical.is_unspecified or (
+        isinstance(canonical, IPv4Address) and canonical in _THIS_NETWORK
+    ):
+        return "unspecified"
+    if canonical.is_link_local:
+        return "link-local"
+    if canonical.is_multicast:
+        return "multicast"
+    if isinstance(canonical, IPv4Address):
+        if canonical.is_reserved or canonical == IPv4Address("255.255.255.255"):
+            return "reserved"
+    elif canonical in _SITE_LOCAL:
+        return "reserved"
+    return None

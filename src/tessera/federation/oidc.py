@@ -4,24 +4,41 @@ issuer's discovery document and JWKS (cached), and checking a signature.
 
 **Fetching.** ``<issuer>/.well-known/openid-configuration`` (whose ``issuer``
 must equal the token's ``iss`` exactly) names ``jwks_uri``; both are fetched
-through one injected ``httpx.Client`` (tests pass a mock transport) with bounded
-timeouts, a size cap counted on decoded bytes, and HTTPS verified by
+through one ``httpx.Client`` (tests inject one with a mock transport) with bounded
+timeouts (5 s per network operation, ``fetch_deadline`` — 10 s — for the whole
+refresh), a size cap counted on decoded bytes, and HTTPS verified by
 ``tessera.tls.client_ssl_context`` (certificate + host name, system trust store
-plus an optional CA bundle). Plain ``http`` is allowed only to loopback hosts
-(127.0.0.0/8, ::1, localhost) or when ``insecure_http`` is on (the server option
-``insecure_oidc_http``, which warns). Redirects are followed by hand, at most
-``max_redirects`` hops, each hop checked by the same rule — so an https issuer can
-never be redirected to plain http — and an issuer that is not itself on loopback
-cannot send Tessera to a loopback address (no SSRF beyond what the provider URL
-and its own discovery document name).
+plus an optional CA bundle). Redirects are followed by hand, at most
+``max_redirects`` hops.
 
-**Caching.** Keys are cached per issuer for ``cache_ttl`` seconds. A token whose
-``kid`` is not in the cached set triggers a refresh, at most once per
-``refresh_cooldown`` per issuer, so tokens with random kids cannot make Tessera
-hammer an IdP. A failed fetch is remembered for ``failure_ttl`` seconds (requests
-in that window fail at once instead of queueing behind timeouts); when a refresh
-fails but cached keys still hold the kid, they are used. Fetches for one issuer
-are serialised (one in flight); different issuers never wait for each other.
+**Where it may connect** (``check_url``, each hop and the ``jwks_uri`` alike).
+The host is resolved first — once — and the decision is made on every address it
+resolved to (``tessera.federation.fetch``): unspecified, link-local, metadata,
+multicast and reserved addresses are never fetched; loopback only for a
+*loopback issuer* (``localhost``/``*.localhost`` or a loopback address literal,
+``[::ffff:127.0.0.1]`` included — ``is_loopback_host``) or with
+``insecure_http``. The connection then goes to exactly the checked addresses (the
+transport pins them; no second DNS lookup), while the ``Host`` header, SNI and
+certificate check use the name. Plain ``http`` is allowed only when every address
+is loopback, or with ``insecure_http`` (the server option ``insecure_oidc_http``,
+which warns). Once a chain is on https (an https issuer, an https hop, a discovery
+document served over https), nothing in it is fetched over http — not even with
+``insecure_http``. A refused address raises ``IdpTargetRefused``, a kind of
+``IdpUnreachable``: callers see the same ``IDPCommunicationError`` for a refused
+target, a closed port and a host that does not answer, so answers do not map which
+local ports are open.
+
+**Isolation** (a slow IdP cannot starve other callers). Fetches never run in the
+request thread: each issuer has at most one refresh in flight (discovery then
+JWKS, so every (issuer, URL) is single-flight), run by a small thread pool owned
+by this object (``fetch_workers``, 8; more concurrent refreshes are refused at
+once). A caller that needs a refresh waits on that one future, at most
+``fetch_deadline`` (+1 s); at most ``max_waiters`` (16) request threads wait on
+IdP work at any time in a process, beyond that callers get ``IdpBusy`` (an
+``IdpUnreachable``) at once instead of queueing. Request threads that wait are
+therefore bounded well below the application's worker-thread limit (anyio's 40),
+so signed IAM/STS calls keep their threads however many slow tokens arrive; a
+cache hit never waits.
 
 **Keys and algorithms.** RS256/384/512 (RSA keys of at least 2048 bits) and
 ES256/384/512 (P-256/P-384/P-521, the curve bound to the algorithm) only; a JWK's
@@ -30,7 +47,8 @@ ignored. ``none`` and every ``HS*`` algorithm are refused before any key is
 looked up, so a public key can never be used as an HMAC secret. Signatures are
 checked with PyJWT's JWS layer, naming the one algorithm explicitly.
 
-Errors are this module's own (``IdpUnreachable`` — network, timeouts, 5xx;
+Errors are this module's own (``IdpUnreachable`` — network, timeouts, 5xx,
+refused targets, too many waiters;
 ``IdpDocumentError`` — bad status, size, JSON, issuer mismatch, unusable keys;
 ``IdpCertificateError``; ``UnknownSigningKey``); the STS operation maps them to
 AWS's codes. Tokens are never logged.
@@ -46,6 +64,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -56,7 +76,19 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tessera.federation.fetch import (
+    ResolutionError,
+    Resolver,
+    Target,
+    TargetRefused,
+    check_addresses,
+    pinned,
+    pinned_transport,
+    resolve,
+    system_resolver,
+)
 from tessera.iam.oidc_model import is_loopback_host
+from tessera.netaddr import is_loopback_address
 from tessera.sensitive import Secret
 from tessera.tls import client_ssl_context
 
@@ -76,6 +108,9 @@ MAX_DISCOVERY_BYTES: Final = 64 * 1024
 MAX_JWKS_BYTES: Final = 256 * 1024
 MAX_KEYS: Final = 100
 MAX_REDIRECTS: Final = 3
+DEFAULT_FETCH_DEADLINE: Final = 10.0
+FETCH_WORKERS: Final = 8
+MAX_WAITERS: Final = 16
 MAX_CACHED_ISSUERS: Final = 1024
 DISCOVERY_SUFFIX: Final = "/.well-known/openid-configuration"
 
@@ -95,6 +130,15 @@ class MalformedToken(InboundError):
 
 class IdpUnreachable(InboundError):
     """Network failure, timeout or a 5xx/429 answer: worth retrying later."""
+
+
+class IdpTargetRefused(IdpUnreachable):
+    """The URL resolves to an address Tessera may not fetch from for this issuer.
+    Answered like an unreachable IdP on purpose."""
+
+
+class IdpBusy(IdpUnreachable):
+    """Too many callers already wait on IdP fetches (or too many are in flight)."""
 
 
 class IdpDocumentError(InboundError):
@@ -271,6 +315,15 @@ def _is_cert_failure(exc: BaseException) -> bool:
     return False
 
 
+def _again(exc: InboundError) -> InboundError:
+    """A fresh instance of a shared failure (one per waiting thread, so tracebacks
+    of different callers never pile onto one object)."""
+    try:
+        return type(exc)(*exc.args)
+    except TypeError:  # pragma: no cover - every InboundError takes its message
+        return IdpUnreachable(str(exc))
+
+
 @dataclass(slots=True)
 class _IssuerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -279,6 +332,7 @@ class _IssuerState:
     last_attempt: float | None = None
     failure: InboundError | None = None
     failed_at: float = 0.0
+    job: Future[tuple[VerificationKey, ...]] | None = None  # the refresh in flight
 
 
 class InboundOidc:
@@ -298,6 +352,10 @@ class InboundOidc:
         max_jwks_bytes: int = MAX_JWKS_BYTES,
         max_redirects: int = MAX_REDIRECTS,
         monotonic: Callable[[], float] = time.monotonic,
+        resolver: Resolver = system_resolver,
+        fetch_deadline: float = DEFAULT_FETCH_DEADLINE,
+        fetch_workers: int = FETCH_WORKERS,
+        max_waiters: int = MAX_WAITERS,
     ) -> None:
         self.insecure_http = insecure_http
         self.timeout = timeout
@@ -307,21 +365,30 @@ class InboundOidc:
         self.max_discovery_bytes = max_discovery_bytes
         self.max_jwks_bytes = max_jwks_bytes
         self.max_redirects = max_redirects
+        self.fetch_deadline = fetch_deadline
+        self.fetch_workers = fetch_workers
+        self.max_waiters = max_waiters
         self._monotonic = monotonic
+        self._resolver = resolver
         self._owns_client = http_client is None
         self._client = (
             http_client
             if http_client is not None
             else httpx.Client(
-                verify=client_ssl_context(ca_bundle),
+                transport=pinned_transport(
+                    client_ssl_context(ca_bundle), max_connections=2 * fetch_workers
+                ),
                 timeout=httpx.Timeout(timeout),
                 follow_redirects=False,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                trust_env=False,
                 headers={"User-Agent": "tessera-sts (inbound OIDC)"},
             )
         )
         self._lock = threading.Lock()
         self._issuers: dict[str, _IssuerState] = {}
+        self._waiters = threading.BoundedSemaphore(max_waiters)
+        self._jobs = 0  # refreshes submitted and not finished (under _lock)
+        self._executor: ThreadPoolExecutor | None = None
         self.fetches: dict[str, int] = {}  # url -> count (tests, diagnostics)
         if insecure_http:
             log.warning(
@@ -330,38 +397,82 @@ class InboundOidc:
             )
 
     def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         if self._owns_client:
             self._client.close()
 
     # --- URL policy ---------------------------------------------------------------
 
-    def check_url(self, url: str, *, issuer_host: str) -> None:
-        """Raise ``IdpDocumentError`` unless Tessera may fetch ``url`` for an issuer on
-        ``issuer_host``."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("https", "http") or not host:
-            raise IdpDocumentError(f"{url!r} is not an absolute http(s) URL")
-        if parts.username is not None or parts.password is not None:
-            raise IdpDocumentError(f"{url!r} carries credentials")
-        loopback = is_loopback_host(host)
-        if loopback and not is_loopback_host(issuer_host) and not self.insecure_http:
-            raise IdpDocumentError(f"{url!r}: an issuer on {issuer_host} may not name loopback")
-        if parts.scheme == "http" and not loopback and not self.insecure_http:
-            raise IdpDocumentError(f"{url!r} uses plain http to a non-loopback host")
+    def check_url(self, url: str, *, issuer_host: str, https_only: bool = False) -> Target:
+        """The checked destination of ``url`` fetched for an issuer on ``issuer_host``.
 
-    def _get_json(self, url: str, *, issuer_host: str, max_bytes: int) -> dict[str, Any]:
+        Raises ``IdpDocumentError`` for a URL Tessera never fetches (not absolute
+        http(s), credentials, plain http after https, plain http to anything but
+        loopback), ``IdpTargetRefused`` when an address it resolves to is off
+        limits, ``IdpUnreachable`` when it does not resolve."""
+        try:
+            parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii")
+        except (httpx.InvalidURL, UnicodeError, TypeError) as exc:
+            raise IdpDocumentError(f"{url[:200]!r} is not a valid URL") from exc
+        parts = urlsplit(url)
+        if parsed.scheme not in ("https", "http") or not host:
+            raise IdpDocumentError(f"{url!r} is not an absolute http(s) URL")
+        if parts.username is not None or parts.password is not None or parsed.userinfo:
+            raise IdpDocumentError(f"{url!r} carries credentials")
+        if https_only and parsed.scheme != "https":
+            raise IdpDocumentError(f"{url!r}: plain http after https is never followed")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            addresses = resolve(host, port, self._resolver)
+        except ResolutionError as exc:
+            raise IdpUnreachable(f"GET {url} failed: {exc}") from exc
+        allow_loopback = self.insecure_http or is_loopback_host(issuer_host)
+        try:
+            check_addresses(addresses, allow_loopback=allow_loopback)
+        except TargetRefused as exc:
+            raise IdpTargetRefused(
+                f"GET {url} refused for an issuer on {issuer_host}: {exc}"
+            ) from exc
+        loopback = all(is_loopback_address(a) for a in addresses)
+        if parsed.scheme == "http" and not loopback and not self.insecure_http:
+            raise IdpDocumentError(f"{url!r} uses plain http to a non-loopback host")
+        return Target(host=host, port=port, addresses=addresses)
+
+    def _get_json(
+        self,
+        url: str,
+        *,
+        issuer_host: str,
+        max_bytes: int,
+        https_only: bool = False,
+        deadline: float | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """The JSON object at ``url`` (redirects followed by hand, each hop checked and
+        pinned) and the URL it finally came from."""
+        if deadline is None:
+            deadline = time.monotonic() + self.fetch_deadline
         for _hop in range(self.max_redirects + 1):
-            self.check_url(url, issuer_host=issuer_host)
+            target = self.check_url(url, issuer_host=issuer_host, https_only=https_only)
+            https_only = https_only or url.lower().startswith("https:")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise IdpUnreachable(f"GET {url}: out of time")
             self.fetches[url] = self.fetches.get(url, 0) + 1
             try:
-                with self._client.stream(
-                    "GET",
-                    url,
-                    headers={"Accept": "application/json"},
-                    timeout=self.timeout,
-                    follow_redirects=False,
-                ) as resp:
+                with (
+                    pinned(target),
+                    self._client.stream(
+                        "GET",
+                        url,
+                        headers={"Accept": "application/json", "Connection": "close"},
+                        timeout=min(self.timeout, remaining),
+                        follow_redirects=False,
+                    ) as resp,
+                ):
                     if resp.is_redirect:
                         location = resp.headers.get("location")
                         if not location:
@@ -380,6 +491,8 @@ class InboundOidc:
                         body += chunk
                         if len(body) > max_bytes:
                             raise IdpDocumentError(f"GET {url}: larger than {max_bytes} bytes")
+                        if time.monotonic() > deadline:
+                            raise IdpUnreachable(f"GET {url}: out of time")
             except httpx.HTTPError as exc:
                 if _is_cert_failure(exc):
                     raise IdpCertificateError(f"GET {url}: certificate: {exc}") from exc
@@ -390,14 +503,18 @@ class InboundOidc:
                 raise IdpDocumentError(f"GET {url}: not JSON") from exc
             if not isinstance(obj, dict):
                 raise IdpDocumentError(f"GET {url}: not a JSON object")
-            return obj
+            return obj, url
         raise IdpDocumentError(f"more than {self.max_redirects} redirects fetching {url}")
 
     def _fetch_keys(self, issuer: str) -> tuple[VerificationKey, ...]:
         issuer_host = (urlsplit(issuer).hostname or "").lower()
+        deadline = time.monotonic() + self.fetch_deadline
         discovery_url = issuer.rstrip("/") + DISCOVERY_SUFFIX
-        doc = self._get_json(
-            discovery_url, issuer_host=issuer_host, max_bytes=self.max_discovery_bytes
+        doc, came_from = self._get_json(
+            discovery_url,
+            issuer_host=issuer_host,
+            max_bytes=self.max_discovery_bytes,
+            deadline=deadline,
         )
         if doc.get("issuer") != issuer:
             raise IdpDocumentError(
@@ -406,8 +523,60 @@ class InboundOidc:
         jwks_uri = doc.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
             raise IdpDocumentError("discovery document has no jwks_uri")
-        jwks = self._get_json(jwks_uri, issuer_host=issuer_host, max_bytes=self.max_jwks_bytes)
+        jwks, _ = self._get_json(
+            jwks_uri,
+            issuer_host=issuer_host,
+            max_bytes=self.max_jwks_bytes,
+            https_only=came_from.lower().startswith("https:"),
+            deadline=deadline,
+        )
         return parse_jwks(jwks)
+
+    # --- the fetch pool -------------------------------------------------------------
+
+    def _start_refresh(
+        self, issuer: str, state: _IssuerState
+    ) -> Future[tuple[VerificationKey, ...]]:
+        """Submit the one refresh of ``issuer`` (caller holds ``state.lock``)."""
+        with self._lock:
+            if self._jobs >= self.fetch_workers:
+                raise IdpBusy(f"{self._jobs} IdP fetches in flight; not fetching {issuer}")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.fetch_workers, thread_name_prefix="tessera-idp-fetch"
+                )
+            self._jobs += 1
+            try:
+                job = self._executor.submit(self._refresh, issuer, state)
+            except RuntimeError as exc:  # shut down
+                self._jobs -= 1
+                raise IdpUnreachable("the IdP client is closed") from exc
+        state.job = job
+        return job
+
+    def _refresh(self, issuer: str, state: _IssuerState) -> tuple[VerificationKey, ...]:
+        """One refresh, in a fetch-pool thread: fetch, then publish the outcome."""
+        failure: InboundError | None = None
+        keys: tuple[VerificationKey, ...] = ()
+        try:
+            keys = self._fetch_keys(issuer)
+        except InboundError as exc:
+            failure = exc
+        except Exception as exc:  # never let a bug leave waiters hanging
+            log.exception("fetching keys of %s failed unexpectedly", issuer)
+            failure = IdpUnreachable(f"unexpected {type(exc).__name__}")
+        with state.lock:
+            state.job = None
+            if failure is None:
+                state.keys, state.fetched_at, state.failure = keys, self._monotonic(), None
+            else:
+                state.failure, state.failed_at = failure, self._monotonic()
+        with self._lock:
+            self._jobs -= 1
+        if failure is not None:
+            log.warning("fetching keys of %s failed: %s", issuer, failure)
+            raise failure
+        return keys
 
     # --- the cache ------------------------------------------------------------------
 
@@ -424,7 +593,8 @@ class InboundOidc:
     def keys_for(self, issuer: str, token: UnverifiedToken) -> list[VerificationKey]:
         """The cached (or freshly fetched) keys of ``issuer`` that could verify
         ``token``: the key named by its ``kid``, or every key of the right type when
-        the token has no ``kid``. Raises ``IdpUnreachable`` / ``IdpDocumentError`` /
+        the token has no ``kid``. Raises ``IdpUnreachable`` (``IdpBusy`` when too
+        many callers already wait on IdPs) / ``IdpDocumentError`` /
         ``UnknownSigningKey``."""
         alg = token.alg or ""
         state = self._state(issuer)
@@ -440,26 +610,45 @@ class InboundOidc:
             found = matching(state.keys) if state.keys is not None else []
             if fresh and found:
                 return found
-            if state.failure is not None and now - state.failed_at < self.failure_ttl:
+            job = state.job
+            if job is None:
+                if state.failure is not None and now - state.failed_at < self.failure_ttl:
+                    if found:
+                        return found
+                    raise _again(state.failure)
+                cooling = state.last_attempt is not None and (
+                    now - state.last_attempt < self.refresh_cooldown
+                )
+                if fresh and cooling:  # unknown kid, refreshed a moment ago
+                    raise UnknownSigningKey(f"no key for kid {token.kid!r} at {issuer}")
+            if not self._waiters.acquire(blocking=False):
                 if found:
                     return found
-                raise state.failure
-            cooling = state.last_attempt is not None and (
-                now - state.last_attempt < self.refresh_cooldown
-            )
-            if fresh and cooling:  # unknown kid, refreshed a moment ago
-                raise UnknownSigningKey(f"no key for kid {token.kid!r} at {issuer}")
-            state.last_attempt = now
-            try:
-                keys = self._fetch_keys(issuer)
-            except InboundError as exc:
-                state.failure, state.failed_at = exc, self._monotonic()
-                log.warning("fetching keys of %s failed: %s", issuer, exc)
-                if found:
-                    return found
-                raise
-            state.keys, state.fetched_at, state.failure = keys, self._monotonic(), None
-            found = matching(keys)
-            if not found:
-                raise UnknownSigningKey(f"no key for kid {token.kid!r} at {issuer}")
-            return found
+                raise IdpBusy(f"{self.max_waiters} callers already wait on IdPs; not {issuer}")
+            if job is None:
+                try:
+                    state.last_attempt = now
+                    job = self._start_refresh(issuer, state)
+                except InboundError:
+                    self._waiters.release()
+                    if found:
+                        return found
+                    raise
+        try:
+            keys = job.result(timeout=self.fetch_deadline + 1.0)
+        except FutureTimeout as exc:
+            if found:
+                return found
+            raise IdpUnreachable(f"keys of {issuer}: no answer in time") from exc
+        except InboundError as exc:
+            if found:
+                return found
+            raise _again(exc) from exc
+        except CancelledError as exc:
+            raise IdpUnreachable("the IdP client is closed") from exc
+        finally:
+            self._waiters.release()
+        found = matching(keys)
+        if not found:
+            raise UnknownSigningKey(f"no key for kid {token.kid!r} at {issuer}")
+        return found

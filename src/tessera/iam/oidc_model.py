@@ -19,6 +19,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from tessera import arn as arns
+from tessera.netaddr import is_loopback_address
 
 TAG_RESOURCE_TYPE: Final = "oidc-provider"
 MAX_CLIENT_IDS: Final = 100
@@ -60,12 +61,20 @@ class ProviderUrlError(ValueError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1, ``localhost`` and ``*.localhost``."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    """``localhost`` and ``*.localhost`` (RFC 6761; a trailing dot allowed), or an
+    address literal that parses as loopback: 127.0.0.0/8, ::1 and IPv6 forms
+    embedding IPv4 loopback (``[::ffff:127.0.0.1]``). Decided on the parsed
+    address, never on its spelling; shorthand numeric forms (``127.1``,
+    ``2130706433``) are not address literals here, so they are not loopback hosts
+    (they are refused as fetch targets of other issuers after resolution)."""
+    host = host.lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    name = host[:-1] if host.endswith(".") else host
+    if name == "localhost" or (name.endswith(".localhost") and ".." not in name):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return is_loopback_address(ipaddress.ip_address(host))
     except ValueError:
         return False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from tests.e2e.oidc_idp import IdpKey, b64url, new_key
 from tessera.federation.oidc import (
     IdpCertificateError,
     IdpDocumentError,
+    IdpTargetRefused,
     IdpUnreachable,
     InboundOidc,
     MalformedToken,
@@ -48,6 +50,11 @@ def token(key: IdpKey, alg: str | None = None, kid: str | None = "", **claims: A
         header["kid"] = kid
     body = {"iss": ISSUER, "sub": "someone", "aud": "app", "iat": 1, "exp": 2, **claims}
     return jwt.encode(body, key.private, algorithm=alg or key.alg, headers=header)
+
+
+def public(host: str, port: int) -> tuple[IPv4Address | IPv6Address, ...]:
+    """Every name is a public address (no DNS; the mock transport never connects)."""
+    return (IPv4Address("203.0.113.7"),)
 
 
 class Clock:
@@ -83,6 +90,7 @@ class FakeIdp:
         oidc = InboundOidc(
             http_client=httpx.Client(transport=httpx.MockTransport(self)),
             monotonic=clock,
+            resolver=public,
             **kw,
         )
         return oidc, clock
@@ -335,16 +343,16 @@ def test_redirects_are_followed_only_to_allowed_urls(keys: dict[str, IdpKey]) ->
         302, headers={"Location": "http://keys.example.com/jwks"}
     )
     oidc2, _ = idp2.client()
-    with pytest.raises(IdpDocumentError, match="plain http"):
+    with pytest.raises(IdpDocumentError, match="plain http after https"):
         oidc2.keys_for(ISSUER, UnverifiedToken.parse(token(keys["RS256"])))
     assert "http://keys.example.com/jwks" not in idp2.calls
-    # nor to loopback, nor forever
+    # nor to loopback (refused like an unreachable host), nor forever
     idp3 = FakeIdp([keys["RS256"]])
     idp3.routes[JWKS_URI] = lambda r: httpx.Response(
         302, headers={"Location": "https://127.0.0.1/admin"}
     )
     oidc3, _ = idp3.client()
-    with pytest.raises(IdpDocumentError, match="loopback"):
+    with pytest.raises(IdpTargetRefused, match="loopback"):
         oidc3.keys_for(ISSUER, UnverifiedToken.parse(token(keys["RS256"])))
     idp4 = FakeIdp([keys["RS256"]])
     idp4.routes[JWKS_URI] = lambda r: httpx.Response(302, headers={"Location": JWKS_URI})
@@ -355,20 +363,24 @@ def test_redirects_are_followed_only_to_allowed_urls(keys: dict[str, IdpKey]) ->
 
 
 def test_plain_http_rules(caplog: pytest.LogCaptureFixture) -> None:
-    oidc = InboundOidc(http_client=httpx.Client(transport=httpx.MockTransport(FakeIdp([]))))
+    oidc = InboundOidc(
+        http_client=httpx.Client(transport=httpx.MockTransport(FakeIdp([]))), resolver=public
+    )
     oidc.check_url("http://127.0.0.1:8080/x", issuer_host="127.0.0.1")
     oidc.check_url("http://localhost/x", issuer_host="localhost")
     oidc.check_url("http://[::1]:9/x", issuer_host="::1")
     with pytest.raises(IdpDocumentError, match="plain http"):
         oidc.check_url("http://idp.example.com/x", issuer_host="idp.example.com")
-    with pytest.raises(IdpDocumentError, match="loopback"):
+    with pytest.raises(IdpTargetRefused, match="loopback"):
         oidc.check_url("https://localhost/x", issuer_host="idp.example.com")
     with pytest.raises(IdpDocumentError):
         oidc.check_url("ftp://idp.example.com/x", issuer_host="idp.example.com")
     with pytest.raises(IdpDocumentError, match="credentials"):
         oidc.check_url("https://u:p@idp.example.com/x", issuer_host="idp.example.com")
     insecure = InboundOidc(
-        http_client=httpx.Client(transport=httpx.MockTransport(FakeIdp([]))), insecure_http=True
+        http_client=httpx.Client(transport=httpx.MockTransport(FakeIdp([]))),
+        insecure_http=True,
+        resolver=public,
     )
     assert "INSECURE" in caplog.text
     insecure.check_url("http://idp.example.com/x", issuer_host="idp.example.com")
