@@ -24,6 +24,7 @@ from joserfc.jwk import KeySet
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jwt as jc_jwt
 
+from tessera.oidc.keys import kid_suffix
 from tests.e2e.server import Creds, TesseraServer, tessera_cmd
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +61,15 @@ def allow(action: str | list[str], **condition: Any) -> dict[str, Any]:
     if condition:
         st["Condition"] = condition
     return st
+
+
+def kid(issuer: str, base: str) -> str:
+    """The kid ``base`` (``RSA_<n>``) of an issuer: with its issuer-derived suffix."""
+    if "/issuers/" in issuer:  # path form: <public-url>/issuers/<uuid>
+        issuer_id = issuer.rstrip("/").rsplit("/", 1)[1]
+    else:  # host form: http://<uuid>.tokens.…
+        issuer_id = issuer.split("://", 1)[1].split(".", 1)[0]
+    return f"{base}_{kid_suffix(issuer_id)}"
 
 
 def jwks_uri(issuer: str) -> str:
@@ -211,7 +221,7 @@ def test_issuer_documents_over_http(server: TesseraServer, issuer: str) -> None:
     jwks = httpx.get(issuer + "/.well-known/jwks.json", timeout=10)
     assert jwks.status_code == 200
     keys = jwks.json()["keys"]
-    assert [k["kid"] for k in keys] == ["RSA_0", "EC384_0"]
+    assert [k["kid"] for k in keys] == [kid(issuer, "RSA_0"), kid(issuer, "EC384_0")]
     assert "alg" not in keys[0] and keys[1]["alg"] == "ES384" and keys[1]["crv"] == "P-384"
     assert len(base64.urlsafe_b64decode(keys[0]["n"] + "==")) == 256
     etag = jwks.headers["etag"]
@@ -237,7 +247,11 @@ def test_issuer_documents_over_http(server: TesseraServer, issuer: str) -> None:
 def test_token_verifies_with_three_libraries(server: TesseraServer, issuer: str, alg: str) -> None:
     token = token_for(server, SigningAlgorithm=alg, Audience=[AUD])
     header, _claims = unverified(token)
-    assert header == {"kid": "RSA_0" if alg == "RS256" else "EC384_0", "typ": "JWT", "alg": alg}
+    assert header == {
+        "kid": kid(issuer, "RSA_0") if alg == "RS256" else kid(issuer, "EC384_0"),
+        "typ": "JWT",
+        "alg": alg,
+    }
     assert list(header) == ["kid", "typ", "alg"]
     for verify in (verify_pyjwt, verify_joserfc, verify_jwcrypto):
         claims = verify(token, issuer, AUD)
@@ -529,14 +543,19 @@ def test_rotation_and_restart(rotating: TesseraServer) -> None:
     assert rot.returncode == 0, rot.stderr
     out = json.loads(rot.stdout)
     assert sorted(k["kid"] for k in out["issuer_keys"][rotating.root.account_id]) == [  # type: ignore[union-attr]
-        "EC384_1",
-        "RSA_1",
+        kid(iss, "EC384_1"),
+        kid(iss, "RSA_1"),
     ]
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and len(_kids(iss)) < 4:
         time.sleep(0.5)
-    assert _kids(iss) == ["RSA_0", "RSA_1", "EC384_0", "EC384_1"]
-    assert unverified(token_for(rotating, SigningAlgorithm="RS256"))[0]["kid"] == "RSA_0"
+    assert _kids(iss) == [
+        kid(iss, "RSA_0"),
+        kid(iss, "RSA_1"),
+        kid(iss, "EC384_0"),
+        kid(iss, "EC384_1"),
+    ]
+    assert unverified(token_for(rotating, SigningAlgorithm="RS256"))[0]["kid"] == kid(iss, "RSA_0")
     # immediate rotation (publish-ahead 0) plus the session key
     rot2 = subprocess.run(
         tessera_cmd(
@@ -555,11 +574,11 @@ def test_rotation_and_restart(rotating: TesseraServer) -> None:
     assert rot2.returncode == 0, rot2.stderr
     assert "session-token key rotated" in rot2.stdout
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and "RSA_2" not in _kids(iss):
+    while time.monotonic() < deadline and kid(iss, "RSA_2") not in _kids(iss):
         time.sleep(0.5)
     new = {alg: token_for(rotating, SigningAlgorithm=alg) for alg in ("RS256", "ES384")}
-    assert unverified(new["RS256"])[0]["kid"] == "RSA_2"
-    assert unverified(new["ES384"])[0]["kid"] == "EC384_2"
+    assert unverified(new["RS256"])[0]["kid"] == kid(iss, "RSA_2")
+    assert unverified(new["ES384"])[0]["kid"] == kid(iss, "EC384_2")
     for token in (*old.values(), *new.values()):
         verify_pyjwt(token, iss, AUD)
         verify_jwcrypto(token, iss, AUD)
@@ -567,9 +586,16 @@ def test_rotation_and_restart(rotating: TesseraServer) -> None:
     rotating.restart()
     info = rotating.client("iam").get_outbound_web_identity_federation_info()
     assert info["IssuerIdentifier"] == iss and info["JwtVendingEnabled"] is True
-    assert _kids(iss) == ["RSA_0", "RSA_1", "RSA_2", "EC384_0", "EC384_1", "EC384_2"]
+    assert _kids(iss) == [
+        kid(iss, "RSA_0"),
+        kid(iss, "RSA_1"),
+        kid(iss, "RSA_2"),
+        kid(iss, "EC384_0"),
+        kid(iss, "EC384_1"),
+        kid(iss, "EC384_2"),
+    ]
     after = token_for(rotating, SigningAlgorithm="ES384")
-    assert unverified(after)[0]["kid"] == "EC384_2"
+    assert unverified(after)[0]["kid"] == kid(iss, "EC384_2")
     for token in (*old.values(), *new.values(), after):
         verify_joserfc(token, iss, AUD)
 
@@ -594,7 +620,7 @@ def test_host_form_issuer(tmp_path_factory: pytest.TempPathFactory) -> None:
         jwks = httpx.get(
             srv.endpoint + "/.well-known/jwks.json", headers={"Host": host}, timeout=10
         )
-        assert [k["kid"] for k in jwks.json()["keys"]] == ["RSA_0", "EC384_0"]
+        assert [k["kid"] for k in jwks.json()["keys"]] == [kid(iss, "RSA_0"), kid(iss, "EC384_0")]
         other = httpx.get(
             srv.endpoint + "/.well-known/jwks.json",
             headers={"Host": f"00000000-0000-4000-8000-000000000000.tokens.localhost:{srv.port}"},
@@ -642,12 +668,12 @@ def test_two_replicas_on_postgresql_share_issuer_and_rotation(tmp_path: Path, pg
         second_path = iss.replace(first.endpoint, second.endpoint)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (
-            "RSA_1" not in _kids(iss) or "RSA_1" not in _kids(second_path)
+            kid(iss, "RSA_1") not in _kids(iss) or kid(iss, "RSA_1") not in _kids(second_path)
         ):
             time.sleep(0.5)
         for srv in (first, second):
             new = token_for(srv, SigningAlgorithm="RS256")
-            assert unverified(new)[0]["kid"] == "RSA_1"
+            assert unverified(new)[0]["kid"] == kid(iss, "RSA_1")
             verify_jwcrypto(new, iss, AUD)
         verify_joserfc(old, iss, AUD)
     finally:

@@ -157,6 +157,9 @@ def _register_outbound(runtime: Runtime) -> None:
         clock=runtime.clock,
         rotation_interval=timedelta(seconds=interval) if interval else None,
     )
+    # keys from before account-unique kids (RSA_<n>, the same in every account)
+    # are rotated out under the ordinary rotation rules
+    runtime.issuers.upgrade_legacy_kids()
     runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
     runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
 

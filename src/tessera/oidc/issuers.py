@@ -14,6 +14,12 @@ Owns ``IssuerService``, the one object the IAM outbound operations, the STS
   and only keys whose kid is new are parsed on a reload. The per-account ring is
   re-read from the store at most every ``cache_ttl`` seconds (default 5 s), so a
   rotation made by another replica or by ``tessera keys rotate`` is noticed.
+* **Key ids** are ``RSA_<n>_<suffix>`` / ``EC384_<n>_<suffix>`` with a suffix
+  derived from the issuer UUID (``keys.kid_suffix``), unique across accounts: a
+  new issuer id whose suffix another account already uses is drawn again. Keys from before that form
+  (``RSA_<n>``, shared by every account) keep their kid — tokens in flight name
+  it — but ``upgrade_legacy_kids`` (run when the server starts) rotates every
+  family whose newest key still has one, under the ordinary rotation rules.
 * **Rotation** follows ``KeyRing.rotate`` (publish-before-sign, retired keys stay
   published until every token they signed has expired); new and retired keys
   (and pruned ones) are persisted in one transaction. Scheduled rotation
@@ -48,8 +54,11 @@ from tessera.oidc.keys import (
     RotationPolicy,
     SigningKey,
     generate_for,
+    is_legacy_kid,
+    kid_suffix,
     load_private_pem,
     private_pem,
+    random_kid_suffix,
 )
 from tessera.store.base import AlreadyExists
 from tessera.store.sql import IssuerKeyRecord, SqlStore
@@ -101,6 +110,11 @@ class IssuerDocuments:
 class _AccountKeys:
     ring: KeyRing
     loaded_at: float
+
+
+def _newest_is_legacy(ring: KeyRing, alg: Algorithm) -> bool:
+    newest = max((k for k in ring.keys if k.alg == alg), key=lambda k: k.index, default=None)
+    return newest is not None and newest.legacy_kid
 
 
 class IssuerService:
@@ -179,14 +193,15 @@ class IssuerService:
             raise FeatureEnabled(
                 "Outbound identity federation is already enabled for this account."
             )
+        candidate = account.issuer_id or self._new_issuer_id()
         initial: list[IssuerKeyRecord] = []
         if not self.store.list_issuer_keys(account_id):
             now = self.clock.now()
-            _ring, created = KeyRing((), self.policy).bootstrap(now, self._generate)
+            _ring, created = KeyRing((), self.policy).bootstrap(
+                now, self._generate, kid_suffix=kid_suffix(candidate)
+            )
             initial = [self._record(account_id, k) for k in created]
-        issuer_id = self.store.enable_outbound(
-            account_id, account.issuer_id or new_issuer_id(), initial
-        )
+        issuer_id = self.store.enable_outbound(account_id, candidate, initial)
         if issuer_id is None:
             raise FeatureEnabled(
                 "Outbound identity federation is already enabled for this account."
@@ -221,6 +236,24 @@ class IssuerService:
             self._docs.clear()
 
     # ------------------------------------------------------------------ keys
+
+    def _new_issuer_id(self) -> str:
+        """A fresh issuer id whose kid suffix no key in the store uses yet (a clash
+        has probability ~2^-80 per pair of accounts; this makes it impossible)."""
+        taken = {kid_suffix(a.issuer_id) for a in self.store.list_accounts() if a.issuer_id}
+        for _ in range(16):
+            candidate = new_issuer_id()
+            if kid_suffix(candidate) not in taken:
+                return candidate
+        raise RuntimeError("could not draw an issuer id with an unused kid suffix")
+
+    def _kid_suffix(self, account_id: str) -> str:
+        """The suffix of the account's new kids: derived from its issuer id (random
+        in the corner case of keys made before the account has one)."""
+        account = self.store.get_account(account_id)
+        if account is None or account.issuer_id is None:
+            return random_kid_suffix()
+        return kid_suffix(account.issuer_id)
 
     @staticmethod
     def _record(account_id: str, key: SigningKey) -> IssuerKeyRecord:
@@ -299,10 +332,13 @@ class IssuerService:
 
     def _bootstrap_locked(self, account_id: str, ring: KeyRing, now: datetime) -> None:
         missing = [a for a in ALGORITHMS if ring.signing_key(a, now) is None]
+        suffix = self._kid_suffix(account_id)
         new_keys: list[SigningKey] = []
         retired: list[tuple[str, datetime]] = []
         for alg in missing:
-            rotation = ring.rotate(alg, now, self._generate, publish_ahead=timedelta(0))
+            rotation = ring.rotate(
+                alg, now, self._generate, publish_ahead=timedelta(0), kid_suffix=suffix
+            )
             ring = rotation.ring
             new_keys.append(rotation.new_key)
             retired.extend((k.kid, now) for k in rotation.retired)
@@ -321,20 +357,29 @@ class IssuerService:
         *,
         algorithms: tuple[Algorithm, ...] = ALGORITHMS,
         publish_ahead: timedelta | None = None,
+        only_legacy: bool = False,
     ) -> tuple[SigningKey, ...]:
         """Rotate the account's keys for ``algorithms``: each new key is published at
         once and signs from ``now + publish_ahead`` (policy default 15 min); keys no
         longer published are pruned. Persisted in one transaction; returns the new
-        keys (empty when another replica rotated concurrently)."""
+        keys (empty when another replica rotated concurrently). ``only_legacy``
+        narrows ``algorithms`` to the families whose newest key has an old-form kid."""
         when = self.clock.now() if now is None else now
+        suffix = self._kid_suffix(account_id)
         with self._lock:
             ring = self._load_ring(account_id)
+            if only_legacy:  # decided on the ring just read, not on a stale list
+                algorithms = tuple(a for a in algorithms if _newest_is_legacy(ring, a))
+                if not algorithms:
+                    return ()
             prunable = ring.prunable(when)
             ring = ring.pruned(when)
             new_keys: list[SigningKey] = []
             retired: dict[str, datetime] = {}
             for alg in algorithms:
-                rotation = ring.rotate(alg, when, self._generate, publish_ahead=publish_ahead)
+                rotation = ring.rotate(
+                    alg, when, self._generate, publish_ahead=publish_ahead, kid_suffix=suffix
+                )
                 ring = rotation.ring
                 new_keys.append(rotation.new_key)
                 for key in rotation.retired:
@@ -371,6 +416,36 @@ class IssuerService:
             out[account.account_id] = self.rotate(
                 account.account_id, now, publish_ahead=publish_ahead
             )
+        return out
+
+    def upgrade_legacy_kids(self, now: datetime | None = None) -> dict[str, tuple[SigningKey, ...]]:
+        """Rotate, in every account, each key family whose newest key still has an
+        old-form kid (``RSA_<n>``, the same in every account) so the account's keys
+        get kids no other account publishes. The ordinary rotation rules apply: the
+        new key is published at once and signs ``publish_ahead`` later; the old key
+        stays published until every token it signed has expired, then drops out of
+        the JWKS. Idempotent; replicas that race derive the same new kid (the loser's
+        insert fails and changes nothing), and each account's ring is re-read just
+        before its rotation. Returns the new keys per account (none when nothing
+        needed it). Cheap when nothing is to do: one read per account with an
+        issuer, no private key parsed."""
+        out: dict[str, tuple[SigningKey, ...]] = {}
+        for account in self.store.list_accounts():
+            if account.issuer_id is None:
+                continue
+            account_id = account.account_id
+            newest: dict[str, tuple[int, str]] = {}
+            for rec in self.store.list_issuer_keys(account_id):
+                index = int(rec.kid.split("_")[1])
+                if rec.alg not in newest or index > newest[rec.alg][0]:
+                    newest[rec.alg] = (index, rec.kid)
+            algs = tuple(a for a in ALGORITHMS if a in newest and is_legacy_kid(newest[a][1]))
+            if not algs:
+                continue
+            new = self.rotate(account_id, now, algorithms=algs, only_legacy=True)
+            if new:
+                out[account_id] = new
+                log.info("issuer keys of account %s rotated to account-unique kids", account_id)
         return out
 
     # ------------------------------------------------------------------ documents

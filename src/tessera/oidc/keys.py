@@ -6,6 +6,17 @@ public JWK exactly as AWS publishes it, kid numbering, and ``KeyRing`` — the
 storage-agnostic policy that decides which key signs, which keys are published,
 and what a rotation produces.
 
+Key ids are ``RSA_<n>_<suffix>`` / ``EC384_<n>_<suffix>``: ``n`` counts the keys of
+the family (never reused) and ``suffix`` is 16 lowercase base32 characters
+(80 bits) derived from the account's issuer UUID (``kid_suffix``), so two
+accounts — or two Tessera deployments — do not publish the same kid and a
+relying party that caches keys by ``kid`` alone cannot pick another account's
+key (the issuer service also refuses, at enable time, an issuer id whose suffix
+another account of the store already uses). The longest kid fits the store's
+32-character column. Kids of the old form
+``RSA_<n>`` / ``EC384_<n>`` (shared by every account) are still accepted for keys
+already in a store (``is_legacy_kid``); the issuer service rotates them out.
+
 Rotation timeline for one algorithm family (defaults in ``RotationPolicy``)::
 
     rotate(now)          now + publish_ahead                    + max_token_lifetime + leeway
@@ -29,7 +40,10 @@ objects (and their loaded keys) in memory rather than re-loading per request.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import secrets
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -50,7 +64,39 @@ RSA_KEY_BITS: Final = 2048
 RSA_PUBLIC_EXPONENT: Final = 65537
 EC_COORDINATE_BYTES: Final = 48  # P-384
 
-_KID_RE = re.compile(r"^(RSA|EC384)_(0|[1-9][0-9]*)$")
+KID_SUFFIX_BYTES: Final = 10  # 16 base32 characters
+_KID_RE = re.compile(r"^(RSA|EC384)_(0|[1-9][0-9]{0,8})(?:_([a-z2-7]{16}))?$")
+_SUFFIX_RE = re.compile(r"^[a-z2-7]{16}$")
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").lower()
+
+
+def kid_suffix(issuer_id: str) -> str:
+    """The kid suffix of an account: 80 bits of SHA-256 over its (canonical) issuer
+    UUID, as 16 lowercase base32 characters."""
+    canonical = str(uuid.UUID(issuer_id))
+    digest = hashlib.sha256(b"tessera-kid-suffix:" + canonical.encode("ascii")).digest()
+    return _b32(digest[:KID_SUFFIX_BYTES])
+
+
+def random_kid_suffix() -> str:
+    """A random suffix (80 bits) for a ring whose issuer id is unknown."""
+    return _b32(secrets.token_bytes(KID_SUFFIX_BYTES))
+
+
+def kid_suffix_of(kid: str) -> str | None:
+    """The suffix of a kid (None for an old-form kid or a malformed one)."""
+    m = _KID_RE.match(kid)
+    return None if m is None else m.group(3)
+
+
+def is_legacy_kid(kid: str) -> bool:
+    """True for the old, suffix-less ``RSA_<n>`` / ``EC384_<n>`` form, which every
+    account shared."""
+    m = _KID_RE.match(kid)
+    return m is not None and m.group(3) is None
 
 
 def b64url(data: bytes) -> str:
@@ -83,7 +129,9 @@ class SigningKey:
     def __post_init__(self) -> None:
         m = _KID_RE.match(self.kid)
         if m is None:
-            raise ValueError(f"invalid kid {self.kid!r}: expected RSA_<n> or EC384_<n>")
+            raise ValueError(
+                f"invalid kid {self.kid!r}: expected RSA_<n>_<suffix> or EC384_<n>_<suffix>"
+            )
         if self.alg not in FAMILY_OF_ALG:
             raise ValueError(f"unsupported signing algorithm {self.alg!r}")
         if FAMILY_OF_ALG[self.alg] != m.group(1):
@@ -110,7 +158,12 @@ class SigningKey:
 
     @property
     def index(self) -> int:
-        return int(self.kid.split("_", 1)[1])
+        return int(self.kid.split("_")[1])
+
+    @property
+    def legacy_kid(self) -> bool:
+        """The kid has the old, account-independent form (see ``is_legacy_kid``)."""
+        return is_legacy_kid(self.kid)
 
 
 # --- generation and serialisation ---------------------------------------------------
@@ -175,17 +228,20 @@ def public_jwk(key: SigningKey) -> dict[str, str]:
     }
 
 
-def next_kid(family: Family, existing_kids: Iterable[str]) -> str:
-    """``<family>_<n>`` with n one above the highest index used so far in that family
-    (indices are never reused, even after the old key is pruned)."""
+def next_kid(family: Family, existing_kids: Iterable[str], suffix: str) -> str:
+    """``<family>_<n>_<suffix>`` with n one above the highest index used so far in
+    that family, old-form kids included (indices are never reused, even after the
+    old key is pruned)."""
     if family not in ALG_OF_FAMILY:
         raise ValueError(f"unknown key family {family!r}")
+    if _SUFFIX_RE.match(suffix) is None:
+        raise ValueError("a kid suffix is 16 lowercase base32 characters")
     highest = -1
     for kid in existing_kids:
         m = _KID_RE.match(kid)
         if m is not None and m.group(1) == family:
             highest = max(highest, int(m.group(2)))
-    return f"{family}_{highest + 1}"
+    return f"{family}_{highest + 1}_{suffix}"
 
 
 # --- rotation policy ----------------------------------------------------------------
@@ -278,13 +334,19 @@ class KeyRing:
         return tuple(a for a in ALGORITHMS if a not in present)
 
     def bootstrap(
-        self, now: datetime, generate: KeyGenerator = generate_for
+        self,
+        now: datetime,
+        generate: KeyGenerator = generate_for,
+        *,
+        kid_suffix: str | None = None,
     ) -> tuple[KeyRing, tuple[SigningKey, ...]]:
         """Create the first key of every family that has none; it signs at once.
-        Returns the new ring and the keys created."""
+        Returns the new ring and the keys created. ``kid_suffix`` (see
+        ``kid_suffix()``) defaults to a random one."""
+        suffix = random_kid_suffix() if kid_suffix is None else kid_suffix
         created: list[SigningKey] = []
         for alg in self.needs_bootstrap():
-            kid = next_kid(FAMILY_OF_ALG[alg], (k.kid for k in self.keys))
+            kid = next_kid(FAMILY_OF_ALG[alg], (k.kid for k in self.keys), suffix)
             created.append(
                 SigningKey(
                     kid=kid, alg=alg, private_key=generate(alg), created_at=now, not_before=now
@@ -299,15 +361,18 @@ class KeyRing:
         generate: KeyGenerator = generate_for,
         *,
         publish_ahead: timedelta | None = None,
+        kid_suffix: str | None = None,
     ) -> Rotation:
         """Add a new ``alg`` key, published now and signing from
         ``now + publish_ahead``; every not-yet-retired key of that family is retired
-        at that same instant (so exactly one key signs at any time)."""
+        at that same instant (so exactly one key signs at any time). ``kid_suffix``
+        (see ``kid_suffix()``) defaults to a random one."""
         ahead = self.policy.publish_ahead if publish_ahead is None else publish_ahead
         if ahead < timedelta(0):
             raise ValueError("publish_ahead must not be negative")
         starts = now + ahead
-        kid = next_kid(FAMILY_OF_ALG[alg], (k.kid for k in self.keys))
+        suffix = random_kid_suffix() if kid_suffix is None else kid_suffix
+        kid = next_kid(FAMILY_OF_ALG[alg], (k.kid for k in self.keys), suffix)
         new_key = SigningKey(
             kid=kid, alg=alg, private_key=generate(alg), created_at=now, not_before=starts
         )

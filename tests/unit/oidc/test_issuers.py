@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ from tessera.clock import FixedClock
 from tessera.errors import FeatureDisabled, FeatureEnabled
 from tessera.kek import KeyEncryptionKey
 from tessera.oidc.issuers import IssuerService, is_issuer_id
-from tessera.oidc.keys import Algorithm, PrivateKey
+from tessera.oidc.keys import Algorithm, PrivateKey, SigningKey, kid_suffix
 from tessera.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -55,6 +56,13 @@ def generator(
     return gen
 
 
+def kid(store: SqlStore, base: str, account_id: str = "111122223333") -> str:
+    """The kid ``base`` (``RSA_<n>``) of the account, with its issuer-derived suffix."""
+    account = store.get_account(account_id)
+    assert account is not None and account.issuer_id is not None
+    return f"{base}_{kid_suffix(account.issuer_id)}"
+
+
 def make(
     store: SqlStore, generator: object, **kw: object
 ) -> tuple[IssuerService, FixedClock, Ticker]:
@@ -88,7 +96,10 @@ def test_enable_info_disable_reenable_keeps_issuer(store: SqlStore, generator: o
     assert (info.issuer, info.enabled) == (issuer, False)
     assert svc.enable("111122223333") == issuer
     kids = sorted(k.kid for k in store.list_issuer_keys("111122223333"))
-    assert kids == ["EC384_0", "RSA_0"]  # re-enable does not generate new keys
+    assert kids == [
+        kid(store, "EC384_0"),
+        kid(store, "RSA_0"),
+    ]  # re-enable does not generate new keys
 
 
 def test_keys_are_sealed_and_accounts_isolated(store: SqlStore, generator: object) -> None:
@@ -120,23 +131,28 @@ def test_signing_key_cached_and_rotation_publish_before_sign(
     svc, clock, ticker = make(store, generator)
     svc.enable("111122223333")
     first = svc.signing_key("111122223333", "RS256", clock.now())
-    assert first.kid == "RSA_0"
+    assert first.kid == kid(store, "RSA_0")
     assert svc.signing_key("111122223333", "RS256", clock.now()) is first  # object cached
     new = svc.rotate("111122223333")
-    assert sorted(k.kid for k in new) == ["EC384_1", "RSA_1"]
+    assert sorted(k.kid for k in new) == [kid(store, "EC384_1"), kid(store, "RSA_1")]
     ring = svc.ring("111122223333")
-    assert {k.kid for k in ring.published(clock.now())} == {"RSA_0", "RSA_1", "EC384_0", "EC384_1"}
-    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == "RSA_0"
+    assert {k.kid for k in ring.published(clock.now())} == {
+        kid(store, "RSA_0"),
+        kid(store, "RSA_1"),
+        kid(store, "EC384_0"),
+        kid(store, "EC384_1"),
+    }
+    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == kid(store, "RSA_0")
     clock.advance(15 * 60)
-    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == "RSA_1"
+    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == kid(store, "RSA_1")
     # retired key stays published for max token lifetime + leeway, then is pruned
     clock.advance(3600 + 299)
-    assert "RSA_0" in {k.kid for k in svc.ring("111122223333").published(clock.now())}
+    assert kid(store, "RSA_0") in {k.kid for k in svc.ring("111122223333").published(clock.now())}
     clock.advance(2)
     ticker.value += 10
     svc.rotate("111122223333", publish_ahead=timedelta(0))
     kids = {k.kid for k in store.list_issuer_keys("111122223333")}
-    assert "RSA_0" not in kids and "RSA_2" in kids
+    assert kid(store, "RSA_0") not in kids and kid(store, "RSA_2") in kids
 
 
 def test_other_replica_rotation_noticed_after_ttl(store: SqlStore, generator: object) -> None:
@@ -148,25 +164,25 @@ def test_other_replica_rotation_noticed_after_ttl(store: SqlStore, generator: ob
     assert docs is not None
     other.rotate("111122223333", clock.now(), publish_ahead=timedelta(0))
     assert svc.documents(issuer_id) == docs  # cached
-    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == "EC384_0"
+    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == kid(store, "EC384_0")
     ticker.value += 5.0
     fresh = svc.documents(issuer_id)
     assert fresh is not None and fresh.jwks.etag != docs.jwks.etag
-    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == "EC384_1"
+    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == kid(store, "EC384_1")
 
 
 def test_scheduled_rotation(store: SqlStore, generator: object) -> None:
     svc, clock, ticker = make(store, generator, rotation_interval=timedelta(days=1))
     svc.enable("111122223333")
-    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == "EC384_0"
+    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == kid(store, "EC384_0")
     clock.advance(86400)
     # due: rotated, but the new key is only published for now (publish-before-sign)
-    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == "EC384_0"
-    assert "EC384_1" in {k.kid for k in store.list_issuer_keys("111122223333")}
-    assert "RSA_1" not in {k.kid for k in store.list_issuer_keys("111122223333")}
+    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == kid(store, "EC384_0")
+    assert kid(store, "EC384_1") in {k.kid for k in store.list_issuer_keys("111122223333")}
+    assert kid(store, "RSA_1") not in {k.kid for k in store.list_issuer_keys("111122223333")}
     clock.advance(15 * 60)
     ticker.value += 10
-    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == "EC384_1"
+    assert svc.signing_key("111122223333", "ES384", clock.now()).kid == kid(store, "EC384_1")
 
 
 def test_rotate_all_skips_accounts_without_issuer(store: SqlStore, generator: object) -> None:
@@ -207,7 +223,7 @@ def test_route_documents_etag_and_404(store: SqlStore, generator: object) -> Non
     assert jwks is not None
     etag = dict(jwks.headers)["etag"]
     kids = [k["kid"] for k in json.loads(jwks.body)["keys"]]
-    assert kids == ["RSA_0", "EC384_0"]
+    assert kids == [kid(store, "RSA_0"), kid(store, "EC384_0")]
     again = route(_get(path + "/.well-known/jwks.json", inm=etag))
     assert again is not None and again.status == 304 and again.body == b""
     missing = route(_get("/issuers/00000000-0000-4000-8000-000000000000/.well-known/jwks.json"))
@@ -231,3 +247,106 @@ def test_route_host_form(store: SqlStore, generator: object) -> None:
     assert resp is not None and resp.status == 200
     assert json.loads(resp.body)["issuer"] == issuer
     assert route(_get("/.well-known/jwks.json", host="other.example.com")) is None
+
+
+# --- key ids unique across accounts ---------------------------------------------------
+
+
+def _jwks_kids(svc: IssuerService, issuer: str) -> set[str]:
+    docs = svc.documents(issuer.rsplit("/", 1)[1])
+    assert docs is not None
+    return {k["kid"] for k in json.loads(docs.jwks.body)["keys"]}
+
+
+def test_accounts_publish_disjoint_kids(store: SqlStore, generator: object) -> None:
+    svc, clock, ticker = make(store, generator)
+    a = svc.enable("111122223333")
+    b = svc.enable("444455556666")
+    svc.rotate("111122223333", publish_ahead=timedelta(0))
+    svc.rotate("444455556666", publish_ahead=timedelta(0))
+    ticker.value += 10
+    ka, kb = _jwks_kids(svc, a), _jwks_kids(svc, b)
+    assert len(ka) == len(kb) == 4
+    assert not ka & kb
+    assert ka == {kid(store, f"{f}_{n}") for f in ("RSA", "EC384") for n in (0, 1)}
+    for acct in ("111122223333", "444455556666"):
+        for alg in ("RS256", "ES384"):
+            signing = svc.signing_key(acct, alg, clock.now())  # type: ignore[arg-type]
+            assert not signing.legacy_kid
+
+
+def _seed_old_store(store: SqlStore, svc: IssuerService, generator: object) -> dict[str, str]:
+    """Two accounts as a store made before account-unique kids has them: both hold
+    ``RSA_0`` and ``EC384_0``. Returns the issuer URL of each."""
+    out: dict[str, str] = {}
+    gen = generator  # the fixture's generator: a callable Algorithm -> PrivateKey
+    for acct in ("111122223333", "444455556666"):
+        keys = [
+            SigningKey(kid=k, alg=alg, private_key=gen(alg), created_at=T0, not_before=T0)  # type: ignore[operator]
+            for k, alg in (("RSA_0", "RS256"), ("EC384_0", "ES384"))
+        ]
+        issuer_id = str(uuid.uuid4())
+        records = [IssuerService._record(acct, k) for k in keys]
+        assert store.enable_outbound(acct, issuer_id, records) == issuer_id
+        out[acct] = svc.issuer_url(issuer_id)
+    return out
+
+
+def test_upgrade_rotates_old_form_kids_out_under_the_rotation_rules(
+    store: SqlStore, generator: object
+) -> None:
+    svc, clock, ticker = make(store, generator)
+    issuers = _seed_old_store(store, svc, generator)
+    a, b = issuers["111122223333"], issuers["444455556666"]
+    assert _jwks_kids(svc, a) == _jwks_kids(svc, b) == {"RSA_0", "EC384_0"}  # the old flaw
+    clock.advance(86400)
+    out = svc.upgrade_legacy_kids()
+    assert sorted(out) == ["111122223333", "444455556666"]
+    new_a = {k.kid for k in out["111122223333"]}
+    new_b = {k.kid for k in out["444455556666"]}
+    assert new_a == {kid(store, "RSA_1"), kid(store, "EC384_1")}
+    assert new_b == {kid(store, "RSA_1", "444455556666"), kid(store, "EC384_1", "444455556666")}
+    assert svc.upgrade_legacy_kids() == {}  # idempotent
+    other, _c, _t = make(store, generator)
+    assert other.upgrade_legacy_kids() == {}  # another replica finds nothing to do
+    ticker.value += 10
+    # publish-before-sign: old keys still sign (and stay published), new ones are known
+    assert _jwks_kids(svc, a) == {"RSA_0", "EC384_0"} | new_a
+    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == "RSA_0"
+    clock.advance(15 * 60)
+    ticker.value += 10
+    assert svc.signing_key("111122223333", "RS256", clock.now()).kid == kid(store, "RSA_1")
+    # the old key stays published until every token it signed has expired
+    clock.advance(3600 + 299)
+    ticker.value += 10
+    assert "RSA_0" in _jwks_kids(svc, a)
+    clock.advance(2)
+    ticker.value += 10
+    assert _jwks_kids(svc, a) == new_a and _jwks_kids(svc, b) == new_b
+    assert not _jwks_kids(svc, a) & _jwks_kids(svc, b)
+
+
+def test_upgrade_rotates_only_families_still_on_old_kids(
+    store: SqlStore, generator: object
+) -> None:
+    svc, _clock, _t = make(store, generator)
+    _seed_old_store(store, svc, generator)
+    svc.rotate("111122223333", algorithms=("RS256",))
+    out = svc.upgrade_legacy_kids()
+    assert [k.alg for k in out["111122223333"]] == ["ES384"]
+    assert sorted(k.alg for k in out["444455556666"]) == ["ES384", "RS256"]
+
+
+def test_new_issuer_id_never_reuses_a_kid_suffix(
+    store: SqlStore, generator: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.oidc import issuers as mod
+
+    first, clash, fresh = (str(uuid.uuid4()) for _ in range(3))
+    real = mod.kid_suffix
+    monkeypatch.setattr(mod, "kid_suffix", lambda i: real(first) if i == clash else real(i))
+    draws = iter([first, clash, fresh])
+    monkeypatch.setattr(mod, "new_issuer_id", lambda: next(draws))
+    svc, _c, _t = make(store, generator)
+    assert svc.enable("111122223333").endswith(first)
+    assert svc.enable("444455556666").endswith(fresh)  # clash was drawn again

@@ -15,6 +15,7 @@ from tessera.oidc import keys as K
 from tessera.oidc.keys import KeyRing, RotationPolicy, SigningKey
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SFX = "abcdefghijklmnop"
 
 
 def b64d(s: str) -> bytes:
@@ -96,15 +97,21 @@ def test_ec_jwk_pads_short_coordinates() -> None:
         ("RSA", ["RSA_0", "RSA_3", "EC384_7"], "RSA_4"),
         ("EC384", ["RSA_0", "RSA_3", "EC384_7"], "EC384_8"),
         ("RSA", ["bogus", "RSA_x", "RSA_01", "EC384_9"], "RSA_0"),
+        ("RSA", [f"RSA_2_{SFX}", "RSA_1"], "RSA_3"),  # old and new forms count alike
+        ("RSA", [f"RSA_5_{'q' * 16}"], "RSA_6"),  # any suffix counts
+        ("RSA", ["RSA_7_short", "RSA_8_ABCDEFGHIJKLMNOP"], "RSA_0"),  # malformed: ignored
     ],
 )
 def test_next_kid(family: K.Family, existing: list[str], expected: str) -> None:
-    assert K.next_kid(family, existing) == expected
+    assert K.next_kid(family, existing, SFX) == f"{expected}_{SFX}"
 
 
-def test_next_kid_rejects_unknown_family() -> None:
+def test_next_kid_rejects_unknown_family_and_bad_suffix() -> None:
     with pytest.raises(ValueError):
-        K.next_kid("HS", [])  # type: ignore[arg-type]
+        K.next_kid("HS", [], SFX)  # type: ignore[arg-type]
+    for bad in ("", "abc", "ABCDEFGHIJKLMNOP", "abcdefghijklmno1", "abcdefghijklmnopq"):
+        with pytest.raises(ValueError, match="suffix"):
+            K.next_kid("RSA", [], bad)
 
 
 def test_header_precomputed_matches_aws(rsa_key: SigningKey, ec_key: SigningKey) -> None:
@@ -149,72 +156,74 @@ def test_repr_hides_private_key(rsa_key: SigningKey) -> None:
 
 
 def test_bootstrap_signs_immediately(fake_generate: K.KeyGenerator) -> None:
-    ring, created = KeyRing(()).bootstrap(T0, fake_generate)
-    assert [k.kid for k in created] == ["RSA_0", "EC384_0"]
-    assert ring.signing_key("RS256", T0).kid == "RSA_0"  # type: ignore[union-attr]
-    assert ring.signing_key("ES384", T0).kid == "EC384_0"  # type: ignore[union-attr]
-    assert [k.kid for k in ring.published(T0)] == ["RSA_0", "EC384_0"]
-    again, none = ring.bootstrap(T0, fake_generate)
+    ring, created = KeyRing(()).bootstrap(T0, fake_generate, kid_suffix=SFX)
+    assert [k.kid for k in created] == [f"RSA_0_{SFX}", f"EC384_0_{SFX}"]
+    assert ring.signing_key("RS256", T0).kid == f"RSA_0_{SFX}"  # type: ignore[union-attr]
+    assert ring.signing_key("ES384", T0).kid == f"EC384_0_{SFX}"  # type: ignore[union-attr]
+    assert [k.kid for k in ring.published(T0)] == [f"RSA_0_{SFX}", f"EC384_0_{SFX}"]
+    again, none = ring.bootstrap(T0, fake_generate, kid_suffix=SFX)
     assert none == () and again.keys == ring.keys
 
 
 def test_rotate_publishes_before_signing(fake_generate: K.KeyGenerator) -> None:
     policy = RotationPolicy()
-    ring, _ = KeyRing((), policy).bootstrap(T0, fake_generate)
+    ring, _ = KeyRing((), policy).bootstrap(T0, fake_generate, kid_suffix=SFX)
     t = T0 + timedelta(days=30)
-    rot = ring.rotate("RS256", t, fake_generate)
+    rot = ring.rotate("RS256", t, fake_generate, kid_suffix=SFX)
     new = rot.new_key
-    assert new.kid == "RSA_1" and new.not_before == t + policy.publish_ahead
-    assert [k.kid for k in rot.retired] == ["RSA_0"]
+    assert new.kid == f"RSA_1_{SFX}" and new.not_before == t + policy.publish_ahead
+    assert [k.kid for k in rot.retired] == [f"RSA_0_{SFX}"]
     assert rot.retired[0].retired_at == new.not_before
     r2 = rot.ring
     # published at once, but the old key still signs until not_before
-    assert "RSA_1" in [k.kid for k in r2.published(t)]
-    assert r2.signing_key("RS256", t).kid == "RSA_0"  # type: ignore[union-attr]
+    assert f"RSA_1_{SFX}" in [k.kid for k in r2.published(t)]
+    assert r2.signing_key("RS256", t).kid == f"RSA_0_{SFX}"  # type: ignore[union-attr]
     just_before = new.not_before - timedelta(microseconds=1)
-    assert r2.signing_key("RS256", just_before).kid == "RSA_0"  # type: ignore[union-attr]
-    assert r2.signing_key("RS256", new.not_before).kid == "RSA_1"  # type: ignore[union-attr]
+    assert r2.signing_key("RS256", just_before).kid == f"RSA_0_{SFX}"  # type: ignore[union-attr]
+    assert r2.signing_key("RS256", new.not_before).kid == f"RSA_1_{SFX}"  # type: ignore[union-attr]
     # the other family is untouched
-    assert r2.signing_key("ES384", new.not_before).kid == "EC384_0"  # type: ignore[union-attr]
+    assert r2.signing_key("ES384", new.not_before).kid == f"EC384_0_{SFX}"  # type: ignore[union-attr]
 
 
 def test_retired_key_published_until_its_tokens_expire(fake_generate: K.KeyGenerator) -> None:
     policy = RotationPolicy(publish_ahead=timedelta(minutes=10), leeway=timedelta(minutes=5))
-    ring, _ = KeyRing((), policy).bootstrap(T0, fake_generate)
-    rot = ring.rotate("ES384", T0 + timedelta(hours=1), fake_generate)
+    ring, _ = KeyRing((), policy).bootstrap(T0, fake_generate, kid_suffix=SFX)
+    rot = ring.rotate("ES384", T0 + timedelta(hours=1), fake_generate, kid_suffix=SFX)
     retired_at = rot.new_key.not_before
     assert retired_at == T0 + timedelta(hours=1, minutes=10)
     last_token_exp = retired_at + timedelta(seconds=3600)
     r = rot.ring
     for when in (retired_at, last_token_exp, last_token_exp + timedelta(minutes=4, seconds=59)):
-        assert "EC384_0" in [k.kid for k in r.published(when)]
+        assert f"EC384_0_{SFX}" in [k.kid for k in r.published(when)]
     gone = last_token_exp + timedelta(minutes=5)
-    assert "EC384_0" not in [k.kid for k in r.published(gone)]
-    assert [k.kid for k in r.prunable(gone)] == ["EC384_0"]
-    assert [k.kid for k in r.pruned(gone).keys] == ["RSA_0", "EC384_1"]
+    assert f"EC384_0_{SFX}" not in [k.kid for k in r.published(gone)]
+    assert [k.kid for k in r.prunable(gone)] == [f"EC384_0_{SFX}"]
+    assert [k.kid for k in r.pruned(gone).keys] == [f"RSA_0_{SFX}", f"EC384_1_{SFX}"]
     assert K.published_keys(r.keys, gone, policy) == r.published(gone)
-    assert K.signing_key(r.keys, "ES384", gone, policy).kid == "EC384_1"  # type: ignore[union-attr]
+    assert K.signing_key(r.keys, "ES384", gone, policy).kid == f"EC384_1_{SFX}"  # type: ignore[union-attr]
 
 
 def test_double_rotation_retires_pending_key(fake_generate: K.KeyGenerator) -> None:
-    ring, _ = KeyRing(()).bootstrap(T0, fake_generate)
-    r1 = ring.rotate("RS256", T0, fake_generate).ring
+    ring, _ = KeyRing(()).bootstrap(T0, fake_generate, kid_suffix=SFX)
+    r1 = ring.rotate("RS256", T0, fake_generate, kid_suffix=SFX).ring
     t2 = T0 + timedelta(minutes=5)
-    rot2 = r1.rotate("RS256", t2, fake_generate, publish_ahead=timedelta(minutes=20))
+    rot2 = r1.rotate(
+        "RS256", t2, fake_generate, kid_suffix=SFX, publish_ahead=timedelta(minutes=20)
+    )
     r2 = rot2.ring
     by = {k.kid: k for k in r2.keys}
-    assert by["RSA_0"].retired_at == T0 + RotationPolicy().publish_ahead  # unchanged
-    assert by["RSA_1"].retired_at == t2 + timedelta(minutes=20)
-    assert r2.signing_key("RS256", t2 + timedelta(minutes=16)).kid == "RSA_1"  # type: ignore[union-attr]
-    assert r2.signing_key("RS256", t2 + timedelta(minutes=20)).kid == "RSA_2"  # type: ignore[union-attr]
+    assert by[f"RSA_0_{SFX}"].retired_at == T0 + RotationPolicy().publish_ahead  # unchanged
+    assert by[f"RSA_1_{SFX}"].retired_at == t2 + timedelta(minutes=20)
+    assert r2.signing_key("RS256", t2 + timedelta(minutes=16)).kid == f"RSA_1_{SFX}"  # type: ignore[union-attr]
+    assert r2.signing_key("RS256", t2 + timedelta(minutes=20)).kid == f"RSA_2_{SFX}"  # type: ignore[union-attr]
 
 
 def test_rotation_zero_publish_ahead_and_validation(fake_generate: K.KeyGenerator) -> None:
-    ring, _ = KeyRing(()).bootstrap(T0, fake_generate)
-    rot = ring.rotate("RS256", T0, fake_generate, publish_ahead=timedelta(0))
-    assert rot.ring.signing_key("RS256", T0).kid == "RSA_1"  # type: ignore[union-attr]
+    ring, _ = KeyRing(()).bootstrap(T0, fake_generate, kid_suffix=SFX)
+    rot = ring.rotate("RS256", T0, fake_generate, kid_suffix=SFX, publish_ahead=timedelta(0))
+    assert rot.ring.signing_key("RS256", T0).kid == f"RSA_1_{SFX}"  # type: ignore[union-attr]
     with pytest.raises(ValueError):
-        ring.rotate("RS256", T0, fake_generate, publish_ahead=timedelta(seconds=-1))
+        ring.rotate("RS256", T0, fake_generate, kid_suffix=SFX, publish_ahead=timedelta(seconds=-1))
     with pytest.raises(ValueError):
         RotationPolicy(publish_ahead=timedelta(seconds=-1))
     with pytest.raises(ValueError, match="duplicate"):
@@ -238,11 +247,11 @@ def test_defaults_documented() -> None:
 def test_invariants_under_random_rotations(
     fake_generate: K.KeyGenerator, steps: list[tuple[int, K.Algorithm]], probe: int
 ) -> None:
-    ring, _ = KeyRing(()).bootstrap(T0, fake_generate)
+    ring, _ = KeyRing(()).bootstrap(T0, fake_generate, kid_suffix=SFX)
     t = T0
     for delta, alg in steps:
         t = t + timedelta(seconds=delta)
-        ring = ring.rotate(alg, t, fake_generate).ring
+        ring = ring.rotate(alg, t, fake_generate, kid_suffix=SFX).ring
     when = T0 + timedelta(seconds=probe)
     published = ring.published(when)
     for alg in K.ALGORITHMS:
