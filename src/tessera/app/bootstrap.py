@@ -1,5 +1,7 @@
 """Process wiring: initialise a data directory (KEK, store, first account and its
-root key), add accounts, and build the runtime and ASGI app for a server worker."""
+root key), add accounts, and build the runtime and ASGI app for a server worker.
+Every path that makes or opens a data directory applies ``tessera.filemodes``
+(directory 0700; database, WAL/SHM and KEK 0600)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tessera.app.runtime import Runtime
 from tessera.auth.credentials import CredentialResolver
 from tessera.clock import Clock, OffsetClock, SystemClock
 from tessera.config import ServerConfig
+from tessera.filemodes import SQLITE_FILE, secure_data_dir
 from tessera.iam.authz import Authorizer
 from tessera.kek import KekError, create_kek_file, kek_path, load_kek
 from tessera.protocol.model import service_spec
@@ -36,6 +39,8 @@ class AccountCredentials:
 
 def open_store(data_dir: Path, database_url: str | None) -> SqlStore:
     kek = load_kek(data_dir)
+    # an existing data directory (and database) is tightened to 0700/0600
+    secure_data_dir(data_dir, create=False, sqlite=database_url is None)
     store = open_sql_store(kek, data_dir=data_dir, database_url=database_url)
     store.check_kek()
     return store
@@ -59,20 +64,27 @@ def init_store(data_dir: Path, database_url: str | None, clock: Clock) -> Accoun
     if database_url is None and (kek_path(data_dir).exists() or (data_dir / "tessera.db").exists()):
         raise StoreAlreadyInitialised(f"{data_dir} already holds a Tessera store")
     env_kek = bool(os.environ.get("TESSERA_KEK"))
-    created_kek = False
-    if env_kek:
+    created_kek = created_db = False
+    if env_kek:  # a bad TESSERA_KEK fails before anything is made
         kek = load_kek(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    elif kek_path(data_dir).exists():
-        kek = load_kek(data_dir)
-    else:
-        kek = create_kek_file(data_dir)
-        created_kek = True
+    # created 0700, or an existing directory (e.g. 0755) tightened to 0700
+    secure_data_dir(data_dir, create=True, sqlite=False)
+    if not env_kek:
+        if kek_path(data_dir).exists():
+            kek = load_kek(data_dir)
+        else:
+            kek = create_kek_file(data_dir)
+            created_kek = True
     try:
+        if database_url is None:  # the database file (and so its WAL/SHM) is 0600
+            created_db = not (data_dir / SQLITE_FILE).exists()
+            secure_data_dir(data_dir, create=False, sqlite=True)
         store = open_sql_store(kek, data_dir=data_dir, database_url=database_url)
     except Exception:
         if created_kek:
             kek_path(data_dir).unlink(missing_ok=True)
+        if created_db:
+            (data_dir / SQLITE_FILE).unlink(missing_ok=True)
         raise
     try:
         if store.is_initialised():
