@@ -7,6 +7,7 @@ status, headers and body."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import partial
@@ -50,6 +51,9 @@ _PRESIGN_PARAMS = frozenset(
 )
 DEFAULT_REGION = "us-east-1"
 _STS_SCOPE = "/sts/aws4_request"
+#: A form parameter whose name, or the Action value, is percent-encoded.
+_ENCODED_ACTION = re.compile(r"(?:^|&)(?:[^=&]*%[^=&]*(?:=|&|$)|Action=[^&]*%)")
+_ENCODED_ACTION_RAW = re.compile(_ENCODED_ACTION.pattern.encode())
 _STS_SCOPE_QUOTED = "%2Fsts%2Faws4_request"
 
 
@@ -112,6 +116,10 @@ class Pipeline:
         if any(a in request.body for a in self._threaded_actions_raw) or any(
             a in request.query_string for a in self._threaded_actions
         ):
+            return False
+        # A percent-encoded parameter name or Action value (``AssumeRoleWith%57eb…``)
+        # could hide a federation call from the check above: never inline.
+        if _ENCODED_ACTION_RAW.search(request.body) or _ENCODED_ACTION.search(request.query_string):
             return False
         if _STS_SCOPE in request.query_string or _STS_SCOPE_QUOTED in request.query_string:
             return True
