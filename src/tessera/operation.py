@@ -13,6 +13,7 @@ from tessera.auth.principal import Principal
 from tessera.clock import Clock
 from tessera.config import ServerConfig
 from tessera.errors import InternalFailure
+from tessera.iam.model import BoundPolicy
 
 if TYPE_CHECKING:
     from tessera.app.runtime import Runtime
@@ -61,7 +62,7 @@ class OperationContext:
         *,
         request_keys: Mapping[str, ContextValue] | None = None,
         resource_account: str | None = None,
-        resource_policy: str | None = None,
+        resource_policy: BoundPolicy | None = None,
         resource_tags: Mapping[str, str] | None = None,
         trust: bool = False,
         message_action: str | None = None,

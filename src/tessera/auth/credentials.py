@@ -1,14 +1,20 @@
 """Credential resolution: from the access key id (and session token) in a signed
 request to the calling ``Principal`` and the secret to verify the signature with.
 Long-term keys (AKIA…) come from the store; temporary keys (ASIA…) are opened
-from their self-contained session token without touching the store."""
+from their self-contained session token.
+
+Credentials belong to an identity, not a name: a long-term key authenticates
+only while the user it was made for (by unique id) exists, and a session only
+while the user or role it derives from (by unique id) exists. A user or role
+deleted and created again under the same name inherits neither. Both checks are
+read-cache lookups (dropped on any write), not a database round trip per call."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
 from tessera import arn as arns
-from tessera.auth.principal import Principal, PrincipalKind
+from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 from tessera.errors import InvalidClientTokenId
 
 if TYPE_CHECKING:
@@ -34,7 +40,10 @@ class CredentialResolver:
         if access_key_id.startswith("ASIA"):
             if not security_token or self.sessions is None:
                 raise InvalidClientTokenId()
-            return self.sessions.open(access_key_id, security_token, now)
+            principal, secret = self.sessions.open(access_key_id, security_token, now)
+            if not self._source_exists(principal):
+                raise InvalidClientTokenId()
+            return principal, secret
         if security_token:
             # a session token sent with a long-term key is rejected by AWS
             raise InvalidClientTokenId()
@@ -45,6 +54,18 @@ class CredentialResolver:
         if resolved is None:
             raise InvalidClientTokenId()
         return resolved
+
+    def _source_exists(self, principal: Principal) -> bool:
+        """Does the user or role a session derives from still exist (same id)?"""
+        session = principal.session
+        assert session is not None
+        if session.kind is SessionKind.ASSUMED_ROLE:
+            role = self.store.get_role_by_id(session.source_id)
+            return role is not None and role.account_id == session.account_id
+        if session.source_arn == arns.root_arn(session.account_id):
+            return True
+        user = self.store.get_user_by_id(session.source_id)
+        return user is not None and user.account_id == session.account_id
 
     def _long_term(self, access_key_id: str) -> tuple[Principal, str] | None:
         """The principal and secret of an active long-term key; ``None`` if unknown,
@@ -69,7 +90,7 @@ class CredentialResolver:
                 secret,
             )
         user = self.store.get_user(key.account_id, key.user_name)
-        if user is None:
+        if user is None or key.user_id is None or user.user_id != key.user_id:
             return None
         return (
             Principal(

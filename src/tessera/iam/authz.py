@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from tessera import arn as arns
 from tessera.auth.principal import Principal, PrincipalKind
 from tessera.errors import AccessDenied, MalformedPolicyDocument
-from tessera.iam.model import Account, Role
+from tessera.iam.model import Account, BoundPolicy, Role
 from tessera.iam.org_model import RCP, SCP
 from tessera.iam.organizations import RCP_SERVICES, org_levels
 from tessera.iam.policy import (
@@ -61,6 +61,14 @@ def compiled(document: str, kind: PolicyKind, label: str) -> Policy | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def compiled_bound(bound: BoundPolicy, kind: PolicyKind, label: str) -> Policy | None:
+    """A stored resource policy, parsed once, with its principals bound to the
+    unique ids they were stored with (so they match by identity, never by name)."""
+    policy = compiled(bound.document, kind, label)
+    return None if policy is None else policy.bind_principals(dict(bound.principal_ids))
+
+
 def principal_info(caller: Principal) -> PrincipalInfo:
     session = caller.session
     if caller.kind is PrincipalKind.ROLE_SESSION:
@@ -80,6 +88,7 @@ def principal_info(caller: Principal) -> PrincipalInfo:
             account=caller.account_id,
             kind="federated-user",
             source_user_arn=session.source_arn,
+            source_user_id=session.source_id,
         )
     if caller.kind is PrincipalKind.ROOT:
         return PrincipalInfo(arn=caller.arn, account=caller.account_id, kind="root")
@@ -140,10 +149,12 @@ class Authorizer:
         return compiled(document, kind, policy_arn)
 
     def user_policies(
-        self, account_id: str, user_name: str
+        self, account_id: str, user_id: str
     ) -> tuple[list[Policy], Policy | None, dict[str, str]]:
-        user = self.store.get_user(account_id, user_name)
-        if user is None:
+        """The policies, boundary and tags of the user with unique id ``user_id``
+        (nothing when that user is gone: a same-name successor is another user)."""
+        user = self.store.get_user_by_id(user_id)
+        if user is None or user.account_id != account_id:
             return [], None, {}
         policies = self.owner_policies(Owner(account_id, "user", user.name))
         for group in self.store.groups_for_user(account_id, user.name):
@@ -174,12 +185,12 @@ class Authorizer:
         if caller.kind is PrincipalKind.ROOT:
             return CallerPolicies((), None, session_policies, {})
         if caller.kind is PrincipalKind.USER:
-            identity, boundary, tags = self._user_side(acct, caller.name)
+            identity, boundary, tags = self._user_side(acct, caller.user_id)
             return CallerPolicies(identity, boundary, session_policies, tags)
         assert session is not None
         session_tags = {t.key: t.value for t in session.tags}
         if caller.kind is PrincipalKind.ROLE_SESSION:
-            role_side = self._role_side(acct, session.source_name, session.source_id)
+            role_side = self._role_side(acct, session.source_id)
             if role_side is None:
                 return CallerPolicies((), None, session_policies, session_tags)
             identity, boundary, tags = role_side
@@ -191,27 +202,27 @@ class Authorizer:
             root_all = compiled(_ALLOW_ALL, PolicyKind.IDENTITY, "root")
             assert root_all is not None
             return CallerPolicies((root_all,), None, session_policies, session_tags)
-        identity, boundary, tags = self._user_side(acct, session.source_name)
+        identity, boundary, tags = self._user_side(acct, session.source_id)
         return CallerPolicies(identity, boundary, session_policies, _merge_tags(tags, session_tags))
 
-    def _user_side(self, account_id: str, user_name: str) -> _Side:
+    def _user_side(self, account_id: str, user_id: str) -> _Side:
         """The user's identity policies (one ``PolicyGroup``, whose action index then
         serves every request of that user), boundary and tags; memoised in the
         store's read cache, so any IAM write drops it like the reads it comes from."""
 
         def load() -> _Side:
-            policies, boundary, tags = self.user_policies(account_id, user_name)
+            policies, boundary, tags = self.user_policies(account_id, user_id)
             return PolicyGroup(policies), boundary, tags
 
-        return self.store.memo(("authz-user", account_id, user_name), load)
+        return self.store.memo(("authz-user", account_id, user_id), load)
 
-    def _role_side(self, account_id: str, role_name: str, role_id: str) -> _Side | None:
-        """Like ``_user_side`` for a role; ``None`` when the role is gone or was
-        recreated (another role id)."""
+    def _role_side(self, account_id: str, role_id: str) -> _Side | None:
+        """Like ``_user_side`` for a role; ``None`` when the role is gone (a role
+        created again under its name has another id)."""
 
         def load() -> _Side | None:
-            role = self.store.get_role(account_id, role_name)
-            if role is None or role.role_id != role_id:
+            role = self.store.get_role_by_id(role_id)
+            if role is None or role.account_id != account_id:
                 return None
             identity = self.owner_policies(Owner(account_id, "role", role.name))
             boundary = self.managed(role.permissions_boundary, PolicyKind.BOUNDARY)
@@ -220,7 +231,7 @@ class Authorizer:
             }
             return PolicyGroup(identity), boundary, tags
 
-        return self.store.memo(("authz-role", account_id, role_name, role_id), load)
+        return self.store.memo(("authz-role", account_id, role_id), load)
 
     def caller_view(self, caller: Principal) -> CallerView:
         """What every decision for ``caller`` starts from. For a long-term access
@@ -305,7 +316,7 @@ class Authorizer:
         *,
         request_keys: Mapping[str, ContextValue] | None = None,
         resource_account: str | None = None,
-        resource_policy: str | None = None,
+        resource_policy: BoundPolicy | None = None,
         resource_tags: Mapping[str, str] | None = None,
         trust: bool = False,
     ) -> tuple[RequestContext, Decision]:
@@ -317,7 +328,7 @@ class Authorizer:
         resource_pol = None
         if resource_policy is not None:
             kind = PolicyKind.TRUST if trust else PolicyKind.RESOURCE
-            resource_pol = compiled(
+            resource_pol = compiled_bound(
                 resource_policy, kind, "trust-policy" if trust else "resource-policy"
             )
         request = RequestContext.normalized(action, resource, view.info, keys)
@@ -361,7 +372,7 @@ class Authorizer:
         *,
         request_keys: Mapping[str, ContextValue] | None = None,
         resource_account: str | None = None,
-        resource_policy: str | None = None,
+        resource_policy: BoundPolicy | None = None,
         resource_tags: Mapping[str, str] | None = None,
         trust: bool = False,
         message_action: str | None = None,
@@ -423,7 +434,7 @@ class Authorizer:
             requested_region=ctx.region,
             extra=extra,
         )
-        trust_policy = compiled(role.trust_policy, PolicyKind.TRUST, "trust-policy")
+        trust_policy = compiled_bound(role.trust, PolicyKind.TRUST, "trust-policy")
         request = RequestContext(action, role.arn, principal, keys)
         decision = evaluate(
             request,

@@ -279,12 +279,14 @@ class MfaCheck:
         return self.time
 
 
-def _mfa_user(caller: Principal) -> str | None:
-    """The IAM user whose devices the caller may use (the user behind a
-    GetSessionToken session counts); ``None`` when the caller has none."""
-    if caller.kind is PrincipalKind.USER:
-        return caller.name
-    return None
+def _mfa_user(ctx: OperationContext, caller: Principal) -> str | None:
+    """The current name of the IAM user whose devices the caller may use, found by
+    the caller's unique id (the user behind a GetSessionToken session counts, also
+    after a rename); ``None`` when the caller has none."""
+    if caller.kind is not PrincipalKind.USER:
+        return None
+    user = ctx.store.get_user_by_id(caller.user_id)
+    return None if user is None or user.account_id != caller.account_id else user.name
 
 
 def check_mfa(ctx: OperationContext, serial: str | None, code: str | None) -> MfaCheck | None:
@@ -296,7 +298,7 @@ def check_mfa(ctx: OperationContext, serial: str | None, code: str | None) -> Mf
     if serial is None or code is None:
         raise AccessDenied(STS_UNKNOWN_DEVICE)
     caller = ctx.caller
-    user_name = _mfa_user(caller)
+    user_name = _mfa_user(ctx, caller)
     device = ctx.store.get_mfa_device(serial)
     if (
         device is None

@@ -37,6 +37,18 @@ class AccessKey:
     last_used_at: datetime | None = None
     last_used_service: str | None = None
     last_used_region: str | None = None
+    user_id: str | None = None  # the AIDA… id of the user it was made for
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPolicy:
+    """A stored resource-based policy (a role's trust policy): its text and the
+    unique id each IAM user and role ARN in its principals was bound to when it
+    was stored. Only this form reaches a decision, so a stored policy can never
+    match a principal by name."""
+
+    document: str
+    principal_ids: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +91,17 @@ class Role:
     permissions_boundary: str | None = None
     last_used_at: datetime | None = None
     last_used_region: str | None = None
+    #: (ARN, unique id) of each IAM user and role the trust policy names, bound
+    #: when the policy was stored; an ARN missing here matches nobody
+    trust_principal_ids: tuple[tuple[str, str], ...] = ()
 
     @property
     def arn(self) -> str:
         return arns.role_arn(self.account_id, self.path, self.name)
+
+    @property
+    def trust(self) -> BoundPolicy:
+        return BoundPolicy(self.trust_policy, self.trust_principal_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,9 @@ def require_user_credentials(ctx: OperationContext) -> str | None:
     ``None`` for the account root. Other callers must name the user."""
     caller = ctx.caller
     if caller.kind is PrincipalKind.USER:
-        return caller.name
+        # by unique id: a session's user may have been renamed since it was issued
+        user = ctx.store.get_user_by_id(caller.user_id)
+        return caller.name if user is None else user.name
     if caller.is_root:
         return None
     # [C] "Must specify userName when calling with non-User credentials"

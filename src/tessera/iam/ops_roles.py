@@ -5,6 +5,7 @@ returned URL-encoded, as IAM does, so SDKs decode them into dictionaries."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from tessera import arn as arns
 from tessera.errors import DeleteConflict
@@ -30,6 +31,7 @@ from tessera.iam.ops_common import (
     validate_policy_document,
 )
 from tessera.iam.ops_users import MUST_DELETE_POLICIES, MUST_DETACH_POLICIES
+from tessera.iam.principal_ids import EntityReader, bind_principals, shown_trust
 from tessera.ids import ROLE_PREFIX, new_unique_id
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
@@ -38,15 +40,16 @@ from tessera.store.base import AlreadyExists
 DEFAULT_MAX_SESSION_DURATION = 3600
 
 
-def role_shape(role: Role) -> dict[str, object]:
-    """The members ListRoles returns (no Tags, PermissionsBoundary or RoleLastUsed)."""
+def role_shape(store: EntityReader, role: Role) -> dict[str, object]:
+    """The members ListRoles returns (no Tags, PermissionsBoundary or RoleLastUsed);
+    the trust policy as it names principals now (``shown_trust``)."""
     shape: dict[str, object] = {
         "Path": role.path,
         "RoleName": role.name,
         "RoleId": role.role_id,
         "Arn": role.arn,
         "CreateDate": role.created_at,
-        "AssumeRolePolicyDocument": encode_document(role.trust_policy),
+        "AssumeRolePolicyDocument": encode_document(shown_trust(store, role)),
     }
     if role.description is not None:
         shape["Description"] = role.description
@@ -56,7 +59,7 @@ def role_shape(role: Role) -> dict[str, object]:
 
 def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
     """GetRole/CreateRole/UpdateRoleDescription: with boundary, tags and last use."""
-    shape = role_shape(role)
+    shape = role_shape(ctx.store, role)
     boundary = boundary_shape(role.permissions_boundary)
     if boundary is not None:
         shape["PermissionsBoundary"] = boundary
@@ -103,6 +106,7 @@ def create_role(ctx: OperationContext, params: Params) -> Result:
         request_keys["iam:PermissionsBoundary"] = boundary
     ctx.authorize("iam:CreateRole", arns.role_arn(account, path, name), request_keys=request_keys)
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
+    principal_ids = bind_principals(ctx.store, document)
     if boundary is not None:
         check_boundary(ctx, boundary)
     role = Role(
@@ -112,6 +116,7 @@ def create_role(ctx: OperationContext, params: Params) -> Result:
         role_id=new_unique_id(ROLE_PREFIX),
         created_at=now_of(ctx),
         trust_policy=document,
+        trust_principal_ids=principal_ids,
         description=params.get_str("Description"),
         max_session_duration=DEFAULT_MAX_SESSION_DURATION if duration is None else duration,
         permissions_boundary=boundary,
@@ -133,7 +138,9 @@ def get_role(ctx: OperationContext, params: Params) -> Result:
 
 
 def list_roles(ctx: OperationContext, params: Params) -> Result:
-    return list_named(ctx, params, "role", "Roles", ctx.store.list_roles, role_shape)
+    return list_named(
+        ctx, params, "role", "Roles", ctx.store.list_roles, partial(role_shape, ctx.store)
+    )
 
 
 def update_role(ctx: OperationContext, params: Params) -> Result:
@@ -162,7 +169,8 @@ def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
-    ctx.store.update_role(role.account_id, role.name, trust_policy=document)
+    principal_ids = bind_principals(ctx.store, document)
+    ctx.store.set_trust_policy(role.account_id, role.name, document, principal_ids)
     return None
 
 

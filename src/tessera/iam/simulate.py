@@ -83,7 +83,7 @@ def _source(
         user = store.get_user(account, name)
         if user is None or user.arn != source_arn:
             raise NoSuchEntity(f"The user with name {name} cannot be found.")
-        policies, boundary, tags = authorizer.user_policies(account, user.name)
+        policies, boundary, tags = authorizer.user_policies(account, user.user_id)
         info = PrincipalInfo(arn=user.arn, account=account, kind="user", unique_id=user.user_id)
         return info, policies, boundary, tags
     if rtype == "role":

@@ -4,6 +4,7 @@ them. Migrations are applied in order at start and recorded in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -19,8 +20,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.engine import Connection
+
+from tessera.iam.policy.principals import entity_ref, named_entity_arns
 
 metadata = MetaData()
 
@@ -58,6 +65,9 @@ access_keys = Table(
     Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
     Column("user_key", String(64), nullable=True),  # lower-case user name; NULL = root
     Column("user_name", String(64), nullable=True),
+    # the unique id of the user the key was made for (migration 7): a key whose
+    # user is gone, or was created again under the same name, authenticates nobody
+    Column("user_id", String(32), nullable=True),
     Column("secret_sealed", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", TS, nullable=False),
@@ -109,6 +119,9 @@ roles = Table(
     Column("role_id", String(32), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("trust_policy", Text, nullable=False),
+    # JSON [[arn, unique id], …]: the IAM users and roles the trust policy named,
+    # bound to their ids when it was stored (migration 7)
+    Column("trust_principal_ids", Text, nullable=True),
     Column("description", String(1000), nullable=True),
     Column("max_session_duration", Integer, nullable=False),
     Column("permissions_boundary", String(2048), nullable=True),
@@ -298,6 +311,65 @@ def _create(*tables: Table) -> Migration:
     return run
 
 
+def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
+    """``ALTER TABLE … ADD COLUMN`` for each named column the table lacks (a store
+    created after the column was added to the definition already has it)."""
+
+    def run(conn: Connection) -> None:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                column = table.c[name]
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+    return run
+
+
+def _bind_principals(conn: Connection) -> None:
+    """Migration 7: bind what stores made before it named by name.
+
+    Access keys get their user's id. Each role's trust policy gets the ids of
+    the users and roles its ARNs name *now*; an ARN whose entity is gone stays
+    unbound and so matches nobody (before, it would have matched whoever was
+    created under that name next)."""
+    _add_columns(access_keys, "user_id")(conn)
+    _add_columns(roles, "trust_principal_ids")(conn)
+    ak, u = access_keys.c, users.c
+    for row in conn.execute(
+        select(ak.access_key_id, ak.account_id, ak.user_key).where(ak.user_key.is_not(None))
+    ).all():
+        user_id = conn.execute(
+            select(u.user_id).where((u.account_id == row.account_id) & (u.name_key == row.user_key))
+        ).scalar()
+        conn.execute(
+            update(access_keys).where(ak.access_key_id == row.access_key_id).values(user_id=user_id)
+        )
+    r = roles.c
+    for row in conn.execute(select(r.account_id, r.name_key, r.trust_policy)).all():
+        try:
+            document = json.loads(row.trust_policy)
+        except ValueError:
+            document = None
+        bound: list[list[str]] = []
+        for arn in named_entity_arns(document) if isinstance(document, dict) else []:
+            ref = entity_ref(arn)
+            assert ref is not None
+            table = users if ref.kind == "user" else roles
+            hit = conn.execute(
+                select(table).where(
+                    (table.c.account_id == ref.account) & (table.c.name_key == ref.name.lower())
+                )
+            ).first()
+            if hit is not None and hit.path == ref.path:
+                bound.append([arn, hit.user_id if ref.kind == "user" else hit.role_id])
+        conn.execute(
+            update(roles)
+            .where((r.account_id == row.account_id) & (r.name_key == row.name_key))
+            .values(trust_principal_ids=json.dumps(bound))
+        )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (
         1,
@@ -330,4 +402,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "organizations, OUs, SCPs and RCPs",
         _create(organizations, org_units, org_policies, org_policy_targets),
     ),
+    (7, "principals bound by unique id: access keys and trust policies", _bind_principals),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -376,25 +377,40 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
             last_used_at=_utc(row.last_used_at),
             last_used_service=row.last_used_service,
             last_used_region=row.last_used_region,
+            user_id=row.user_id,
         )
 
     def create_access_key(
         self, account_id: str, user_name: str | None, access_key_id: str, secret: str, now: datetime
     ) -> AccessKey:
+        """A key for the user called ``user_name`` (``None``: the root key), bound
+        to that user's unique id as read in the same transaction, so a key made
+        while its user is deleted belongs to nobody."""
         sealed = self.kek.seal(secret.encode(), f"access-key:{access_key_id}")
+        user_id: str | None = None
         with self._tx() as conn:
+            if user_name is not None:
+                user_id = conn.execute(
+                    select(s.users.c.user_id).where(
+                        and_(
+                            s.users.c.account_id == account_id,
+                            s.users.c.name_key == user_name.lower(),
+                        )
+                    )
+                ).scalar()
             conn.execute(
                 insert(s.access_keys).values(
                     access_key_id=access_key_id,
                     account_id=account_id,
                     user_key=None if user_name is None else user_name.lower(),
                     user_name=user_name,
+                    user_id=user_id,
                     secret_sealed=sealed,
                     status="Active",
                     created_at=now,
                 )
             )
-        return AccessKey(access_key_id, account_id, user_name, "Active", now)
+        return AccessKey(access_key_id, account_id, user_name, "Active", now, user_id=user_id)
 
     def get_access_key(self, access_key_id: str) -> AccessKey | None:
         with self._tx() as conn:
@@ -481,6 +497,9 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
             permissions_boundary=row.permissions_boundary,
             last_used_at=_utc(row.last_used_at),
             last_used_region=row.last_used_region,
+            trust_principal_ids=tuple(
+                (str(a), str(i)) for a, i in json.loads(row.trust_principal_ids or "[]")
+            ),
         )
 
     def _insert_named(self, table: Table, values: dict[str, Any]) -> None:
@@ -542,6 +561,12 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
     @cached
     def get_user(self, account_id: str, name: str) -> User | None:
         row = self._get_named(s.users, account_id, name)
+        return None if row is None else self._user(row)
+
+    @cached
+    def get_user_by_id(self, user_id: str) -> User | None:
+        with self._tx() as conn:
+            row = conn.execute(select(s.users).where(s.users.c.user_id == user_id)).first()
         return None if row is None else self._user(row)
 
     def list_users(
@@ -774,6 +799,7 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
                 role_id=role.role_id,
                 created_at=role.created_at,
                 trust_policy=role.trust_policy,
+                trust_principal_ids=json.dumps([list(p) for p in role.trust_principal_ids]),
                 description=role.description,
                 max_session_duration=role.max_session_duration,
                 permissions_boundary=role.permissions_boundary,
@@ -783,6 +809,12 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
     @cached
     def get_role(self, account_id: str, name: str) -> Role | None:
         row = self._get_named(s.roles, account_id, name)
+        return None if row is None else self._role(row)
+
+    @cached
+    def get_role_by_id(self, role_id: str) -> Role | None:
+        with self._tx() as conn:
+            row = conn.execute(select(s.roles).where(s.roles.c.role_id == role_id)).first()
         return None if row is None else self._role(row)
 
     def list_roles(
@@ -798,6 +830,21 @@ class SqlStore(OrgStoreMixin, OidcProviderStore, SamlStoreMixin):
                 .where(and_(s.roles.c.account_id == account_id, s.roles.c.name_key == name.lower()))
                 .values(**values)
             )
+
+    def set_trust_policy(
+        self,
+        account_id: str,
+        name: str,
+        document: str,
+        principal_ids: Sequence[tuple[str, str]],
+    ) -> None:
+        """Replace a role's trust policy and the unique ids its principals are bound to."""
+        self.update_role(
+            account_id,
+            name,
+            trust_policy=document,
+            trust_principal_ids=json.dumps([list(p) for p in principal_ids]),
+        )
 
     def delete_role(self, account_id: str, name: str) -> None:
         self._delete_named(s.roles, "role", account_id, name)

@@ -180,7 +180,7 @@ def assume_role(ctx: OperationContext, params: Params) -> Result:
             role.arn,
             request_keys=keys,
             resource_account=role.account_id,
-            resource_policy=role.trust_policy,
+            resource_policy=role.trust,
             resource_tags=resource_tags,
             trust=True,
         )

@@ -253,7 +253,7 @@ def test_authorisation_actions_and_resources() -> None:
 
 def test_users_need_permission_before_anything_is_revealed(h: Harness) -> None:
     h.call("CreateUser", UserName="alice")
-    alice = support.user_principal(ACCOUNT_A, "alice")
+    alice = h.user("alice")
     err = h.error("GetOpenIDConnectProvider", alice, OpenIDConnectProviderArn=ARN)
     assert err["Code"] == "AccessDenied" and "iam:GetOpenIDConnectProvider" in err["Message"]
     err = h.error("CreateOpenIDConnectProvider", alice, Url=URL)

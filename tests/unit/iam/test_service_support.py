@@ -118,6 +118,12 @@ class Harness:
         runtime = Runtime(**values)
         return cls(store, clock, runtime)
 
+    def user(self, name: str, account: str = ACCOUNT_A) -> Principal:
+        """The principal of the existing user ``name`` (its real unique id)."""
+        found = self.store.get_user(account, name)
+        assert found is not None
+        return user_principal(account, found.name, found.user_id)
+
     def context(self, operation: str, caller: Principal | None) -> OperationContext:
         return OperationContext(
             request_id="req-1",
@@ -202,7 +208,7 @@ def test_harness_round_trip() -> None:
 def test_default_authorizer_denies_non_root() -> None:
     h = Harness.create()
     h.call("CreateUser", UserName="alice")
-    err = h.error("GetUser", user_principal(ACCOUNT_A, "alice"), UserName="alice")
+    err = h.error("GetUser", h.user("alice"), UserName="alice")
     assert err["Code"] == "AccessDenied"
     assert "iam:GetUser" in err["Message"]
 

@@ -77,7 +77,7 @@ def test_get_user_root_caller(h: Harness) -> None:
 def test_get_user_self_for_iam_user() -> None:
     h = Harness.create(AllowAll())
     h.call("CreateUser", UserName="alice")
-    out = h.call("GetUser", user_principal(ACCOUNT_A, "alice"))
+    out = h.call("GetUser", h.user("alice"))
     assert out["User"]["UserName"] == "alice"
 
 
@@ -416,7 +416,7 @@ def test_root_access_keys(h: Harness) -> None:
 def test_iam_user_creates_own_key() -> None:
     h = Harness.create(AllowAll())
     h.call("CreateUser", UserName="alice")
-    key = h.call("CreateAccessKey", user_principal(ACCOUNT_A, "alice"))["AccessKey"]
+    key = h.call("CreateAccessKey", h.user("alice"))["AccessKey"]
     assert key["UserName"] == "alice"
     assert h.error("CreateAccessKey", role_session(ACCOUNT_A))["Code"] == "ValidationError"
 

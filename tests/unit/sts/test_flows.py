@@ -72,7 +72,7 @@ def test_assume_role_basic_and_credentials_sign(local: LocalServer, alice: Keys)
     assert (action, resource) == ("sts:AssumeRole", arn)
     assert kw["trust"] is True and kw["resource_account"] == local.account_id
     assert kw["request_keys"]["sts:RoleSessionName"] == "bob@example.com"
-    assert "Principal" in kw["resource_policy"]
+    assert "Principal" in kw["resource_policy"].document
 
 
 def test_role_last_used_is_written_behind_and_seen_by_iam_reads(

@@ -389,14 +389,14 @@ def test_assuming_a_role_from_a_web_identity_session_is_chaining(fed: Fed) -> No
         iam.delete_role(RoleName="chain-dst")
     except ClientError:
         pass
+    src = fed.role(  # first: a trust policy can only name a role that exists
+        "chain-src", actions=("sts:AssumeRoleWithWebIdentity", "sts:TagSession"), max_session=7200
+    )
     dst = iam.create_role(
         RoleName="chain-dst",
         AssumeRolePolicyDocument=json.dumps(target_trust),
         MaxSessionDuration=7200,
     )["Role"]["Arn"]
-    src = fed.role(
-        "chain-src", actions=("sts:AssumeRoleWithWebIdentity", "sts:TagSession"), max_session=7200
-    )
     claim = {TAGS: {"principal_tags": {"Project": ["Apollo"]}, "transitive_tag_keys": ["Project"]}}
     first = fed.assume(src, fed.idp.token(**claim), DurationSeconds=7200)
     sts = fed.client("sts", first["Credentials"])

@@ -56,11 +56,12 @@ class PrincipalInfo:
     ``assumed-role`` session ARN, the ``federated-user`` ARN or the account
     root ARN.  For role sessions ``role_arn`` is the role's ARN (with path);
     for federated users ``source_user_arn`` is the IAM user that called
-    GetFederationToken.  ``unique_id`` is the ``AIDA…``/``AROA…`` id that a
-    stored policy may name instead of an ARN.  ``federated_provider`` is the
-    provider ARN or well-known name (``cognito-identity.amazonaws.com``,
-    ``www.amazon.com`` …) for web-identity / SAML callers, ``service`` the
-    service principal name (``ec2.amazonaws.com``).
+    GetFederationToken and ``source_user_id`` its ``AIDA…`` id.  ``unique_id``
+    is the caller's ``AIDA…`` (user) / ``AROA…`` (role of a role session) id:
+    stored policies bind the user and role ARNs they name to these ids.
+    ``federated_provider`` is the provider ARN or well-known name
+    (``cognito-identity.amazonaws.com``, ``www.amazon.com`` …) for web-identity /
+    SAML callers, ``service`` the service principal name (``ec2.amazonaws.com``).
     """
 
     arn: str
@@ -69,6 +70,7 @@ class PrincipalInfo:
     role_arn: str | None = None
     source_user_arn: str | None = None
     unique_id: str | None = None
+    source_user_id: str | None = None
     federated_provider: str | None = None
     service: str | None = None
     canonical_user: str | None = None

@@ -23,6 +23,7 @@ we count every non-white-space character of the document as sent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,6 +244,28 @@ class Policy:
             self.version,
             self.id,
             self.statements,
+            self._exact,
+            self._by_service,
+            self._always,
+        )
+
+    def bind_principals(self, ids_by_arn: Mapping[str, str]) -> Policy:
+        """This policy with the IAM user and role ARNs of its ``Principal`` /
+        ``NotPrincipal`` elements bound to the unique ids in ``ids_by_arn`` (see
+        :meth:`PrincipalSpec.bind`); ARNs missing there match nobody."""
+        statements = tuple(
+            st
+            if st.principal is None
+            else dataclasses.replace(st, principal=st.principal.bind(ids_by_arn))
+            for st in self.statements
+        )
+        return Policy(
+            self.document,
+            self.kind,
+            self.label,
+            self.version,
+            self.id,
+            statements,
             self._exact,
             self._by_service,
             self._always,

@@ -17,6 +17,14 @@ Forms (IAM User Guide, "AWS JSON policy elements: Principal"):
   the named entity was deleted or for ids written directly;
 * ``{"Service": …}``, ``{"Federated": …}``, ``{"CanonicalUser": …}``.
 
+Stored policies name identities, not names: when a resource (trust) policy is
+stored, every IAM user and role ARN it names is bound to that entity's unique id
+(``AIDA…`` / ``AROA…``), and :meth:`PrincipalSpec.bind` turns those ARNs into
+ids. A bound spec matches a user or role only by its id, so a user or role
+deleted and created again under the same name inherits nothing, and a renamed
+user keeps what named it (as on AWS). An unbound spec (a policy document a
+caller hands to the Simulate APIs) still matches by ARN.
+
 :func:`match` returns *how* the principal matched, because the evaluation
 order treats grants differently by principal form (see ``evaluate``).
 """
@@ -24,7 +32,8 @@ order treats grants differently by principal form (see ``evaluate``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Final
 
@@ -57,6 +66,41 @@ class PrincipalSpec:
     services: frozenset[str]
     federated: frozenset[str]
     canonical: frozenset[str]
+    #: ``None``: unbound (ARNs match by text). Otherwise the ids of the IAM users
+    #: and roles the policy named when it was stored; ``arns`` then holds only
+    #: the session ARNs (``assumed-role`` / ``federated-user``), which name no entity.
+    bound_users: frozenset[str] | None = None
+    bound_roles: frozenset[str] | None = None
+
+    def bind(self, ids_by_arn: Mapping[str, str]) -> PrincipalSpec:
+        """This spec with its IAM user and role ARNs replaced by the unique ids
+        they were bound to; an ARN without an id (its entity was gone when the
+        policy was bound) matches nobody."""
+        users: set[str] = set()
+        roles: set[str] = set()
+        sessions: set[str] = set()
+        for arn in self.arns:
+            kind = entity_kind(arn)
+            if kind is None:
+                sessions.add(arn)
+            elif arn in ids_by_arn:
+                (users if kind == "user" else roles).add(ids_by_arn[arn])
+        return replace(
+            self,
+            arns=frozenset(sessions),
+            bound_users=frozenset(users),
+            bound_roles=frozenset(roles),
+        )
+
+    def _names_user(self, arn: str | None, user_id: str | None) -> bool:
+        if self.bound_users is None:
+            return arn is not None and arn in self.arns
+        return user_id is not None and user_id in self.bound_users
+
+    def _names_role(self, arn: str | None, role_id: str | None) -> bool:
+        if self.bound_roles is None:
+            return arn is not None and arn in self.arns
+        return role_id is not None and role_id in self.bound_roles
 
     def match(self, p: PrincipalInfo) -> MatchKind:
         if self.everyone:
@@ -74,20 +118,17 @@ class PrincipalSpec:
             return MatchKind.NONE
         if p.canonical_user is not None and p.canonical_user in self.canonical:
             best = MatchKind.INDIRECT
-        if p.arn in self.arns:
-            if p.kind in ("role-session", "federated-user"):
-                return MatchKind.SESSION
-            if p.kind == "user":
-                return MatchKind.USER
-        if p.kind == "role-session" and p.role_arn is not None and p.role_arn in self.arns:
+        if p.kind in ("role-session", "federated-user") and p.arn in self.arns:
+            return MatchKind.SESSION
+        if p.kind == "user" and self._names_user(p.arn, p.unique_id):
+            return MatchKind.USER
+        if p.kind == "role-session" and self._names_role(p.role_arn, p.unique_id):
             best = max(best, MatchKind.INDIRECT)
-        if (
-            p.kind == "federated-user"
-            and p.source_user_arn is not None
-            and p.source_user_arn in self.arns
-        ):
+        if p.kind == "federated-user" and self._names_user(p.source_user_arn, p.source_user_id):
             best = max(best, MatchKind.INDIRECT)
         if p.unique_id is not None and p.unique_id in self.unique_ids:
+            best = max(best, MatchKind.INDIRECT)
+        if p.source_user_id is not None and p.source_user_id in self.unique_ids:
             best = max(best, MatchKind.INDIRECT)
         if (
             p.kind in ("root", "user", "role-session", "federated-user")
@@ -118,13 +159,18 @@ class PrincipalSpec:
         if p.account is not None:
             checks.append(p.account in self.accounts)
         if p.kind == "user":
-            checks.append(p.arn in self.arns or p.unique_id in self.unique_ids)
+            checks.append(self._names_user(p.arn, p.unique_id) or p.unique_id in self.unique_ids)
         elif p.kind == "role-session":
             checks.append(p.arn in self.arns)
-            checks.append(p.role_arn in self.arns or p.unique_id in self.unique_ids)
+            checks.append(
+                self._names_role(p.role_arn, p.unique_id) or p.unique_id in self.unique_ids
+            )
         elif p.kind == "federated-user":
             checks.append(p.arn in self.arns)
-            checks.append(p.source_user_arn in self.arns)
+            checks.append(
+                self._names_user(p.source_user_arn, p.source_user_id)
+                or p.source_user_id in self.unique_ids
+            )
         return bool(checks) and all(checks)
 
 
@@ -157,3 +203,54 @@ def classify_aws_value(value: str) -> tuple[str, str] | None:
         if res[0] == "federated-user" and len(res) == 2 and res[1]:
             return ("arn", value)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """An IAM user or role ARN taken apart: what a stored policy binds to an id."""
+
+    kind: str  # "user" | "role"
+    account: str
+    path: str  # "/" or "/a/b/"
+    name: str
+
+
+def entity_ref(value: str) -> EntityRef | None:
+    """The user or role an IAM ARN names (the principals a stored policy binds
+    to unique ids); ``None`` for anything else (sessions, accounts, ids …)."""
+    arn = parse_arn(value)
+    if arn is None or arn.service != "iam" or arn.region != "" or "/" not in arn.resource:
+        return None
+    kind, _, rest = arn.resource.partition("/")
+    if kind not in ("user", "role") or not _ACCOUNT_RE.match(arn.account):
+        return None
+    head, _, name = rest.rpartition("/")
+    if not name:
+        return None
+    return EntityRef(kind, arn.account, f"/{head}/" if head else "/", name)
+
+
+def entity_kind(value: str) -> str | None:
+    """``"user"`` / ``"role"`` for an IAM user or role ARN, else ``None``."""
+    ref = entity_ref(value)
+    return None if ref is None else ref.kind
+
+
+def named_entity_arns(document: Mapping[str, object]) -> list[str]:
+    """The IAM user and role ARNs in a parsed policy's ``Principal`` and
+    ``NotPrincipal`` ``AWS`` values, in document order (duplicates dropped)."""
+    statements = document.get("Statement")
+    items = statements if isinstance(statements, list) else [statements]
+    found: dict[str, None] = {}
+    for st in items:
+        if not isinstance(st, Mapping):
+            continue
+        for element in ("Principal", "NotPrincipal"):
+            principal = st.get(element)
+            if not isinstance(principal, Mapping):
+                continue
+            values = principal.get("AWS")
+            for v in values if isinstance(values, list) else [values]:
+                if isinstance(v, str) and classify_aws_value(v) == ("arn", v) and entity_kind(v):
+                    found[v] = None
+    return list(found)
