@@ -1,12 +1,20 @@
-"""Tests for tessera.netaddr: trusted-proxy handling of X-Forwarded-For/-Proto."""
+"""Tests for tessera.netaddr: trusted-proxy handling of X-Forwarded-For/-Proto, and
+the classification of outbound destination addresses."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 import pytest
 
-from tessera.netaddr import ClientView, client_view, parse_cidrs
+from tessera.netaddr import (
+    ClientView,
+    canonical_address,
+    client_view,
+    is_loopback_address,
+    parse_cidrs,
+    special_use,
+)
 
 PROXIES = parse_cidrs(["10.0.0.0/8", "fd00::/8", "192.0.2.1"])
 
@@ -155,3 +163,51 @@ def test_junk_proto_falls_back_to_scheme(proto: str) -> None:
 
 def test_source_ip_is_canonical() -> None:
     assert view("2001:0DB8:0:0::1", {}).source_ip == "2001:db8::1"
+
+
+# --- outbound destinations ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.255.0.9", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::127.0.0.1", "loopback"),
+        ("64:ff9b::127.0.0.1", "loopback"),
+        ("2002:7f00:1::1", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "unspecified"),
+        ("::", "unspecified"),
+        ("::ffff:0.0.0.0", "unspecified"),
+        ("169.254.169.254", "link-local"),
+        ("::ffff:169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("febf::1", "link-local"),
+        ("fd00:ec2::254", "metadata"),
+        ("100.100.100.200", "metadata"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("255.255.255.255", "reserved"),
+        ("240.0.0.1", "reserved"),
+        ("fec0::1", "reserved"),
+        ("8.8.8.8", None),
+        ("10.0.0.1", None),
+        ("192.168.1.10", None),
+        ("fd12::1", None),
+        ("2606:4700::1111", None),
+        ("::ffff:8.8.8.8", None),
+    ],
+)
+def test_special_use(address: str, reason: str | None) -> None:
+    assert special_use(ip_address(address)) == reason
+
+
+def test_canonical_and_loopback() -> None:
+    assert canonical_address(ip_address("::ffff:10.0.0.1")) == IPv4Address("10.0.0.1")
+    assert canonical_address(ip_address("2001:db8::1")) == ip_address("2001:db8::1")
+    assert canonical_address(ip_address("::1")) == ip_address("::1")
+    assert is_loopback_address(ip_address("::ffff:127.0.0.1"))
+    assert not is_loopback_address(ip_address("::ffff:128.0.0.1"))
