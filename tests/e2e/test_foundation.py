@@ -259,3 +259,16 @@ def test_health(server: TesseraServer) -> None:
 
 def _unused(_: Any) -> None:
     return None
+
+
+def test_control_characters_echoed_in_an_error_still_parse(server: TesseraServer) -> None:
+    """A value with characters XML 1.0 forbids, echoed in a ValidationError, comes
+    back as a parseable error (U+FFFD in their place), so SDKs do not retry."""
+    acct = server.root.account_id if server.root else ""
+    with pytest.raises(ClientError) as exc:
+        server.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{acct}:role/none", RoleSessionName="a\x01b\x1fc"
+        )
+    code, status, message = _error(exc)
+    assert (code, status) == ("ValidationError", 400)
+    assert "a\ufffdb\ufffdc" in message

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -49,7 +50,15 @@ _JsonRender = Callable[[Any], object]  # returns the JSON-able value
 # --- scalars ----------------------------------------------------------------------------
 
 
+#: characters XML 1.0 does not allow in a document (C0 controls other than tab, LF
+#: and CR; lone surrogates; U+FFFE and U+FFFF). A body with one of them is not
+#: well-formed, so SDKs fail to parse it and retry: they become U+FFFD.
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _escape(text: str) -> str:
+    if _NOT_XML.search(text) is not None:
+        text = _NOT_XML.sub("\ufffd", text)
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:

@@ -4,12 +4,16 @@ response parser, which is what boto3 and the AWS CLI will do with it."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
+from xml.etree import ElementTree
 
 import botocore.parsers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.errors import (
     AccessDenied,
@@ -384,3 +388,43 @@ def test_content_types() -> None:
 def test_precompile_all() -> None:
     precompile(STS)
     precompile(IAM)
+
+
+# --- every rendered body is well-formed XML ------------------------------------------
+
+_ANY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(blacklist_categories=()),  # surrogates included
+        st.sampled_from("\x00\x01\x08\x0b\x0c\x0e\x1f\r\n\t&<>\"'\ufffe\uffff"),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=_ANY_TEXT, request_id=_ANY_TEXT)
+def test_every_error_body_parses(message: str, request_id: str) -> None:
+    """A RoleSessionName with ``\\x01`` echoed in a ValidationError once made a body
+    botocore could not parse (so SDKs retried): forbidden characters become U+FFFD."""
+    body = render_error(STS, ValidationError(message), request_id)
+    root = ElementTree.fromstring(body)
+    parsed = botocore.parsers.QueryParser().parse(
+        {"body": body, "headers": {}, "status_code": 400}, None
+    )
+    assert parsed["Error"]["Code"] == "ValidationError"
+    expected = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]", "\ufffd", message)
+    assert (root.findtext("{*}Error/{*}Message") or "") == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=_ANY_TEXT)
+def test_every_result_body_parses(name: str) -> None:
+    user = {
+        "Path": "/",
+        "UserName": name,
+        "UserId": "AIDAEXAMPLE",
+        "Arn": f"arn:aws:iam::123456789012:user/{name}",
+        "CreateDate": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    body = render_result(IAM, "GetUser", {"User": user}, REQUEST_ID)
+    ElementTree.fromstring(body)
