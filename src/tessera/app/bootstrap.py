@@ -200,5 +200,8 @@ def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:
 def app_from_env() -> TesseraApp:
     """uvicorn factory for multi-worker serving: configuration from TESSERA_* variables."""
     from tessera.cli.main import config_from_env
+    from tessera.logconfig import configure_logging
 
-    return create_app(config_from_env())
+    config = config_from_env()
+    configure_logging(config.log_level)  # a spawned worker: same rules as the parent
+    return create_app(config)

@@ -406,9 +406,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif getattr(args, "tls", "off") not in ("off", None):
         print(f"tessera serve: --tls must be 'auto' or 'off', not {args.tls!r}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from tessera.logconfig import configure_logging
+
+    try:  # third-party loggers (signxml prints SAML at DEBUG) stay at WARNING
+        configure_logging(config.log_level)
+    except ValueError:
+        print(f"tessera serve: unknown --log-level {config.log_level!r}", file=sys.stderr)
+        return 2
     if config.insecure_clock_offset_seconds:
         log.warning(
             "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset);"
