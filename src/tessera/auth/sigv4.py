@@ -37,7 +37,7 @@ Decisions worth knowing:
   body's real hash, so an unsigned header can never detach the body from the
   signature; ``UNSIGNED-PAYLOAD`` is accepted for presigned URLs only.
 * Presigned URLs: STS ignores ``X-Amz-Expires`` and accepts a presigned URL for
-  15 minutes after ``X-Amz-Date`` (wire notes §5.2, from aws-iam-authenticator
+  15 minutes after ``X-Amz-Date`` (docs/wire-facts.md §5.2, from aws-iam-authenticator
   citing aws-sdk-go#2167). We do the same: the value is parsed and range-checked
   in ``extract`` (non-number, negative, more than a week -> ``IncompleteSignature``
   with S3's wording *[inferred for STS]*) but never shortens or extends the
@@ -133,7 +133,7 @@ _MSG_CREDENTIAL_PARTS = (
 )
 # [observed] dynalite notes (all four, concatenated in this order when several apply),
 # scratchstack; single region/service forms with their trailing space in
-# cognitect-labs/aws-api#27 and terraform-provider-aws#34865 (wire notes §4.10).
+# cognitect-labs/aws-api#27 and terraform-provider-aws#34865 (docs/wire-facts.md §5.3).
 _MSG_SCOPE_REGION = "Credential should be scoped to a valid region, not '{}'. "
 _MSG_SCOPE_SERVICE = "Credential should be scoped to correct service: '{}'. "
 _MSG_SCOPE_TERMINATOR = (

@@ -1,4 +1,4 @@
-"""IAM outbound web identity federation operations (wire notes §3.1):
+"""IAM outbound web identity federation operations (docs/wire-facts.md §3.1):
 ``EnableOutboundWebIdentityFederation``, ``DisableOutboundWebIdentityFederation``
 and ``GetOutboundWebIdentityFederationInfo``, registered in
 ``OUTBOUND_OPERATIONS``. Each authorises ``iam:<Operation>`` on ``"*"``.

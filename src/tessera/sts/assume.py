@@ -1,4 +1,4 @@
-"""AssumeRole (wire notes §4.2–4.7): role lookup in the role's own account,
+"""AssumeRole (docs/wire-facts.md §4.2–§4.8): role lookup in the role's own account,
 RoleSessionName, durations and role chaining, session policies and the packed
 size, session tags and their propagation along a chain, ExternalId,
 SourceIdentity, MFA, and the trust decision — which goes through
@@ -86,7 +86,7 @@ def parse_role_arn(value: str) -> RoleRef | None:
 
 
 def _denied(caller: Principal, action: str, resource: str) -> AccessDenied:
-    # [C] wire notes §4.10 (unknown roles answer exactly like a refused trust policy)
+    # [C] docs/wire-facts.md §4.12 (unknown roles answer exactly like a refused trust policy)
     return AccessDenied(denial_message(caller.arn, action, resource, "").rstrip())
 
 

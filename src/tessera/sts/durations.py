@@ -1,4 +1,4 @@
-"""Session durations (wire notes §4.3): the defaults, minimums and maxima of
+"""Session durations (docs/wire-facts.md §4.3): the defaults, minimums and maxima of
 AssumeRole, GetSessionToken and GetFederationToken, the role-chaining cap and
 AWS's ValidationError texts. Pure functions; the model already rejects values
 outside each operation's static range before a handler runs."""
@@ -16,7 +16,7 @@ TOKEN_DEFAULT: Final = 43_200  # GetSessionToken / GetFederationToken, IAM user
 TOKEN_MAX: Final = 129_600  # 36 h
 ROOT_TOKEN_MAX: Final = 3600  # root callers are clamped (silently) to 1 h
 
-# [C] aws-vault#263, eks-anywhere#9485 and others (wire notes §4.3)
+# [C] aws-vault#263, eks-anywhere#9485 and others (docs/wire-facts.md §4.3)
 EXCEEDS_ROLE_MAX: Final = (
     "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 )

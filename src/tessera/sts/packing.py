@@ -1,4 +1,4 @@
-"""Session-policy limits and the packed size (wire notes §4.4).
+"""Session-policy limits and the packed size (docs/wire-facts.md §4.4).
 
 AWS compresses the session policy, the policy ARNs and the session tags into a
 "packed binary format that has a separate limit" and reports the share of that

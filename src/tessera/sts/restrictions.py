@@ -1,4 +1,4 @@
-"""What each kind of temporary credential may call (wire notes §4.6).
+"""What each kind of temporary credential may call (docs/wire-facts.md §4.7).
 
 * GetSessionToken sessions: in STS only ``AssumeRole`` and ``GetCallerIdentity``;
   IAM only when the session was created with MFA.

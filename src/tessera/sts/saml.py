@@ -1,4 +1,4 @@
-"""STS ``AssumeRoleWithSAML`` (wire notes §4.2, §4.8): an unsigned call that trades a
+"""STS ``AssumeRoleWithSAML`` (docs/wire-facts.md §4.2, §4.9): an unsigned call that trades a
 SAML 2.0 Response from an IdP registered as an IAM SAML provider for a role session.
 
 Order of checks:

@@ -1,4 +1,4 @@
-"""Session tags (wire notes §4.5): validation of the ``Tags`` and
+"""Session tags (docs/wire-facts.md §4.5): validation of the ``Tags`` and
 ``TransitiveTagKeys`` of AssumeRole / GetFederationToken, inheritance of the
 caller's transitive tags along a role chain, and the condition keys a tagged
 request carries. Keys are case-insensitive and case-preserving.

@@ -1,8 +1,8 @@
-"""GetSessionToken and GetFederationToken (wire notes §4.2–4.6): long-term
+"""GetSessionToken and GetFederationToken (docs/wire-facts.md §4.2–§4.7): long-term
 credentials only, 900 s … 36 h (root clamped to 1 h), MFA for GetSessionToken,
 federated-user identities, session policies and non-transitive tags for
 GetFederationToken. A federation session without any session policy has no
-permissions (the policy engine's session-policy step, §6.1.8)."""
+permissions (the policy engine's session-policy step, docs/wire-facts.md §6.1 step 8)."""
 
 from __future__ import annotations
 

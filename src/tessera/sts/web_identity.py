@@ -1,4 +1,4 @@
-"""STS ``GetWebIdentityToken`` (wire notes §3.2, §3.5, §3.6): trade the caller's
+"""STS ``GetWebIdentityToken`` (docs/wire-facts.md §3.2, §3.5, §3.6): trade the caller's
 credentials for a short-lived JWT signed by the account's issuer.
 
 Order of checks: model validation (already done by the protocol layer: audience

@@ -1,5 +1,5 @@
-"""STS ``AssumeRoleWithWebIdentity`` for OpenID Connect ID tokens (wire notes
-§4.7, §4.8, §4.5): trade a token from an IdP the role's account trusts (an IAM
+"""STS ``AssumeRoleWithWebIdentity`` for OpenID Connect ID tokens (docs/wire-facts.md
+§4.8, §4.10, §4.5): trade a token from an IdP the role's account trusts (an IAM
 OpenID Connect provider, ``tessera.iam.ops_oidc``) for role credentials. Unsigned
 (the pipeline lets it through without SigV4; a signature, if present, is ignored).
 Not to be confused with ``sts.web_identity`` — the *outbound* GetWebIdentityToken.
@@ -108,7 +108,7 @@ NOT_A_JWT: Final = (
 )
 # [C] awslabs/amazon-eks-irsa-cfn#18, aws-actions/configure-aws-credentials#775
 INCORRECT_AUDIENCE: Final = "Incorrect token audience"
-# [C] wire notes §4.8 (the double space is AWS's)
+# [C] docs/wire-facts.md §4.10 (the double space is AWS's)
 NO_VERIFICATION_KEY: Final = (
     "Couldn't retrieve verification key from your identity provider,  please reference "
     "AssumeRoleWithWebIdentity documentation for requirements"
@@ -153,7 +153,7 @@ def expired(now: int, exp: int) -> ExpiredTokenException:
 
 
 def _denied(action: str = ACTION) -> AccessDenied:
-    return AccessDenied(f"Not authorized to perform {action}")  # [C] wire notes §4.8
+    return AccessDenied(f"Not authorized to perform {action}")  # [C] docs/wire-facts.md §4.10
 
 
 # --- token claims -------------------------------------------------------------------------

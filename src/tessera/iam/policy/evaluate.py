@@ -2,7 +2,7 @@
 
 Sources: IAM User Guide "Policy evaluation logic" (single account), "Cross-account
 policy evaluation logic", "Session policies", "Permissions boundaries", and
-the wire notes §6.1/§6.2/§4.7.  The order implemented by :func:`evaluate`:
+docs/wire-facts.md §6.1/§6.2/§4.8.  The order implemented by :func:`evaluate`:
 
 1. An applicable ``Deny`` statement in any policy (SCP, RCP, resource-based,
    identity, boundary, session) → explicit deny.
@@ -400,7 +400,7 @@ def access_denied_message(context: RequestContext, decision: Decision) -> str:
     phrases follow the same pattern [I].  Trust-policy denials use the classic
     form without a reason ("… not authorized to perform: sts:AssumeRole on
     resource: <role arn>"); web-identity / SAML callers get "Not authorized to
-    perform sts:AssumeRoleWithWebIdentity" (wire notes §4.8).  An empty
+    perform sts:AssumeRoleWithWebIdentity" (docs/wire-facts.md §4.10).  An empty
     ``resource`` drops the "on resource" clause (seen for actions without a
     resource type).
     """
