@@ -1,8 +1,10 @@
-"""Tests for tessera.tls: the local CA, certificate fields, file modes, and the TLS
-policy as enforced by a real uvicorn server."""
+"""Tests for tessera.tls (ca, server, client): the local CA, certificate fields,
+file modes, the TLS policy as enforced by a real uvicorn server, and the split
+that keeps uvicorn out of the client policy's imports."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -10,6 +12,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -32,15 +35,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from tessera.tls import (
+from tessera.tls.ca import TlsPaths, default_paths, init_local_ca, instructions
+from tessera.tls.client import client_ssl_context
+from tessera.tls.errors import TlsConfigError
+from tessera.tls.server import (
     SERVER_CIPHERS,
-    TlsConfigError,
-    TlsPaths,
     TlsUvicornConfig,
-    client_ssl_context,
-    default_paths,
-    init_local_ca,
-    instructions,
     server_ssl_context,
     uvicorn_ssl_kwargs,
 )
@@ -341,6 +341,22 @@ def test_client_context_policy(pki: TlsPaths) -> None:
     ctx = client_ssl_context(pki.ca_cert)
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+@pytest.mark.parametrize("module", ["tessera.tls.client", "tessera.tls.ca"])
+def test_client_policy_and_ca_do_not_import_uvicorn(module: str) -> None:
+    """Services import the client policy; it must not drag in uvicorn or the server side."""
+    probe = (
+        "import json, sys\n"
+        f"import {module}\n"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.split('.')[0] == 'uvicorn' or m == 'tessera.tls.server')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [], f"{module} imported {result.stdout.strip()}"
 
 
 def test_tls12_handshake_uses_ecdhe_aead(pki: TlsPaths) -> None:

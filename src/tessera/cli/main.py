@@ -382,7 +382,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tessera.cli import tls_cmd
     from tessera.clock import SystemClock
     from tessera.netaddr import parse_cidrs
-    from tessera.tls import TlsConfigError, uvicorn_ssl_kwargs
+    from tessera.tls.errors import TlsConfigError
+    from tessera.tls.server import uvicorn_ssl_kwargs
 
     config = _serve_config(args)
     try:

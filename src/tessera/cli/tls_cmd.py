@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tessera.config import DEFAULT_DATA_DIR, DEFAULT_PORT
-from tessera.tls import TlsConfigError, TlsPaths, init_local_ca, instructions
+from tessera.tls.ca import TlsPaths, init_local_ca, instructions
+from tessera.tls.errors import TlsConfigError
 
 __all__ = ["auto_hostnames", "auto_tls", "cmd_tls_init", "register"]
 

@@ -7,7 +7,7 @@ must equal the token's ``iss`` exactly) names ``jwks_uri``; both are fetched
 through one ``httpx.Client`` (tests inject one with a mock transport) with bounded
 timeouts (5 s per network operation, ``fetch_deadline`` — 10 s — for the whole
 refresh), a size cap counted on decoded bytes, and HTTPS verified by
-``tessera.tls.client_ssl_context`` (certificate + host name, system trust store
+``tessera.tls.client.client_ssl_context`` (certificate + host name, system trust store
 plus an optional CA bundle). Redirects are followed by hand, at most
 ``max_redirects`` hops.
 
@@ -90,7 +90,7 @@ from tessera.federation.fetch import (
 from tessera.iam.oidc_model import is_loopback_host
 from tessera.netaddr import is_loopback_address
 from tessera.sensitive import Secret
-from tessera.tls import client_ssl_context
+from tessera.tls.client import client_ssl_context
 
 log = logging.getLogger("tessera.federation.oidc")
 

@@ -1,17 +1,13 @@
-"""TLS building blocks: the local certificate authority and the TLS policy.
+"""The local certificate authority behind ``--tls auto`` and ``tessera tls init``.
 
 This module owns
 
 * the **local CA** that ``tessera`` creates in ``<data-dir>/tls`` so a fresh
   install serves HTTPS without any external PKI (:func:`init_local_ca`), and the
-  human instructions for making clients trust it (:func:`instructions`);
-* the **server TLS policy** — TLS 1.2 or newer, ECDHE key exchange with AEAD
-  ciphers only, no compression, no renegotiation, server cipher preference —
-  as an :class:`ssl.SSLContext` (:func:`server_ssl_context`) and as uvicorn
-  configuration (:func:`uvicorn_ssl_kwargs`, :class:`TlsUvicornConfig`);
-* the **client TLS policy** for Tessera's own outbound HTTPS (JWKS fetching,
-  verifiers): certificate and hostname verification always on, TLS 1.2 or newer,
-  optionally an extra CA bundle (:func:`client_ssl_context`).
+  human instructions for making clients trust it (:func:`instructions`).
+
+The server TLS policy lives in :mod:`tessera.tls.server`, the client policy in
+:mod:`tessera.tls.client`.
 
 Choices (see also ``docs``/DESIGN):
 
@@ -32,40 +28,32 @@ Choices (see also ``docs``/DESIGN):
 from __future__ import annotations
 
 import contextlib
-import errno
-import inspect
 import ipaddress
 import os
 import re
 import socket
-import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tessera.tls.errors import TlsConfigError
+
 __all__ = [
     "CA_LIFETIME",
     "RENEW_BEFORE",
-    "SERVER_CIPHERS",
     "SERVER_LIFETIME",
     "TlsConfigError",
     "TlsPaths",
-    "TlsUvicornConfig",
-    "client_ssl_context",
     "default_paths",
     "init_local_ca",
     "instructions",
-    "server_ssl_context",
-    "uvicorn_ssl_kwargs",
 ]
 
 #: Lifetime of the local CA certificate.
@@ -77,23 +65,11 @@ RENEW_BEFORE = timedelta(days=30)
 #: Certificates are back-dated by this much to tolerate client clock skew.
 BACKDATE = timedelta(minutes=5)
 
-#: TLS 1.2 cipher suites the server accepts: forward-secret ECDHE key exchange with
-#: AEAD ciphers only (ECDSA or RSA authentication). TLS 1.3 suites are all AEAD and
-#: are governed by OpenSSL's own list.
-SERVER_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!PSK:!SRP"
-
 #: Hostnames always present in a server certificate issued by the local CA.
 DEFAULT_DNS_NAMES: tuple[str, ...] = ("localhost",)
 DEFAULT_IP_ADDRESSES: tuple[str, ...] = ("127.0.0.1", "::1")
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-
-
-class TlsConfigError(ValueError):
-    """A TLS file or setting is unusable (unreadable, mismatched, expired, junk).
-
-    Deliberately not a ``TesseraError``: it is a start-up/configuration failure,
-    never an answer on the wire."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,140 +463,3 @@ def instructions(paths: TlsPaths, endpoint: str) -> str:
             f"the system roots plus {ca}.",
         ]
     )
-
-
-# --- TLS policy ---------------------------------------------------------------------
-
-
-def _harden_server_context(ctx: ssl.SSLContext) -> ssl.SSLContext:
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(SERVER_CIPHERS)
-    ctx.options |= ssl.OP_NO_COMPRESSION
-    ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.options |= ssl.OP_NO_RENEGOTIATION
-    ctx.options |= ssl.OP_SINGLE_ECDH_USE
-    return ctx
-
-
-def server_ssl_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """The server-side context: TLS 1.2+, ECDHE+AEAD ciphers, no compression or
-    renegotiation, server cipher preference. ``cert_file`` may hold the full chain.
-
-    Raises :class:`TlsConfigError` if the files are missing, unreadable, or the key
-    does not match the certificate."""
-    ctx = _harden_server_context(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    _load_chain(ctx, cert_file, key_file)
-    return ctx
-
-
-def _load_chain(ctx: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
-    try:
-        ctx.load_cert_chain(certfile=os.fspath(cert_file), keyfile=os.fspath(key_file))
-    except ssl.SSLError as exc:
-        reason = "the key does not match the certificate" if "MISMATCH" in str(exc) else str(exc)
-        raise TlsConfigError(
-            f"cannot load TLS certificate {cert_file} with key {key_file}: {reason}"
-        ) from exc
-    except OSError as exc:
-        detail = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-        raise TlsConfigError(
-            f"cannot read TLS certificate {cert_file} / key {key_file}: {detail}"
-        ) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _HardenedContextFactory:
-    """``uvicorn.Config(ssl_context_factory=...)`` hook, for uvicorn versions that have it.
-
-    A module-level picklable object (not a closure) so it survives uvicorn's
-    ``workers``/``reload`` subprocess spawning. It keeps uvicorn's default
-    context (and thus its ALPN settings) and applies the Tessera policy on top."""
-
-    cert_file: str
-    key_file: str
-
-    def __call__(self, config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        try:
-            ctx = default()
-        except (ssl.SSLError, OSError) as exc:
-            # Produce the same clear TlsConfigError as server_ssl_context would.
-            server_ssl_context(Path(self.cert_file), Path(self.key_file))
-            raise TlsConfigError(f"cannot load TLS certificate {self.cert_file}: {exc}") from exc
-        return _harden_server_context(ctx)
-
-
-def _uvicorn_supports_context_factory() -> bool:
-    return "ssl_context_factory" in inspect.signature(uvicorn.Config.__init__).parameters
-
-
-def uvicorn_ssl_kwargs(cert_file: Path, key_file: Path) -> dict[str, object]:
-    """Keyword arguments for ``uvicorn.Config``/``uvicorn.run`` enforcing the server policy.
-
-    uvicorn builds its context with ``ssl.SSLContext(ssl_version)`` and
-    ``set_ciphers(ssl_ciphers)`` but has no knob for ``minimum_version`` or options.
-    The cipher list alone already refuses TLS 1.0/1.1 (AEAD suites exist only from
-    TLS 1.2). When the installed uvicorn accepts ``ssl_context_factory`` (detected
-    at run time; 0.54 does) one is added that applies the complete policy. With an
-    older uvicorn use :class:`TlsUvicornConfig`, which works with every version.
-
-    The files are checked up front so a bad certificate fails with
-    :class:`TlsConfigError` before the server starts."""
-    server_ssl_context(cert_file, key_file)  # validate early, clear error
-    kwargs: dict[str, object] = {
-        "ssl_certfile": os.fspath(cert_file),
-        "ssl_keyfile": os.fspath(key_file),
-        "ssl_version": int(ssl.PROTOCOL_TLS_SERVER),
-        "ssl_ciphers": SERVER_CIPHERS,
-    }
-    if _uvicorn_supports_context_factory():
-        kwargs["ssl_context_factory"] = _HardenedContextFactory(
-            os.fspath(cert_file), os.fspath(key_file)
-        )
-    return kwargs
-
-
-class TlsUvicornConfig(uvicorn.Config):
-    """``uvicorn.Config`` that serves TLS with :func:`server_ssl_context`'s policy.
-
-    ``TlsUvicornConfig(app, cert_file=..., key_file=..., host=..., port=...)``;
-    every other keyword goes to ``uvicorn.Config``. After uvicorn's own ``load()``
-    the SSL context is replaced by the hardened one (keeping uvicorn's ALPN list),
-    so the policy holds on any uvicorn version."""
-
-    def __init__(self, app: Any, *, cert_file: Path, key_file: Path, **kwargs: Any) -> None:
-        self.tls_cert_file = Path(cert_file)
-        self.tls_key_file = Path(key_file)
-        server_ssl_context(self.tls_cert_file, self.tls_key_file)  # fail fast, clearly
-        kwargs.setdefault("ssl_certfile", os.fspath(cert_file))
-        kwargs.setdefault("ssl_keyfile", os.fspath(key_file))
-        kwargs.setdefault("ssl_version", int(ssl.PROTOCOL_TLS_SERVER))
-        kwargs.setdefault("ssl_ciphers", SERVER_CIPHERS)
-        super().__init__(app, **kwargs)
-
-    def load(self) -> None:
-        super().load()
-        ctx = server_ssl_context(self.tls_cert_file, self.tls_key_file)
-        alpn: list[str] | None = getattr(
-            getattr(self, "http_protocol_class", None), "alpn_protocols", None
-        )
-        if alpn:
-            ctx.set_alpn_protocols(alpn)
-        self.ssl = ctx
-
-
-def client_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
-    """Context for Tessera's outbound HTTPS: system trust store (plus ``ca_bundle``
-    if given), certificate and hostname verification on, TLS 1.2 or newer.
-
-    Raises :class:`TlsConfigError` if ``ca_bundle`` cannot be loaded."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.options |= ssl.OP_NO_COMPRESSION
-    if ca_bundle is not None:
-        try:
-            ctx.load_verify_locations(cafile=os.fspath(ca_bundle))
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsConfigError(f"cannot load CA bundle {ca_bundle}: {exc}") from exc
-    return ctx

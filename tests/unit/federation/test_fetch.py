@@ -25,7 +25,9 @@ from tessera.federation.fetch import (
     system_resolver,
 )
 from tessera.federation.oidc import IdpCertificateError, InboundOidc, UnverifiedToken
-from tessera.tls import client_ssl_context, init_local_ca, server_ssl_context
+from tessera.tls.ca import init_local_ca
+from tessera.tls.client import client_ssl_context
+from tessera.tls.server import server_ssl_context
 
 Address = IPv4Address | IPv6Address
 

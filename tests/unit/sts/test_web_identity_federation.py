@@ -41,7 +41,8 @@ from tessera.clock import OffsetClock, SystemClock
 from tessera.config import ServerConfig
 from tessera.federation.oidc import InboundOidc
 from tessera.sts import web_identity_federation as wif
-from tessera.tls import init_local_ca, server_ssl_context
+from tessera.tls.ca import init_local_ca
+from tessera.tls.server import server_ssl_context
 
 AUD = "sts.amazonaws.com"
 SUB = "system:serviceaccount:ci:deployer"
