@@ -114,14 +114,8 @@ def create_account(store: SqlStore, clock: Clock) -> AccountCredentials:
 
 
 def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
-    from tessera.iam.mfa import MFA_OPERATIONS
-    from tessera.iam.ops_oidc import OIDC_PROVIDER_OPERATIONS
-    from tessera.iam.ops_saml import SAML_PROVIDER_OPERATIONS
-    from tessera.iam.service import OPERATIONS as IAM_OPERATIONS
-    from tessera.iam.simulate import SIMULATE_OPERATIONS
+    from tessera.app.operations import build_table
     from tessera.sts.authz_messages import AuthorizationMessages
-    from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
-    from tessera.sts.saml import SAML_STS_OPERATIONS
 
     if clock is None:
         offset = config.insecure_clock_offset_seconds
@@ -139,26 +133,21 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
         authz_messages=AuthorizationMessages(sessions.ring),
         bookkeeping=Bookkeeping(),
     )
-    runtime.operations = {"sts": dict(STS_OPERATIONS), "iam": dict(IAM_OPERATIONS)}
-    runtime.operations["iam"].update(SIMULATE_OPERATIONS)
-    runtime.operations["iam"].update(MFA_OPERATIONS)
-    runtime.operations["iam"].update(OIDC_PROVIDER_OPERATIONS)
-    runtime.operations["iam"].update(SAML_PROVIDER_OPERATIONS)
-    runtime.operations["sts"].update(SAML_STS_OPERATIONS)
     _register_outbound(runtime)
     _register_inbound_oidc(runtime)
+    # every declared operation whose optional service (if any) is configured
+    runtime.operations = build_table(runtime.optional_services())
     for name in ("sts", "iam"):
         precompile(service_spec(name))
     return runtime
 
 
 def _register_outbound(runtime: Runtime) -> None:
-    """Outbound identity federation: the issuer service, its IAM and STS operations."""
+    """Outbound identity federation: the issuer service (its IAM and STS operations
+    are declared ``requires="issuers"``)."""
     from datetime import timedelta
 
-    from tessera.iam.outbound import OUTBOUND_OPERATIONS
     from tessera.oidc.issuers import IssuerService
-    from tessera.sts.web_identity import WEB_IDENTITY_OPERATIONS
 
     config = runtime.config
     interval = config.key_rotation_interval_seconds
@@ -172,20 +161,17 @@ def _register_outbound(runtime: Runtime) -> None:
     # keys from before account-unique kids (RSA_<n>, the same in every account)
     # are rotated out under the ordinary rotation rules
     runtime.issuers.upgrade_legacy_kids()
-    runtime.operations["iam"].update(OUTBOUND_OPERATIONS)
-    runtime.operations["sts"].update(WEB_IDENTITY_OPERATIONS)
 
 
 def _register_inbound_oidc(runtime: Runtime) -> None:
-    """AssumeRoleWithWebIdentity and the IdP client it fetches discovery/JWKS with."""
+    """The IdP client AssumeRoleWithWebIdentity (declared ``requires="inbound_oidc"``)
+    fetches discovery/JWKS with."""
     from tessera.federation.oidc import InboundOidc
-    from tessera.sts.web_identity_federation import WEB_IDENTITY_FEDERATION_OPERATIONS
 
     config = runtime.config
     runtime.inbound_oidc = InboundOidc(
         ca_bundle=config.oidc_ca_bundle, insecure_http=config.insecure_oidc_http
     )
-    runtime.operations["sts"].update(WEB_IDENTITY_FEDERATION_OPERATIONS)
 
 
 def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:
@@ -199,7 +185,7 @@ def create_app(config: ServerConfig, clock: Clock | None = None) -> TesseraApp:
 
 def app_from_env() -> TesseraApp:
     """uvicorn factory for multi-worker serving: configuration from TESSERA_* variables."""
-    from tessera.cli.main import config_from_env
+    from tessera.app.envconfig import config_from_env
     from tessera.logconfig import configure_logging
 
     config = config_from_env()

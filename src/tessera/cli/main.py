@@ -9,10 +9,18 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tessera.app.envconfig import (
+    env_default,
+    export_env,
+    flag,
+    header_limit,
+    non_negative_float,
+    positive_seconds,
+)
 from tessera.config import (
     DEFAULT_BUSY_POLL_US,
     DEFAULT_DATA_DIR,
@@ -31,99 +39,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("tessera")
 
 
-def _non_negative_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
-    if not value >= 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {raw!r}")
-    return value
-
-
-#: The smallest ``--max-header-bytes``/``--max-header-line-bytes`` accepted.
-MIN_HEADER_LIMIT = 1024
-
-
-def _header_limit(raw: str) -> int:
-    """A request-head size limit in bytes."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {raw!r}") from None
-    if value < MIN_HEADER_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_HEADER_LIMIT} bytes: {raw!r}")
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
-    if not value > 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0: {raw!r}")
-    return value
-
-
-def _flag(raw: str) -> bool:
-    """An on/off environment value: 1/true/yes/on (any case) is on."""
-    return raw.strip().lower() in ("1", "true", "yes", "on")
-
-
-# (option, env var, type, default)
-_SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
-    ("data_dir", "TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
-    ("host", "TESSERA_HOST", str, DEFAULT_HOST),
-    ("port", "TESSERA_PORT", int, DEFAULT_PORT),
-    ("public_url", "TESSERA_PUBLIC_URL", str, None),
-    ("workers", "TESSERA_WORKERS", int, 1),
-    ("database_url", "TESSERA_DATABASE_URL", str, None),
-    ("issuer_host_template", "TESSERA_ISSUER_HOST_TEMPLATE", str, None),
-    ("key_rotation_interval_seconds", "TESSERA_KEY_ROTATION_INTERVAL", float, None),
-    ("tls_cert", "TESSERA_TLS_CERT", Path, None),
-    ("tls_key", "TESSERA_TLS_KEY", Path, None),
-    ("log_level", "TESSERA_LOG_LEVEL", str, "info"),
-    ("insecure_clock_offset_seconds", "TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
-    ("oidc_ca_bundle", "TESSERA_OIDC_CA_BUNDLE", Path, None),
-    ("insecure_oidc_http", "TESSERA_INSECURE_OIDC_HTTP", _flag, False),
-    ("cache_check_interval_seconds", "TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
-    ("busy_poll_us", "TESSERA_BUSY_POLL_US", _non_negative_float, DEFAULT_BUSY_POLL_US),
-    ("max_header_bytes", "TESSERA_MAX_HEADER_BYTES", _header_limit, DEFAULT_MAX_HEADER_BYTES),
-    (
-        "max_header_line_bytes",
-        "TESSERA_MAX_HEADER_LINE_BYTES",
-        _header_limit,
-        DEFAULT_MAX_HEADER_LINE_BYTES,
-    ),
-    ("header_timeout_seconds", "TESSERA_HEADER_TIMEOUT", _positive_seconds, DEFAULT_HEADER_TIMEOUT),
-]
-
-
-def _env_default(env: str, conv: Callable[[str], object], default: object) -> object:
-    raw = os.environ.get(env)
-    if raw is None or raw == "":
-        return default
-    return conv(raw)
-
-
-def config_from_env() -> ServerConfig:
-    values = {name: _env_default(env, conv, dflt) for name, env, conv, dflt in _SERVE_OPTIONS}
-    proxies = os.environ.get("TESSERA_TRUSTED_PROXIES", "")
-    values["trusted_proxies"] = tuple(p for p in proxies.split(",") if p)
-    return ServerConfig(**values)  # type: ignore[arg-type]
-
-
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=_env_default("TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
+        default=env_default("TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
         help="data directory (env TESSERA_DATA_DIR, default ./tessera-data)",
     )
     parser.add_argument(
         "--database-url",
-        default=_env_default("TESSERA_DATABASE_URL", str, None),
+        default=env_default("TESSERA_DATABASE_URL", str, None),
         help="postgresql://… to store everything in PostgreSQL (env TESSERA_DATABASE_URL)",
     )
 
@@ -146,34 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_serve = sub.add_parser("serve", help="serve STS and IAM")
     _data_dir_arg(p_serve)
-    p_serve.add_argument("--host", default=_env_default("TESSERA_HOST", str, DEFAULT_HOST))
-    p_serve.add_argument(
-        "--port", type=int, default=_env_default("TESSERA_PORT", int, DEFAULT_PORT)
-    )
-    p_serve.add_argument("--public-url", default=_env_default("TESSERA_PUBLIC_URL", str, None))
-    p_serve.add_argument("--workers", type=int, default=_env_default("TESSERA_WORKERS", int, 1))
+    p_serve.add_argument("--host", default=env_default("TESSERA_HOST", str, DEFAULT_HOST))
+    p_serve.add_argument("--port", type=int, default=env_default("TESSERA_PORT", int, DEFAULT_PORT))
+    p_serve.add_argument("--public-url", default=env_default("TESSERA_PUBLIC_URL", str, None))
+    p_serve.add_argument("--workers", type=int, default=env_default("TESSERA_WORKERS", int, 1))
     p_serve.add_argument(
         "--issuer-host-template",
-        default=_env_default("TESSERA_ISSUER_HOST_TEMPLATE", str, None),
+        default=env_default("TESSERA_ISSUER_HOST_TEMPLATE", str, None),
         help="e.g. 'https://{id}.tokens.example.com' (env TESSERA_ISSUER_HOST_TEMPLATE)",
     )
     p_serve.add_argument(
         "--key-rotation-interval",
         dest="key_rotation_interval_seconds",
         type=float,
-        default=_env_default("TESSERA_KEY_ROTATION_INTERVAL", float, None),
+        default=env_default("TESSERA_KEY_ROTATION_INTERVAL", float, None),
         help="rotate issuer keys every N seconds (default off; env TESSERA_KEY_ROTATION_INTERVAL)",
     )
     p_serve.add_argument(
-        "--tls-cert", type=Path, default=_env_default("TESSERA_TLS_CERT", Path, None)
+        "--tls-cert", type=Path, default=env_default("TESSERA_TLS_CERT", Path, None)
     )
-    p_serve.add_argument(
-        "--tls-key", type=Path, default=_env_default("TESSERA_TLS_KEY", Path, None)
-    )
+    p_serve.add_argument("--tls-key", type=Path, default=env_default("TESSERA_TLS_KEY", Path, None))
     p_serve.add_argument(
         "--tls",
         choices=("auto", "off"),
-        default=_env_default("TESSERA_TLS", str, "off"),
+        default=env_default("TESSERA_TLS", str, "off"),
         help="'auto': serve HTTPS with the local CA in <data-dir>/tls, created on first start "
         "(env TESSERA_TLS)",
     )
@@ -186,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
             " (env TESSERA_TRUSTED_PROXIES, comma-separated)"
         ),
     )
-    p_serve.add_argument("--log-level", default=_env_default("TESSERA_LOG_LEVEL", str, "info"))
+    p_serve.add_argument("--log-level", default=env_default("TESSERA_LOG_LEVEL", str, "info"))
     p_serve.add_argument(
         "--cache-check-interval",
         dest="cache_check_interval_seconds",
         type=float,
-        default=_env_default("TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
+        default=env_default("TESSERA_CACHE_CHECK_INTERVAL", float, 0.0),
         help="seconds between checks of the read cache against the store; 0 (default) "
         "checks on every request, more bounds how stale another replica's writes may be "
         "(env TESSERA_CACHE_CHECK_INTERVAL)",
@@ -199,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--busy-poll-us",
         dest="busy_poll_us",
-        type=_non_negative_float,
-        default=_env_default("TESSERA_BUSY_POLL_US", _non_negative_float, DEFAULT_BUSY_POLL_US),
+        type=non_negative_float,
+        default=env_default("TESSERA_BUSY_POLL_US", non_negative_float, DEFAULT_BUSY_POLL_US),
         help="after a response, keep polling for the next request for up to this many "
         "microseconds before sleeping, while clients send their next request that "
         f"quickly (default {DEFAULT_BUSY_POLL_US:g}; 0 turns it off; env TESSERA_BUSY_POLL_US)",
@@ -210,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--max-header-bytes",
         dest="max_header_bytes",
-        type=_header_limit,
-        default=_env_default("TESSERA_MAX_HEADER_BYTES", str, DEFAULT_MAX_HEADER_BYTES),
+        type=header_limit,
+        default=env_default("TESSERA_MAX_HEADER_BYTES", str, DEFAULT_MAX_HEADER_BYTES),
         help="largest request head (request line, URL and headers) in bytes; a larger one is "
         f"answered 431 (414 for the URL) and the connection closed "
         f"(default {DEFAULT_MAX_HEADER_BYTES}; env TESSERA_MAX_HEADER_BYTES)",
@@ -219,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--max-header-line-bytes",
         dest="max_header_line_bytes",
-        type=_header_limit,
-        default=_env_default("TESSERA_MAX_HEADER_LINE_BYTES", str, DEFAULT_MAX_HEADER_LINE_BYTES),
+        type=header_limit,
+        default=env_default("TESSERA_MAX_HEADER_LINE_BYTES", str, DEFAULT_MAX_HEADER_LINE_BYTES),
         help="largest single header line in bytes, at most --max-header-bytes; a larger one "
         f"is answered 431 (default {DEFAULT_MAX_HEADER_LINE_BYTES}; "
         "env TESSERA_MAX_HEADER_LINE_BYTES)",
@@ -228,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--header-timeout",
         dest="header_timeout_seconds",
-        type=_positive_seconds,
-        default=_env_default("TESSERA_HEADER_TIMEOUT", str, DEFAULT_HEADER_TIMEOUT),
+        type=positive_seconds,
+        default=env_default("TESSERA_HEADER_TIMEOUT", str, DEFAULT_HEADER_TIMEOUT),
         help="seconds a client has to send a whole request head, from its first byte (from "
         "the connection's opening for the first request); a late one closes the connection "
         f"(default {DEFAULT_HEADER_TIMEOUT:g}; env TESSERA_HEADER_TIMEOUT)",
@@ -237,20 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--insecure-clock-offset",
         type=float,
-        default=_env_default("TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
+        default=env_default("TESSERA_INSECURE_CLOCK_OFFSET", float, 0.0),
         help=argparse.SUPPRESS,
     )
     p_serve.add_argument(
         "--oidc-ca-bundle",
         type=Path,
-        default=_env_default("TESSERA_OIDC_CA_BUNDLE", Path, None),
+        default=env_default("TESSERA_OIDC_CA_BUNDLE", Path, None),
         help="extra CA certificates (PEM) trusted when fetching OIDC identity providers' "
         "discovery documents and JWKS for AssumeRoleWithWebIdentity (env TESSERA_OIDC_CA_BUNDLE)",
     )
     p_serve.add_argument(
         "--insecure-oidc-http",
         action="store_true",
-        default=_env_default("TESSERA_INSECURE_OIDC_HTTP", _flag, False),
+        default=env_default("TESSERA_INSECURE_OIDC_HTTP", flag, False),
         help="INSECURE, testing only: allow plain-http OIDC providers on any host, not just "
         "loopback (env TESSERA_INSECURE_OIDC_HTTP)",
     )
@@ -363,17 +284,6 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def _export_env(config: ServerConfig) -> None:
-    """Hand the configuration to uvicorn worker processes."""
-    for name, env, _conv, _default in _SERVE_OPTIONS:
-        value = getattr(config, name)
-        if value is None:
-            os.environ.pop(env, None)
-        else:
-            os.environ[env] = str(value)
-    os.environ["TESSERA_TRUSTED_PROXIES"] = ",".join(config.trusted_proxies)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -453,7 +363,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"tessera serve: {exc}", file=sys.stderr)
             return 1
     if config.workers > 1:
-        _export_env(config)
+        export_env(config)
         from tessera.app import workers
 
         if workers.handoff_supported():

@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from tessera.cli.main import _export_env, _serve_config, build_parser, config_from_env
+from tessera.app.envconfig import config_from_env, export_env
+from tessera.cli.main import _serve_config, build_parser
 from tessera.config import (
     DEFAULT_BUSY_POLL_US,
     DEFAULT_HEADER_TIMEOUT,
@@ -42,8 +43,8 @@ def test_busy_poll_rejects_bad_values(bad: str, capsys: pytest.CaptureFixture[st
 def test_workers_receive_busy_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TESSERA_BUSY_POLL_US", raising=False)
     config = _serve_config(build_parser().parse_args(["serve", "--busy-poll-us", "40"]))
-    monkeypatch.setattr(os, "environ", dict(os.environ))  # _export_env writes them all
-    _export_env(config)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # export_env writes them all
+    export_env(config)
     assert config_from_env().busy_poll_us == 40.0
 
 
@@ -159,8 +160,8 @@ def test_workers_receive_header_limits(no_limit_env: None, monkeypatch: pytest.M
         ]
     )
     config = _serve_config(args)
-    monkeypatch.setattr(os, "environ", dict(os.environ))  # _export_env writes them all
-    _export_env(config)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # export_env writes them all
+    export_env(config)
     worker = config_from_env()
     assert (worker.max_header_bytes, worker.max_header_line_bytes) == (20000, 3000)
     assert worker.header_timeout_seconds == 1.5
