@@ -49,7 +49,7 @@ def fill(data_dir: Path, database_url: str | None, roles: int) -> int:
 
     from tessera import ids
     from tessera.app.bootstrap import open_store
-    from tessera.store import schema as s
+    from tessera.store.sql import schema as s
 
     if roles <= 0:
         return 0

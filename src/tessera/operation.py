@@ -18,7 +18,7 @@ from tessera.iam.model import BoundPolicy
 if TYPE_CHECKING:
     from tessera.app.runtime import Runtime
     from tessera.protocol.query import Params
-    from tessera.store.sql import SqlStore
+    from tessera.store.interface import Store
 
 ContextValue = str | tuple[str, ...]
 
@@ -38,7 +38,7 @@ class OperationContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def store(self) -> SqlStore:
+    def store(self) -> Store:
         return self.runtime.store
 
     @property

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 from tessera import arn as arns
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 from tessera.errors import InvalidClientTokenId
+from tessera.store.access_keys import AccessKeyStore
+from tessera.store.identities import IdentityStore
+from tessera.store.memo import NO_MEMO, Memo
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from tessera.store.sql import SqlStore
 
 
 class SessionOpener(Protocol):
@@ -29,10 +30,20 @@ class SessionOpener(Protocol):
         ...
 
 
+class CredentialStore(AccessKeyStore, IdentityStore, Protocol):
+    """The storage credential resolution reads: long-term keys and their users,
+    and the users and roles sessions derive from."""
+
+
 class CredentialResolver:
-    def __init__(self, store: SqlStore, sessions: SessionOpener | None = None) -> None:
+    def __init__(
+        self, store: CredentialStore, sessions: SessionOpener | None = None, memo: Memo = NO_MEMO
+    ) -> None:
+        """``memo`` keeps a long-term key's resolved principal (the server passes the
+        store's read cache, which drops it with the reads it comes from)."""
         self.store = store
         self.sessions = sessions
+        self.memo = memo
 
     def resolve(
         self, access_key_id: str, security_token: str | None, now: datetime
@@ -48,7 +59,7 @@ class CredentialResolver:
             # a session token sent with a long-term key is rejected by AWS
             raise InvalidClientTokenId()
         # memoised with the reads it comes from (dropped on any write)
-        resolved = self.store.memo(
+        resolved = self.memo.memo(
             ("principal", access_key_id), lambda: self._long_term(access_key_id)
         )
         if resolved is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tessera import arn as arns
 from tessera.auth.principal import Principal, PrincipalKind
@@ -35,7 +35,13 @@ from tessera.iam.policy import (
     parse_policy,
     principal_keys,
 )
-from tessera.store.sql import Owner, SqlStore
+from tessera.store.accounts import AccountStore
+from tessera.store.identities import IdentityStore
+from tessera.store.memo import NO_MEMO, Memo
+from tessera.store.organizations import OrganizationStore
+from tessera.store.policies import PolicyStore
+from tessera.store.records import Owner
+from tessera.store.tags import TagStore
 
 if TYPE_CHECKING:
     from tessera.operation import ContextValue, OperationContext
@@ -120,9 +126,17 @@ class CallerView:
     keys: Mapping[str, ContextValue]  # normalised caller keys (``principal_keys``)
 
 
+class AuthzStore(AccountStore, IdentityStore, PolicyStore, TagStore, OrganizationStore, Protocol):
+    """The storage the authoriser reads: principals, their policies and tags, and
+    the organization policies above an account."""
+
+
 class Authorizer:
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: AuthzStore, memo: Memo = NO_MEMO) -> None:
+        """``memo`` keeps what is derived from memoised reads (a caller's policies,
+        its decision inputs); the server passes the store's read cache."""
         self.store = store
+        self.memo = memo
 
     # ------------------------------------------------------------------ gathering
 
@@ -214,7 +228,7 @@ class Authorizer:
             policies, boundary, tags = self.user_policies(account_id, user_id)
             return PolicyGroup(policies), boundary, tags
 
-        return self.store.memo(("authz-user", account_id, user_id), load)
+        return self.memo.memo(("authz-user", account_id, user_id), load)
 
     def _role_side(self, account_id: str, role_id: str) -> _Side | None:
         """Like ``_user_side`` for a role; ``None`` when the role is gone (a role
@@ -231,7 +245,7 @@ class Authorizer:
             }
             return PolicyGroup(identity), boundary, tags
 
-        return self.store.memo(("authz-role", account_id, role_id), load)
+        return self.memo.memo(("authz-role", account_id, role_id), load)
 
     def caller_view(self, caller: Principal) -> CallerView:
         """What every decision for ``caller`` starts from. For a long-term access
@@ -239,7 +253,7 @@ class Authorizer:
         tags and account all come from memoised reads, so it is dropped with them);
         temporary credentials carry their own session facts and get it afresh."""
         if caller.session is None and caller.access_key_id is not None:
-            return self.store.memo(
+            return self.memo.memo(
                 ("authz-caller", caller.access_key_id, caller.kind, caller.arn, caller.user_id),
                 lambda: self._caller_view(caller),
             )

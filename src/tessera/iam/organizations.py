@@ -29,14 +29,15 @@ import secrets
 import string
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 from tessera.errors import MalformedPolicyDocument
 from tessera.iam.model import Account
 from tessera.iam.org_model import RCP, SCP, Organization, OrgPolicy, OrgUnit, PolicyType
 from tessera.iam.policy import Policy, PolicyKind, parse_policy
+from tessera.store.accounts import AccountStore
 from tessera.store.base import AlreadyExists, NotFound
-from tessera.store.sql import SqlStore
+from tessera.store.organizations import OrganizationStore
 
 FULL_AWS_ACCESS_ID: Final = "p-FullAWSAccess"
 FULL_AWS_ACCESS: Final = (
@@ -79,8 +80,12 @@ def _path(org: Organization, chain: list[str]) -> str:
     return "/".join([org.org_id, org.root_id, *chain]) + "/"
 
 
+class OrgServiceStore(OrganizationStore, AccountStore, Protocol):
+    """The storage the organization service uses: organizations and accounts."""
+
+
 class OrganizationService:
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: OrgServiceStore) -> None:
         self.store = store
 
     # ------------------------------------------------------------------ structure
@@ -293,7 +298,7 @@ def place_of(account: Account) -> tuple[str, ...] | None:
 
 
 def org_levels(
-    store: SqlStore,
+    store: OrganizationStore,
     account: Account | None,
     policy_type: PolicyType,
     compile_policy: CompileFn,

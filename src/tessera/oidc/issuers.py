@@ -9,7 +9,7 @@ Owns ``IssuerService``, the one object the IAM outbound operations, the STS
   when an ``issuer_host_template`` such as ``https://{id}.tokens.example.com`` is
   configured. The UUID is generated once per account (first enable) and kept for
   the account's life; disable and re-enable keep it.
-* **Keys.** Stored sealed under the KEK (``SqlStore.list_issuer_keys``); loaded
+* **Keys.** Stored sealed under the KEK (``IssuerKeyStore.list_issuer_keys``); loaded
   into ``SigningKey`` objects once and cached — loading an RSA PEM costs ~36 ms —
   and only keys whose kid is new are parsed on a reload. The per-account ring is
   re-read from the store at most every ``cache_ttl`` seconds (default 5 s), so a
@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, cast
+from typing import Final, Protocol, cast
 from urllib.parse import urlsplit
 
 from tessera.clock import Clock
@@ -60,8 +60,9 @@ from tessera.oidc.keys import (
     private_pem,
     random_kid_suffix,
 )
+from tessera.store.accounts import AccountStore
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import IssuerKeyRecord, SqlStore
+from tessera.store.issuer_keys import IssuerKeyRecord, IssuerKeyStore
 
 log = logging.getLogger("tessera.oidc.issuers")
 
@@ -117,12 +118,16 @@ def _newest_is_legacy(ring: KeyRing, alg: Algorithm) -> bool:
     return newest is not None and newest.legacy_kid
 
 
+class IssuerStore(IssuerKeyStore, AccountStore, Protocol):
+    """The storage issuers use: accounts and their issuer keys."""
+
+
 class IssuerService:
     """Issuers of every account in one store (see the module docstring)."""
 
     def __init__(
         self,
-        store: SqlStore,
+        store: IssuerStore,
         *,
         public_url: str,
         clock: Clock,

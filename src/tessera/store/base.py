@@ -1,7 +1,8 @@
-"""The storage interface shared by every engine: the exceptions a store raises
-and the ``open_store`` entry point that picks the engine from a URL. Engines
-(``tessera.store.sql``: SQLite and PostgreSQL) implement ``Store``; one
-conformance suite (tests/integration/store) runs against each."""
+"""The exceptions every storage engine raises. The interface itself is the set of
+per-aggregate Protocols in ``tessera.store`` composed into
+``tessera.store.interface.Store``; the engine (``tessera.store.sql``: SQLite and
+PostgreSQL) implements it and one conformance suite (tests/integration/store)
+runs against both."""
 
 from __future__ import annotations
 
@@ -24,3 +25,7 @@ class StoreNotInitialised(StoreError):
 
 class StoreAlreadyInitialised(StoreError):
     pass
+
+
+class InvalidMarker(StoreError):
+    """A pagination marker that no list method of this store handed out."""

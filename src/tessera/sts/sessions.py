@@ -36,7 +36,7 @@ from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKin
 from tessera.errors import ExpiredToken, InvalidClientTokenId
 from tessera.iam.model import Tag
 from tessera.sensitive import constant_time_equals
-from tessera.store.sql import SqlStore
+from tessera.store.meta import MetaStore
 
 TOKEN_VERSION = 1  # zlib(JSON)
 TOKEN_VERSION_RAW = 2  # JSON
@@ -62,7 +62,7 @@ class SessionKey:
 class SessionKeyRing:
     """The server's session keys, persisted sealed under the KEK in the store."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: MetaStore) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._keys: dict[int, SessionKey] = {}

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from tessera import ids
 from tessera.iam.model import Group, ManagedPolicy, Role, Tag, User
 from tessera.kek import KekError, KeyEncryptionKey
-from tessera.store import schema
-from tessera.store.base import AlreadyExists
-from tessera.store.sql import InvalidMarker, Owner, SqlStore, open_sql_store
+from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.records import Owner
+from tessera.store.sql import SqlStore, open_sql_store, schema
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

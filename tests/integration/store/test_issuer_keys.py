@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tessera.store import schema
 from tessera.store.base import AlreadyExists
-from tessera.store.sql import IssuerKeyRecord, SqlStore
+from tessera.store.issuer_keys import IssuerKeyRecord
+from tessera.store.sql import SqlStore, schema
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACCT = "123456789012"

@@ -11,8 +11,7 @@ from sqlalchemy import delete, text
 
 from tessera import ids
 from tessera.iam.model import Role, User
-from tessera.store import schema
-from tessera.store.sql import SqlStore
+from tessera.store.sql import SqlStore, schema
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACCT = "111111111111"

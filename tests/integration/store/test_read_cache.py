@@ -14,7 +14,8 @@ import pytest
 from tessera import ids
 from tessera.iam.model import Role, Tag
 from tessera.kek import KeyEncryptionKey
-from tessera.store.sql import Owner, SqlStore, open_sql_store
+from tessera.store.records import Owner
+from tessera.store.sql import SqlStore, open_sql_store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACCT = "123456789012"

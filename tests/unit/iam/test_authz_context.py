@@ -125,7 +125,7 @@ def test_two_part_keys_equal_global_keys(
     request_keys: Mapping[str, ContextValue] | None,
     resource_tags: Mapping[str, str] | None,
 ) -> None:
-    authz = Authorizer(h.store)
+    authz = Authorizer(h.store, memo=h.store)
     now = h.clock.now()
     callers = [
         h.runtime.resolver.resolve("AKIABOBBOBBOBBOBBOB0", None, now)[0],
@@ -142,7 +142,7 @@ def test_two_part_keys_equal_global_keys(
 
 
 def test_caller_view_is_memoised_per_key_and_dropped_by_writes(h: Harness) -> None:
-    authz = Authorizer(h.store)
+    authz = Authorizer(h.store, memo=h.store)
     bob = h.runtime.resolver.resolve("AKIABOBBOBBOBBOBBOB0", None, h.clock.now())[0]
     first = authz.caller_view(bob)
     assert authz.caller_view(bob) is first

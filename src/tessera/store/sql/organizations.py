@@ -1,37 +1,30 @@
-"""Store methods for organizations, OUs and their SCP / RCP attachments (mixed
-into ``SqlStore``)."""
+"""Store methods for organizations, OUs and their SCP / RCP attachments (one of the
+aggregates ``SqlStore`` composes)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.org_model import Organization, OrgPolicy, OrgUnit, PolicyType
-from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, NotFound
+from tessera.store.sql import schema as s
+from tessera.store.sql.engine import SqlEngine, utc_req
 
 
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored timestamp is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-class OrgStoreMixin:
-    def _tx(self) -> AbstractContextManager[Connection]:  # provided by SqlStore
-        raise NotImplementedError
+class SqlOrganizations(SqlEngine):
+    """Organizations, OUs and organization policies."""
 
     # ------------------------------------------------------------------ organizations
 
     @staticmethod
     def _org(row: Row[Any]) -> Organization:
         return Organization(
-            row.org_id, row.root_id, row.management_account_id, _utc(row.created_at)
+            row.org_id, row.root_id, row.management_account_id, utc_req(row.created_at)
         )
 
     def create_organization(self, org: Organization) -> None:
@@ -77,7 +70,7 @@ class OrgStoreMixin:
 
     @staticmethod
     def _ou(row: Row[Any]) -> OrgUnit:
-        return OrgUnit(row.ou_id, row.org_id, row.parent_id, row.name, _utc(row.created_at))
+        return OrgUnit(row.ou_id, row.org_id, row.parent_id, row.name, utc_req(row.created_at))
 
     def create_org_unit(self, ou: OrgUnit) -> None:
         try:
@@ -130,7 +123,7 @@ class OrgStoreMixin:
             description=row.description,
             content=row.content,
             aws_managed=bool(row.aws_managed),
-            created_at=_utc(row.created_at),
+            created_at=utc_req(row.created_at),
         )
 
     def create_org_policy(self, policy: OrgPolicy) -> None:

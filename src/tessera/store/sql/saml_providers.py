@@ -1,4 +1,4 @@
-"""SAML storage for ``SqlStore`` (a mixin it inherits): IAM SAML providers keyed by
+"""SAML storage (one of the aggregates ``SqlStore`` composes): IAM SAML providers keyed by
 account and case-insensitive name, and the AssumeRoleWithSAML replay cache of
 assertion IDs — one atomic insert-or-fail per accepted assertion, so replicas that
 share a PostgreSQL database can never both accept the same assertion. Provider
@@ -10,19 +10,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider
-from tessera.store import schema as s
-
-if TYPE_CHECKING:
-    from tessera.kek import KeyEncryptionKey
+from tessera.store.sql import schema as s
+from tessera.store.sql.engine import QUIET, SqlEngine, utc_req
 
 log = logging.getLogger("tessera.store")
 
@@ -30,18 +26,9 @@ _UNSET: Any = object()
 _PURGE_EVERY_SECONDS = 60.0
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _quiet() -> dict[str, bool]:
     """The replay cache is bookkeeping no cached read depends on: its writes must not
-    bump the read-cache generation (``SqlStore.QUIET``; imported late, ``sql`` imports
-    this module)."""
-    from tessera.store.sql import QUIET
-
+    bump the read-cache generation (``QUIET``)."""
     return {QUIET: True}
 
 
@@ -54,19 +41,10 @@ def assertion_digest(provider_arn: str, assertion_id: str) -> str:
     return h.hexdigest()
 
 
-class SamlStoreMixin:
-    """SAML providers and the assertion replay cache (mixed into ``SqlStore``)."""
+class SqlSamlProviders(SqlEngine):
+    """SAML providers and the assertion replay cache."""
 
-    _saml_purge_after: float
-
-    if TYPE_CHECKING:
-        kek: KeyEncryptionKey
-
-        def _tx(self) -> AbstractContextManager[Connection]: ...
-
-        def _insert_named(self, table: Table, values: dict[str, Any]) -> None: ...
-
-        def _get_named(self, table: Table, account_id: str, name: str) -> Row[Any] | None: ...
+    _saml_purge_after: float = 0.0
 
     # ------------------------------------------------------------------ providers
 
@@ -77,8 +55,8 @@ class SamlStoreMixin:
             name=row.name,
             provider_uuid=row.provider_uuid,
             metadata_document=row.metadata_document,
-            valid_until=_utc(row.valid_until),
-            created_at=_utc(row.created_at),
+            valid_until=utc_req(row.valid_until),
+            created_at=utc_req(row.created_at),
             encryption_mode=row.encryption_mode,
             private_keys_sealed=(
                 bytes(row.private_keys_sealed) if row.private_keys_sealed is not None else None
@@ -204,7 +182,7 @@ class SamlStoreMixin:
 
     def _purge_saml_assertions_now_and_then(self, now: datetime) -> None:
         moment = time.monotonic()
-        if moment < getattr(self, "_saml_purge_after", 0.0):
+        if moment < self._saml_purge_after:
             return
         self._saml_purge_after = moment + _PURGE_EVERY_SECONDS
         try:
@@ -229,4 +207,4 @@ class SamlStoreMixin:
         with self._tx() as conn:
             rows = conn.execute(select(a.digest, a.provider_arn, a.expires_at)).all()
         for r in rows:
-            yield r.digest, r.provider_arn, _utc(r.expires_at)
+            yield r.digest, r.provider_arn, utc_req(r.expires_at)

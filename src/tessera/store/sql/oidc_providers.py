@@ -1,33 +1,27 @@
-"""Store methods for IAM OpenID Connect providers (table ``oidc_providers``,
-migration 4), mixed into ``SqlStore``. Client ids and thumbprints are JSON arrays
-in the provider row; changing the client-id list is a compare-and-set on the old
-value (retried), so concurrent AddClientID / RemoveClientID calls on several
-replicas never lose an update. Provider tags live in the generic ``tags`` table
-(resource type ``oidc-provider``, key = the scheme-less URL) and go with the
-provider when it is deleted."""
+"""SQL store: IAM OpenID Connect providers (table ``oidc_providers``, migration
+4). Client ids and thumbprints are JSON arrays in the provider row; changing the
+client-id list is a compare-and-set on the old value (retried), so concurrent
+AddClientID / RemoveClientID calls on several replicas never lose an update.
+Provider tags live in the generic ``tags`` table (resource type
+``oidc-provider``, key = the scheme-less URL) and go with the provider when it is
+deleted."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Row, and_, delete, insert, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.oidc_model import TAG_RESOURCE_TYPE, OidcProvider
-from tessera.store import schema as s
 from tessera.store.base import AlreadyExists, StoreError
 from tessera.store.cache import cached
+from tessera.store.sql import schema as s
+from tessera.store.sql.engine import SqlEngine, utc_req
 
 _CAS_ATTEMPTS = 20
-
-
-def _ts(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _row(row: Row[Any]) -> OidcProvider:
@@ -35,7 +29,7 @@ def _row(row: Row[Any]) -> OidcProvider:
         account_id=row.account_id,
         url=row.url,
         scheme=row.scheme,
-        created_at=_ts(row.created_at),
+        created_at=utc_req(row.created_at),
         client_ids=tuple(json.loads(row.client_ids)),
         thumbprints=tuple(json.loads(row.thumbprints)),
     )
@@ -46,12 +40,8 @@ def _key(account_id: str, url: str) -> Any:
     return and_(c.account_id == account_id, c.url == url)
 
 
-class OidcProviderStore:
-    """Mixin: ``SqlStore`` supplies ``_tx`` (one transaction per method)."""
-
-    if TYPE_CHECKING:
-
-        def _tx(self) -> AbstractContextManager[Connection]: ...
+class SqlOidcProviders(SqlEngine):
+    """IAM OpenID Connect providers."""
 
     def create_oidc_provider(self, provider: OidcProvider) -> None:
         """Insert; ``AlreadyExists`` when the account already has this URL."""

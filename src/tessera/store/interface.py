@@ -1,0 +1,55 @@
+"""``Store``: the whole storage interface, the composition of the per-aggregate
+Protocols of ``tessera.store``. Services depend on the narrowest of those; what
+hands out "the store" (``OperationContext.store``) types it as ``Store``."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tessera.store.access_keys import AccessKeyStore
+from tessera.store.accounts import AccountStore
+from tessera.store.identities import IdentityStore
+from tessera.store.issuer_keys import IssuerKeyStore
+from tessera.store.meta import MetaStore
+from tessera.store.mfa import MfaStore
+from tessera.store.oidc_providers import OidcProviderStore
+from tessera.store.organizations import OrganizationStore
+from tessera.store.policies import PolicyStore
+from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
+from tessera.store.tags import TagStore
+
+
+class Store(
+    AccountStore,
+    AccessKeyStore,
+    IdentityStore,
+    PolicyStore,
+    TagStore,
+    MfaStore,
+    IssuerKeyStore,
+    OidcProviderStore,
+    SamlProviderStore,
+    SamlReplayCache,
+    OrganizationStore,
+    MetaStore,
+    Protocol,
+):
+    """Every aggregate of the storage interface (one engine implements all)."""
+
+
+#: the Protocols that make up ``Store`` (the conformance suite checks it calls
+#: every method of each)
+AGGREGATES: tuple[type, ...] = (
+    AccountStore,
+    AccessKeyStore,
+    IdentityStore,
+    PolicyStore,
+    TagStore,
+    MfaStore,
+    IssuerKeyStore,
+    OidcProviderStore,
+    SamlProviderStore,
+    SamlReplayCache,
+    OrganizationStore,
+    MetaStore,
+)

@@ -1,0 +1,42 @@
+"""Storage interface of IAM SAML providers and of the AssumeRoleWithSAML replay
+cache (each assertion id accepted at most once per provider, across replicas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from tessera.iam.saml_model import SamlProvider
+
+
+class SamlProviderStore(Protocol):
+    def create_saml_provider(self, provider: SamlProvider) -> None: ...
+
+    def get_saml_provider(self, account_id: str, name: str) -> SamlProvider | None: ...
+
+    def list_saml_providers(self, account_id: str) -> list[SamlProvider]: ...
+
+    def update_saml_provider(
+        self,
+        account_id: str,
+        name: str,
+        *,
+        metadata_document: str | None = None,
+        valid_until: datetime | None = None,
+        encryption_mode: str | None = None,
+        private_keys_sealed: bytes | None = ...,
+    ) -> bool:
+        """Change the given fields (``private_keys_sealed=None`` clears the keys)."""
+        ...
+
+    def delete_saml_provider(self, account_id: str, name: str) -> bool: ...
+
+
+class SamlReplayCache(Protocol):
+    def use_saml_assertion(
+        self, provider_arn: str, assertion_id: str, expires_at: datetime, now: datetime
+    ) -> bool:
+        """True the first time, False for a replay of an unexpired assertion."""
+        ...
+
+    def purge_saml_assertions(self, now: datetime) -> int: ...
