@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tessera.app.envconfig import (
     env_default,
@@ -21,9 +20,9 @@ from tessera.app.envconfig import (
     non_negative_float,
     positive_seconds,
 )
+from tessera.cli.common import add_data_dir_args, open_existing_store
 from tessera.config import (
     DEFAULT_BUSY_POLL_US,
-    DEFAULT_DATA_DIR,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_HEADER_BYTES,
@@ -33,24 +32,7 @@ from tessera.config import (
 )
 from tessera.kek import KekError
 
-if TYPE_CHECKING:
-    from tessera.store.sql import SqlStore
-
 log = logging.getLogger("tessera")
-
-
-def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=env_default("TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
-        help="data directory (env TESSERA_DATA_DIR, default ./tessera-data)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=env_default("TESSERA_DATABASE_URL", str, None),
-        help="postgresql://… to store everything in PostgreSQL (env TESSERA_DATABASE_URL)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,19 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_init = sub.add_parser("init", help="create a new store with one account and its root key")
-    _data_dir_arg(p_init)
+    add_data_dir_args(p_init)
     p_init.add_argument("--json", action="store_true", help="print one JSON object")
     p_init.set_defaults(func=cmd_init)
 
     p_account = sub.add_parser("account", help="manage accounts")
     acc_sub = p_account.add_subparsers(dest="account_command", required=True)
     p_acc_create = acc_sub.add_parser("create", help="add an account and its root access key")
-    _data_dir_arg(p_acc_create)
+    add_data_dir_args(p_acc_create)
     p_acc_create.add_argument("--json", action="store_true", help="print one JSON object")
     p_acc_create.set_defaults(func=cmd_account_create)
 
     p_serve = sub.add_parser("serve", help="serve STS and IAM")
-    _data_dir_arg(p_serve)
+    add_data_dir_args(p_serve)
     p_serve.add_argument("--host", default=env_default("TESSERA_HOST", str, DEFAULT_HOST))
     p_serve.add_argument("--port", type=int, default=env_default("TESSERA_PORT", int, DEFAULT_PORT))
     p_serve.add_argument("--public-url", default=env_default("TESSERA_PUBLIC_URL", str, None))
@@ -219,24 +201,6 @@ def _print_credentials(js: str, creds: object, as_json: bool, headline: str) -> 
     print(f"  account id:        {creds.account_id}")
     print(f"  access key id:     {creds.access_key_id}")
     print(f"  secret access key: {creds.secret_access_key}")
-
-
-def open_existing_store(command: str, args: argparse.Namespace) -> SqlStore | None:
-    """The store named by ``--data-dir``/``--database-url`` for an admin command, or
-    None after telling the user why not (no store there, or the KEK is wrong)."""
-    from tessera.app.bootstrap import is_initialised, open_store
-
-    if not is_initialised(args.data_dir, args.database_url):
-        print(
-            f"{command}: no Tessera store at {args.data_dir}; run 'tessera init' first",
-            file=sys.stderr,
-        )
-        return None
-    try:
-        return open_store(args.data_dir, args.database_url)
-    except KekError as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return None
 
 
 def cmd_account_create(args: argparse.Namespace) -> int:

@@ -31,14 +31,14 @@ Handler = Callable[[argparse.Namespace, Any], dict[str, object]]
 
 
 def register(subparsers: Any) -> None:
-    from tessera.cli.main import _data_dir_arg
+    from tessera.cli.common import add_data_dir_args
 
     p_org = subparsers.add_parser("org", help="organizations, OUs, SCPs and RCPs")
     org_sub = p_org.add_subparsers(dest="org_command", required=True)
 
     def command(parent: Any, name: str, help_text: str, handler: Handler) -> Any:
         p = parent.add_parser(name, help=help_text)
-        _data_dir_arg(p)
+        add_data_dir_args(p)
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.set_defaults(func=lambda args: _run(args, handler))
         return p
@@ -101,7 +101,7 @@ def _content(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace, handler: Handler) -> int:
-    from tessera.cli.main import open_existing_store
+    from tessera.cli.common import open_existing_store
     from tessera.iam.organizations import OrganizationService, OrgError
 
     name = f"tessera org {args.org_command}"

@@ -22,14 +22,14 @@ from typing import Any
 
 def add_outbound_commands(sub: Any) -> None:
     """Register ``keys`` and ``token`` on the top-level subparsers object."""
-    from tessera.cli.main import _data_dir_arg
+    from tessera.cli.common import add_data_dir_args
 
     p_keys = sub.add_parser("keys", help="manage signing keys")
     keys_sub = p_keys.add_subparsers(dest="keys_command", required=True)
     p_rotate = keys_sub.add_parser(
         "rotate", help="rotate issuer signing keys (publish before sign)"
     )
-    _data_dir_arg(p_rotate)
+    add_data_dir_args(p_rotate)
     p_rotate.add_argument("--account", help="only this account (default: every issuer)")
     p_rotate.add_argument(
         "--sessions", action="store_true", help="also rotate the session-token key"
@@ -64,7 +64,7 @@ def cmd_token_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from tessera.cli.main import open_existing_store
+    from tessera.cli.common import open_existing_store
     from tessera.clock import SystemClock
     from tessera.oidc.issuers import IssuerService
     from tessera.sts.sessions import SessionKeyRing
