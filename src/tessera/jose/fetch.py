@@ -1,8 +1,9 @@
-"""Where inbound OIDC may connect: resolve an IdP URL's host once, decide on every
+"""Where a verifier may connect: resolve an issuer URL's host once, decide on every
 address it resolved to, and connect to exactly those addresses.
 
-This module owns the network half of the issuer-fetch SSRF guard (the URL half —
-schemes, credentials, the https→http rule — lives in ``tessera.federation.oidc``):
+This module owns the network half of the issuer-fetch SSRF guard, for inbound OIDC
+and ``tessera.verify`` alike (the URL half — schemes, credentials, the https→http
+rule — and the bounded GET live in ``tessera.jose.documents``):
 
 * **Resolution** (:func:`resolve`): an address literal is taken as parsed
   (``[::ffff:127.0.0.1]`` included); any other all-numeric spelling the C library
@@ -50,6 +51,7 @@ __all__ = [
     "Target",
     "TargetRefused",
     "check_addresses",
+    "is_localhost_name",
     "pinned",
     "pinned_transport",
     "resolve",

@@ -1,4 +1,4 @@
-"""``tessera.federation.fetch``: resolution (literals, numeric spellings without
+"""``tessera.jose.fetch``: resolution (literals, numeric spellings without
 DNS, localhost names without DNS, the injected resolver), the address decision,
 and the pinned transport over real loopback sockets — it connects only to the
 checked address, refuses connections without a pin, and keeps SNI, the Host
@@ -14,7 +14,8 @@ import httpx
 import pytest
 from tests.e2e.oidc_idp import TestIdp
 
-from tessera.federation.fetch import (
+from tessera.federation.oidc import IdpCertificateError, InboundOidc, UnverifiedToken
+from tessera.jose.fetch import (
     ResolutionError,
     Target,
     TargetRefused,
@@ -24,7 +25,6 @@ from tessera.federation.fetch import (
     resolve,
     system_resolver,
 )
-from tessera.federation.oidc import IdpCertificateError, InboundOidc, UnverifiedToken
 from tessera.tls.ca import init_local_ca
 from tessera.tls.client import client_ssl_context
 from tessera.tls.server import server_ssl_context
