@@ -100,3 +100,21 @@ def test_accounts_join_move_and_leave(store: SqlStore) -> None:
     assert account is not None and account.org_id is None and account.ou_path is None
     with pytest.raises(NotFound):
         store.set_account_org("999999999999", ORG.org_id, "x/")
+
+
+def test_unit_and_policy_lookups(store: SqlStore) -> None:
+    store.create_organization(ORG)
+    ou = OrgUnit("ou-abcd-33333333", ORG.org_id, ORG.root_id, "dev", NOW)
+    store.create_org_unit(ou)
+    assert store.get_org_unit(ou.ou_id) == ou
+    assert store.get_org_unit("ou-abcd-99999999") is None
+    store.create_org_policy(_policy("p-bbbbbbbb", RCP, name="b"))
+    store.create_org_policy(_policy("p-aaaaaaaa", SCP, name="z"))
+    store.create_org_policy(_policy("p-cccccccc", SCP, name="a"))
+    # ordered by type, then name
+    assert [p.policy_id for p in store.list_org_policies(ORG.org_id)] == [
+        "p-bbbbbbbb",
+        "p-cccccccc",
+        "p-aaaaaaaa",
+    ]
+    assert store.list_org_policies("o-zzzzzzzzzz") == []

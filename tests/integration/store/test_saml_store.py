@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -18,6 +19,7 @@ from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider
 from tessera.kek import KeyEncryptionKey
 from tessera.store.base import AlreadyExists
 from tessera.store.sql import SqlStore, open_sql_store
+from tests.integration.store.coverage import RecordingStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACCT = "111111111111"
@@ -40,7 +42,7 @@ def store(url_and_kek: tuple[str | None, Path, KeyEncryptionKey]) -> Iterator[Sq
     st.create_account(ACCT, NOW)
     st.create_account("222222222222", NOW)
     try:
-        yield st
+        yield cast(SqlStore, RecordingStore(st, "sqlite" if url is None else "postgresql"))
     finally:
         st.close()
 
