@@ -26,6 +26,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from tessera.app.operations import build_table
 from tessera.app.pipeline import Pipeline, Request
 from tessera.app.runtime import Runtime
 from tessera.federation.oidc import IdpBusy, IdpUnreachable, InboundOidc, UnverifiedToken
@@ -222,7 +223,7 @@ def test_refreshes_in_flight_are_bounded_by_the_fetch_pool() -> None:
 def test_an_encoded_action_never_runs_a_federation_call_on_the_event_loop() -> None:
     runtime = SimpleNamespace(
         store=SimpleNamespace(dialect="sqlite"),
-        unsigned_operations=frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}),
+        operations=build_table(("issuers", "inbound_oidc")),
         bookkeeping=None,
     )
     pipeline = Pipeline(cast(Runtime, runtime))

@@ -2,9 +2,9 @@
 (``tessera.app.http``, the normal way) and a plain ASGI callable (lifespan, tests,
 embedding). Routes ``GET /health``, the issuer documents and everything else to
 the Query-protocol pipeline. The pipeline runs in a worker thread because
-operations touch the store, except where ``Pipeline.runs_inline`` says a request is
-cheaper to answer on the event loop than to hand to a thread (signed STS calls on
-SQLite)."""
+operations touch the store, except where ``Pipeline.handle_inline`` answers a request
+on the event loop because it is cheaper than the hop to a thread (operations declared
+``inline``, the signed STS calls, on SQLite)."""
 
 from __future__ import annotations
 
@@ -83,9 +83,7 @@ class TesseraApp:
                 answer = route(request)
                 if answer is not None:
                     return answer
-        if self.pipeline.runs_inline(request):
-            return self.pipeline.handle(request)
-        return None
+        return self.pipeline.handle_inline(request)
 
     def answer_in_thread(self, request: Request) -> Response:
         """The pipeline, for requests ``answer_now`` declined (blocking: call it in a

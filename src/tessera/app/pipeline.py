@@ -2,7 +2,8 @@
 decode the Query form → SigV4 → principal → decode & validate the operation
 input → operation (which authorises) → render XML/JSON, or the one error
 renderer. Pure with respect to HTTP framing: takes the request facts, returns
-status, headers and body."""
+status, headers and body. Which operations exist, which may be called unsigned and
+which may run on the event loop come from their declarations (``tessera.registry``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tessera.protocol.render import (
     render_result,
     wants_json,
 )
+from tessera.registry import Operation
 from tessera.sts.restrictions import session_restriction
 
 log = logging.getLogger("tessera.request")
@@ -50,11 +52,13 @@ _PRESIGN_PARAMS = frozenset(
     }
 )
 DEFAULT_REGION = "us-east-1"
-_STS_SCOPE = "/sts/aws4_request"
 #: A form parameter whose name, or the Action value, is percent-encoded.
 _ENCODED_ACTION = re.compile(r"(?:^|&)(?:[^=&]*%[^=&]*(?:=|&|$)|Action=[^&]*%)")
 _ENCODED_ACTION_RAW = re.compile(_ENCODED_ACTION.pattern.encode())
-_STS_SCOPE_QUOTED = "%2Fsts%2Faws4_request"
+
+
+class _NotInline(Exception):
+    """The decoded operation is not declared ``inline``: answer it in a thread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +98,39 @@ class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._recorded_use: dict[str, float] = {}
-        # With SQLite every read the STS operations make is a local primary-key
-        # lookup (most are served from the read cache), so a signed STS request
-        # costs less than the hop to a worker thread and back (≈ half the
-        # throughput). IAM operations (writes), unsigned calls (which may fetch a
-        # remote JWKS) and everything on PostgreSQL (network round trips) still
-        # run in a thread.
-        self._inline_sts = runtime.store.dialect == "sqlite"
-        # The federation calls may wait on the network (AssumeRoleWithWebIdentity
-        # fetches the IdP's discovery document and JWKS, possibly from this very
-        # server): never on the event loop, even when a caller signs them.
-        self._threaded_actions = tuple(sorted(runtime.unsigned_operations))
+        table = runtime.operations
+        # The operations a caller may send without a signature (the federation calls).
+        self._unsigned = frozenset(
+            op.name for ops in table.values() for op in ops.values() if not op.signed
+        )
+        # With SQLite every read the inline operations (declared ``inline``: the
+        # signed STS calls) make is a local primary-key lookup (most are served from
+        # the read cache), so such a request costs less than the hop to a worker
+        # thread and back (≈ half the throughput). Every other operation (IAM
+        # writes, the federation calls, which may fetch a remote JWKS) and
+        # everything on PostgreSQL (network round trips) runs in a thread.
+        inline_services = sorted(
+            name for name, ops in table.items() if any(op.inline for op in ops.values())
+        )
+        self._inline_store = runtime.store.dialect == "sqlite" and bool(inline_services)
+        self._inline_scopes = tuple(f"/{name}/aws4_request" for name in inline_services)
+        self._inline_scopes_quoted = tuple(f"%2F{name}%2Faws4_request" for name in inline_services)
+        # The operations of those services that may not run inline (the federation
+        # calls may wait on the network, possibly on this very server): never on the
+        # event loop, even when a caller signs them. A mention anywhere in the
+        # request is enough to send it to a thread.
+        self._threaded_actions = tuple(
+            sorted({op.name for n in inline_services for op in table[n].values() if not op.inline})
+        )
         self._threaded_actions_raw = tuple(a.encode() for a in self._threaded_actions)
 
     def runs_inline(self, request: Request) -> bool:
         """Whether ``handle`` may run on the event loop for this request: it is
-        signed for the ``sts`` service and the store is local. A forged scope only
-        changes where the request is refused."""
-        if not self._inline_sts:
+        signed for a service with inline operations (``sts``), names none of its
+        other operations and the store is local. A forged scope only changes where
+        the request is refused; ``handle_inline`` still checks the decoded
+        operation's declaration."""
+        if not self._inline_store:
             return False
         if any(a in request.body for a in self._threaded_actions_raw) or any(
             a in request.query_string for a in self._threaded_actions
@@ -121,10 +140,21 @@ class Pipeline:
         # could hide a federation call from the check above: never inline.
         if _ENCODED_ACTION_RAW.search(request.body) or _ENCODED_ACTION.search(request.query_string):
             return False
-        if _STS_SCOPE in request.query_string or _STS_SCOPE_QUOTED in request.query_string:
+        query = request.query_string
+        if any(scope in query for scope in self._inline_scopes) or any(
+            scope in query for scope in self._inline_scopes_quoted
+        ):
             return True
         auth = request.header("authorization")
-        return auth is not None and _STS_SCOPE in auth
+        return auth is not None and any(scope in auth for scope in self._inline_scopes)
+
+    def handle_inline(self, request: Request) -> Response | None:
+        """The response, computed on the calling (event loop) thread, if
+        ``runs_inline`` allows it and the decoded operation is declared ``inline``;
+        ``None``: call ``handle(request, threaded=True)`` in a worker thread."""
+        if not self.runs_inline(request):
+            return None
+        return self._handle(request, threaded=False, inline_only=True)
 
     def close(self) -> None:
         """Write the pending bookkeeping and stop its thread."""
@@ -135,6 +165,11 @@ class Pipeline:
         """The response to ``request``. ``threaded``: the caller is a worker thread,
         which may block; bookkeeping recorded earlier in this process is then
         written first, so an IAM read (GetAccessKeyLastUsed) sees it."""
+        response = self._handle(request, threaded=threaded, inline_only=False)
+        assert response is not None
+        return response
+
+    def _handle(self, request: Request, *, threaded: bool, inline_only: bool) -> Response | None:
         if threaded and self.runtime.bookkeeping is not None:
             self.runtime.bookkeeping.flush()
         request_id = new_request_id()
@@ -143,14 +178,14 @@ class Pipeline:
         try:
             self.runtime.store.validate_read_cache()
             spec, ctx, params_op = self._prepare(request, request_id)
-            handler = self.runtime.operations.get(spec.name, {}).get(ctx.operation)
-            if handler is None:
-                raise InvalidAction(
-                    f"The action {ctx.operation} is not valid for this web service."
-                )
-            result = handler(ctx, params_op)
+            op = self._operation(spec.name, ctx.operation)
+            if inline_only and not op.inline:
+                raise _NotInline
+            result = op.handler(ctx, params_op)
             body = render_result(spec, ctx.operation, result, request_id, as_json=as_json)
             return Response(200, self._headers(request_id, as_json), body)
+        except _NotInline:
+            return None
         except TesseraError as exc:
             body = render_error(spec, exc, request_id, as_json=as_json)
             return Response(exc.status, self._headers(request_id, as_json), body)
@@ -159,6 +194,12 @@ class Pipeline:
             exc2 = InternalFailure("An internal error occurred.")
             body = render_error(spec, exc2, request_id, as_json=as_json)
             return Response(500, self._headers(request_id, as_json), body)
+
+    def _operation(self, service: str, name: str) -> Operation:
+        op = self.runtime.operations.get(service, {}).get(name)
+        if op is None:
+            raise InvalidAction(f"The action {name} is not valid for this web service.")
+        return op
 
     @staticmethod
     def _headers(request_id: str, as_json: bool) -> tuple[tuple[str, str], ...]:
@@ -205,7 +246,7 @@ class Pipeline:
         else:
             spec = service_for_version(version or "") or service_spec("sts")
             action = _first(pairs, "Action")
-            if action not in rt.unsigned_operations:
+            if action not in self._unsigned:
                 raise MissingAuthenticationToken()
 
         decoded = decode(spec, [(k, v) for k, v in pairs if k not in _PRESIGN_PARAMS])

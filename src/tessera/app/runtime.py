@@ -1,6 +1,7 @@
 """The process-wide runtime a server worker builds once: configuration, store,
-clock, credential resolver, authoriser, the operation registries and the
-bookkeeping writer."""
+clock, credential resolver, authoriser, the optional federation services, the
+table of the operations it serves (``tessera.registry``) and the bookkeeping
+writer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tessera.store.bookkeeping import Bookkeeping
 if TYPE_CHECKING:
     from tessera.federation.oidc import InboundOidc
     from tessera.oidc.issuers import IssuerService
-    from tessera.operation import Handler
+    from tessera.registry import OperationTable, Requirement
     from tessera.store.sql import SqlStore
     from tessera.sts.authz_messages import AuthorizationMessages
     from tessera.sts.sessions import SessionCodec
@@ -31,16 +32,23 @@ class Runtime:
     resolver: CredentialResolver
     authorizer: Authorizer
     sessions: SessionCodec
-    operations: dict[str, dict[str, Handler]] = field(default_factory=dict)
+    operations: OperationTable = field(default_factory=dict)
     issuers: IssuerService | None = None  # outbound identity federation (bootstrap sets it)
     # encoded AccessDenied details / DecodeAuthorizationMessage (bootstrap sets it)
     authz_messages: AuthorizationMessages | None = None
     inbound_oidc: InboundOidc | None = None  # AssumeRoleWithWebIdentity's IdP client
-    unsigned_operations: frozenset[str] = frozenset(
-        {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
-    )
     #: usage bookkeeping written behind the request (None: written at once)
     bookkeeping: Bookkeeping | None = None
+
+    def optional_services(self) -> frozenset[Requirement]:
+        """The optional services configured (operations that require one are served
+        only then)."""
+        available: set[Requirement] = set()
+        if self.issuers is not None:
+            available.add("issuers")
+        if self.inbound_oidc is not None:
+            available.add("inbound_oidc")
+        return frozenset(available)
 
     def record_use(self, key: Hashable, write: Callable[[], None]) -> None:
         """A "last used" write: behind the request when there is a bookkeeping

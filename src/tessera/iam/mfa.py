@@ -1,6 +1,6 @@
-"""Virtual MFA devices: the IAM operations (``MFA_OPERATIONS``, merged into the IAM
-registry) and ``authenticate_mfa``, the check AssumeRole and GetSessionToken run on
-``SerialNumber`` + ``TokenCode``.
+"""Virtual MFA devices: the IAM operations (declared with
+``tessera.registry.operation``) and ``authenticate_mfa``, the check AssumeRole and
+GetSessionToken run on ``SerialNumber`` + ``TokenCode``.
 
 Seeds are sealed under the KEK (purpose ``mfa-seed:<serial>``) and never logged.
 ``Base32StringSeed`` is a blob whose bytes are the base32 *text* of the seed (what
@@ -47,8 +47,9 @@ from tessera.iam.ops_common import (
     with_truncation,
 )
 from tessera.iam.ops_users import get_user_for, user_shape
-from tessera.operation import Handler, OperationContext, Result
+from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 TAG_RESOURCE_TYPE: Final = "mfa"
@@ -95,6 +96,7 @@ def _device_in_account(ctx: OperationContext, serial: str) -> MfaDevice | None:
 # --- operations ---------------------------------------------------------------------------
 
 
+@operation("iam", "CreateVirtualMFADevice", action="iam:CreateVirtualMFADevice")
 def create_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("VirtualMFADeviceName")
@@ -128,6 +130,7 @@ def create_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
     return {"VirtualMFADevice": shape}
 
 
+@operation("iam", "EnableMFADevice", action="iam:EnableMFADevice")
 def enable_mfa_device(ctx: OperationContext, params: Params) -> Result:
     user = get_user_for(ctx, "iam:EnableMFADevice", params.req_str("UserName"))
     serial = params.req_str("SerialNumber")
@@ -162,6 +165,7 @@ def _assigned_to(ctx: OperationContext, serial: str, user: User) -> MfaDevice:
     return device
 
 
+@operation("iam", "ResyncMFADevice", action="iam:ResyncMFADevice")
 def resync_mfa_device(ctx: OperationContext, params: Params) -> Result:
     user = get_user_for(ctx, "iam:ResyncMFADevice", params.req_str("UserName"))
     serial = params.req_str("SerialNumber")
@@ -178,6 +182,7 @@ def resync_mfa_device(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeactivateMFADevice", action="iam:DeactivateMFADevice")
 def deactivate_mfa_device(ctx: OperationContext, params: Params) -> Result:
     serial = params.req_str("SerialNumber")
     name = params.get_str("UserName")
@@ -194,6 +199,7 @@ def deactivate_mfa_device(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeleteVirtualMFADevice", action="iam:DeleteVirtualMFADevice")
 def delete_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
     serial = params.req_str("SerialNumber")
     ctx.authorize("iam:DeleteVirtualMFADevice", serial)
@@ -209,6 +215,7 @@ def delete_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "ListMFADevices", action="iam:ListMFADevices")
 def list_mfa_devices(ctx: OperationContext, params: Params) -> Result:
     name = params.get_str("UserName")
     if name is None:
@@ -226,6 +233,7 @@ def list_mfa_devices(ctx: OperationContext, params: Params) -> Result:
     return with_truncation({"MFADevices": items}, nxt)
 
 
+@operation("iam", "ListVirtualMFADevices", action="iam:ListVirtualMFADevices")
 def list_virtual_mfa_devices(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:ListVirtualMFADevices", list_resource(ctx, "mfa", None))
     status = params.get_str("AssignmentStatus") or "Any"
@@ -245,17 +253,6 @@ def list_virtual_mfa_devices(ctx: OperationContext, params: Params) -> Result:
             item["Tags"] = render_tags(tags)
         items.append(item)
     return with_truncation({"VirtualMFADevices": items}, nxt)
-
-
-MFA_OPERATIONS: dict[str, Handler] = {
-    "CreateVirtualMFADevice": create_virtual_mfa_device,
-    "EnableMFADevice": enable_mfa_device,
-    "ResyncMFADevice": resync_mfa_device,
-    "DeactivateMFADevice": deactivate_mfa_device,
-    "DeleteVirtualMFADevice": delete_virtual_mfa_device,
-    "ListMFADevices": list_mfa_devices,
-    "ListVirtualMFADevices": list_virtual_mfa_devices,
-}
 
 
 # --- STS: SerialNumber + TokenCode ------------------------------------------------------------

@@ -26,9 +26,11 @@ from tessera.errors import (
 )
 from tessera.iam.model import Group, ManagedPolicy, Page, Role, Tag, User
 from tessera.iam.policy.parse import MSG, PolicyKind, inline_size_message, parse_policy, policy_size
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
-from tessera.store.sql import InvalidMarker, Owner, decode_marker, encode_marker
+from tessera.registry import Operation, declare
+from tessera.store.base import InvalidMarker
+from tessera.store.records import Owner, decode_marker, encode_marker
 
 T = TypeVar("T")
 
@@ -317,9 +319,9 @@ Locate = Callable[[OperationContext, str, str, Mapping[str, ContextValue] | None
 
 def tag_operations(
     noun: str, id_param: str, resource_type: str, locate: Locate
-) -> dict[str, Handler]:
-    """``Tag<noun>``, ``Untag<noun>`` and ``List<noun>Tags`` for one taggable kind of
-    IAM resource (users, roles, policies, OIDC and SAML providers): the tag action
+) -> tuple[Operation, ...]:
+    """Declare ``Tag<noun>``, ``Untag<noun>`` and ``List<noun>Tags`` for one taggable
+    kind of IAM resource (users, roles, policies, OIDC and SAML providers): the tag action
     carries ``aws:RequestTag/*`` + ``aws:TagKeys``, the untag action ``aws:TagKeys``,
     and tagging keeps the per-resource quota."""
 
@@ -345,7 +347,14 @@ def tag_operations(
         page, nxt = paginate(ctx.store.get_tags(account, resource_type, key), params)
         return with_truncation({"Tags": render_tags(page)}, nxt)
 
-    return {f"Tag{noun}": tag, f"Untag{noun}": untag, f"List{noun}Tags": list_tags}
+    return tuple(
+        declare(Operation("iam", name, handler, action=f"iam:{name}"))
+        for name, handler in (
+            (f"Tag{noun}", tag),
+            (f"Untag{noun}", untag),
+            (f"List{noun}Tags", list_tags),
+        )
+    )
 
 
 def list_tags_result(

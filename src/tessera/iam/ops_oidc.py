@@ -51,8 +51,9 @@ from tessera.iam.ops_common import (
     tag_request_keys,
     tags_from,
 )
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 # [M] moto (tests/test_iam/test_iam_oidc.py)
@@ -129,6 +130,7 @@ def _provider_for(
 # --- operations -----------------------------------------------------------------------
 
 
+@operation("iam", "CreateOpenIDConnectProvider", action="iam:CreateOpenIDConnectProvider")
 def create_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     raw_url = params.req_str("Url")
@@ -170,6 +172,7 @@ def create_open_id_connect_provider(ctx: OperationContext, params: Params) -> Re
     return result
 
 
+@operation("iam", "GetOpenIDConnectProvider", action="iam:GetOpenIDConnectProvider")
 def get_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
     arn = params.req_str("OpenIDConnectProviderArn")
     provider = _provider_for(ctx, "iam:GetOpenIDConnectProvider", arn)
@@ -185,12 +188,14 @@ def get_open_id_connect_provider(ctx: OperationContext, params: Params) -> Resul
     return result
 
 
+@operation("iam", "ListOpenIDConnectProviders", action="iam:ListOpenIDConnectProviders")
 def list_open_id_connect_providers(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:ListOpenIDConnectProviders", "*")
     providers = ctx.store.list_oidc_providers(account_of(ctx))
     return {"OpenIDConnectProviderList": [{"Arn": p.arn} for p in providers]}
 
 
+@operation("iam", "DeleteOpenIDConnectProvider", action="iam:DeleteOpenIDConnectProvider")
 def delete_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
     """Idempotent (IAM API reference: "does not fail or return an error if you call
     the operation for a provider that does not exist")."""
@@ -211,6 +216,11 @@ def delete_open_id_connect_provider(ctx: OperationContext, params: Params) -> Re
     return None
 
 
+@operation(
+    "iam",
+    "UpdateOpenIDConnectProviderThumbprint",
+    action="iam:UpdateOpenIDConnectProviderThumbprint",
+)
 def update_open_id_connect_provider_thumbprint(ctx: OperationContext, params: Params) -> Result:
     arn = params.req_str("OpenIDConnectProviderArn")
     provider = _provider_for(ctx, "iam:UpdateOpenIDConnectProviderThumbprint", arn)
@@ -220,6 +230,9 @@ def update_open_id_connect_provider_thumbprint(ctx: OperationContext, params: Pa
     return None
 
 
+@operation(
+    "iam", "AddClientIDToOpenIDConnectProvider", action="iam:AddClientIDToOpenIDConnectProvider"
+)
 def add_client_id_to_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
     """Idempotent: adding a client id that is already registered changes nothing."""
     arn = params.req_str("OpenIDConnectProviderArn")
@@ -236,6 +249,11 @@ def add_client_id_to_open_id_connect_provider(ctx: OperationContext, params: Par
     return None
 
 
+@operation(
+    "iam",
+    "RemoveClientIDFromOpenIDConnectProvider",
+    action="iam:RemoveClientIDFromOpenIDConnectProvider",
+)
 def remove_client_id_from_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
     """Idempotent: removing a client id that is not registered is not an error."""
     arn = params.req_str("OpenIDConnectProviderArn")
@@ -250,17 +268,6 @@ def remove_client_id_from_open_id_connect_provider(ctx: OperationContext, params
     return None
 
 
-OIDC_PROVIDER_OPERATIONS: dict[str, Handler] = {
-    "CreateOpenIDConnectProvider": create_open_id_connect_provider,
-    "GetOpenIDConnectProvider": get_open_id_connect_provider,
-    "ListOpenIDConnectProviders": list_open_id_connect_providers,
-    "DeleteOpenIDConnectProvider": delete_open_id_connect_provider,
-    "UpdateOpenIDConnectProviderThumbprint": update_open_id_connect_provider_thumbprint,
-    "AddClientIDToOpenIDConnectProvider": add_client_id_to_open_id_connect_provider,
-    "RemoveClientIDFromOpenIDConnectProvider": remove_client_id_from_open_id_connect_provider,
-}
-
-
 def _locate_provider(
     ctx: OperationContext, action: str, arn: str, keys: Mapping[str, ContextValue] | None
 ) -> tuple[str, str]:
@@ -268,8 +275,6 @@ def _locate_provider(
     return provider.account_id, provider.url
 
 
-OIDC_PROVIDER_OPERATIONS.update(
-    tag_operations(
-        "OpenIDConnectProvider", "OpenIDConnectProviderArn", TAG_RESOURCE_TYPE, _locate_provider
-    )
+tag_operations(
+    "OpenIDConnectProvider", "OpenIDConnectProviderArn", TAG_RESOURCE_TYPE, _locate_provider
 )

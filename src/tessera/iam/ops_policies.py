@@ -51,8 +51,9 @@ from tessera.iam.ops_users import get_group_for, get_user_for
 from tessera.ids import POLICY_PREFIX, new_unique_id
 from tessera.operation import ContextValue, Handler, OperationContext, Result
 from tessera.protocol.query import Params
-from tessera.store.base import AlreadyExists
-from tessera.store.sql import InvalidMarker, Owner
+from tessera.registry import Operation, declare, operation
+from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.records import Owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,7 @@ def _policy_for(
     return get_policy(ctx, policy_arn)
 
 
+@operation("iam", "CreatePolicy", action="iam:CreatePolicy")
 def create_policy(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("PolicyName")
@@ -293,6 +295,7 @@ def create_policy(ctx: OperationContext, params: Params) -> Result:
     return {"Policy": shape}
 
 
+@operation("iam", "GetPolicy", action="iam:GetPolicy")
 def get_policy_op(ctx: OperationContext, params: Params) -> Result:
     policy = _policy_for(ctx, "iam:GetPolicy", params.req_str("PolicyArn"))
     shape = policy_shape(policy)
@@ -302,6 +305,7 @@ def get_policy_op(ctx: OperationContext, params: Params) -> Result:
     return {"Policy": shape}
 
 
+@operation("iam", "ListPolicies", action="iam:ListPolicies")
 def list_policies(ctx: OperationContext, params: Params) -> Result:
     prefix = params.get_str("PathPrefix")
     ctx.authorize("iam:ListPolicies", list_resource(ctx, "policy", prefix))
@@ -330,6 +334,7 @@ def list_policies(ctx: OperationContext, params: Params) -> Result:
     )
 
 
+@operation("iam", "DeletePolicy", action="iam:DeletePolicy")
 def delete_policy(ctx: OperationContext, params: Params) -> Result:
     policy = _policy_for(ctx, "iam:DeletePolicy", params.req_str("PolicyArn"))
     if policy.attachment_count or policy.boundary_usage_count:
@@ -344,6 +349,7 @@ def delete_policy(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "CreatePolicyVersion", action="iam:CreatePolicyVersion")
 def create_policy_version(ctx: OperationContext, params: Params) -> Result:
     policy = _policy_for(ctx, "iam:CreatePolicyVersion", params.req_str("PolicyArn"))
     document = params.req_str("PolicyDocument")
@@ -369,11 +375,13 @@ def _version_for(ctx: OperationContext, action: str, params: Params) -> PolicyVe
     return version
 
 
+@operation("iam", "GetPolicyVersion", action="iam:GetPolicyVersion")
 def get_policy_version(ctx: OperationContext, params: Params) -> Result:
     version = _version_for(ctx, "iam:GetPolicyVersion", params)
     return {"PolicyVersion": version_shape(version)}
 
 
+@operation("iam", "ListPolicyVersions", action="iam:ListPolicyVersions")
 def list_policy_versions(ctx: OperationContext, params: Params) -> Result:
     policy = _policy_for(ctx, "iam:ListPolicyVersions", params.req_str("PolicyArn"))
     versions = ctx.store.list_policy_versions(policy.arn)
@@ -381,6 +389,7 @@ def list_policy_versions(ctx: OperationContext, params: Params) -> Result:
     return with_truncation({"Versions": [version_shape(v, document=False) for v in page]}, nxt)
 
 
+@operation("iam", "DeletePolicyVersion", action="iam:DeletePolicyVersion")
 def delete_policy_version(ctx: OperationContext, params: Params) -> Result:
     version = _version_for(ctx, "iam:DeletePolicyVersion", params)
     if version.is_default:
@@ -389,12 +398,14 @@ def delete_policy_version(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "SetDefaultPolicyVersion", action="iam:SetDefaultPolicyVersion")
 def set_default_policy_version(ctx: OperationContext, params: Params) -> Result:
     version = _version_for(ctx, "iam:SetDefaultPolicyVersion", params)
     ctx.store.set_default_policy_version(version.policy_arn, version.version_id, now_of(ctx))
     return None
 
 
+@operation("iam", "ListEntitiesForPolicy", action="iam:ListEntitiesForPolicy")
 def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
     policy = _policy_for(ctx, "iam:ListEntitiesForPolicy", params.req_str("PolicyArn"))
     entity_filter = params.get_str("EntityFilter")
@@ -455,30 +466,23 @@ def _delete_boundary(entity: _EntityKind) -> Handler:
     return handler
 
 
-OPERATIONS: dict[str, Handler] = {
-    "CreatePolicy": create_policy,
-    "GetPolicy": get_policy_op,
-    "ListPolicies": list_policies,
-    "DeletePolicy": delete_policy,
-    "CreatePolicyVersion": create_policy_version,
-    "GetPolicyVersion": get_policy_version,
-    "ListPolicyVersions": list_policy_versions,
-    "DeletePolicyVersion": delete_policy_version,
-    "SetDefaultPolicyVersion": set_default_policy_version,
-    "ListEntitiesForPolicy": list_entities_for_policy,
-}
+def _declare_iam(name: str, handler: Handler) -> None:
+    """Declare a factory-made handler (one per entity kind) as ``iam:<name>``."""
+    declare(Operation("iam", name, handler, action=f"iam:{name}"))
+
+
 for _entity in (USER, GROUP, ROLE):
     _t = _entity.title
-    OPERATIONS[f"Put{_t}Policy"] = _put_inline(_entity)
-    OPERATIONS[f"Get{_t}Policy"] = _get_inline(_entity)
-    OPERATIONS[f"List{_t}Policies"] = _list_inline(_entity)
-    OPERATIONS[f"Delete{_t}Policy"] = _delete_inline(_entity)
-    OPERATIONS[f"Attach{_t}Policy"] = _attach(_entity)
-    OPERATIONS[f"Detach{_t}Policy"] = _detach(_entity)
-    OPERATIONS[f"ListAttached{_t}Policies"] = _list_attached(_entity)
+    _declare_iam(f"Put{_t}Policy", _put_inline(_entity))
+    _declare_iam(f"Get{_t}Policy", _get_inline(_entity))
+    _declare_iam(f"List{_t}Policies", _list_inline(_entity))
+    _declare_iam(f"Delete{_t}Policy", _delete_inline(_entity))
+    _declare_iam(f"Attach{_t}Policy", _attach(_entity))
+    _declare_iam(f"Detach{_t}Policy", _detach(_entity))
+    _declare_iam(f"ListAttached{_t}Policies", _list_attached(_entity))
 for _entity in (USER, ROLE):
-    OPERATIONS[f"Put{_entity.title}PermissionsBoundary"] = _put_boundary(_entity)
-    OPERATIONS[f"Delete{_entity.title}PermissionsBoundary"] = _delete_boundary(_entity)
+    _declare_iam(f"Put{_entity.title}PermissionsBoundary", _put_boundary(_entity))
+    _declare_iam(f"Delete{_entity.title}PermissionsBoundary", _delete_boundary(_entity))
 
 
 def _locate_policy(
@@ -488,4 +492,4 @@ def _locate_policy(
     return policy.account_id, policy.arn
 
 
-OPERATIONS.update(tag_operations("Policy", "PolicyArn", "policy", _locate_policy))
+tag_operations("Policy", "PolicyArn", "policy", _locate_policy)

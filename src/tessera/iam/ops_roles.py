@@ -33,8 +33,9 @@ from tessera.iam.ops_common import (
 from tessera.iam.ops_users import MUST_DELETE_POLICIES, MUST_DETACH_POLICIES
 from tessera.iam.principal_ids import EntityReader, bind_principals, shown_trust
 from tessera.ids import ROLE_PREFIX, new_unique_id
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 DEFAULT_MAX_SESSION_DURATION = 3600
@@ -93,6 +94,7 @@ def get_role_for(
     return role
 
 
+@operation("iam", "CreateRole", action="iam:CreateRole")
 def create_role(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("RoleName")
@@ -132,17 +134,20 @@ def create_role(ctx: OperationContext, params: Params) -> Result:
     return {"Role": shape}
 
 
+@operation("iam", "GetRole", action="iam:GetRole")
 def get_role(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:GetRole", params.req_str("RoleName"))
     return {"Role": full_role_shape(ctx, role)}
 
 
+@operation("iam", "ListRoles", action="iam:ListRoles")
 def list_roles(ctx: OperationContext, params: Params) -> Result:
     return list_named(
         ctx, params, "role", "Roles", ctx.store.list_roles, partial(role_shape, ctx.store)
     )
 
 
+@operation("iam", "UpdateRole", action="iam:UpdateRole")
 def update_role(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
     values: dict[str, object] = {}
@@ -157,6 +162,7 @@ def update_role(ctx: OperationContext, params: Params) -> Result:
     return {}
 
 
+@operation("iam", "UpdateRoleDescription", action="iam:UpdateRoleDescription")
 def update_role_description(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:UpdateRoleDescription", params.req_str("RoleName"))
     ctx.store.update_role(role.account_id, role.name, description=params.req_str("Description"))
@@ -165,6 +171,7 @@ def update_role_description(ctx: OperationContext, params: Params) -> Result:
     return {"Role": full_role_shape(ctx, updated)}
 
 
+@operation("iam", "UpdateAssumeRolePolicy", action="iam:UpdateAssumeRolePolicy")
 def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
     document = params.req_str("PolicyDocument")
@@ -174,6 +181,7 @@ def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeleteRole", action="iam:DeleteRole")
 def delete_role(ctx: OperationContext, params: Params) -> Result:
     role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
     target = owner(ctx, "role", role.name)
@@ -185,17 +193,6 @@ def delete_role(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
-OPERATIONS: dict[str, Handler] = {
-    "CreateRole": create_role,
-    "GetRole": get_role,
-    "ListRoles": list_roles,
-    "UpdateRole": update_role,
-    "UpdateRoleDescription": update_role_description,
-    "UpdateAssumeRolePolicy": update_assume_role_policy,
-    "DeleteRole": delete_role,
-}
-
-
 def _locate_role(
     ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
 ) -> tuple[str, str]:
@@ -203,4 +200,4 @@ def _locate_role(
     return role.account_id, role.name.lower()
 
 
-OPERATIONS.update(tag_operations("Role", "RoleName", "role", _locate_role))
+tag_operations("Role", "RoleName", "role", _locate_role)

@@ -41,8 +41,9 @@ from tessera.iam.ops_common import (
     tags_from,
 )
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider, saml_provider_arn
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sensitive import Secret
 from tessera.store.base import AlreadyExists
 
@@ -217,6 +218,7 @@ def get_provider_for(
 # --- operations -------------------------------------------------------------------------------
 
 
+@operation("iam", "CreateSAMLProvider", action="iam:CreateSAMLProvider")
 def create_saml_provider(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("Name")
@@ -262,6 +264,7 @@ def create_saml_provider(ctx: OperationContext, params: Params) -> Result:
     return result
 
 
+@operation("iam", "UpdateSAMLProvider", action="iam:UpdateSAMLProvider")
 def update_saml_provider(ctx: OperationContext, params: Params) -> Result:
     provider = get_provider_for(ctx, "iam:UpdateSAMLProvider", params.req_str("SAMLProviderArn"))
     document = params.get_str("SAMLMetadataDocument")
@@ -312,6 +315,7 @@ def update_saml_provider(ctx: OperationContext, params: Params) -> Result:
     return {"SAMLProviderArn": provider.arn}
 
 
+@operation("iam", "GetSAMLProvider", action="iam:GetSAMLProvider")
 def get_saml_provider(ctx: OperationContext, params: Params) -> Result:
     provider = get_provider_for(ctx, "iam:GetSAMLProvider", params.req_str("SAMLProviderArn"))
     tags = ctx.store.get_tags(provider.account_id, RESOURCE_TYPE, provider.name.lower())
@@ -328,6 +332,7 @@ def get_saml_provider(ctx: OperationContext, params: Params) -> Result:
     }
 
 
+@operation("iam", "ListSAMLProviders", action="iam:ListSAMLProviders")
 def list_saml_providers(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:ListSAMLProviders", "*")
     providers = ctx.store.list_saml_providers(account_of(ctx))
@@ -339,20 +344,12 @@ def list_saml_providers(ctx: OperationContext, params: Params) -> Result:
     }
 
 
+@operation("iam", "DeleteSAMLProvider", action="iam:DeleteSAMLProvider")
 def delete_saml_provider(ctx: OperationContext, params: Params) -> Result:
     provider = get_provider_for(ctx, "iam:DeleteSAMLProvider", params.req_str("SAMLProviderArn"))
     if not ctx.store.delete_saml_provider(provider.account_id, provider.name):
         raise not_found(provider.arn)
     return None
-
-
-SAML_PROVIDER_OPERATIONS: dict[str, Handler] = {
-    "CreateSAMLProvider": create_saml_provider,
-    "UpdateSAMLProvider": update_saml_provider,
-    "GetSAMLProvider": get_saml_provider,
-    "ListSAMLProviders": list_saml_providers,
-    "DeleteSAMLProvider": delete_saml_provider,
-}
 
 
 def _locate_provider(
@@ -362,6 +359,4 @@ def _locate_provider(
     return provider.account_id, provider.name.lower()
 
 
-SAML_PROVIDER_OPERATIONS.update(
-    tag_operations("SAMLProvider", "SAMLProviderArn", RESOURCE_TYPE, _locate_provider)
-)
+tag_operations("SAMLProvider", "SAMLProviderArn", RESOURCE_TYPE, _locate_provider)

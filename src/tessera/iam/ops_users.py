@@ -41,8 +41,9 @@ from tessera.ids import (
     new_secret_access_key,
     new_unique_id,
 )
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 # [C] mozilla-services/userplex#17 (DeleteUser) and hashicorp/terraform#29147 (DeleteGroup)
@@ -100,6 +101,7 @@ def _key_metadata(key: AccessKey) -> dict[str, object]:
 # --- users ------------------------------------------------------------------------------
 
 
+@operation("iam", "CreateUser", action="iam:CreateUser")
 def create_user(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
@@ -129,6 +131,7 @@ def create_user(ctx: OperationContext, params: Params) -> Result:
     return {"User": full_user_shape(ctx, user)}
 
 
+@operation("iam", "GetUser", action="iam:GetUser")
 def get_user_op(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.get_str("UserName")
@@ -151,10 +154,12 @@ def get_user_op(ctx: OperationContext, params: Params) -> Result:
     return {"User": full_user_shape(ctx, user)}
 
 
+@operation("iam", "ListUsers", action="iam:ListUsers")
 def list_users(ctx: OperationContext, params: Params) -> Result:
     return list_named(ctx, params, "user", "Users", ctx.store.list_users, user_shape)
 
 
+@operation("iam", "UpdateUser", action="iam:UpdateUser")
 def update_user(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
@@ -176,6 +181,7 @@ def update_user(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeleteUser", action="iam:DeleteUser")
 def delete_user(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
@@ -241,6 +247,7 @@ def get_group_for(
     return group
 
 
+@operation("iam", "CreateGroup", action="iam:CreateGroup")
 def create_group(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     name = params.req_str("GroupName")
@@ -254,6 +261,7 @@ def create_group(ctx: OperationContext, params: Params) -> Result:
     return {"Group": group_shape(group)}
 
 
+@operation("iam", "GetGroup", action="iam:GetGroup")
 def get_group_op(ctx: OperationContext, params: Params) -> Result:
     group = get_group_for(ctx, "iam:GetGroup", params.req_str("GroupName"))
     users = ctx.store.users_in_group(account_of(ctx), group.name)
@@ -263,10 +271,12 @@ def get_group_op(ctx: OperationContext, params: Params) -> Result:
     )
 
 
+@operation("iam", "ListGroups", action="iam:ListGroups")
 def list_groups(ctx: OperationContext, params: Params) -> Result:
     return list_named(ctx, params, "group", "Groups", ctx.store.list_groups, group_shape)
 
 
+@operation("iam", "UpdateGroup", action="iam:UpdateGroup")
 def update_group(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     group = get_group_for(ctx, "iam:UpdateGroup", params.req_str("GroupName"))
@@ -282,6 +292,7 @@ def update_group(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeleteGroup", action="iam:DeleteGroup")
 def delete_group(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     group = get_group_for(ctx, "iam:DeleteGroup", params.req_str("GroupName"))
@@ -296,6 +307,7 @@ def delete_group(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "AddUserToGroup", action="iam:AddUserToGroup")
 def add_user_to_group(ctx: OperationContext, params: Params) -> Result:
     group = get_group_for(ctx, "iam:AddUserToGroup", params.req_str("GroupName"))
     user = get_user(ctx, params.req_str("UserName"))
@@ -303,6 +315,7 @@ def add_user_to_group(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "RemoveUserFromGroup", action="iam:RemoveUserFromGroup")
 def remove_user_from_group(ctx: OperationContext, params: Params) -> Result:
     group = get_group_for(ctx, "iam:RemoveUserFromGroup", params.req_str("GroupName"))
     name = params.req_str("UserName")
@@ -312,6 +325,7 @@ def remove_user_from_group(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "ListGroupsForUser", action="iam:ListGroupsForUser")
 def list_groups_for_user(ctx: OperationContext, params: Params) -> Result:
     user = get_user_for(ctx, "iam:ListGroupsForUser", params.req_str("UserName"))
     groups = ctx.store.groups_for_user(account_of(ctx), user.name)
@@ -346,6 +360,7 @@ def _owned_key(ctx: OperationContext, user: User | None, access_key_id: str) -> 
     return key
 
 
+@operation("iam", "CreateAccessKey", action="iam:CreateAccessKey")
 def create_access_key(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     user = _key_owner(ctx, params, "iam:CreateAccessKey")
@@ -371,6 +386,7 @@ def create_access_key(ctx: OperationContext, params: Params) -> Result:
     return {"AccessKey": shape}
 
 
+@operation("iam", "ListAccessKeys", action="iam:ListAccessKeys")
 def list_access_keys(ctx: OperationContext, params: Params) -> Result:
     user = _key_owner(ctx, params, "iam:ListAccessKeys")
     keys = ctx.store.list_access_keys(account_of(ctx), None if user is None else user.name)
@@ -378,6 +394,7 @@ def list_access_keys(ctx: OperationContext, params: Params) -> Result:
     return with_truncation({"AccessKeyMetadata": [_key_metadata(k) for k in page]}, nxt)
 
 
+@operation("iam", "UpdateAccessKey", action="iam:UpdateAccessKey")
 def update_access_key(ctx: OperationContext, params: Params) -> Result:
     user = _key_owner(ctx, params, "iam:UpdateAccessKey")
     key = _owned_key(ctx, user, params.req_str("AccessKeyId"))
@@ -385,6 +402,7 @@ def update_access_key(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "DeleteAccessKey", action="iam:DeleteAccessKey")
 def delete_access_key(ctx: OperationContext, params: Params) -> Result:
     user = _key_owner(ctx, params, "iam:DeleteAccessKey")
     key = _owned_key(ctx, user, params.req_str("AccessKeyId"))
@@ -392,6 +410,7 @@ def delete_access_key(ctx: OperationContext, params: Params) -> Result:
     return None
 
 
+@operation("iam", "GetAccessKeyLastUsed", action="iam:GetAccessKeyLastUsed")
 def get_access_key_last_used(ctx: OperationContext, params: Params) -> Result:
     account = account_of(ctx)
     access_key_id = params.req_str("AccessKeyId")
@@ -418,28 +437,6 @@ def get_access_key_last_used(ctx: OperationContext, params: Params) -> Result:
     return result
 
 
-OPERATIONS: dict[str, Handler] = {
-    "CreateUser": create_user,
-    "GetUser": get_user_op,
-    "ListUsers": list_users,
-    "UpdateUser": update_user,
-    "DeleteUser": delete_user,
-    "CreateGroup": create_group,
-    "GetGroup": get_group_op,
-    "ListGroups": list_groups,
-    "UpdateGroup": update_group,
-    "DeleteGroup": delete_group,
-    "AddUserToGroup": add_user_to_group,
-    "RemoveUserFromGroup": remove_user_from_group,
-    "ListGroupsForUser": list_groups_for_user,
-    "CreateAccessKey": create_access_key,
-    "ListAccessKeys": list_access_keys,
-    "UpdateAccessKey": update_access_key,
-    "DeleteAccessKey": delete_access_key,
-    "GetAccessKeyLastUsed": get_access_key_last_used,
-}
-
-
 def _locate_user(
     ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
 ) -> tuple[str, str]:
@@ -447,4 +444,4 @@ def _locate_user(
     return user.account_id, user.name.lower()
 
 
-OPERATIONS.update(tag_operations("User", "UserName", "user", _locate_user))
+tag_operations("User", "UserName", "user", _locate_user)

@@ -1,7 +1,8 @@
 """IAM outbound web identity federation operations (docs/wire-facts.md §3.1):
 ``EnableOutboundWebIdentityFederation``, ``DisableOutboundWebIdentityFederation``
-and ``GetOutboundWebIdentityFederationInfo``, registered in
-``OUTBOUND_OPERATIONS``. Each authorises ``iam:<Operation>`` on ``"*"``.
+and ``GetOutboundWebIdentityFederationInfo``, declared with
+``requires="issuers"`` (served when outbound federation is configured). Each
+authorises ``iam:<Operation>`` on ``"*"``.
 
 Behaviour where AWS is unconfirmed (documented choice): the issuer id is a random
 UUID generated on the first enable and kept for the account's life, so disable and
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 from tessera.errors import InternalFailure
 from tessera.oidc.issuers import IssuerService
-from tessera.operation import Handler, OperationContext, Result
+from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 
 
 def issuer_service(ctx: OperationContext) -> IssuerService:
@@ -25,26 +27,37 @@ def issuer_service(ctx: OperationContext) -> IssuerService:
     return service
 
 
+@operation(
+    "iam",
+    "EnableOutboundWebIdentityFederation",
+    action="iam:EnableOutboundWebIdentityFederation",
+    requires="issuers",
+)
 def enable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:EnableOutboundWebIdentityFederation", "*")
     issuer = issuer_service(ctx).enable(ctx.caller.account_id)
     return {"IssuerIdentifier": issuer}
 
 
+@operation(
+    "iam",
+    "DisableOutboundWebIdentityFederation",
+    action="iam:DisableOutboundWebIdentityFederation",
+    requires="issuers",
+)
 def disable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:DisableOutboundWebIdentityFederation", "*")
     issuer_service(ctx).disable(ctx.caller.account_id)
     return None
 
 
+@operation(
+    "iam",
+    "GetOutboundWebIdentityFederationInfo",
+    action="iam:GetOutboundWebIdentityFederationInfo",
+    requires="issuers",
+)
 def get_outbound_web_identity_federation_info(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:GetOutboundWebIdentityFederationInfo", "*")
     info = issuer_service(ctx).info(ctx.caller.account_id)
     return {"IssuerIdentifier": info.issuer, "JwtVendingEnabled": info.enabled}
-
-
-OUTBOUND_OPERATIONS: dict[str, Handler] = {
-    "EnableOutboundWebIdentityFederation": enable_outbound_web_identity_federation,
-    "DisableOutboundWebIdentityFederation": disable_outbound_web_identity_federation,
-    "GetOutboundWebIdentityFederationInfo": get_outbound_web_identity_federation_info,
-}

@@ -1,6 +1,7 @@
-"""The IAM service: every IAM operation Tessera implements, registered by name in
-``OPERATIONS`` (handlers live in ``ops_users``, ``ops_roles`` and ``ops_policies``),
-and ``validate_policy_document``, the one check every stored policy document passes.
+"""The IAM service's public surface: ``validate_policy_document``, the one check
+every stored policy document passes. The operations are declared beside their
+handlers (``ops_users``, ``ops_roles``, ``ops_policies``, ``mfa``, ``ops_oidc``,
+``ops_saml``, ``simulate``, ``outbound``) with ``tessera.registry.operation``.
 
 All entities live in the caller's account; accounts are fully isolated. Every handler
 authorises first (``ctx.authorize("iam:<Action>", <resource ARN>)``) and then applies
@@ -9,14 +10,6 @@ has already run in ``tessera.protocol.query``."""
 
 from __future__ import annotations
 
-from tessera.iam import ops_policies, ops_roles, ops_users
 from tessera.iam.ops_common import validate_policy_document
-from tessera.operation import Handler
 
-__all__ = ["OPERATIONS", "validate_policy_document"]
-
-OPERATIONS: dict[str, Handler] = {
-    **ops_users.OPERATIONS,
-    **ops_roles.OPERATIONS,
-    **ops_policies.OPERATIONS,
-}
+__all__ = ["validate_policy_document"]

@@ -29,9 +29,10 @@ from tessera.iam.policy import (
     parse_policy,
 )
 from tessera.iam.policy.evaluate import PolicyType
-from tessera.operation import Handler, OperationContext, Result
+from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
-from tessera.store.sql import Owner
+from tessera.registry import operation
+from tessera.store.records import Owner
 
 _SOURCE_TYPE = {
     PolicyType.IDENTITY: "user",
@@ -208,6 +209,7 @@ def _result(
     return result
 
 
+@operation("iam", "SimulatePrincipalPolicy", action="iam:SimulatePrincipalPolicy")
 def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
     source_arn = params.req_str("PolicySourceArn")
     ctx.authorize("iam:SimulatePrincipalPolicy", source_arn)
@@ -227,6 +229,7 @@ def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
     return _simulate(ctx, params, info, policies, boundary, tags, scps if in_org else None)
 
 
+@operation("iam", "SimulateCustomPolicy", action="iam:SimulateCustomPolicy")
 def simulate_custom_policy(ctx: OperationContext, params: Params) -> Result:
     ctx.authorize("iam:SimulateCustomPolicy", "*")
     account = common.account_of(ctx)
@@ -243,9 +246,3 @@ def simulate_custom_policy(ctx: OperationContext, params: Params) -> Result:
         arn=arns.user_arn(account, "/", "SimulatedUser"), account=account, kind="user"
     )
     return _simulate(ctx, params, info, policies, boundary, {})
-
-
-SIMULATE_OPERATIONS: dict[str, Handler] = {
-    "SimulatePrincipalPolicy": simulate_principal_policy,
-    "SimulateCustomPolicy": simulate_custom_policy,
-}

@@ -26,6 +26,7 @@ from tessera.iam.mfa import check_mfa
 from tessera.iam.model import Role, Tag
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts import durations, packing
 from tessera.sts import tags as session_tags
 from tessera.sts.sessions import IssuedCredentials
@@ -119,6 +120,7 @@ def _effective_resource_tags(role_tags: list[Tag], inherited: tuple[Tag, ...]) -
     return session_tags.principal_tags(role_tags, inherited)
 
 
+@operation("sts", "AssumeRole", action="sts:AssumeRole", inline=True)
 def assume_role(ctx: OperationContext, params: Params) -> Result:
     caller = ctx.caller
     role_arn = params.req_str("RoleArn")

@@ -38,6 +38,7 @@ from tessera.errors import InvalidAuthorizationMessage
 from tessera.iam.policy import Decision, RequestContext
 from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts.sessions import SessionKey, SessionKeyRing
 
 VERSION: Final = 1
@@ -161,6 +162,9 @@ class AuthorizationMessages:
         return doc
 
 
+@operation(
+    "sts", "DecodeAuthorizationMessage", action="sts:DecodeAuthorizationMessage", inline=True
+)
 def decode_authorization_message(ctx: OperationContext, params: Params) -> Result:
     """STS DecodeAuthorizationMessage: needs ``sts:DecodeAuthorizationMessage``
     (resource ``*``); answers ``DecodedMessage`` (a JSON string)."""

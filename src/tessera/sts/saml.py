@@ -64,8 +64,9 @@ from tessera.iam.model import Role, Tag
 from tessera.iam.ops_saml import ProviderRef, parse_provider_arn, private_key_objects
 from tessera.iam.policy import PrincipalInfo
 from tessera.iam.saml_model import SamlProvider
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts import durations, packing
 from tessera.sts import tags as session_tags
 from tessera.sts.assume import (
@@ -286,6 +287,7 @@ def _role(ctx: OperationContext, role_arn: str) -> Role:
     return role
 
 
+@operation("sts", "AssumeRoleWithSAML", action="sts:AssumeRoleWithSAML", signed=False)
 def assume_role_with_saml(ctx: OperationContext, params: Params) -> Result:
     role_arn = params.req_str("RoleArn")
     principal_arn = params.req_str("PrincipalArn")
@@ -413,8 +415,3 @@ def assume_role_with_saml(ctx: OperationContext, params: Params) -> Result:
         "Audience": assertion.recipient,
         "NameQualifier": qualifier,
     }
-
-
-SAML_STS_OPERATIONS: dict[str, Handler] = {
-    "AssumeRoleWithSAML": assume_role_with_saml,
-}

@@ -14,12 +14,14 @@ from tessera.errors import AccessDenied
 from tessera.iam.mfa import check_mfa
 from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts import durations, packing
 from tessera.sts import tags as session_tags
 from tessera.sts.assume import credentials_shape, session_policy_from
 from tessera.sts.restrictions import session_credentials_message
 
 
+@operation("sts", "GetSessionToken", action=None, inline=True)
 def get_session_token(ctx: OperationContext, params: Params) -> Result:
     """No IAM permission is needed to call GetSessionToken (AWS documents it can't be
     restricted), so this handler does not authorise."""
@@ -47,6 +49,7 @@ def get_session_token(ctx: OperationContext, params: Params) -> Result:
     return {"Credentials": credentials_shape(issued)}
 
 
+@operation("sts", "GetFederationToken", action="sts:GetFederationToken", inline=True)
 def get_federation_token(ctx: OperationContext, params: Params) -> Result:
     caller = ctx.caller
     if caller.temporary:

@@ -31,8 +31,9 @@ from tessera.iam.outbound import issuer_service
 from tessera.oidc.claims import TokenContext
 from tessera.oidc.jwt import issue_token
 from tessera.oidc.keys import ALGORITHMS, Algorithm
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts import tags as session_tags
 
 log = logging.getLogger("tessera.sts.web_identity")
@@ -65,6 +66,9 @@ def _subject_and_tags(ctx: OperationContext, caller: Principal) -> tuple[str, di
     return subject, session_tags.principal_tags(identity_tags, sess_tags)
 
 
+@operation(
+    "sts", "GetWebIdentityToken", action="sts:GetWebIdentityToken", inline=True, requires="issuers"
+)
 def get_web_identity_token(ctx: OperationContext, params: Params) -> Result:
     caller = ctx.caller
     audiences = params.get_str_list("Audience") or []
@@ -134,8 +138,3 @@ def get_web_identity_token(ctx: OperationContext, params: Params) -> Result:
         account.account_id,
     )
     return {"WebIdentityToken": issued.token.reveal(), "Expiration": issued.expires_at}
-
-
-WEB_IDENTITY_OPERATIONS: dict[str, Handler] = {
-    "GetWebIdentityToken": get_web_identity_token,
-}

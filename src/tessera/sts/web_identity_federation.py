@@ -81,8 +81,9 @@ from tessera.federation.oidc import (
 from tessera.iam.model import Tag
 from tessera.iam.oidc_model import OidcProvider, ProviderUrlError, parse_provider_url
 from tessera.iam.policy import PrincipalInfo
-from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
+from tessera.registry import operation
 from tessera.sts import durations
 from tessera.sts import tags as session_tags
 from tessera.sts.assume import (
@@ -341,6 +342,13 @@ def _amr(value: object) -> ContextValue | None:
     return None
 
 
+@operation(
+    "sts",
+    "AssumeRoleWithWebIdentity",
+    action="sts:AssumeRoleWithWebIdentity",
+    signed=False,
+    requires="inbound_oidc",
+)
 def assume_role_with_web_identity(ctx: OperationContext, params: Params) -> Result:
     role_arn = params.req_str("RoleArn")
     session_name = params.req_str("RoleSessionName")
@@ -411,8 +419,3 @@ def assume_role_with_web_identity(ctx: OperationContext, params: Params) -> Resu
         subject[:255],
     )
     return result
-
-
-WEB_IDENTITY_FEDERATION_OPERATIONS: dict[str, Handler] = {
-    "AssumeRoleWithWebIdentity": assume_role_with_web_identity,
-}

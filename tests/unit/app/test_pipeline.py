@@ -3,6 +3,7 @@ and the error paths (no 500 for bad input, no detail leaked on internal failure)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tessera.app.bootstrap import create_account
+from tessera.app.operations import build_table
 from tessera.app.pipeline import Pipeline, Request
 from tessera.app.runtime import Runtime
 from tessera.auth.credentials import CredentialResolver
@@ -22,7 +24,6 @@ from tessera.kek import KeyEncryptionKey
 from tessera.operation import OperationContext
 from tessera.protocol.query import Params
 from tessera.store.sql import SqlStore
-from tessera.sts.operations import OPERATIONS as STS_OPERATIONS
 from tessera.sts.sessions import SessionCodec, SessionKeyRing
 
 
@@ -36,11 +37,11 @@ def runtime(tmp_path: Path) -> Runtime:
         config=ServerConfig(data_dir=tmp_path),
         store=store,
         clock=SystemClock(),
-        resolver=CredentialResolver(store, sessions),
-        authorizer=Authorizer(store),
+        resolver=CredentialResolver(store, sessions, memo=store),
+        authorizer=Authorizer(store, memo=store),
         sessions=sessions,
     )
-    rt.operations = {"sts": dict(STS_OPERATIONS), "iam": {}}
+    rt.operations = {"sts": build_table(())["sts"], "iam": {}}
     return rt
 
 
@@ -84,7 +85,8 @@ def test_internal_failure_leaks_nothing(runtime: Runtime) -> None:
     def boom(ctx: OperationContext, params: Params) -> None:
         raise RuntimeError("secret detail")
 
-    runtime.operations["sts"]["GetCallerIdentity"] = boom
+    op = runtime.operations["sts"]["GetCallerIdentity"]
+    runtime.operations["sts"]["GetCallerIdentity"] = dataclasses.replace(op, handler=boom)
     resp = Pipeline(runtime).handle(
         _request(
             "Action=GetCallerIdentity&Version=2011-06-15",

@@ -6,26 +6,17 @@ and the authorisation of each operation (actions, ARNs, tag keys)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-import test_service_support as support
 from test_service_support import ACCOUNT_A, ACCOUNT_B, AllowAll, Harness, assert_error, root
 
 from tessera.config import ServerConfig
 from tessera.iam import ops_oidc
 from tessera.iam.oidc_model import ProviderUrlError, parse_provider_arn, parse_provider_url
-from tessera.iam.service import OPERATIONS
 
 URL = "https://token.example.com/tenant"
 ARN = f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.example.com/tenant"
-
-
-@pytest.fixture(autouse=True)
-def _with_oidc_operations(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(support, "OPERATIONS", {**OPERATIONS, **ops_oidc.OIDC_PROVIDER_OPERATIONS})
-    yield
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from botocore.serialize import create_serializer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
-from test_service_support import ACCOUNT_A, ACCOUNT_B, START, AllowAll, Harness, root
+from test_service_support import ACCOUNT_A, ACCOUNT_B, OPERATIONS, START, AllowAll, Harness, root
 from tests.saml_fixtures.make_saml import SamlIdP
 
 from tessera.errors import TesseraError
-from tessera.iam.ops_saml import SAML_PROVIDER_OPERATIONS, parse_provider_arn
+from tessera.iam.ops_saml import parse_provider_arn
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import decode
 from tessera.protocol.render import render_error, render_result
-from tessera.store import schema
+from tessera.store.sql import schema
 
 IDP = SamlIdP("https://idp.example.test/iam-unit")
 METADATA = IDP.metadata()
@@ -34,7 +34,7 @@ def call(h: Harness, operation: str, caller: Any = None, **params: Any) -> Any:
         params, op_model
     )["body"]
     decoded = decode(spec, [(k, str(v)) for k, v in body.items()])
-    result = SAML_PROVIDER_OPERATIONS[operation](h.context(operation, caller), decoded.params)
+    result = OPERATIONS[operation](h.context(operation, caller), decoded.params)
     xml = render_result(spec, operation, result, "req-1")
     parsed = create_parser("query").parse(
         {"body": xml, "headers": {}, "status_code": 200}, op_model.output_shape

@@ -18,6 +18,7 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
 from tessera import arn as arns
+from tessera.app.operations import build_table
 from tessera.app.runtime import Runtime
 from tessera.auth.credentials import CredentialResolver
 from tessera.auth.principal import Principal, PrincipalKind
@@ -25,7 +26,6 @@ from tessera.clock import FixedClock
 from tessera.config import ServerConfig
 from tessera.errors import TesseraError
 from tessera.iam.authz import Authorizer
-from tessera.iam.service import OPERATIONS
 from tessera.kek import KeyEncryptionKey
 from tessera.operation import ContextValue, OperationContext
 from tessera.protocol.model import service_spec
@@ -36,6 +36,9 @@ from tessera.store.sql import SqlStore
 ACCOUNT_A = "111111111111"
 ACCOUNT_B = "222222222222"
 START = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+#: every IAM operation served without the optional services (outbound federation)
+TABLE = build_table(())
+OPERATIONS = {name: op.handler for name, op in TABLE["iam"].items()}
 
 
 class AllowAll(Authorizer):
@@ -107,9 +110,9 @@ class Harness:
             "config": ServerConfig(),
             "store": store,
             "clock": clock,
-            "resolver": CredentialResolver(store),
-            "authorizer": authorizer or Authorizer(store),
-            "operations": {"iam": OPERATIONS},
+            "resolver": CredentialResolver(store, memo=store),
+            "authorizer": authorizer or Authorizer(store, memo=store),
+            "operations": TABLE,
         }
         for f in dataclasses.fields(Runtime):  # members IAM handlers never touch
             if f.name not in values and f.default is dataclasses.MISSING:

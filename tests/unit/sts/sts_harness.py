@@ -25,7 +25,6 @@ from tessera.clock import OffsetClock, SystemClock
 from tessera.config import ServerConfig
 from tessera.errors import AccessDenied
 from tessera.iam.authz import Authorizer
-from tessera.iam.mfa import MFA_OPERATIONS
 from tessera.operation import OperationContext
 from tessera.sts.restrictions import session_restriction
 
@@ -109,7 +108,6 @@ def start_local_server(data_dir: Path, port: int) -> LocalServer:
     runtime = build_runtime(config, clock)
     authz = AllowAll()
     runtime.authorizer = authz
-    runtime.operations["iam"].update(MFA_OPERATIONS)
     app = TesseraApp(runtime)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

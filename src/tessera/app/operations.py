@@ -1,0 +1,40 @@
+"""Which modules declare operations (``tessera.registry``), imported in one place,
+and the operation table a runtime serves."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from tessera.registry import Operation, OperationTable, Requirement, declared, operation_table
+
+
+def all_operations() -> tuple[Operation, ...]:
+    """Every declared STS and IAM operation, optional services' ones included."""
+    # imported here: the service modules are only needed once a runtime is built
+    from tessera.iam import (  # noqa: F401
+        mfa,
+        ops_oidc,
+        ops_policies,
+        ops_roles,
+        ops_saml,
+        ops_users,
+        outbound,
+        simulate,
+    )
+    from tessera.sts import (  # noqa: F401
+        assume,
+        authz_messages,
+        operations,
+        saml,
+        tokens,
+        web_identity,
+        web_identity_federation,
+    )
+
+    return declared()
+
+
+def build_table(available: Collection[Requirement]) -> OperationTable:
+    """The table of every operation a runtime with the optional services
+    ``available`` serves."""
+    return operation_table(all_operations(), available)
