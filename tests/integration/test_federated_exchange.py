@@ -5,6 +5,7 @@ token endpoint verifies them with tessera.verify and hands out access tokens."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
@@ -24,6 +25,7 @@ from starlette.applications import Starlette
 
 from tessera.clock import FixedClock
 from tessera.oidc.jwt import sign_jwt
+from tessera.oidc.keys import generate_rsa
 from tessera.verify import FederatedCredentialRule, Verifier
 from tessera.verify.testing import LocalIssuer
 
@@ -175,8 +177,9 @@ def test_wrong_issuer_claim_with_trusted_key(client: httpx.Client, issuer: Local
 
 
 def test_forged_signature(client: httpx.Client, issuer: LocalIssuer) -> None:
-    with LocalIssuer(now=NOW, path="/issuers/7f3c") as impostor:
-        forged = impostor.issue(subject=SUB, audience=AUD, issuer=issuer.issuer)
+    real = issuer.key("RS256")  # an impostor key published under the real key's kid
+    impostor = dataclasses.replace(real, private_key=generate_rsa())
+    forged = issuer.issue(key=impostor, subject=SUB, audience=AUD)
     assert_invalid_client(exchange(client, forged), "bad_signature")
 
 

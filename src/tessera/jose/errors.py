@@ -62,6 +62,13 @@ class DisallowedAlgorithm(JoseError):
     reason = "disallowed_alg"
 
 
+class UnsecuredToken(MalformedToken, DisallowedAlgorithm):
+    """An unsecured JWS (``alg: none``, empty signature): both malformed for every
+    verifier here and a disallowed algorithm."""
+
+    reason = "disallowed_alg"
+
+
 class UnknownKid(JoseError):
     """No key of the issuer can verify the token, even after a refresh."""
 

@@ -128,7 +128,8 @@ def parse_jwks(doc: Mapping[str, Any], *, max_keys: int = MAX_KEYS) -> tuple[Pub
     return tuple(out)
 
 
-def candidates(keys: Iterable[PublicJwk], alg: str, kid: str | None) -> list[PublicJwk]:
+def candidates(keys: Iterable[PublicJwk], alg: str | None, kid: str | None) -> list[PublicJwk]:
     """The keys that could verify a token with this ``alg`` and ``kid``: the keys
-    named ``kid``, or every key of the right type when the token has no ``kid``."""
-    return [k for k in keys if k.verifies(alg) and (kid is None or k.kid == kid)]
+    named ``kid``, or every key of the right type when the token has no ``kid``
+    (``alg=None`` matches any algorithm)."""
+    return [k for k in keys if (alg is None or k.verifies(alg)) and (kid is None or k.kid == kid)]

@@ -198,9 +198,10 @@ class KeySetCache:
         except CancelledError as exc:
             raise Unreachable("the key-set cache is closed") from exc
 
-    def keys_for(self, issuer: str, alg: str, kid: str | None) -> list[PublicJwk]:
+    def keys_for(self, issuer: str, alg: str | None, kid: str | None) -> list[PublicJwk]:
         """The cached (or freshly fetched) keys of ``issuer`` that could verify a
-        token with ``alg`` and ``kid``. Raises ``Unreachable`` (``Busy`` when too
+        token with ``alg`` and ``kid`` (``alg=None``: the keys named ``kid``, whatever
+        they verify). Raises ``Unreachable`` (``Busy`` when too
         many callers already wait) / ``DocumentError`` / ``UnknownKid``."""
         state = self._state(issuer)
         with state.lock:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from tessera.jose.errors import MalformedToken
+from tessera.jose.errors import MalformedToken, UnsecuredToken
 from tessera.sensitive import Secret
 
 __all__ = ["MAX_TOKEN_CHARS", "UnverifiedToken", "b64url_decode", "strict_json_object"]
@@ -103,14 +103,18 @@ class UnverifiedToken:
         if len(token) > max_chars:
             raise MalformedToken(f"token is longer than {max_chars} characters")
         parts = token.split(".")
-        if len(parts) != 3 or not parts[2]:
+        if len(parts) != 3:
             raise MalformedToken("token is not a compact JWS (expected three dot-separated parts)")
         header = strict_json_object(b64url_decode(parts[0]), "token header")
-        claims = strict_json_object(b64url_decode(parts[1]), "token payload")
-        signature = b64url_decode(parts[2])
         alg, kid = header.get("alg"), header.get("kid")
         if alg is not None and not isinstance(alg, str):
             raise MalformedToken("header alg is not a string")
+        if not parts[2]:
+            if alg == "none":
+                raise UnsecuredToken("algorithm 'none' is not allowed (unsecured JWS)")
+            raise MalformedToken("token has no signature")
+        claims = strict_json_object(b64url_decode(parts[1]), "token payload")
+        signature = b64url_decode(parts[2])
         if kid is not None and not isinstance(kid, str):
             raise MalformedToken("header kid is not a string")
         if "crit" in header:

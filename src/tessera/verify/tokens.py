@@ -1,82 +1,30 @@
 """Verification state in the type (DESIGN convention 2): a token arrives as an
-``UnverifiedToken`` (parsed just enough to route it: header, and an explicitly
-untrusted peek at ``iss``); only ``Verifier.verify`` returns ``VerifiedClaims``."""
+``UnverifiedToken`` (the JOSE core's, ``tessera.jose.token``: header, and an
+explicitly untrusted peek at ``iss``); only ``Verifier.verify`` returns
+``VerifiedClaims`` — the relying-party view (AWS members typed) of the core's
+``tessera.jose.verify.VerifiedClaims``, which only the core verifier can create.
+``VerifiedClaims(core_claims)`` is therefore its only constructor."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-from tessera.sensitive import Secret
-from tessera.verify.errors import MalformedToken
+from tessera.jose.errors import MalformedToken
+from tessera.jose.token import MAX_TOKEN_CHARS, UnverifiedToken, b64url_decode
+from tessera.jose.verify import VerifiedClaims as CoreVerifiedClaims
+
+__all__ = [
+    "AWS_CLAIMS_KEY",
+    "MAX_TOKEN_CHARS",
+    "UnverifiedToken",
+    "VerifiedClaims",
+    "b64url_decode",
+]
 
 AWS_CLAIMS_KEY: Final = "https://sts.amazonaws.com/"
-MAX_TOKEN_CHARS: Final = 64 * 1024
-
-
-def b64url_decode(segment: str) -> bytes:
-    if not segment or any(c in segment for c in "=+/ \t\r\n"):
-        raise MalformedToken("token segment is not base64url without padding")
-    try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedToken("token segment is not valid base64url") from exc
-
-
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedToken(f"{what} is not valid JSON") from exc
-    if not isinstance(obj, dict):
-        raise MalformedToken(f"{what} is not a JSON object")
-    return obj
-
-
-@dataclass(frozen=True, slots=True)
-class UnverifiedToken:
-    """A compact JWS that has NOT been verified. Its repr never shows the token."""
-
-    raw: Secret[str] = field(repr=False)
-    header: Mapping[str, Any]
-    kid: str | None
-    alg: str | None
-
-    @classmethod
-    def parse(cls, token: str | bytes) -> UnverifiedToken:
-        """Split and decode the header; raises ``MalformedToken``."""
-        if isinstance(token, bytes):
-            try:
-                token = token.decode("ascii")
-            except UnicodeDecodeError as exc:
-                raise MalformedToken("token is not ASCII") from exc
-        token = token.strip()
-        if len(token) > MAX_TOKEN_CHARS:
-            raise MalformedToken(f"token is longer than {MAX_TOKEN_CHARS} characters")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise MalformedToken("token is not a compact JWS (expected three dot-separated parts)")
-        header = _json_object(b64url_decode(parts[0]), "token header")
-        kid = header.get("kid")
-        alg = header.get("alg")
-        if kid is not None and not isinstance(kid, str):
-            raise MalformedToken("header kid is not a string")
-        if alg is not None and not isinstance(alg, str):
-            raise MalformedToken("header alg is not a string")
-        return cls(raw=Secret(token), header=MappingProxyType(header), kid=kid, alg=alg)
-
-    def peek_issuer(self) -> str | None:
-        """The ``iss`` claim WITHOUT any verification — only for choosing which
-        verifier to run. Never authorise anything on it."""
-        payload = _json_object(b64url_decode(self.raw.reveal().split(".")[1]), "token payload")
-        iss = payload.get("iss")
-        return iss if isinstance(iss, str) else None
 
 
 def _str_map(value: object, name: str) -> Mapping[str, str]:
@@ -98,13 +46,34 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
 class VerifiedClaims:
     """Claims of a token whose signature, issuer, audience and lifetime were checked.
 
     The AWS-specific members come from the ``"https://sts.amazonaws.com/"`` object
     and are ``None``/empty for tokens of other issuers. ``raw`` is the full payload.
+    Built only from the core's ``VerifiedClaims`` (raises ``MalformedToken`` when an
+    AWS member is mistyped); immutable.
     """
+
+    __slots__ = (
+        "account",
+        "algorithm",
+        "audiences",
+        "expires_at",
+        "issued_at",
+        "issuer",
+        "jti",
+        "kid",
+        "org_id",
+        "ou_path",
+        "principal_id",
+        "principal_tags",
+        "raw",
+        "request_tags",
+        "source_identity",
+        "source_region",
+        "subject",
+    )
 
     issuer: str
     subject: str
@@ -114,43 +83,20 @@ class VerifiedClaims:
     jti: str | None
     kid: str
     algorithm: str
-    account: str | None = None
-    source_region: str | None = None
-    principal_id: str | None = None
-    org_id: str | None = None
-    ou_path: tuple[str, ...] = ()
-    principal_tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    request_tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    source_identity: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    account: str | None
+    source_region: str | None
+    principal_id: str | None
+    org_id: str | None
+    ou_path: tuple[str, ...]
+    principal_tags: Mapping[str, str]
+    request_tags: Mapping[str, str]
+    source_identity: str | None
+    raw: Mapping[str, Any]
 
-    @property
-    def aws(self) -> Mapping[str, Any]:
-        """The raw ``"https://sts.amazonaws.com/"`` object (empty if absent)."""
-        value = self.raw.get(AWS_CLAIMS_KEY)
-        return MappingProxyType(value) if isinstance(value, dict) else MappingProxyType({})
-
-    @classmethod
-    def from_payload(
-        cls, payload: Mapping[str, Any], *, kid: str, algorithm: str
-    ) -> VerifiedClaims:
-        """Build from a payload whose signature and registered claims were already
-        validated (only ``Verifier`` calls this). Type-checks every member."""
-        iss, sub = payload.get("iss"), payload.get("sub")
-        if not isinstance(iss, str) or not isinstance(sub, str):
-            raise MalformedToken("iss and sub must be strings")
-        aud = payload.get("aud")
-        if isinstance(aud, str):
-            audiences: tuple[str, ...] = (aud,)
-        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-            audiences = tuple(aud)
-        else:
-            raise MalformedToken("aud must be a string or a non-empty array of strings")
-        exp, iat = payload.get("exp"), payload.get("iat")
-        if isinstance(exp, bool) or not isinstance(exp, int):
-            raise MalformedToken("exp must be an integer NumericDate")
-        if isinstance(iat, bool) or not isinstance(iat, int):
-            raise MalformedToken("iat must be an integer NumericDate")
+    def __init__(self, verified: CoreVerifiedClaims) -> None:
+        if type(verified) is not CoreVerifiedClaims:
+            raise TypeError("VerifiedClaims are built from tessera.jose.verify results only")
+        payload = verified.claims
         aws_obj = payload.get(AWS_CLAIMS_KEY, {})
         if not isinstance(aws_obj, dict):
             raise MalformedToken(f"claim {AWS_CLAIMS_KEY} is not an object")
@@ -163,25 +109,48 @@ class VerifiedClaims:
             ou_path = tuple(ou)
         else:
             raise MalformedToken("claim ou_path is not a string array")
-        return cls(
-            issuer=iss,
-            subject=sub,
-            audiences=audiences,
-            expires_at=datetime.fromtimestamp(exp, UTC),
-            issued_at=datetime.fromtimestamp(iat, UTC),
-            jti=_opt_str(payload, "jti"),
-            kid=kid,
-            algorithm=algorithm,
-            account=_opt_str(aws_obj, "aws_account"),
-            source_region=_opt_str(aws_obj, "source_region"),
-            principal_id=_opt_str(aws_obj, "principal_id"),
-            org_id=_opt_str(aws_obj, "org_id"),
-            ou_path=ou_path,
-            principal_tags=_str_map(aws_obj.get("principal_tags"), "principal_tags"),
-            request_tags=_str_map(aws_obj.get("request_tags"), "request_tags"),
-            source_identity=_opt_str(aws_obj, "source_identity"),
-            raw=MappingProxyType(dict(payload)),
+        values: dict[str, Any] = {
+            "issuer": verified.issuer,
+            "subject": verified.subject,
+            "audiences": verified.audiences,
+            "expires_at": datetime.fromtimestamp(verified.expires_at, UTC),
+            "issued_at": datetime.fromtimestamp(verified.issued_at, UTC),
+            "jti": _opt_str(payload, "jti"),
+            "kid": verified.kid or "",
+            "algorithm": verified.algorithm,
+            "account": _opt_str(aws_obj, "aws_account"),
+            "source_region": _opt_str(aws_obj, "source_region"),
+            "principal_id": _opt_str(aws_obj, "principal_id"),
+            "org_id": _opt_str(aws_obj, "org_id"),
+            "ou_path": ou_path,
+            "principal_tags": _str_map(aws_obj.get("principal_tags"), "principal_tags"),
+            "request_tags": _str_map(aws_obj.get("request_tags"), "request_tags"),
+            "source_identity": _opt_str(aws_obj, "source_identity"),
+            "raw": payload,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("VerifiedClaims are immutable")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("VerifiedClaims are immutable")
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("VerifiedClaims cannot be pickled or copied")
+
+    def __repr__(self) -> str:
+        return (
+            f"VerifiedClaims(issuer={self.issuer!r}, subject={self.subject!r}, "
+            f"audiences={self.audiences!r}, kid={self.kid!r}, algorithm={self.algorithm!r})"
         )
+
+    @property
+    def aws(self) -> Mapping[str, Any]:
+        """The raw ``"https://sts.amazonaws.com/"`` object (empty if absent)."""
+        value = self.raw.get(AWS_CLAIMS_KEY)
+        return MappingProxyType(value) if isinstance(value, dict) else MappingProxyType({})
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready summary plus the raw claims (used by the CLI)."""

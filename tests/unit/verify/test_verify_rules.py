@@ -5,12 +5,37 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tessera.jose.jwk import PublicJwk
+from tessera.jose.verify import verify
 from tessera.verify.rules import FederatedCredentialRule, glob_match, match
-from tessera.verify.tokens import VerifiedClaims
+from tessera.verify.tokens import UnverifiedToken, VerifiedClaims
 
 ISS = "https://11111111-2222-3333-4444-555555555555.tokens.sts.global.api.aws"
+
+
+_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def verified(payload: dict[str, Any]) -> VerifiedClaims:
+    """Claims through the real path: sign ``payload``, verify it with the JOSE core
+    (at its own ``iat``), wrap it. ``VerifiedClaims`` has no other constructor."""
+    raw = jwt.encode(payload, _KEY, algorithm="RS256", headers={"kid": "RSA_0"})
+    key = PublicJwk("RSA_0", "RSA", frozenset({"RS256"}), _KEY.public_key())
+    aud = payload["aud"]
+    core = verify(
+        UnverifiedToken.parse(raw),
+        [key],
+        algorithms=["RS256"],
+        issuer=payload["iss"],
+        audiences=[aud] if isinstance(aud, str) else aud,
+        leeway=0,
+        now=payload["iat"],
+    )
+    return VerifiedClaims(core)
 
 
 def claims(**aws: Any) -> VerifiedClaims:
@@ -26,7 +51,7 @@ def claims(**aws: Any) -> VerifiedClaims:
             **aws,
         },
     }
-    return VerifiedClaims.from_payload(payload, kid="RSA_0", algorithm="RS256")
+    return verified(payload)
 
 
 def rule(**kw: Any) -> FederatedCredentialRule:

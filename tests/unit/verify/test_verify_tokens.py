@@ -1,11 +1,38 @@
-"""UnverifiedToken parsing and VerifiedClaims construction."""
+"""UnverifiedToken parsing and VerifiedClaims construction (only from the JOSE
+core's verified claims)."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tessera.jose.jwk import PublicJwk
+from tessera.jose.verify import verify
 from tessera.verify import MalformedToken, UnverifiedToken, VerifiedClaims
 from tessera.verify.testing import LocalIssuer
+
+_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def verified(payload: dict[str, Any]) -> VerifiedClaims:
+    """Claims through the real path: sign ``payload``, verify it with the JOSE core
+    (at its own ``iat``), wrap it. ``VerifiedClaims`` has no other constructor."""
+    raw = jwt.encode(payload, _KEY, algorithm="RS256", headers={"kid": "RSA_0"})
+    key = PublicJwk("RSA_0", "RSA", frozenset({"RS256"}), _KEY.public_key())
+    aud = payload["aud"]
+    core = verify(
+        UnverifiedToken.parse(raw),
+        [key],
+        algorithms=["RS256"],
+        issuer=payload["iss"],
+        audiences=[aud] if isinstance(aud, str) else aud,
+        leeway=0,
+        now=payload["iat"],
+    )
+    return VerifiedClaims(core)
 
 
 def test_parse_and_repr_hides_token(issuer: LocalIssuer) -> None:
@@ -44,7 +71,7 @@ def test_ou_path_string_form_accepted() -> None:
         "iat": 1,
         "https://sts.amazonaws.com/": {"ou_path": "o-1/r-1/"},
     }
-    claims = VerifiedClaims.from_payload(payload, kid="RSA_0", algorithm="RS256")
+    claims = verified(payload)
     assert claims.ou_path == ("o-1/r-1/",)
     assert claims.account is None and dict(claims.principal_tags) == {}
     summary = claims.to_json_dict()
@@ -66,4 +93,14 @@ def test_bad_aws_claims(aws: object) -> None:
         "https://sts.amazonaws.com/": aws,
     }
     with pytest.raises(MalformedToken):
-        VerifiedClaims.from_payload(payload, kid="RSA_0", algorithm="RS256")
+        verified(payload)
+
+
+def test_verified_claims_have_no_public_constructor() -> None:
+    payload = {"iss": "https://i", "sub": "s", "aud": "a", "exp": 2, "iat": 1}
+    claims = verified(payload)
+    with pytest.raises(TypeError):
+        VerifiedClaims(payload)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        claims.subject = "admin"  # type: ignore[misc]
+    assert not hasattr(VerifiedClaims, "from_payload")

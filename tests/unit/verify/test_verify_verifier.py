@@ -8,6 +8,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from ipaddress import IPv4Address
 from typing import Any
 
 import httpx
@@ -36,6 +37,12 @@ from tessera.verify import verifier as verifier_module
 from tessera.verify.testing import LocalIssuer
 
 AUD = "https://rp.example"
+
+
+def public(host: str, port: int) -> tuple[IPv4Address, ...]:
+    """Every name is a public address (no DNS; the mock transports never connect):
+    the fetch policy resolves and checks every host, injected client or not."""
+    return (IPv4Address("203.0.113.7"),)
 
 
 def b64(data: bytes) -> str:
@@ -388,7 +395,14 @@ def test_oversize_streamed_without_content_length(clock: FixedClock) -> None:
         return httpx.Response(200, content=chunks())
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    v = Verifier(issuer=iss, audience=AUD, clock=clock, http_client=client, max_jwks_bytes=4096)
+    v = Verifier(
+        issuer=iss,
+        audience=AUD,
+        clock=clock,
+        http_client=client,
+        max_jwks_bytes=4096,
+        resolver=public,
+    )
     with pytest.raises(IssuerUnavailable, match="larger than 4096"):
         v.warm()
     assert calls == ["/.well-known/openid-configuration", "/.well-known/jwks.json"]
@@ -418,7 +432,13 @@ def test_redirects_not_followed(clock: FixedClock) -> None:
         return httpx.Response(302, headers={"Location": "https://elsewhere.example/"})
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    v = Verifier(issuer="https://issuer.example", audience=AUD, clock=clock, http_client=client)
+    v = Verifier(
+        issuer="https://issuer.example",
+        audience=AUD,
+        clock=clock,
+        http_client=client,
+        resolver=public,
+    )
     with pytest.raises(IssuerUnavailable, match="HTTP 302"):
         v.warm()
     client.close()
@@ -495,25 +515,24 @@ def test_constructor_validation(issuer: LocalIssuer) -> None:
 
 
 def test_decode_names_algorithms_issuer_audience_leeway(
-    verifier: Verifier, issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+    verifier: Verifier, issuer: LocalIssuer, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[dict[str, Any]] = []
-    real = verifier_module.jwt.decode
+    real = verifier_module.verify_token  # tessera.jose.verify.verify
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(verifier_module.jwt, "decode", spy)
+    monkeypatch.setattr(verifier_module, "verify_token", spy)
     verifier.verify(issuer.issue("ES384"))
     (kw,) = seen
-    assert kw["algorithms"] == ["ES384"]
+    assert set(kw) == {"algorithms", "issuer", "audiences", "leeway", "now"}
+    assert tuple(kw["algorithms"]) == ("RS256", "ES384")
     assert kw["issuer"] == issuer.issuer
-    assert kw["audience"] == [AUD]
+    assert tuple(kw["audiences"]) == (AUD,)
     assert kw["leeway"] == 60.0
-    assert kw["options"]["verify_signature"] is True
-    assert kw["options"]["verify_iss"] is True and kw["options"]["verify_aud"] is True
-    assert set(kw["options"]["require"]) == {"iss", "sub", "aud", "exp", "iat"}
+    assert kw["now"] == clock.now().timestamp()
 
 
 def test_path_form_and_ring_with_rotation(clock: FixedClock) -> None:
