@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Final
 
 import regex
@@ -76,11 +75,20 @@ from tessera.federation.oidc import (
     MalformedToken,
     UnknownSigningKey,
     UnverifiedToken,
-    verify_signature,
+    VerifiedClaims,
 )
 from tessera.iam.model import Tag
 from tessera.iam.oidc_model import OidcProvider, ProviderUrlError, parse_provider_url
 from tessera.iam.policy import PrincipalInfo
+from tessera.jose.errors import (
+    BadSignature,
+    InvalidClaim,
+    JoseError,
+    MissingClaim,
+    TokenExpired,
+    TokenNotYetValid,
+    WrongAudience,
+)
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.query import Params
 from tessera.registry import operation
@@ -160,18 +168,6 @@ def _denied(action: str = ACTION) -> AccessDenied:
 # --- token claims -------------------------------------------------------------------------
 
 
-def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> int | None:
-    value = claims.get(name)
-    if value is None:
-        if required:
-            raise missing_claim(name)
-        return None
-    # IAM: "Timestamps in the token must be formatted as either an integer or a long integer"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidIdentityToken(f"Invalid {name} claim: it must be an integer NumericDate.")
-    return value
-
-
 def _audiences(claims: Mapping[str, Any]) -> list[str]:
     aud = claims.get("aud")
     if aud is None:
@@ -183,26 +179,37 @@ def _audiences(claims: Mapping[str, Any]) -> list[str]:
     raise InvalidIdentityToken(INCORRECT_AUDIENCE)
 
 
-def _check_times(claims: Mapping[str, Any], now: datetime) -> None:
-    exp = _numeric_date(claims, "exp", required=True)
-    iat = _numeric_date(claims, "iat", required=True)
-    nbf = _numeric_date(claims, "nbf", required=False)
-    assert exp is not None and iat is not None
-    current = int(now.timestamp())
-    if current >= exp + EXP_LEEWAY_SECONDS:
-        raise expired(current, exp)
-    if iat > current + FUTURE_LEEWAY_SECONDS:
+def _sts_error(exc: JoseError) -> InvalidIdentityToken | ExpiredTokenException:
+    """The AWS error for a token ``tessera.jose.verify`` rejected (after the keys
+    were found; NumericDates must be integers, as IAM requires)."""
+    if isinstance(exc, TokenExpired):
+        return expired(int(exc.now), exc.exp)
+    if isinstance(exc, TokenNotYetValid) and exc.claim == "nbf":
         # [I]
-        raise InvalidIdentityToken(
-            f"Token used before issued: current date/time {current} must be after the "
-            f"issued-at date/time {iat}"
+        return InvalidIdentityToken(
+            f"Token not yet valid: current date/time {int(exc.now)} must be after the "
+            f"not-before date/time {exc.value}"
         )
-    if nbf is not None and nbf > current + FUTURE_LEEWAY_SECONDS:
+    if isinstance(exc, TokenNotYetValid):
         # [I]
-        raise InvalidIdentityToken(
-            f"Token not yet valid: current date/time {current} must be after the "
-            f"not-before date/time {nbf}"
+        return InvalidIdentityToken(
+            f"Token used before issued: current date/time {int(exc.now)} must be after the "
+            f"issued-at date/time {exc.value}"
         )
+    if isinstance(exc, MissingClaim):
+        return missing_claim(exc.claim)
+    if isinstance(exc, InvalidClaim) and exc.claim in ("exp", "iat", "nbf"):
+        # IAM: "Timestamps in the token must be formatted as either an integer or a long integer"
+        return InvalidIdentityToken(
+            f"Invalid {exc.claim} claim: it must be an integer NumericDate."
+        )
+    if isinstance(exc, InvalidClaim) and exc.claim == "sub":
+        return InvalidIdentityToken("Invalid sub claim: it must be a non-empty string.")  # [I]
+    if isinstance(exc, WrongAudience | InvalidClaim):
+        return InvalidIdentityToken(INCORRECT_AUDIENCE)
+    if isinstance(exc, BadSignature):
+        return InvalidIdentityToken(SIGNATURE_INVALID)
+    return InvalidIdentityToken(NOT_A_JWT)  # wrong alg/issuer: excluded before the keys
 
 
 def _rejected(message: str) -> IDPRejectedClaim:
@@ -292,8 +299,9 @@ def _provider_for(ctx: OperationContext, account_id: str, iss: str) -> OidcProvi
 
 def verify_token(
     ctx: OperationContext, account_id: str, raw_token: str
-) -> tuple[OidcProvider, str, Mapping[str, Any]]:
-    """Steps 2–7: (provider, matched audience, verified claims)."""
+) -> tuple[OidcProvider, VerifiedClaims]:
+    """Steps 2–7: the provider and the claims ``tessera.jose`` verified (its
+    ``audience`` is the first token audience among the provider's client ids)."""
     try:
         token = UnverifiedToken.parse(raw_token)
     except MalformedToken as exc:
@@ -309,7 +317,13 @@ def verify_token(
     if matched is None:
         raise InvalidIdentityToken(INCORRECT_AUDIENCE)
     try:
-        keys = _client(ctx).keys_for(iss, token)
+        verified = _client(ctx).verify(
+            token,
+            issuer=iss,
+            audiences=provider.client_ids,
+            leeway=EXP_LEEWAY_SECONDS,  # == FUTURE_LEEWAY_SECONDS: exp, iat and nbf
+            now=ctx.now.timestamp(),
+        )
     except IdpUnreachable as exc:
         log.info("IdP %s unreachable: %s", iss, exc)
         raise IDPCommunicationError(IDP_UNREACHABLE) from exc
@@ -319,16 +333,9 @@ def verify_token(
     except (IdpDocumentError, UnknownSigningKey) as exc:
         log.info("no verification key from %s: %s", iss, exc)
         raise InvalidIdentityToken(NO_VERIFICATION_KEY) from exc
-    if not any(verify_signature(token, key) for key in keys):
-        raise InvalidIdentityToken(SIGNATURE_INVALID)
-    claims = token.claims  # trusted from here on
-    _check_times(claims, ctx.now)
-    sub = claims.get("sub")
-    if sub is None:
-        raise missing_claim("sub")
-    if not isinstance(sub, str) or not sub:
-        raise InvalidIdentityToken("Invalid sub claim: it must be a non-empty string.")  # [I]
-    return provider, matched, claims
+    except JoseError as exc:
+        raise _sts_error(exc) from exc
+    return provider, verified
 
 
 # --- the operation ------------------------------------------------------------------------
@@ -358,8 +365,8 @@ def assume_role_with_web_identity(ctx: OperationContext, params: Params) -> Resu
         raise InvalidIdentityToken(PROVIDER_ID_UNSUPPORTED)
     if ref is None:
         raise _denied()
-    provider, audience, claims = verify_token(ctx, ref.account_id, raw_token)
-    subject: str = claims["sub"]
+    provider, verified = verify_token(ctx, ref.account_id, raw_token)
+    audience, subject, claims = verified.audience, verified.subject, verified.claims
     tagset = session_tags_from(claims)
     source_identity = source_identity_from(claims)
 
