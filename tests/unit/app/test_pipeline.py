@@ -175,3 +175,20 @@ def test_bookkeeping_survives_a_failed_write_dedupes_and_drops_writes_after_clos
     bookkeeping.submit("b", lambda: written.append("b"))
     bookkeeping.flush()
     assert written == ["a1", "a3"]
+
+
+def test_inline_answers_follow_the_declarations(runtime: Runtime) -> None:
+    """A signed STS call declared ``inline`` is answered on the calling thread; the
+    same call declared otherwise is left to a worker thread (``None``)."""
+    creds = create_account(runtime.store, runtime.clock)
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    inline = Pipeline(runtime).handle_inline(
+        _request(body, creds.access_key_id, creds.secret_access_key)
+    )
+    assert inline is not None and inline.status == 200
+    op = runtime.operations["sts"]["GetCallerIdentity"]
+    runtime.operations["sts"]["GetCallerIdentity"] = dataclasses.replace(op, inline=False)
+    pipeline = Pipeline(runtime)
+    request = _request(body, creds.access_key_id, creds.secret_access_key)
+    assert pipeline.handle_inline(request) is None
+    assert pipeline.handle(request, threaded=True).status == 200
