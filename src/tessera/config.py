@@ -48,6 +48,9 @@ class ServerConfig:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_header_line_bytes: int = DEFAULT_MAX_HEADER_LINE_BYTES
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT
+    # append " Encoded authorization failure message: <msg>" to the message of an
+    # AccessDenied that carries one, as EC2 does (off: AWS's STS/IAM text exactly)
+    append_authorization_message: bool = False
 
     @property
     def scheme(self) -> str:

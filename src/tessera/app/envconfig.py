@@ -108,6 +108,7 @@ SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
         DEFAULT_MAX_HEADER_LINE_BYTES,
     ),
     ("header_timeout_seconds", "TESSERA_HEADER_TIMEOUT", positive_seconds, DEFAULT_HEADER_TIMEOUT),
+    ("append_authorization_message", "TESSERA_APPEND_AUTHORIZATION_MESSAGE", flag, False),
 ]
 
 

@@ -182,10 +182,19 @@ def _worker(
 # ---------------------------------------------------------------------- supervisor
 
 
-def serve_workers(host: str, port: int, workers: int, uvicorn_kwargs: dict[str, Any]) -> int:
-    """Accept on ``host:port`` and serve with ``workers`` processes until
-    SIGINT/SIGTERM; the exit status. ``OSError`` if the address cannot be bound."""
-    listener = listening_socket(host, port)
+def serve_workers(
+    host: str,
+    port: int,
+    workers: int,
+    uvicorn_kwargs: dict[str, Any],
+    *,
+    listener: socket.socket | None = None,
+) -> int:
+    """Accept on ``host:port`` (or on ``listener``, already bound by the caller) and
+    serve with ``workers`` processes until SIGINT/SIGTERM; the exit status.
+    ``OSError`` if the address cannot be bound."""
+    if listener is None:
+        listener = listening_socket(host, port)
     listener.setblocking(False)
     ctx = multiprocessing.get_context("spawn")
     counts: Any = ctx.RawArray("q", 2 * workers)  # per worker: held (open + not yet open), adopted

@@ -2,7 +2,8 @@
 policy engine evaluates; the AWS Organizations API is a later issue).
 
 Every command works on the store directly (running servers see changes on their
-next request) and prints one JSON object with ``--json``::
+next request) and prints one JSON object with ``--json`` (``show`` without it
+prints an indented tree)::
 
     tessera org create --management-account 111111111111 --json
     tessera org ou create --org o-… --parent r-… --name prod --json
@@ -44,48 +45,74 @@ def register(subparsers: Any) -> None:
         return p
 
     p = command(org_sub, "create", "create an organization", _create)
-    p.add_argument("--management-account", required=True)
+    p.add_argument(
+        "--management-account",
+        required=True,
+        metavar="ID",
+        help="the 12-digit id of an existing account; it becomes the management account "
+        "(exempt from SCPs and RCPs)",
+    )
 
     p = command(org_sub, "show", "print organizations, OUs, accounts and policies", _show)
-    p.add_argument("--org", help="only this organization")
+    p.add_argument("--org", metavar="o-…", help="only this organization (default: all)")
 
     p_ou = org_sub.add_parser("ou", help="organizational units")
     ou_sub = p_ou.add_subparsers(dest="ou_command", required=True)
     p = command(ou_sub, "create", "create an OU under the root or another OU", _ou_create)
-    p.add_argument("--org", required=True)
+    _org_arg(p)
     p.add_argument("--parent", required=True, help="root id (r-…) or OU id (ou-…)")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, help="the OU's name")
 
     p_acc = org_sub.add_parser("account", help="member accounts")
     acc_sub = p_acc.add_subparsers(dest="org_account_command", required=True)
     p = command(acc_sub, "place", "add an account to the organization or move it", _place)
-    p.add_argument("--org", required=True)
-    p.add_argument("--account", required=True)
-    p.add_argument("--parent", help="root id or OU id (default: the root)")
+    _org_arg(p)
+    _account_arg(p)
+    p.add_argument("--parent", help="root id (r-…) or OU id (ou-…) (default: the root)")
     p = command(acc_sub, "remove", "take an account out of the organization", _remove)
-    p.add_argument("--org", required=True)
-    p.add_argument("--account", required=True)
+    _org_arg(p)
+    _account_arg(p)
 
     p_pol = org_sub.add_parser("policy", help="service and resource control policies")
     pol_sub = p_pol.add_subparsers(dest="org_policy_command", required=True)
     p = command(pol_sub, "create", "create an SCP or RCP", _policy_create)
-    p.add_argument("--org", required=True)
-    p.add_argument("--type", required=True, choices=["scp", "rcp"])
-    p.add_argument("--name", required=True)
-    p.add_argument("--description", default="")
+    _org_arg(p)
+    p.add_argument(
+        "--type",
+        required=True,
+        choices=["scp", "rcp"],
+        help="scp: service control policy (limits the accounts' principals); rcp: resource "
+        "control policy (limits access to the accounts' resources)",
+    )
+    p.add_argument("--name", required=True, help="the policy's name")
+    p.add_argument("--description", default="", help="free text (default empty)")
     _content_args(p)
     p = command(pol_sub, "update", "replace a policy's document", _policy_update)
-    p.add_argument("--policy", required=True)
+    _policy_arg(p)
     _content_args(p)
     for name, handler, text in (
         ("attach", _attach, "attach a policy to the root, an OU or an account"),
         ("detach", _detach, "detach a policy from a target"),
     ):
         p = command(pol_sub, name, text, handler)
-        p.add_argument("--policy", required=True)
-        p.add_argument("--target", required=True)
+        _policy_arg(p)
+        p.add_argument(
+            "--target", required=True, help="root id (r-…), OU id (ou-…) or 12-digit account id"
+        )
     p = command(pol_sub, "delete", "delete a detached policy", _policy_delete)
-    p.add_argument("--policy", required=True)
+    _policy_arg(p)
+
+
+def _org_arg(p: Any) -> None:
+    p.add_argument("--org", required=True, metavar="o-…", help="the organization id")
+
+
+def _account_arg(p: Any) -> None:
+    p.add_argument("--account", required=True, metavar="ID", help="the 12-digit account id")
+
+
+def _policy_arg(p: Any) -> None:
+    p.add_argument("--policy", required=True, metavar="p-…", help="the policy id")
 
 
 def _content_args(p: Any) -> None:
@@ -117,6 +144,8 @@ def _run(args: argparse.Namespace, handler: Handler) -> int:
         store.close()
     if args.json:
         print(json.dumps(result, sort_keys=True))
+    elif handler is _show:
+        print(_show_text(result))
     else:
         for key, value in result.items():
             print(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
@@ -215,3 +244,51 @@ def _show(args: argparse.Namespace, svc: Any) -> dict[str, object]:
             }
         )
     return {"organizations": out}
+
+
+def _show_text(result: dict[str, object]) -> str:
+    """``org show`` for people: each organization as an indented tree of its root,
+    OUs and accounts, with the policies attached to each, then its policies."""
+    orgs = result.get("organizations")
+    assert isinstance(orgs, list)
+    if not orgs:
+        return "No organizations."
+    return "\n".join(line for org in orgs for line in _org_tree(org))
+
+
+def _org_tree(org: dict[str, Any]) -> list[str]:
+    policies: dict[str, Any] = {p["policy_id"]: p for p in org["policies"]}
+    children: dict[str, list[dict[str, Any]]] = {}
+    for ou in org["ous"]:
+        children.setdefault(ou["parent_id"], []).append(ou)
+    accounts: dict[str, list[str]] = {}
+    for acc in org["accounts"]:
+        parent = str(acc["org_path"] or "").rstrip("/").rsplit("/", 1)[-1]
+        accounts.setdefault(parent, []).append(acc["account_id"])
+    out = [f"organization {org['org_id']}  management account {org['management_account_id']}"]
+    short = {"SERVICE_CONTROL_POLICY": "SCP", "RESOURCE_CONTROL_POLICY": "RCP"}
+
+    def attached(target: str) -> str:
+        names = [
+            f"{short.get(p['type'], p['type'])} {p['name']}"
+            for p in policies.values()
+            if target in p["targets"]
+        ]
+        return f"  [{', '.join(names)}]" if names else ""
+
+    def walk(node: str, depth: int) -> None:
+        pad = "  " * depth
+        for account_id in sorted(accounts.get(node, [])):
+            out.append(f"{pad}account {account_id}{attached(account_id)}")
+        for ou in sorted(children.get(node, []), key=lambda o: str(o["name"])):
+            out.append(f"{pad}ou {ou['ou_id']} {ou['name']}{attached(ou['ou_id'])}")
+            walk(ou["ou_id"], depth + 1)
+
+    out.append(f"  root {org['root_id']}{attached(org['root_id'])}")
+    walk(org["root_id"], 2)
+    for pid, p in policies.items():
+        where = ", ".join(p["targets"]) or "not attached"
+        managed = ", AWS managed" if p["aws_managed"] else ""
+        kind = short.get(p["type"], p["type"])
+        out.append(f"  policy {pid} {kind} {p['name']}{managed}: attached to {where}")
+    return out

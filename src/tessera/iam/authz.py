@@ -410,7 +410,12 @@ class Authorizer:
             )
             if message_action is not None:
                 request = RequestContext(message_action, resource, request.principal, request.keys)
-            raise AccessDenied(access_denied_message(request, decision), encoded_message=encoded)
+            text = access_denied_message(request, decision)
+            if encoded is not None and ctx.runtime.config.append_authorization_message:
+                # opt-in (serve --append-authorization-message): the AWS CLI prints only
+                # the message, so CLI users get the encoded decision as EC2 gives it
+                text += f" Encoded authorization failure message: {encoded}"
+            raise AccessDenied(text, encoded_message=encoded)
         return decision
 
     def authorize_federated(
