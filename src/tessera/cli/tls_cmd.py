@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tessera.config import DEFAULT_DATA_DIR, DEFAULT_PORT
-from tessera.tls.ca import TlsPaths, init_local_ca, instructions
+from tessera.tls.ca import TlsPaths, default_paths, init_local_ca, instructions
 from tessera.tls.errors import TlsConfigError
 
 __all__ = ["auto_hostnames", "auto_tls", "cmd_tls_init", "register"]
@@ -61,18 +61,41 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_tls_init(args: argparse.Namespace) -> int:
-    """Create the CA and server certificate; print the trust instructions."""
+    """Create the CA and server certificate (or reuse them); say which, and print
+    the trust instructions."""
+    before = default_paths(args.data_dir)
+    had_ca = before.ca_cert.exists()
+    old_server = before.server_cert.read_bytes() if before.server_cert.exists() else None
     try:
         paths = init_local_ca(args.data_dir, args.hostname, force=args.force)
     except (TlsConfigError, ValueError, OSError) as exc:
         print(f"tessera tls init: {exc}", file=sys.stderr)
         return 1
+    paths = TlsPaths(
+        ca_cert=paths.ca_cert.resolve(),
+        ca_key=paths.ca_key.resolve(),
+        server_cert=paths.server_cert.resolve(),
+        server_key=paths.server_key.resolve(),
+    )
+    reissued = old_server is None or paths.server_cert.read_bytes() != old_server
+    if had_ca:
+        print(f"Reused the existing CA in {paths.ca_cert.parent} (its key is never replaced).")
+    else:
+        print(f"Created a new CA in {paths.ca_cert.parent}.")
+    if reissued:
+        print("Issued a new server certificate (restart a running server to serve it).")
+    else:
+        print(
+            "Kept the server certificate: still valid and covering every name (--force "
+            "re-issues it)."
+        )
     endpoint = args.endpoint
     if not endpoint:
         host = args.hostname[0] if args.hostname else "localhost"
         if ":" in host:
             host = f"[{host}]"
         endpoint = f"https://{host}:{DEFAULT_PORT}"
+    print()
     print(f"CA certificate:     {paths.ca_cert}")
     print(f"Server certificate: {paths.server_cert}")
     print(f"Server key:         {paths.server_key}")

@@ -432,8 +432,9 @@ def init_local_ca(
 
 
 def instructions(paths: TlsPaths, endpoint: str) -> str:
-    """Human text explaining how to make clients trust the local CA."""
-    ca = str(paths.ca_cert)
+    """Human text explaining how to make clients trust the local CA (absolute
+    paths, so the commands still work after a ``cd``)."""
+    ca = str(paths.ca_cert.resolve())
     url = endpoint.rstrip("/")
     return "\n".join(
         [
@@ -444,7 +445,7 @@ def instructions(paths: TlsPaths, endpoint: str) -> str:
             "",
             "  boto3 / botocore and other AWS SDKs:",
             f"    export AWS_CA_BUNDLE={ca}",
-            f"    export AWS_ENDPOINT_URL={url}",
+            f"    export AWS_ENDPOINT_URL_STS={url} AWS_ENDPOINT_URL_IAM={url}",
             f"    (or in code: boto3.client('sts', endpoint_url='{url}', verify='{ca}'))",
             "",
             "  AWS CLI:",
@@ -453,7 +454,10 @@ def instructions(paths: TlsPaths, endpoint: str) -> str:
             "  OIDC relying parties / token verifiers (requests, httpx, curl, OpenSSL):",
             f"    export REQUESTS_CA_BUNDLE={ca}",
             f"    export SSL_CERT_FILE={ca}",
-            f"    curl --cacert {ca} {url}/.well-known/openid-configuration",
+            f"    curl --cacert {ca} {url}/health",
+            "    # an account's issuer documents, once outbound federation is enabled",
+            "    # (ISSUER from 'aws iam get-outbound-web-identity-federation-info'):",
+            f"    curl --cacert {ca} $ISSUER/.well-known/openid-configuration",
             "",
             "  Tessera's own verifier:",
             f"    tessera token verify --ca-bundle {ca} ...",
