@@ -4,11 +4,13 @@ for the XML signatures), plus the hostile variants the security tests need (sign
 wrapping, XXE, entity expansion, tampering, encryption).
 
 No private key is checked in: every ``SamlIdP()`` generates its own RSA key and
-self-signed certificate. Run it to print a metadata document and a signed response
-for manual experiments::
+self-signed certificate (or is given them). Run it to write a metadata document and
+a signed response for manual experiments (``--help`` lists every option)::
 
-    python -m tests.saml_fixtures.make_saml --account 123456789012 \\
-        --role arn:aws:iam::123456789012:role/app --provider idp
+    python -m tests.saml_fixtures.make_saml \\
+        --role arn:aws:iam::123456789012:role/dev --provider corp-idp
+    # -> idp-metadata.xml, saml-response.b64 (valid 5 minutes), and saml-idp.pem: the
+    #    IdP's key and certificate, reused by later runs so the metadata stays valid
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import argparse
 import base64
 import copy
 import os
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
@@ -120,12 +124,16 @@ class SamlIdP:
         key_size: int = 2048,
         cert_days: int = 3650,
         cert_start: datetime | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+        cert: x509.Certificate | None = None,
     ) -> None:
         self.entity_id = entity_id
         self.signature_method = SignatureMethod.RSA_SHA256
         self.digest_algorithm = DigestAlgorithm.SHA256
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-        self.cert = self_signed(self.key, "Tessera test IdP", days=cert_days, start=cert_start)
+        self.key = key or rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+        self.cert = cert or self_signed(
+            self.key, "Tessera test IdP", days=cert_days, start=cert_start
+        )
 
     # --- key material ---------------------------------------------------------------
 
@@ -497,20 +505,100 @@ BILLION_LAUGHS = (
 # --- CLI ----------------------------------------------------------------------------------
 
 
+def load_or_create_idp(path: Path, entity_id: str) -> tuple[SamlIdP, bool]:
+    """The IdP whose key and certificate are in ``path`` (PEM, key first), or a new
+    one saved there (mode 0600); and whether it was created."""
+    if path.exists():
+        data = path.read_bytes()
+        key = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise SystemExit(f"make_saml: {path} does not hold an RSA private key")
+        return SamlIdP(entity_id, key=key, cert=x509.load_pem_x509_certificate(data)), False
+    idp = SamlIdP(entity_id)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(idp.key_pem + idp.cert_pem)
+    return idp, True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--account", required=True)
-    parser.add_argument("--role", required=True, help="role ARN to put in the Role attribute")
-    parser.add_argument("--provider", required=True, help="IAM SAML provider name")
-    parser.add_argument("--session-name", default="alice")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.saml_fixtures.make_saml",
+        description="Write a test SAML IdP's metadata document and a signed SAML Response "
+        "for AssumeRoleWithSAML, for trying Tessera's SAML federation by hand. The IdP's "
+        "key and certificate are kept in --idp-file, so a provider created from the "
+        "metadata keeps accepting the responses of later runs.",
+        epilog="Then: aws iam create-saml-provider --name PROVIDER --saml-metadata-document "
+        "file://idp-metadata.xml; aws sts assume-role-with-saml --role-arn ROLE "
+        "--principal-arn arn:aws:iam::ACCOUNT:saml-provider/PROVIDER --saml-assertion "
+        "file://saml-response.b64 (each with --endpoint-url).",
+    )
+    parser.add_argument(
+        "--role",
+        required=True,
+        metavar="ARN",
+        help="the role to assume, e.g. arn:aws:iam::123456789012:role/dev (its account is "
+        "the provider's account)",
+    )
+    parser.add_argument(
+        "--provider", required=True, metavar="NAME", help="the IAM SAML provider's name"
+    )
+    parser.add_argument(
+        "--account",
+        metavar="ID",
+        help="the provider's account (default: the role ARN's account)",
+    )
+    parser.add_argument(
+        "--session-name", default="alice", help="the RoleSessionName attribute (default alice)"
+    )
+    parser.add_argument(
+        "--entity-id",
+        default="https://idp.example.test/saml",
+        help="the IdP's entityID, the Issuer of its responses "
+        "(default https://idp.example.test/saml)",
+    )
+    parser.add_argument(
+        "--metadata-out",
+        type=Path,
+        default=Path("idp-metadata.xml"),
+        metavar="FILE",
+        help="where the metadata document goes (default idp-metadata.xml; - for stdout)",
+    )
+    parser.add_argument(
+        "--response-out",
+        type=Path,
+        default=Path("saml-response.b64"),
+        metavar="FILE",
+        help="where the base64 SAMLResponse goes, valid for 5 minutes (default "
+        "saml-response.b64; - for stdout)",
+    )
+    parser.add_argument(
+        "--idp-file",
+        type=Path,
+        default=Path("saml-idp.pem"),
+        metavar="FILE",
+        help="the IdP's private key and certificate (PEM): reused when it exists, else "
+        "created with mode 0600 (default saml-idp.pem)",
+    )
     args = parser.parse_args(argv)
-    idp = SamlIdP()
-    provider_arn = f"arn:aws:iam::{args.account}:saml-provider/{args.provider}"
+    parts = args.role.split(":")
+    account = args.account or (parts[4] if len(parts) > 5 else None)
+    if not account:
+        parser.error(f"--role: not a role ARN: {args.role!r}")
+    idp, created = load_or_create_idp(args.idp_file, args.entity_id)
+    provider_arn = f"arn:aws:iam::{account}:saml-provider/{args.provider}"
     spec = ResponseSpec(roles=[f"{args.role},{provider_arn}"], session_name=args.session_name)
-    print("# metadata document (CreateSAMLProvider --saml-metadata-document)")
-    print(idp.metadata())
-    print("# SAMLResponse (AssumeRoleWithSAML --saml-assertion), valid for 5 minutes")
-    print(idp.response(spec))
+    for target, text, what in (
+        (args.metadata_out, idp.metadata(), "metadata document"),
+        (args.response_out, idp.response(spec), "SAMLResponse (valid for 5 minutes)"),
+    ):
+        if str(target) == "-":
+            print(text)
+        else:
+            target.write_text(text + "\n", encoding="utf-8")
+            print(f"wrote the {what} to {target}", file=sys.stderr)
+    state = "created" if created else "reused"
+    print(f"{state} the IdP key and certificate in {args.idp_file}", file=sys.stderr)
 
 
 if __name__ == "__main__":

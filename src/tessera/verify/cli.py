@@ -78,6 +78,7 @@ def run(
         print(f"error: {exc}", file=stderr)
         return 2
     try:
+        _check_issuer(token, args.issuer)
         with verifier:
             claims = verifier.verify(token)
     except VerificationError as exc:
@@ -97,6 +98,18 @@ def run(
                     file=stdout,
                 )
     return 0
+
+
+def _check_issuer(token: str, issuer: str) -> None:
+    """A token of another issuer is ``wrong_issuer`` at once (before any key lookup,
+    which would only say its kid is unknown here). Only ever rejects: the verifier
+    checks ``iss`` again under the signature."""
+    from tessera.verify.errors import WrongIssuer
+    from tessera.verify.tokens import UnverifiedToken
+
+    iss = UnverifiedToken.parse(token).claims.get("iss")
+    if isinstance(iss, str) and iss != issuer:
+        raise WrongIssuer(f"token issuer {iss!r} is not the pinned issuer {issuer!r}")
 
 
 def main() -> None:  # pragma: no cover - thin wrapper
