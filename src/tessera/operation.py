@@ -4,10 +4,10 @@ ordinary functions ``(ctx, params) -> result`` registered by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera.auth.principal import Principal
 from tessera.clock import Clock
@@ -16,11 +16,39 @@ from tessera.errors import InternalFailure
 from tessera.iam.model import BoundPolicy
 
 if TYPE_CHECKING:
-    from tessera.app.runtime import Runtime
+    from tessera.federation.oidc import InboundOidc
+    from tessera.iam.authz import Authorizer
+    from tessera.oidc.issuers import IssuerService
     from tessera.protocol.query import Params
     from tessera.store.interface import Store
+    from tessera.sts.authz_messages import AuthorizationMessages
+    from tessera.sts.sessions import SessionCodec
 
 ContextValue = str | tuple[str, ...]
+
+
+class OperationRuntime(Protocol):
+    """What a handler reaches through ``ctx.runtime``: the process-wide services.
+    ``tessera.app.runtime.Runtime`` provides it; naming this Protocol instead of
+    that class keeps ``operation`` below ``app``."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def config(self) -> ServerConfig: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def authorizer(self) -> Authorizer: ...
+    @property
+    def sessions(self) -> SessionCodec: ...
+    @property
+    def issuers(self) -> IssuerService | None: ...
+    @property
+    def authz_messages(self) -> AuthorizationMessages | None: ...
+    @property
+    def inbound_oidc(self) -> InboundOidc | None: ...
+    def record_use(self, key: Hashable, write: Callable[[], None]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -33,7 +61,7 @@ class OperationContext:
     source_ip: str
     secure_transport: bool
     user_agent: str
-    runtime: Runtime
+    runtime: OperationRuntime
     principal: Principal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
