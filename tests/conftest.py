@@ -1,12 +1,18 @@
-"""Shared fixtures: a PostgreSQL schema per test (required in CI), and helpers."""
+"""Shared fixtures: a PostgreSQL schema per test (required in CI), a private HOME
+for the whole session (so no test, and no AWS CLI or SDK it starts, reads or writes
+the real ``~/.aws``), and helpers."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+#: the HOME the test session started with; :func:`_private_home` replaces it
+REAL_HOME = os.environ.get("HOME", "")
 
 PG_BASE_URL = os.environ.get(
     "TESSERA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -40,3 +46,28 @@ def pg_url() -> Iterator[str]:
     finally:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[attr-defined]
         conn.close()  # type: ignore[attr-defined]
+
+
+_HOME_VARS = ("HOME", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE point into a temporary
+    directory for the whole session: every subprocess inherits them, so the AWS CLI's
+    caches (``~/.aws/cli/cache`` after a web-identity call) and configuration stay
+    out of the real home. ``tests/test_isolation.py`` checks it."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".aws").mkdir()
+    saved = {name: os.environ.get(name) for name in _HOME_VARS}
+    os.environ["HOME"] = str(home)
+    os.environ["AWS_CONFIG_FILE"] = str(home / ".aws" / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(home / ".aws" / "credentials")
+    try:
+        yield home
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
