@@ -62,6 +62,8 @@ class SqlAccounts(SqlEngine):
         return [account_from_row(r) for r in rows]
 
     def update_account(self, account_id: str, **values: Any) -> None:
+        """Set columns of an account (engine-only: tests and tools; services use the
+        narrower ``set_account_org`` / ``enable_outbound``)."""
         with self._tx() as conn:
             conn.execute(
                 update(s.accounts).where(s.accounts.c.account_id == account_id).values(**values)

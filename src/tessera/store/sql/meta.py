@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    func,
     insert,
     select,
     text,
@@ -80,9 +79,3 @@ class SqlMeta(SqlEngine):
             updated = conn.execute(update(s.meta).where(s.meta.c.key == key).values(value=value))
             if updated.rowcount == 0:
                 conn.execute(insert(s.meta).values(key=key, value=value))
-
-    def count(self, table: str) -> int:
-        tbl = s.metadata.tables[table]
-        with self._tx() as conn:
-            total: int = conn.execute(select(func.count()).select_from(tbl)).scalar_one()
-            return int(total)
