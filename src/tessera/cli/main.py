@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=env_default("TESSERA_TLS_KEY", Path, None),
         metavar="FILE",
-        help="the private key of --tls-cert (PEM; env TESSERA_TLS_KEY)",
+        help="the private key of --tls-cert (PEM; default none; env TESSERA_TLS_KEY)",
     )
     p_serve.add_argument(
         "--tls",
