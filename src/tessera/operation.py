@@ -1,6 +1,13 @@
 """What an operation handler receives: the ``OperationContext`` (caller, request
-facts, store, clock, authoriser) and the handler type. STS and IAM operations are
-ordinary functions ``(ctx, params) -> result`` registered by name."""
+facts, and the narrow services a handler may use: store, clock, authoriser,
+session codec, issuers, inbound OIDC client, authorization messages) and the
+handler type. STS and IAM operations are ordinary functions
+``(ctx, params) -> result`` declared in ``tessera.registry``.
+
+Handlers use the typed accessors (``ctx.sessions``, ``ctx.issuers`` …), never
+``ctx.runtime``: an optional service a handler needs is named by its declaration's
+``requires``, and its accessor fails loudly (``InternalFailure``) if the operation
+is somehow served without it."""
 
 from __future__ import annotations
 
@@ -78,6 +85,39 @@ class OperationContext:
         return self.runtime.clock
 
     @property
+    def authorizer(self) -> Authorizer:
+        return self.runtime.authorizer
+
+    @property
+    def sessions(self) -> SessionCodec:
+        return self.runtime.sessions
+
+    @property
+    def issuers(self) -> IssuerService:
+        """Outbound federation's issuers (operations declared ``requires="issuers"``)."""
+        service = self.runtime.issuers
+        if service is None:
+            raise InternalFailure("outbound identity federation is not configured")
+        return service
+
+    @property
+    def inbound_oidc(self) -> InboundOidc:
+        """The IdP client (operations declared ``requires="inbound_oidc"``)."""
+        client = self.runtime.inbound_oidc
+        if client is None:
+            raise InternalFailure("inbound OIDC federation is not configured")
+        return client
+
+    @property
+    def authz_messages(self) -> AuthorizationMessages | None:
+        """Seals and opens encoded authorization messages (``None``: not configured)."""
+        return self.runtime.authz_messages
+
+    def record_use(self, key: Hashable, write: Callable[[], None]) -> None:
+        """Bookkeeping written behind the request ("last used"), coalesced by ``key``."""
+        self.runtime.record_use(key, write)
+
+    @property
     def caller(self) -> Principal:
         if self.principal is None:
             raise InternalFailure("operation needs an authenticated caller")
@@ -102,7 +142,7 @@ class OperationContext:
         resource-based policy (for ``trust=True`` the role's trust policy, which
         must explicitly allow). ``resource_tags``: tags of the resource
         (``aws:ResourceTag/*``, ``iam:ResourceTag/*``)."""
-        self.runtime.authorizer.authorize(
+        self.authorizer.authorize(
             self,
             action,
             resource,

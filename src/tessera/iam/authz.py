@@ -402,7 +402,7 @@ class Authorizer:
             trust=trust,
         )
         if not decision.allowed:
-            messages = ctx.runtime.authz_messages
+            messages = ctx.authz_messages
             encoded = (
                 messages.encode(ctx.caller.account_id, request, decision, ctx.now)
                 if messages is not None
@@ -411,7 +411,7 @@ class Authorizer:
             if message_action is not None:
                 request = RequestContext(message_action, resource, request.principal, request.keys)
             text = access_denied_message(request, decision)
-            if encoded is not None and ctx.runtime.config.append_authorization_message:
+            if encoded is not None and ctx.config.append_authorization_message:
                 # opt-in (serve --append-authorization-message): the AWS CLI prints only
                 # the message, so CLI users get the encoded decision as EC2 gives it
                 text += f" Encoded authorization failure message: {encoded}"

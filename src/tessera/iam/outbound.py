@@ -13,7 +13,6 @@ feature; after a disable it returns the issuer with ``JwtVendingEnabled=false``.
 
 from __future__ import annotations
 
-from tessera.errors import InternalFailure
 from tessera.oidc.issuers import IssuerService
 from tessera.operation import OperationContext, Result
 from tessera.protocol.query import Params
@@ -21,10 +20,7 @@ from tessera.registry import operation
 
 
 def issuer_service(ctx: OperationContext) -> IssuerService:
-    service = ctx.runtime.issuers
-    if service is None:
-        raise InternalFailure("outbound identity federation is not configured")
-    return service
+    return ctx.issuers
 
 
 @operation(

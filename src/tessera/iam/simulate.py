@@ -79,7 +79,7 @@ def _source(
     rtype, _, rest = parsed.resource.partition("/")
     name = rest.rsplit("/", 1)[-1] if rest else ""
     store = ctx.store
-    authorizer = ctx.runtime.authorizer
+    authorizer = ctx.authorizer
     if rtype == "user":
         user = store.get_user(account, name)
         if user is None or user.arn != source_arn:

@@ -270,9 +270,9 @@ def issue_role_session(
         original_expires_at=expires,
         web_identity_claims=req.web_identity_claims,
     )
-    issued = ctx.runtime.sessions.issue(session, now)
+    issued = ctx.sessions.issue(session, now)
     if role.last_used_at is None or now - role.last_used_at >= _LAST_USED_EVERY:
-        ctx.runtime.record_use(
+        ctx.record_use(
             ("role", role.account_id, role.name.lower()),
             partial(
                 ctx.store.update_role,

@@ -170,7 +170,7 @@ def decode_authorization_message(ctx: OperationContext, params: Params) -> Resul
     (resource ``*``); answers ``DecodedMessage`` (a JSON string)."""
     encoded = params.req_str("EncodedMessage")
     ctx.authorize("sts:DecodeAuthorizationMessage", "*")
-    messages = ctx.runtime.authz_messages
+    messages = ctx.authz_messages
     if messages is None:
         raise InvalidAuthorizationMessage(INVALID_MESSAGE)
     doc = messages.decode(ctx.caller.account_id, encoded)

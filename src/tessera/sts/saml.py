@@ -358,7 +358,7 @@ def assume_role_with_saml(ctx: OperationContext, params: Params) -> Result:
     principal = PrincipalInfo(
         arn=provider.arn, account=ref.account_id, kind="saml", federated_provider=provider.arn
     )
-    authorizer = ctx.runtime.authorizer
+    authorizer = ctx.authorizer
     authorizer.authorize_federated(
         ctx, ACTION, role, principal, request_keys=keys, request_tags=request_tags
     )

@@ -45,7 +45,7 @@ def get_session_token(ctx: OperationContext, params: Params) -> Result:
         mfa_auth_time=mfa_time,
         original_expires_at=expires,
     )
-    issued = ctx.runtime.sessions.issue(session, now)
+    issued = ctx.sessions.issue(session, now)
     return {"Credentials": credentials_shape(issued)}
 
 
@@ -82,7 +82,7 @@ def get_federation_token(ctx: OperationContext, params: Params) -> Result:
         tags=tagset.tags,
         original_expires_at=expires,
     )
-    issued = ctx.runtime.sessions.issue(session, now)
+    issued = ctx.sessions.issue(session, now)
     return {
         "Credentials": credentials_shape(issued),
         "FederatedUser": {"FederatedUserId": f"{account}:{name}", "Arn": fed_arn},

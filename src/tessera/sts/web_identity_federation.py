@@ -278,10 +278,7 @@ def source_identity_from(claims: Mapping[str, Any]) -> str | None:
 
 
 def _client(ctx: OperationContext) -> InboundOidc:
-    client = ctx.runtime.inbound_oidc
-    if client is None:  # pragma: no cover - bootstrap always sets it
-        raise IDPCommunicationError(IDP_UNREACHABLE)
-    return client
+    return ctx.inbound_oidc
 
 
 def _provider_for(ctx: OperationContext, account_id: str, iss: str) -> OidcProvider:
@@ -393,7 +390,7 @@ def assume_role_with_web_identity(ctx: OperationContext, params: Params) -> Resu
     principal = PrincipalInfo(
         arn=provider.arn, account=None, kind="web-identity", federated_provider=provider.arn
     )
-    authz = ctx.runtime.authorizer
+    authz = ctx.authorizer
     authz.authorize_federated(ctx, ACTION, role, principal, request_keys=keys)
     if tagset.tags:
         authz.authorize_federated(ctx, "sts:TagSession", role, principal, request_keys=keys)
