@@ -156,4 +156,4 @@ class OperationContext:
 
 
 Result = Mapping[str, object] | None
-Handler = Callable[[OperationContext, "Params"], Result]
+Handler = Callable[[OperationContext, "Params[Any]"], Result]

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import partial
+from typing import Any
 
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
@@ -210,7 +211,7 @@ class Pipeline:
 
     def _prepare(
         self, request: Request, request_id: str
-    ) -> tuple[ServiceSpec, OperationContext, Params]:
+    ) -> tuple[ServiceSpec, OperationContext, Params[Any]]:
         rt = self.runtime
         pairs = parse_form(request.query_string)
         if request.method == "POST":

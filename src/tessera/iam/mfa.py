@@ -48,6 +48,15 @@ from tessera.iam.ops_common import (
 )
 from tessera.iam.ops_users import get_user_for, user_shape
 from tessera.operation import OperationContext, Result
+from tessera.protocol.inputs import (
+    CreateVirtualMFADeviceMembers,
+    DeactivateMFADeviceMembers,
+    DeleteVirtualMFADeviceMembers,
+    EnableMFADeviceMembers,
+    ListMFADevicesMembers,
+    ListVirtualMFADevicesMembers,
+    ResyncMFADeviceMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.base import AlreadyExists
@@ -97,7 +106,9 @@ def _device_in_account(ctx: OperationContext, serial: str) -> MfaDevice | None:
 
 
 @operation("iam", "CreateVirtualMFADevice", action="iam:CreateVirtualMFADevice")
-def create_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
+def create_virtual_mfa_device(
+    ctx: OperationContext, params: Params[CreateVirtualMFADeviceMembers]
+) -> Result:
     account = account_of(ctx)
     name = params.req_str("VirtualMFADeviceName")
     path = path_or_default(params.get_str("Path"))
@@ -131,7 +142,7 @@ def create_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "EnableMFADevice", action="iam:EnableMFADevice")
-def enable_mfa_device(ctx: OperationContext, params: Params) -> Result:
+def enable_mfa_device(ctx: OperationContext, params: Params[EnableMFADeviceMembers]) -> Result:
     user = get_user_for(ctx, "iam:EnableMFADevice", params.req_str("UserName"))
     serial = params.req_str("SerialNumber")
     device = _device_in_account(ctx, serial)
@@ -166,7 +177,7 @@ def _assigned_to(ctx: OperationContext, serial: str, user: User) -> MfaDevice:
 
 
 @operation("iam", "ResyncMFADevice", action="iam:ResyncMFADevice")
-def resync_mfa_device(ctx: OperationContext, params: Params) -> Result:
+def resync_mfa_device(ctx: OperationContext, params: Params[ResyncMFADeviceMembers]) -> Result:
     user = get_user_for(ctx, "iam:ResyncMFADevice", params.req_str("UserName"))
     serial = params.req_str("SerialNumber")
     device = _assigned_to(ctx, serial, user)
@@ -183,7 +194,9 @@ def resync_mfa_device(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeactivateMFADevice", action="iam:DeactivateMFADevice")
-def deactivate_mfa_device(ctx: OperationContext, params: Params) -> Result:
+def deactivate_mfa_device(
+    ctx: OperationContext, params: Params[DeactivateMFADeviceMembers]
+) -> Result:
     serial = params.req_str("SerialNumber")
     name = params.get_str("UserName")
     if name is None:
@@ -200,7 +213,9 @@ def deactivate_mfa_device(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteVirtualMFADevice", action="iam:DeleteVirtualMFADevice")
-def delete_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
+def delete_virtual_mfa_device(
+    ctx: OperationContext, params: Params[DeleteVirtualMFADeviceMembers]
+) -> Result:
     serial = params.req_str("SerialNumber")
     ctx.authorize("iam:DeleteVirtualMFADevice", serial)
     device = _device_in_account(ctx, serial)
@@ -216,7 +231,7 @@ def delete_virtual_mfa_device(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListMFADevices", action="iam:ListMFADevices")
-def list_mfa_devices(ctx: OperationContext, params: Params) -> Result:
+def list_mfa_devices(ctx: OperationContext, params: Params[ListMFADevicesMembers]) -> Result:
     name = params.get_str("UserName")
     if name is None:
         name = require_user_credentials(ctx)
@@ -234,7 +249,9 @@ def list_mfa_devices(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListVirtualMFADevices", action="iam:ListVirtualMFADevices")
-def list_virtual_mfa_devices(ctx: OperationContext, params: Params) -> Result:
+def list_virtual_mfa_devices(
+    ctx: OperationContext, params: Params[ListVirtualMFADevicesMembers]
+) -> Result:
     ctx.authorize("iam:ListVirtualMFADevices", list_resource(ctx, "mfa", None))
     status = params.get_str("AssignmentStatus") or "Any"
     assigned = {"Assigned": True, "Unassigned": False}.get(status)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 from tessera import arn as arns
@@ -93,7 +93,7 @@ def list_resource(ctx: OperationContext, kind: str, path_prefix: str | None) -> 
 
 def list_named(
     ctx: OperationContext,
-    params: Params,
+    params: Params[Any],
     kind: str,
     result_key: str,
     fetch: Callable[[str, str, str | None, int], Page[T]],
@@ -215,12 +215,12 @@ def owner(ctx: OperationContext, kind: str, name: str) -> Owner:
 # --- pagination -------------------------------------------------------------------------
 
 
-def max_items(params: Params) -> int:
+def max_items(params: Params[Any]) -> int:
     value = params.get_int("MaxItems")
     return DEFAULT_MAX_ITEMS if value is None else value
 
 
-def marker(params: Params) -> str | None:
+def marker(params: Params[Any]) -> str | None:
     return params.get_str("Marker")
 
 
@@ -228,7 +228,7 @@ def invalid_marker() -> ValidationError:
     return ValidationError("Invalid Marker.")  # [I]
 
 
-def paginate(items: Sequence[T], params: Params) -> tuple[list[T], str | None]:
+def paginate(items: Sequence[T], params: Params[Any]) -> tuple[list[T], str | None]:
     """Offset pagination for lists the handler already holds in full (deterministic
     order). Returns the page and the next marker (``None`` when not truncated)."""
     start = 0
@@ -257,7 +257,7 @@ def with_truncation(result: dict[str, object], next_marker: str | None) -> dict[
 # --- tags -------------------------------------------------------------------------------
 
 
-def tags_from(params: Params, name: str = "Tags") -> list[Tag]:
+def tags_from(params: Params[Any], name: str = "Tags") -> list[Tag]:
     """The request's tags; duplicate keys (compared case-insensitively) are rejected."""
     raw = params.get_list(name) or []
     tags: list[Tag] = []
@@ -325,7 +325,7 @@ def tag_operations(
     carries ``aws:RequestTag/*`` + ``aws:TagKeys``, the untag action ``aws:TagKeys``,
     and tagging keeps the per-resource quota."""
 
-    def tag(ctx: OperationContext, params: Params) -> Result:
+    def tag(ctx: OperationContext, params: Params[Any]) -> Result:
         tags = tags_from(params)
         account, key = locate(
             ctx, f"iam:Tag{noun}", params.req_str(id_param), tag_request_keys(tags)
@@ -334,7 +334,7 @@ def tag_operations(
         ctx.store.set_tags(account, resource_type, key, tags)
         return None
 
-    def untag(ctx: OperationContext, params: Params) -> Result:
+    def untag(ctx: OperationContext, params: Params[Any]) -> Result:
         keys = params.get_str_list("TagKeys") or []
         account, key = locate(
             ctx, f"iam:Untag{noun}", params.req_str(id_param), {"aws:TagKeys": tuple(keys)}
@@ -342,7 +342,7 @@ def tag_operations(
         ctx.store.remove_tags(account, resource_type, key, keys)
         return None
 
-    def list_tags(ctx: OperationContext, params: Params) -> Result:
+    def list_tags(ctx: OperationContext, params: Params[Any]) -> Result:
         account, key = locate(ctx, f"iam:List{noun}Tags", params.req_str(id_param), None)
         page, nxt = paginate(ctx.store.get_tags(account, resource_type, key), params)
         return with_truncation({"Tags": render_tags(page)}, nxt)
@@ -358,7 +358,7 @@ def tag_operations(
 
 
 def list_tags_result(
-    ctx: OperationContext, params: Params, resource_type: str, resource_key: str
+    ctx: OperationContext, params: Params[Any], resource_type: str, resource_key: str
 ) -> dict[str, object]:
     tags = ctx.store.get_tags(account_of(ctx), resource_type, resource_key)
     page, nxt = paginate(tags, params)

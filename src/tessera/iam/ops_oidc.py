@@ -52,6 +52,15 @@ from tessera.iam.ops_common import (
     tags_from,
 )
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import (
+    AddClientIDToOpenIDConnectProviderMembers,
+    CreateOpenIDConnectProviderMembers,
+    DeleteOpenIDConnectProviderMembers,
+    GetOpenIDConnectProviderMembers,
+    ListOpenIDConnectProvidersMembers,
+    RemoveClientIDFromOpenIDConnectProviderMembers,
+    UpdateOpenIDConnectProviderThumbprintMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.base import AlreadyExists
@@ -131,7 +140,9 @@ def _provider_for(
 
 
 @operation("iam", "CreateOpenIDConnectProvider", action="iam:CreateOpenIDConnectProvider")
-def create_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
+def create_open_id_connect_provider(
+    ctx: OperationContext, params: Params[CreateOpenIDConnectProviderMembers]
+) -> Result:
     account = account_of(ctx)
     raw_url = params.req_str("Url")
     tags = tags_from(params)
@@ -173,7 +184,9 @@ def create_open_id_connect_provider(ctx: OperationContext, params: Params) -> Re
 
 
 @operation("iam", "GetOpenIDConnectProvider", action="iam:GetOpenIDConnectProvider")
-def get_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
+def get_open_id_connect_provider(
+    ctx: OperationContext, params: Params[GetOpenIDConnectProviderMembers]
+) -> Result:
     arn = params.req_str("OpenIDConnectProviderArn")
     provider = _provider_for(ctx, "iam:GetOpenIDConnectProvider", arn)
     result: dict[str, object] = {
@@ -189,14 +202,18 @@ def get_open_id_connect_provider(ctx: OperationContext, params: Params) -> Resul
 
 
 @operation("iam", "ListOpenIDConnectProviders", action="iam:ListOpenIDConnectProviders")
-def list_open_id_connect_providers(ctx: OperationContext, params: Params) -> Result:
+def list_open_id_connect_providers(
+    ctx: OperationContext, params: Params[ListOpenIDConnectProvidersMembers]
+) -> Result:
     ctx.authorize("iam:ListOpenIDConnectProviders", "*")
     providers = ctx.store.list_oidc_providers(account_of(ctx))
     return {"OpenIDConnectProviderList": [{"Arn": p.arn} for p in providers]}
 
 
 @operation("iam", "DeleteOpenIDConnectProvider", action="iam:DeleteOpenIDConnectProvider")
-def delete_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
+def delete_open_id_connect_provider(
+    ctx: OperationContext, params: Params[DeleteOpenIDConnectProviderMembers]
+) -> Result:
     """Idempotent (IAM API reference: "does not fail or return an error if you call
     the operation for a provider that does not exist")."""
     arn = params.req_str("OpenIDConnectProviderArn")
@@ -221,7 +238,9 @@ def delete_open_id_connect_provider(ctx: OperationContext, params: Params) -> Re
     "UpdateOpenIDConnectProviderThumbprint",
     action="iam:UpdateOpenIDConnectProviderThumbprint",
 )
-def update_open_id_connect_provider_thumbprint(ctx: OperationContext, params: Params) -> Result:
+def update_open_id_connect_provider_thumbprint(
+    ctx: OperationContext, params: Params[UpdateOpenIDConnectProviderThumbprintMembers]
+) -> Result:
     arn = params.req_str("OpenIDConnectProviderArn")
     provider = _provider_for(ctx, "iam:UpdateOpenIDConnectProviderThumbprint", arn)
     thumbprints = _thumbprints(params.get_str_list("ThumbprintList") or [])
@@ -233,7 +252,9 @@ def update_open_id_connect_provider_thumbprint(ctx: OperationContext, params: Pa
 @operation(
     "iam", "AddClientIDToOpenIDConnectProvider", action="iam:AddClientIDToOpenIDConnectProvider"
 )
-def add_client_id_to_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
+def add_client_id_to_open_id_connect_provider(
+    ctx: OperationContext, params: Params[AddClientIDToOpenIDConnectProviderMembers]
+) -> Result:
     """Idempotent: adding a client id that is already registered changes nothing."""
     arn = params.req_str("OpenIDConnectProviderArn")
     client_id = params.req_str("ClientID")
@@ -254,7 +275,9 @@ def add_client_id_to_open_id_connect_provider(ctx: OperationContext, params: Par
     "RemoveClientIDFromOpenIDConnectProvider",
     action="iam:RemoveClientIDFromOpenIDConnectProvider",
 )
-def remove_client_id_from_open_id_connect_provider(ctx: OperationContext, params: Params) -> Result:
+def remove_client_id_from_open_id_connect_provider(
+    ctx: OperationContext, params: Params[RemoveClientIDFromOpenIDConnectProviderMembers]
+) -> Result:
     """Idempotent: removing a client id that is not registered is not an error."""
     arn = params.req_str("OpenIDConnectProviderArn")
     client_id = params.req_str("ClientID")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tessera import arn as arns
 from tessera.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
@@ -50,6 +51,18 @@ from tessera.iam.ops_roles import get_role_for
 from tessera.iam.ops_users import get_group_for, get_user_for
 from tessera.ids import POLICY_PREFIX, new_unique_id
 from tessera.operation import ContextValue, Handler, OperationContext, Result
+from tessera.protocol.inputs import (
+    CreatePolicyMembers,
+    CreatePolicyVersionMembers,
+    DeletePolicyMembers,
+    DeletePolicyVersionMembers,
+    GetPolicyMembers,
+    GetPolicyVersionMembers,
+    ListEntitiesForPolicyMembers,
+    ListPoliciesMembers,
+    ListPolicyVersionsMembers,
+    SetDefaultPolicyVersionMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import Operation, declare, operation
 from tessera.store.base import AlreadyExists, InvalidMarker
@@ -93,7 +106,7 @@ ROLE = _EntityKind("role", "Role", "RoleName", ROLE_INLINE_LIMIT, _resolve_role)
 
 def _holder(
     ctx: OperationContext,
-    params: Params,
+    params: Params[Any],
     entity: _EntityKind,
     action: str,
     keys: Mapping[str, ContextValue] | None = None,
@@ -112,7 +125,7 @@ def _no_such_inline(entity: _EntityKind, policy_name: str) -> NoSuchEntity:
 
 
 def _put_inline(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"Put{entity.title}Policy")
         name = params.req_str("PolicyName")
         document = params.req_str("PolicyDocument")
@@ -125,7 +138,7 @@ def _put_inline(entity: _EntityKind) -> Handler:
 
 
 def _get_inline(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"Get{entity.title}Policy")
         name = params.req_str("PolicyName")
         policy = ctx.store.get_inline_policy(target, name)
@@ -141,7 +154,7 @@ def _get_inline(entity: _EntityKind) -> Handler:
 
 
 def _list_inline(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"List{entity.title}Policies")
         names = [p.name for p in ctx.store.list_inline_policies(target)]
         page, nxt = paginate(names, params)
@@ -151,7 +164,7 @@ def _list_inline(entity: _EntityKind) -> Handler:
 
 
 def _delete_inline(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"Delete{entity.title}Policy")
         name = params.req_str("PolicyName")
         if not ctx.store.delete_inline_policy(target, name):
@@ -165,7 +178,7 @@ def _delete_inline(entity: _EntityKind) -> Handler:
 
 
 def _attach(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         policy_arn = params.req_str("PolicyArn")
         name = entity.resolve(
             ctx,
@@ -190,7 +203,7 @@ def _attach(entity: _EntityKind) -> Handler:
 
 
 def _detach(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         policy_arn = params.req_str("PolicyArn")
         target = _holder(
             ctx, params, entity, f"Detach{entity.title}Policy", {"iam:PolicyARN": policy_arn}
@@ -203,7 +216,7 @@ def _detach(entity: _EntityKind) -> Handler:
 
 
 def _list_attached(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"ListAttached{entity.title}Policies")
         prefix = params.get_str("PathPrefix") or "/"
         policies = [p for p in ctx.store.attached_policies(target) if p.path.startswith(prefix)]
@@ -260,7 +273,7 @@ def _policy_for(
 
 
 @operation("iam", "CreatePolicy", action="iam:CreatePolicy")
-def create_policy(ctx: OperationContext, params: Params) -> Result:
+def create_policy(ctx: OperationContext, params: Params[CreatePolicyMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("PolicyName")
     path = path_or_default(params.get_str("Path"))
@@ -296,7 +309,7 @@ def create_policy(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetPolicy", action="iam:GetPolicy")
-def get_policy_op(ctx: OperationContext, params: Params) -> Result:
+def get_policy_op(ctx: OperationContext, params: Params[GetPolicyMembers]) -> Result:
     policy = _policy_for(ctx, "iam:GetPolicy", params.req_str("PolicyArn"))
     shape = policy_shape(policy)
     tags = ctx.store.get_tags(policy.account_id, "policy", policy.arn)
@@ -306,7 +319,7 @@ def get_policy_op(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListPolicies", action="iam:ListPolicies")
-def list_policies(ctx: OperationContext, params: Params) -> Result:
+def list_policies(ctx: OperationContext, params: Params[ListPoliciesMembers]) -> Result:
     prefix = params.get_str("PathPrefix")
     ctx.authorize("iam:ListPolicies", list_resource(ctx, "policy", prefix))
     scope = params.get_str("Scope") or "All"
@@ -335,7 +348,7 @@ def list_policies(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeletePolicy", action="iam:DeletePolicy")
-def delete_policy(ctx: OperationContext, params: Params) -> Result:
+def delete_policy(ctx: OperationContext, params: Params[DeletePolicyMembers]) -> Result:
     policy = _policy_for(ctx, "iam:DeletePolicy", params.req_str("PolicyArn"))
     if policy.attachment_count or policy.boundary_usage_count:
         raise DeleteConflict("Cannot delete a policy attached to entities.")  # [C]
@@ -350,7 +363,9 @@ def delete_policy(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "CreatePolicyVersion", action="iam:CreatePolicyVersion")
-def create_policy_version(ctx: OperationContext, params: Params) -> Result:
+def create_policy_version(
+    ctx: OperationContext, params: Params[CreatePolicyVersionMembers]
+) -> Result:
     policy = _policy_for(ctx, "iam:CreatePolicyVersion", params.req_str("PolicyArn"))
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "managed", MANAGED_POLICY_LIMIT)
@@ -366,7 +381,7 @@ def create_policy_version(ctx: OperationContext, params: Params) -> Result:
     return {"PolicyVersion": version_shape(version, document=False)}
 
 
-def _version_for(ctx: OperationContext, action: str, params: Params) -> PolicyVersion:
+def _version_for(ctx: OperationContext, action: str, params: Params[Any]) -> PolicyVersion:
     policy = _policy_for(ctx, action, params.req_str("PolicyArn"))
     version_id = params.req_str("VersionId")
     version = ctx.store.get_policy_version(policy.arn, version_id)
@@ -376,13 +391,15 @@ def _version_for(ctx: OperationContext, action: str, params: Params) -> PolicyVe
 
 
 @operation("iam", "GetPolicyVersion", action="iam:GetPolicyVersion")
-def get_policy_version(ctx: OperationContext, params: Params) -> Result:
+def get_policy_version(ctx: OperationContext, params: Params[GetPolicyVersionMembers]) -> Result:
     version = _version_for(ctx, "iam:GetPolicyVersion", params)
     return {"PolicyVersion": version_shape(version)}
 
 
 @operation("iam", "ListPolicyVersions", action="iam:ListPolicyVersions")
-def list_policy_versions(ctx: OperationContext, params: Params) -> Result:
+def list_policy_versions(
+    ctx: OperationContext, params: Params[ListPolicyVersionsMembers]
+) -> Result:
     policy = _policy_for(ctx, "iam:ListPolicyVersions", params.req_str("PolicyArn"))
     versions = ctx.store.list_policy_versions(policy.arn)
     page, nxt = paginate(versions, params)
@@ -390,7 +407,9 @@ def list_policy_versions(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeletePolicyVersion", action="iam:DeletePolicyVersion")
-def delete_policy_version(ctx: OperationContext, params: Params) -> Result:
+def delete_policy_version(
+    ctx: OperationContext, params: Params[DeletePolicyVersionMembers]
+) -> Result:
     version = _version_for(ctx, "iam:DeletePolicyVersion", params)
     if version.is_default:
         raise DeleteConflict("Cannot delete the default version of a policy.")  # [C]
@@ -399,14 +418,18 @@ def delete_policy_version(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "SetDefaultPolicyVersion", action="iam:SetDefaultPolicyVersion")
-def set_default_policy_version(ctx: OperationContext, params: Params) -> Result:
+def set_default_policy_version(
+    ctx: OperationContext, params: Params[SetDefaultPolicyVersionMembers]
+) -> Result:
     version = _version_for(ctx, "iam:SetDefaultPolicyVersion", params)
     ctx.store.set_default_policy_version(version.policy_arn, version.version_id, now_of(ctx))
     return None
 
 
 @operation("iam", "ListEntitiesForPolicy", action="iam:ListEntitiesForPolicy")
-def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
+def list_entities_for_policy(
+    ctx: OperationContext, params: Params[ListEntitiesForPolicyMembers]
+) -> Result:
     policy = _policy_for(ctx, "iam:ListEntitiesForPolicy", params.req_str("PolicyArn"))
     entity_filter = params.get_str("EntityFilter")
     prefix = params.get_str("PathPrefix") or "/"
@@ -447,7 +470,7 @@ def list_entities_for_policy(ctx: OperationContext, params: Params) -> Result:
 
 
 def _put_boundary(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         boundary = params.req_str("PermissionsBoundary")
         target = _holder(ctx, params, entity, f"Put{entity.title}PermissionsBoundary")
         check_boundary(ctx, boundary)
@@ -458,7 +481,7 @@ def _put_boundary(entity: _EntityKind) -> Handler:
 
 
 def _delete_boundary(entity: _EntityKind) -> Handler:
-    def handler(ctx: OperationContext, params: Params) -> Result:
+    def handler(ctx: OperationContext, params: Params[Any]) -> Result:
         target = _holder(ctx, params, entity, f"Delete{entity.title}PermissionsBoundary")
         ctx.store.set_permissions_boundary(target, None)
         return None

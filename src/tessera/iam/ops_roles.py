@@ -34,6 +34,15 @@ from tessera.iam.ops_users import MUST_DELETE_POLICIES, MUST_DETACH_POLICIES
 from tessera.iam.principal_ids import EntityReader, bind_principals, shown_trust
 from tessera.ids import ROLE_PREFIX, new_unique_id
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import (
+    CreateRoleMembers,
+    DeleteRoleMembers,
+    GetRoleMembers,
+    ListRolesMembers,
+    UpdateAssumeRolePolicyMembers,
+    UpdateRoleDescriptionMembers,
+    UpdateRoleMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.base import AlreadyExists
@@ -95,7 +104,7 @@ def get_role_for(
 
 
 @operation("iam", "CreateRole", action="iam:CreateRole")
-def create_role(ctx: OperationContext, params: Params) -> Result:
+def create_role(ctx: OperationContext, params: Params[CreateRoleMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("RoleName")
     path = path_or_default(params.get_str("Path"))
@@ -135,20 +144,20 @@ def create_role(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetRole", action="iam:GetRole")
-def get_role(ctx: OperationContext, params: Params) -> Result:
+def get_role(ctx: OperationContext, params: Params[GetRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:GetRole", params.req_str("RoleName"))
     return {"Role": full_role_shape(ctx, role)}
 
 
 @operation("iam", "ListRoles", action="iam:ListRoles")
-def list_roles(ctx: OperationContext, params: Params) -> Result:
+def list_roles(ctx: OperationContext, params: Params[ListRolesMembers]) -> Result:
     return list_named(
         ctx, params, "role", "Roles", ctx.store.list_roles, partial(role_shape, ctx.store)
     )
 
 
 @operation("iam", "UpdateRole", action="iam:UpdateRole")
-def update_role(ctx: OperationContext, params: Params) -> Result:
+def update_role(ctx: OperationContext, params: Params[UpdateRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
     values: dict[str, object] = {}
     description = params.get_str("Description")
@@ -163,7 +172,9 @@ def update_role(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "UpdateRoleDescription", action="iam:UpdateRoleDescription")
-def update_role_description(ctx: OperationContext, params: Params) -> Result:
+def update_role_description(
+    ctx: OperationContext, params: Params[UpdateRoleDescriptionMembers]
+) -> Result:
     role = get_role_for(ctx, "iam:UpdateRoleDescription", params.req_str("RoleName"))
     ctx.store.update_role(role.account_id, role.name, description=params.req_str("Description"))
     updated = ctx.store.get_role(role.account_id, role.name)
@@ -172,7 +183,9 @@ def update_role_description(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "UpdateAssumeRolePolicy", action="iam:UpdateAssumeRolePolicy")
-def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
+def update_assume_role_policy(
+    ctx: OperationContext, params: Params[UpdateAssumeRolePolicyMembers]
+) -> Result:
     role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
@@ -182,7 +195,7 @@ def update_assume_role_policy(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteRole", action="iam:DeleteRole")
-def delete_role(ctx: OperationContext, params: Params) -> Result:
+def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
     target = owner(ctx, "role", role.name)
     if ctx.store.attached_policies(target):

@@ -42,6 +42,13 @@ from tessera.iam.ops_common import (
 )
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider, saml_provider_arn
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import (
+    CreateSAMLProviderMembers,
+    DeleteSAMLProviderMembers,
+    GetSAMLProviderMembers,
+    ListSAMLProvidersMembers,
+    UpdateSAMLProviderMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sensitive import Secret
@@ -219,7 +226,9 @@ def get_provider_for(
 
 
 @operation("iam", "CreateSAMLProvider", action="iam:CreateSAMLProvider")
-def create_saml_provider(ctx: OperationContext, params: Params) -> Result:
+def create_saml_provider(
+    ctx: OperationContext, params: Params[CreateSAMLProviderMembers]
+) -> Result:
     account = account_of(ctx)
     name = params.req_str("Name")
     document = params.req_str("SAMLMetadataDocument")
@@ -265,7 +274,9 @@ def create_saml_provider(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "UpdateSAMLProvider", action="iam:UpdateSAMLProvider")
-def update_saml_provider(ctx: OperationContext, params: Params) -> Result:
+def update_saml_provider(
+    ctx: OperationContext, params: Params[UpdateSAMLProviderMembers]
+) -> Result:
     provider = get_provider_for(ctx, "iam:UpdateSAMLProvider", params.req_str("SAMLProviderArn"))
     document = params.get_str("SAMLMetadataDocument")
     mode = params.get_str("AssertionEncryptionMode")
@@ -316,7 +327,7 @@ def update_saml_provider(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetSAMLProvider", action="iam:GetSAMLProvider")
-def get_saml_provider(ctx: OperationContext, params: Params) -> Result:
+def get_saml_provider(ctx: OperationContext, params: Params[GetSAMLProviderMembers]) -> Result:
     provider = get_provider_for(ctx, "iam:GetSAMLProvider", params.req_str("SAMLProviderArn"))
     tags = ctx.store.get_tags(provider.account_id, RESOURCE_TYPE, provider.name.lower())
     return {
@@ -333,7 +344,7 @@ def get_saml_provider(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListSAMLProviders", action="iam:ListSAMLProviders")
-def list_saml_providers(ctx: OperationContext, params: Params) -> Result:
+def list_saml_providers(ctx: OperationContext, params: Params[ListSAMLProvidersMembers]) -> Result:
     ctx.authorize("iam:ListSAMLProviders", "*")
     providers = ctx.store.list_saml_providers(account_of(ctx))
     return {
@@ -345,7 +356,9 @@ def list_saml_providers(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteSAMLProvider", action="iam:DeleteSAMLProvider")
-def delete_saml_provider(ctx: OperationContext, params: Params) -> Result:
+def delete_saml_provider(
+    ctx: OperationContext, params: Params[DeleteSAMLProviderMembers]
+) -> Result:
     provider = get_provider_for(ctx, "iam:DeleteSAMLProvider", params.req_str("SAMLProviderArn"))
     if not ctx.store.delete_saml_provider(provider.account_id, provider.name):
         raise not_found(provider.arn)

@@ -5,6 +5,7 @@ access-key operations (at most two keys per user, secrets shown once)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from tessera import arn as arns
 from tessera.errors import DeleteConflict, LimitExceeded
@@ -42,6 +43,26 @@ from tessera.ids import (
     new_unique_id,
 )
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import (
+    AddUserToGroupMembers,
+    CreateAccessKeyMembers,
+    CreateGroupMembers,
+    CreateUserMembers,
+    DeleteAccessKeyMembers,
+    DeleteGroupMembers,
+    DeleteUserMembers,
+    GetAccessKeyLastUsedMembers,
+    GetGroupMembers,
+    GetUserMembers,
+    ListAccessKeysMembers,
+    ListGroupsForUserMembers,
+    ListGroupsMembers,
+    ListUsersMembers,
+    RemoveUserFromGroupMembers,
+    UpdateAccessKeyMembers,
+    UpdateGroupMembers,
+    UpdateUserMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.base import AlreadyExists
@@ -102,7 +123,7 @@ def _key_metadata(key: AccessKey) -> dict[str, object]:
 
 
 @operation("iam", "CreateUser", action="iam:CreateUser")
-def create_user(ctx: OperationContext, params: Params) -> Result:
+def create_user(ctx: OperationContext, params: Params[CreateUserMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
     path = path_or_default(params.get_str("Path"))
@@ -132,7 +153,7 @@ def create_user(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetUser", action="iam:GetUser")
-def get_user_op(ctx: OperationContext, params: Params) -> Result:
+def get_user_op(ctx: OperationContext, params: Params[GetUserMembers]) -> Result:
     account = account_of(ctx)
     name = params.get_str("UserName")
     if name is None:
@@ -155,12 +176,12 @@ def get_user_op(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListUsers", action="iam:ListUsers")
-def list_users(ctx: OperationContext, params: Params) -> Result:
+def list_users(ctx: OperationContext, params: Params[ListUsersMembers]) -> Result:
     return list_named(ctx, params, "user", "Users", ctx.store.list_users, user_shape)
 
 
 @operation("iam", "UpdateUser", action="iam:UpdateUser")
-def update_user(ctx: OperationContext, params: Params) -> Result:
+def update_user(ctx: OperationContext, params: Params[UpdateUserMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
     new_name = params.get_str("NewUserName")
@@ -182,7 +203,7 @@ def update_user(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteUser", action="iam:DeleteUser")
-def delete_user(ctx: OperationContext, params: Params) -> Result:
+def delete_user(ctx: OperationContext, params: Params[DeleteUserMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("UserName")
     user = ctx.store.get_user(account, name)
@@ -248,7 +269,7 @@ def get_group_for(
 
 
 @operation("iam", "CreateGroup", action="iam:CreateGroup")
-def create_group(ctx: OperationContext, params: Params) -> Result:
+def create_group(ctx: OperationContext, params: Params[CreateGroupMembers]) -> Result:
     account = account_of(ctx)
     name = params.req_str("GroupName")
     path = path_or_default(params.get_str("Path"))
@@ -262,7 +283,7 @@ def create_group(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetGroup", action="iam:GetGroup")
-def get_group_op(ctx: OperationContext, params: Params) -> Result:
+def get_group_op(ctx: OperationContext, params: Params[GetGroupMembers]) -> Result:
     group = get_group_for(ctx, "iam:GetGroup", params.req_str("GroupName"))
     users = ctx.store.users_in_group(account_of(ctx), group.name)
     page, nxt = paginate(users, params)
@@ -272,12 +293,12 @@ def get_group_op(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListGroups", action="iam:ListGroups")
-def list_groups(ctx: OperationContext, params: Params) -> Result:
+def list_groups(ctx: OperationContext, params: Params[ListGroupsMembers]) -> Result:
     return list_named(ctx, params, "group", "Groups", ctx.store.list_groups, group_shape)
 
 
 @operation("iam", "UpdateGroup", action="iam:UpdateGroup")
-def update_group(ctx: OperationContext, params: Params) -> Result:
+def update_group(ctx: OperationContext, params: Params[UpdateGroupMembers]) -> Result:
     account = account_of(ctx)
     group = get_group_for(ctx, "iam:UpdateGroup", params.req_str("GroupName"))
     new_name = params.get_str("NewGroupName")
@@ -293,7 +314,7 @@ def update_group(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteGroup", action="iam:DeleteGroup")
-def delete_group(ctx: OperationContext, params: Params) -> Result:
+def delete_group(ctx: OperationContext, params: Params[DeleteGroupMembers]) -> Result:
     account = account_of(ctx)
     group = get_group_for(ctx, "iam:DeleteGroup", params.req_str("GroupName"))
     target = owner(ctx, "group", group.name)
@@ -308,7 +329,7 @@ def delete_group(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "AddUserToGroup", action="iam:AddUserToGroup")
-def add_user_to_group(ctx: OperationContext, params: Params) -> Result:
+def add_user_to_group(ctx: OperationContext, params: Params[AddUserToGroupMembers]) -> Result:
     group = get_group_for(ctx, "iam:AddUserToGroup", params.req_str("GroupName"))
     user = get_user(ctx, params.req_str("UserName"))
     ctx.store.add_user_to_group(account_of(ctx), group.name, user.name)
@@ -316,7 +337,9 @@ def add_user_to_group(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "RemoveUserFromGroup", action="iam:RemoveUserFromGroup")
-def remove_user_from_group(ctx: OperationContext, params: Params) -> Result:
+def remove_user_from_group(
+    ctx: OperationContext, params: Params[RemoveUserFromGroupMembers]
+) -> Result:
     group = get_group_for(ctx, "iam:RemoveUserFromGroup", params.req_str("GroupName"))
     name = params.req_str("UserName")
     user = get_user(ctx, name)
@@ -326,7 +349,7 @@ def remove_user_from_group(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListGroupsForUser", action="iam:ListGroupsForUser")
-def list_groups_for_user(ctx: OperationContext, params: Params) -> Result:
+def list_groups_for_user(ctx: OperationContext, params: Params[ListGroupsForUserMembers]) -> Result:
     user = get_user_for(ctx, "iam:ListGroupsForUser", params.req_str("UserName"))
     groups = ctx.store.groups_for_user(account_of(ctx), user.name)
     page, nxt = paginate(groups, params)
@@ -336,7 +359,7 @@ def list_groups_for_user(ctx: OperationContext, params: Params) -> Result:
 # --- access keys ------------------------------------------------------------------------
 
 
-def _key_owner(ctx: OperationContext, params: Params, action: str) -> User | None:
+def _key_owner(ctx: OperationContext, params: Params[Any], action: str) -> User | None:
     """The user named by UserName (or the calling user; ``None`` = the account root),
     after authorising ``action`` on it."""
     name = params.get_str("UserName")
@@ -361,7 +384,7 @@ def _owned_key(ctx: OperationContext, user: User | None, access_key_id: str) -> 
 
 
 @operation("iam", "CreateAccessKey", action="iam:CreateAccessKey")
-def create_access_key(ctx: OperationContext, params: Params) -> Result:
+def create_access_key(ctx: OperationContext, params: Params[CreateAccessKeyMembers]) -> Result:
     account = account_of(ctx)
     user = _key_owner(ctx, params, "iam:CreateAccessKey")
     user_name = None if user is None else user.name
@@ -387,7 +410,7 @@ def create_access_key(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "ListAccessKeys", action="iam:ListAccessKeys")
-def list_access_keys(ctx: OperationContext, params: Params) -> Result:
+def list_access_keys(ctx: OperationContext, params: Params[ListAccessKeysMembers]) -> Result:
     user = _key_owner(ctx, params, "iam:ListAccessKeys")
     keys = ctx.store.list_access_keys(account_of(ctx), None if user is None else user.name)
     page, nxt = paginate(keys, params)
@@ -395,7 +418,7 @@ def list_access_keys(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "UpdateAccessKey", action="iam:UpdateAccessKey")
-def update_access_key(ctx: OperationContext, params: Params) -> Result:
+def update_access_key(ctx: OperationContext, params: Params[UpdateAccessKeyMembers]) -> Result:
     user = _key_owner(ctx, params, "iam:UpdateAccessKey")
     key = _owned_key(ctx, user, params.req_str("AccessKeyId"))
     ctx.store.update_access_key_status(key.access_key_id, params.req_str("Status"))
@@ -403,7 +426,7 @@ def update_access_key(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "DeleteAccessKey", action="iam:DeleteAccessKey")
-def delete_access_key(ctx: OperationContext, params: Params) -> Result:
+def delete_access_key(ctx: OperationContext, params: Params[DeleteAccessKeyMembers]) -> Result:
     user = _key_owner(ctx, params, "iam:DeleteAccessKey")
     key = _owned_key(ctx, user, params.req_str("AccessKeyId"))
     ctx.store.delete_access_key(key.access_key_id)
@@ -411,7 +434,9 @@ def delete_access_key(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "GetAccessKeyLastUsed", action="iam:GetAccessKeyLastUsed")
-def get_access_key_last_used(ctx: OperationContext, params: Params) -> Result:
+def get_access_key_last_used(
+    ctx: OperationContext, params: Params[GetAccessKeyLastUsedMembers]
+) -> Result:
     account = account_of(ctx)
     access_key_id = params.req_str("AccessKeyId")
     key = ctx.store.get_access_key(access_key_id)

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from tessera.oidc.issuers import IssuerService
 from tessera.operation import OperationContext, Result
+from tessera.protocol.inputs import (
+    DisableOutboundWebIdentityFederationMembers,
+    EnableOutboundWebIdentityFederationMembers,
+    GetOutboundWebIdentityFederationInfoMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 
@@ -29,7 +34,9 @@ def issuer_service(ctx: OperationContext) -> IssuerService:
     action="iam:EnableOutboundWebIdentityFederation",
     requires="issuers",
 )
-def enable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
+def enable_outbound_web_identity_federation(
+    ctx: OperationContext, params: Params[EnableOutboundWebIdentityFederationMembers]
+) -> Result:
     ctx.authorize("iam:EnableOutboundWebIdentityFederation", "*")
     issuer = issuer_service(ctx).enable(ctx.caller.account_id)
     return {"IssuerIdentifier": issuer}
@@ -41,7 +48,9 @@ def enable_outbound_web_identity_federation(ctx: OperationContext, params: Param
     action="iam:DisableOutboundWebIdentityFederation",
     requires="issuers",
 )
-def disable_outbound_web_identity_federation(ctx: OperationContext, params: Params) -> Result:
+def disable_outbound_web_identity_federation(
+    ctx: OperationContext, params: Params[DisableOutboundWebIdentityFederationMembers]
+) -> Result:
     ctx.authorize("iam:DisableOutboundWebIdentityFederation", "*")
     issuer_service(ctx).disable(ctx.caller.account_id)
     return None
@@ -53,7 +62,9 @@ def disable_outbound_web_identity_federation(ctx: OperationContext, params: Para
     action="iam:GetOutboundWebIdentityFederationInfo",
     requires="issuers",
 )
-def get_outbound_web_identity_federation_info(ctx: OperationContext, params: Params) -> Result:
+def get_outbound_web_identity_federation_info(
+    ctx: OperationContext, params: Params[GetOutboundWebIdentityFederationInfoMembers]
+) -> Result:
     ctx.authorize("iam:GetOutboundWebIdentityFederationInfo", "*")
     info = issuer_service(ctx).info(ctx.caller.account_id)
     return {"IssuerIdentifier": info.issuer, "JwtVendingEnabled": info.enabled}

@@ -8,6 +8,7 @@ included), not only the ones Tessera serves."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from tessera import arn as arns
 from tessera.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
@@ -30,6 +31,7 @@ from tessera.iam.policy import (
 )
 from tessera.iam.policy.evaluate import PolicyType
 from tessera.operation import OperationContext, Result
+from tessera.protocol.inputs import SimulateCustomPolicyMembers, SimulatePrincipalPolicyMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.records import Owner
@@ -54,7 +56,7 @@ def _parse_inputs(documents: Sequence[str], kind: PolicyKind, prefix: str) -> li
     return out
 
 
-def _context_entries(params: Params) -> dict[str, PolicyValue]:
+def _context_entries(params: Params[Any]) -> dict[str, PolicyValue]:
     keys: dict[str, PolicyValue] = {}
     for entry in params.get_struct_list("ContextEntries") or []:
         name = entry.get_str("ContextKeyName")
@@ -114,7 +116,7 @@ def _source(
 
 def _simulate(
     ctx: OperationContext,
-    params: Params,
+    params: Params[Any],
     info: PrincipalInfo,
     identity: list[Policy],
     boundary: Policy | None,
@@ -210,7 +212,9 @@ def _result(
 
 
 @operation("iam", "SimulatePrincipalPolicy", action="iam:SimulatePrincipalPolicy")
-def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
+def simulate_principal_policy(
+    ctx: OperationContext, params: Params[SimulatePrincipalPolicyMembers]
+) -> Result:
     source_arn = params.req_str("PolicySourceArn")
     ctx.authorize("iam:SimulatePrincipalPolicy", source_arn)
     info, policies, boundary, tags = _source(ctx, source_arn)
@@ -230,7 +234,9 @@ def simulate_principal_policy(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("iam", "SimulateCustomPolicy", action="iam:SimulateCustomPolicy")
-def simulate_custom_policy(ctx: OperationContext, params: Params) -> Result:
+def simulate_custom_policy(
+    ctx: OperationContext, params: Params[SimulateCustomPolicyMembers]
+) -> Result:
     ctx.authorize("iam:SimulateCustomPolicy", "*")
     account = common.account_of(ctx)
     policies = _parse_inputs(

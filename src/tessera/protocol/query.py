@@ -34,7 +34,7 @@ import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import unquote
 
 import regex
@@ -91,8 +91,17 @@ class _Schema:
         self.children: dict[str, _Schema] = {}
 
 
-class Params:
+#: the member names of one input shape (a ``Literal`` from ``tessera.protocol.inputs``)
+M = TypeVar("M", bound=str)
+
+
+class Params(Generic[M]):
     """Read-only typed access to a validated input structure.
+
+    ``Params[CreateUserMembers]`` (``tessera.protocol.inputs``, generated from the
+    pinned model) lets mypy reject a member name the operation's input does not
+    have; ``Params[Any]`` (nested structures, helpers shared by several operations)
+    checks names at run time only.
 
     Asking for a member the shape does not have raises ``KeyError`` and asking for the
     wrong type raises ``TypeError``: both are handler bugs, caught by tests. Structures
@@ -106,7 +115,7 @@ class Params:
         self._data = data
         self._schema = schema
 
-    def _get(self, name: str) -> object:
+    def _get(self, name: M) -> object:
         if name not in self._schema.names:
             raise KeyError(f"{self._schema.shape_name} has no member {name!r}")
         return self._data.get(name)
@@ -138,13 +147,13 @@ class Params:
         """The underlying plain values (dicts for structures, lists, scalars)."""
         return types.MappingProxyType(self._data)
 
-    def get_str(self, name: str) -> str | None:
+    def get_str(self, name: M) -> str | None:
         value = self._get(name)
         if value is None or isinstance(value, str):
             return value
         raise self._wrong(name, "str", value)
 
-    def req_str(self, name: str) -> str:
+    def req_str(self, name: M) -> str:
         """Like ``get_str`` but absent → ``MissingParameter`` (for members a handler
         needs although the model leaves them optional)."""
         value = self.get_str(name)
@@ -152,31 +161,31 @@ class Params:
             raise MissingParameter(f"The request must contain the parameter {name}.")
         return value
 
-    def get_int(self, name: str) -> int | None:
+    def get_int(self, name: M) -> int | None:
         value = self._get(name)
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
             return value
         raise self._wrong(name, "int", value)
 
-    def get_bool(self, name: str) -> bool | None:
+    def get_bool(self, name: M) -> bool | None:
         value = self._get(name)
         if value is None or isinstance(value, bool):
             return value
         raise self._wrong(name, "bool", value)
 
-    def get_datetime(self, name: str) -> datetime | None:
+    def get_datetime(self, name: M) -> datetime | None:
         value = self._get(name)
         if value is None or isinstance(value, datetime):
             return value
         raise self._wrong(name, "datetime", value)
 
-    def get_bytes(self, name: str) -> bytes | None:
+    def get_bytes(self, name: M) -> bytes | None:
         value = self._get(name)
         if value is None or isinstance(value, bytes):
             return value
         raise self._wrong(name, "bytes", value)
 
-    def get_list(self, name: str) -> list[object] | None:
+    def get_list(self, name: M) -> list[object] | None:
         """None when absent, ``[]`` for ``Name=``; structures come as plain mappings."""
         value = self._get(name)
         if value is None:
@@ -185,7 +194,7 @@ class Params:
             return list(value)
         raise self._wrong(name, "list", value)
 
-    def get_str_list(self, name: str) -> list[str] | None:
+    def get_str_list(self, name: M) -> list[str] | None:
         items = self.get_list(name)
         if items is None:
             return None
@@ -194,19 +203,19 @@ class Params:
                 raise self._wrong(name, "list[str]", item)
         return items  # type: ignore[return-value]
 
-    def get_struct_list(self, name: str) -> list[Params] | None:
+    def get_struct_list(self, name: M) -> list[Params[Any]] | None:
         items = self.get_list(name)
         if items is None:
             return None
         schema = self._schema.children.get(name)
-        out: list[Params] = []
+        out: list[Params[Any]] = []
         for item in items:
             if schema is None or not isinstance(item, dict):
                 raise self._wrong(name, "list of structures", item)
             out.append(Params(item, schema))
         return out
 
-    def get_map(self, name: str) -> dict[str, object] | None:
+    def get_map(self, name: M) -> dict[str, object] | None:
         value = self._get(name)
         if value is None:
             return None
@@ -214,7 +223,7 @@ class Params:
             return dict(value)
         raise self._wrong(name, "map", value)
 
-    def get_struct(self, name: str) -> Params | None:
+    def get_struct(self, name: M) -> Params[Any] | None:
         value = self._get(name)
         if value is None:
             return None
@@ -227,7 +236,7 @@ class Params:
 @dataclass(frozen=True, slots=True)
 class DecodedRequest:
     operation: str  # e.g. "AssumeRole"
-    params: Params  # validated input
+    params: Params[Any]  # validated input
 
 
 # --- the request tree -----------------------------------------------------------------
@@ -769,7 +778,7 @@ def decode(spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> DecodedReques
     return DecodedRequest(action, Params(result, plan.schema))
 
 
-def params_for(spec: ServiceSpec, operation: str, data: dict[str, object]) -> Params:
+def params_for(spec: ServiceSpec, operation: str, data: dict[str, object]) -> Params[Any]:
     """``Params`` over already-typed ``data`` for ``operation``, without wire decoding or
     validation: for handler tests and internal callers. Unknown operation → KeyError."""
     service = _service_plans(spec)

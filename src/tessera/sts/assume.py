@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
-from typing import Final
+from typing import Any, Final
 
 from tessera import arn as arns
 from tessera import ids
@@ -25,6 +25,7 @@ from tessera.iam.authz import denial_message
 from tessera.iam.mfa import check_mfa
 from tessera.iam.model import Role, Tag
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import AssumeRoleMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts import durations, packing
@@ -92,7 +93,7 @@ def _denied(caller: Principal, action: str, resource: str) -> AccessDenied:
 
 
 def session_policy_from(
-    ctx: OperationContext, params: Params, account_id: str
+    ctx: OperationContext, params: Params[Any], account_id: str
 ) -> tuple[str | None, tuple[str, ...]]:
     """The validated inline session policy (canonical form) and policy ARNs; the ARNs
     must name managed policies of ``account_id``."""
@@ -121,7 +122,7 @@ def _effective_resource_tags(role_tags: list[Tag], inherited: tuple[Tag, ...]) -
 
 
 @operation("sts", "AssumeRole", action="sts:AssumeRole", inline=True)
-def assume_role(ctx: OperationContext, params: Params) -> Result:
+def assume_role(ctx: OperationContext, params: Params[AssumeRoleMembers]) -> Result:
     caller = ctx.caller
     role_arn = params.req_str("RoleArn")
     session_name = params.req_str("RoleSessionName")

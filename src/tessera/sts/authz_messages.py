@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tessera.errors import InvalidAuthorizationMessage
 from tessera.iam.policy import Decision, RequestContext
 from tessera.operation import OperationContext, Result
+from tessera.protocol.inputs import DecodeAuthorizationMessageMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts.sessions import SessionKey, SessionKeyRing
@@ -165,7 +166,9 @@ class AuthorizationMessages:
 @operation(
     "sts", "DecodeAuthorizationMessage", action="sts:DecodeAuthorizationMessage", inline=True
 )
-def decode_authorization_message(ctx: OperationContext, params: Params) -> Result:
+def decode_authorization_message(
+    ctx: OperationContext, params: Params[DecodeAuthorizationMessageMembers]
+) -> Result:
     """STS DecodeAuthorizationMessage: needs ``sts:DecodeAuthorizationMessage``
     (resource ``*``); answers ``DecodedMessage`` (a JSON string)."""
     encoded = params.req_str("EncodedMessage")

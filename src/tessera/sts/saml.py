@@ -65,6 +65,7 @@ from tessera.iam.ops_saml import ProviderRef, parse_provider_arn, private_key_ob
 from tessera.iam.policy import PrincipalInfo
 from tessera.iam.saml_model import SamlProvider
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import AssumeRoleWithSAMLMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts import durations, packing
@@ -288,7 +289,9 @@ def _role(ctx: OperationContext, role_arn: str) -> Role:
 
 
 @operation("sts", "AssumeRoleWithSAML", action="sts:AssumeRoleWithSAML", signed=False)
-def assume_role_with_saml(ctx: OperationContext, params: Params) -> Result:
+def assume_role_with_saml(
+    ctx: OperationContext, params: Params[AssumeRoleWithSAMLMembers]
+) -> Result:
     role_arn = params.req_str("RoleArn")
     principal_arn = params.req_str("PrincipalArn")
     parse_role_arn(role_arn)  # malformed ARNs fail before anything else

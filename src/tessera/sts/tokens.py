@@ -13,6 +13,7 @@ from tessera.auth.principal import Session, SessionKind
 from tessera.errors import AccessDenied
 from tessera.iam.mfa import check_mfa
 from tessera.operation import OperationContext, Result
+from tessera.protocol.inputs import GetFederationTokenMembers, GetSessionTokenMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts import durations, packing
@@ -22,7 +23,7 @@ from tessera.sts.restrictions import session_credentials_message
 
 
 @operation("sts", "GetSessionToken", action=None, inline=True)
-def get_session_token(ctx: OperationContext, params: Params) -> Result:
+def get_session_token(ctx: OperationContext, params: Params[GetSessionTokenMembers]) -> Result:
     """No IAM permission is needed to call GetSessionToken (AWS documents it can't be
     restricted), so this handler does not authorise."""
     caller = ctx.caller
@@ -50,7 +51,9 @@ def get_session_token(ctx: OperationContext, params: Params) -> Result:
 
 
 @operation("sts", "GetFederationToken", action="sts:GetFederationToken", inline=True)
-def get_federation_token(ctx: OperationContext, params: Params) -> Result:
+def get_federation_token(
+    ctx: OperationContext, params: Params[GetFederationTokenMembers]
+) -> Result:
     caller = ctx.caller
     if caller.temporary:
         raise AccessDenied(session_credentials_message("GetFederationToken"))

@@ -32,6 +32,7 @@ from tessera.oidc.claims import TokenContext
 from tessera.oidc.jwt import issue_token
 from tessera.oidc.keys import ALGORITHMS, Algorithm
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import GetWebIdentityTokenMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts import tags as session_tags
@@ -69,7 +70,9 @@ def _subject_and_tags(ctx: OperationContext, caller: Principal) -> tuple[str, di
 @operation(
     "sts", "GetWebIdentityToken", action="sts:GetWebIdentityToken", inline=True, requires="issuers"
 )
-def get_web_identity_token(ctx: OperationContext, params: Params) -> Result:
+def get_web_identity_token(
+    ctx: OperationContext, params: Params[GetWebIdentityTokenMembers]
+) -> Result:
     caller = ctx.caller
     audiences = params.get_str_list("Audience") or []
     algorithm = params.req_str("SigningAlgorithm")

@@ -90,6 +90,7 @@ from tessera.jose.errors import (
     WrongAudience,
 )
 from tessera.operation import ContextValue, OperationContext, Result
+from tessera.protocol.inputs import AssumeRoleWithWebIdentityMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.sts import durations
@@ -353,7 +354,9 @@ def _amr(value: object) -> ContextValue | None:
     signed=False,
     requires="inbound_oidc",
 )
-def assume_role_with_web_identity(ctx: OperationContext, params: Params) -> Result:
+def assume_role_with_web_identity(
+    ctx: OperationContext, params: Params[AssumeRoleWithWebIdentityMembers]
+) -> Result:
     role_arn = params.req_str("RoleArn")
     session_name = params.req_str("RoleSessionName")
     raw_token = params.req_str("WebIdentityToken")
