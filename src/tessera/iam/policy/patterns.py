@@ -3,8 +3,8 @@
 Owns the two string languages of the policy grammar:
 
 * glob patterns with ``*`` (any run of characters, including ``/`` and ``:``)
-  and ``?`` (exactly one character), compiled once to anchored regular
-  expressions and cached;
+  and ``?`` (exactly one character), compiled once to regular expressions that
+  are only ever used with ``fullmatch`` and cached;
 * policy variables ``${key}``, ``${key, 'default'}`` and the escapes ``${*}``,
   ``${?}``, ``${$}`` (IAM User Guide, "IAM policy elements: Variables and
   tags"), recognised only in documents with ``Version`` ``2012-10-17``; in a
@@ -14,20 +14,33 @@ A :class:`Pattern` is parsed once at policy compile time.  Resolving it against
 a request's context keys either yields a string / compiled matcher, or
 ``None`` when a referenced variable has no value and no default (the caller
 then treats that value as matching nothing and records the missing key).
+
+Every input here is attacker-controlled (a session policy is a request
+parameter), so nothing may cost more than linear time in pattern × subject:
+
+* A glob is matched the classic way: the literal run before the first ``*``
+  must start the subject, the run after the last ``*`` must end it, and each
+  run in between is matched at its *leftmost* position after the previous one.
+  Runs are fixed-length (literal characters and ``?``), so leftmost is always
+  right and nothing is ever retried.  The regex says exactly that:
+  ``A(?>.*?B)(?>.*?C).*D`` for ``A*B*C*D`` — each atomic group is entered once
+  and never backtracked into, so a match costs O(len(subject) × len(pattern))
+  where ``A.*B.*C.*D`` cost O(len(subject) ** stars).  Literal characters are
+  still compared by the regex engine, so case handling (``ignore_case``) is
+  exactly what it was.
+* ``${...}`` and ``${key, 'default'}`` are scanned with ``str.find``, not with
+  backtracking expressions (those were quadratic, and cubic on white space).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
 ContextValue = str | tuple[str, ...]
-
-_VAR_RE: Final = re.compile(r"\$\{([^}]*)\}")
-_DEFAULT_RE: Final = re.compile(r"^\s*([^,]+?)\s*,\s*'([^']*)'\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,23 +69,65 @@ ONE: Final = _Wild("?")
 Part = str | Var | _Wild
 
 
-def _glob_regex_source(parts: tuple[Part, ...] | list[str | _Wild]) -> str:
-    out: list[str] = []
-    for part in parts:
+def _glob_template(parts: Sequence[Part]) -> tuple[str | Var, ...]:
+    """The regex for a sequence of parts, as source fragments with each ``Var`` left
+    in place (its value is escaped in when the variable is resolved).
+
+    ``A*B*C`` becomes ``A(?>.*?B).*C``: the first run anchored at the start (by
+    ``fullmatch``), each middle run at its leftmost position (an atomic group,
+    never retried), the last run at the end.  Consecutive ``*`` collapse to one;
+    every middle run is therefore non-empty.  A pattern with at most one ``*`` gives
+    the same expression as a naive translation.
+    """
+    # The last run of stars becomes ".*"; every earlier one opens an atomic group.
+    last = len(parts) - 1
+    while last >= 0 and parts[last] is not STAR:
+        last -= 1
+    while last > 0 and parts[last - 1] is STAR:
+        last -= 1
+    out: list[str | Var] = []
+    buf: list[str] = []
+    in_group = False
+    for i, part in enumerate(parts):
         if part is STAR:
-            out.append(".*")
+            if i and parts[i - 1] is STAR:
+                continue  # "**" is "*"
+            if in_group:
+                buf.append(")")
+            in_group = i != last
+            buf.append("(?>.*?" if in_group else ".*")
         elif part is ONE:
-            out.append(".")
+            buf.append(".")
         elif isinstance(part, str):
-            out.append(re.escape(part))
-        else:  # pragma: no cover - variables are resolved before this point
+            buf.append(re.escape(part))
+        elif isinstance(part, Var):
+            if buf:
+                out.append("".join(buf))
+                buf = []
+            out.append(part)
+        else:  # pragma: no cover - Part is exhaustive
             raise TypeError(part)
+    if buf:
+        out.append("".join(buf))
+    return tuple(out)
+
+
+def _glob_regex_source(parts: Sequence[Part]) -> str:
+    """Regex source for a glob without variables, to be used with ``fullmatch``."""
+    out: list[str] = []
+    for frag in _glob_template(parts):
+        if not isinstance(frag, str):  # pragma: no cover - callers pass no variables
+            raise TypeError(frag)
+        out.append(frag)
     return "".join(out)
 
 
 @lru_cache(maxsize=65536)
 def compile_glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    """Compile a plain glob (``*`` and ``?`` wildcards, nothing else)."""
+    """Compile a plain glob (``*`` and ``?`` wildcards, nothing else).
+
+    Use the result with ``fullmatch`` only (it runs in linear time; ``match`` and
+    ``search`` do not mean "the glob matches")."""
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return re.compile(_glob_regex_source(_split_wild(pattern)), flags)
 
@@ -117,6 +172,8 @@ class Pattern:
     has_vars: bool
     static_regex: re.Pattern[str] | None
     static_text: str | None
+    #: regex source fragments with ``Var`` placeholders (see :func:`_glob_template`)
+    template: tuple[str | Var, ...]
 
     # -- resolution --------------------------------------------------------------------
 
@@ -143,19 +200,15 @@ class Pattern:
     def regex(
         self, keys: Mapping[str, ContextValue], missing: Callable[[str], None]
     ) -> re.Pattern[str] | None:
-        """An anchored matcher; variable values are matched literally."""
+        """A matcher for ``fullmatch``; variable values are matched literally."""
         if self.static_regex is not None:
             return self.static_regex
         out: list[str] = []
-        for part in self.parts:
-            if part is STAR:
-                out.append(".*")
-            elif part is ONE:
-                out.append(".")
-            elif isinstance(part, str):
-                out.append(re.escape(part))
-            elif isinstance(part, Var):
-                value = _lookup(part, keys, missing)
+        for frag in self.template:
+            if isinstance(frag, str):
+                out.append(frag)
+            else:
+                value = _lookup(frag, keys, missing)
                 if value is None:
                     return None
                 out.append(re.escape(value))
@@ -200,40 +253,86 @@ def parse_pattern(
             parts.append(chunk)
 
     has_vars = False
-    if variables:
+    if variables and "${" in text:
         pos = 0
-        for m in _VAR_RE.finditer(text):
-            add_text(text[pos : m.start()])
-            inner = m.group(1)
+        for start, end, inner in _variable_spans(text):
+            add_text(text[pos:start])
             if inner in ("*", "?", "$"):
                 add_text(inner, literal=True)  # escapes: ${*} ${?} ${$}
             else:
-                dm = _DEFAULT_RE.match(inner)
-                if dm:
-                    parts.append(Var(dm.group(1).strip().lower(), dm.group(2)))
+                key_default = _split_default(inner)
+                if key_default is not None:
+                    parts.append(Var(key_default[0].lower(), key_default[1]))
                 else:
                     parts.append(Var(inner.strip().lower(), None))
                 has_vars = True
-            pos = m.end()
+            pos = end
         add_text(text[pos:])
     else:
         add_text(text)
 
-    # Merge adjacent literal strings.
+    # Merge adjacent literal strings (one join per run: linear).
     merged: list[Part] = []
+    run: list[str] = []
     for part in parts:
-        if isinstance(part, str) and merged and isinstance(merged[-1], str):
-            merged[-1] = merged[-1] + part
-        else:
-            merged.append(part)
+        if isinstance(part, str):
+            run.append(part)
+            continue
+        if run:
+            merged.append("".join(run))
+            run = []
+        merged.append(part)
+    if run:
+        merged.append("".join(run))
 
     frozen = tuple(merged)
     static_regex: re.Pattern[str] | None = None
     static_text: str | None = None
-    if not has_vars:
+    template: tuple[str | Var, ...]
+    if has_vars:
+        template = _glob_template(frozen)
+    else:
         if any(isinstance(p, _Wild) for p in frozen):
-            static_regex = _compile_source(_glob_regex_source(frozen), ignore_case)
+            source = _glob_regex_source(frozen)
         else:
             static_text = "".join(p for p in frozen if isinstance(p, str))
-            static_regex = _compile_source(re.escape(static_text), ignore_case)
-    return Pattern(text, frozen, wildcards, ignore_case, has_vars, static_regex, static_text)
+            source = re.escape(static_text)
+        template = (source,)
+        static_regex = _compile_source(source, ignore_case)
+    return Pattern(
+        text, frozen, wildcards, ignore_case, has_vars, static_regex, static_text, template
+    )
+
+
+def _variable_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    r"""``(start, end, inner)`` for each ``${inner}`` in ``text``, left to right: what
+    ``re.finditer(r"\$\{([^}]*)\}", text)`` gives, in linear time (that expression
+    rescans to the end of the text from every ``${`` that has no ``}``)."""
+    pos = 0
+    while True:
+        start = text.find("${", pos)
+        if start < 0:
+            return
+        close = text.find("}", start + 2)
+        if close < 0:
+            return  # no "}" after this "${", so none after any later one either
+        yield start, close + 1, text[start + 2 : close]
+        pos = close + 1
+
+
+def _split_default(inner: str) -> tuple[str, str] | None:
+    r"""``key, 'default'`` → ``(key stripped, default)``; ``None`` if ``inner`` has
+    no default.  Exactly ``re.match(r"^\s*([^,]+?)\s*,\s*'([^']*)'\s*$", inner)``
+    (key = group 1 stripped, default = group 2) without its cubic backtracking: the
+    key is everything before the first comma (at least one character), then optional
+    white space, a quoted default without quotes, and nothing but white space."""
+    comma = inner.find(",")
+    if comma <= 0:
+        return None
+    rest = inner[comma + 1 :].lstrip()
+    if not rest.startswith("'"):
+        return None
+    close = rest.find("'", 1)
+    if close < 0 or rest[close + 1 :].strip():
+        return None
+    return inner[:comma].strip(), rest[1:close]
