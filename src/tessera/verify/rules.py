@@ -16,20 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from tessera.iam.policy.patterns import compile_glob
 from tessera.verify.tokens import VerifiedClaims
 
 
 @lru_cache(maxsize=1024)
 def _glob_re(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for ch in pattern:
-        if ch == "*":
-            parts.append(".*")
-        elif ch == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(ch))
-    return re.compile("".join(parts), re.DOTALL)
+    # the policy engine's linear-time glob (no backtracking blow-up on "*?*?…X")
+    return compile_glob(pattern)
 
 
 def glob_match(pattern: str, value: str) -> bool:
