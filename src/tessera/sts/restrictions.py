@@ -1,8 +1,13 @@
 """What each kind of temporary credential may call (docs/wire-facts.md §4.7).
 
-* GetSessionToken sessions: in STS only ``AssumeRole`` and ``GetCallerIdentity``;
-  IAM only when the session was created with MFA.
-* GetFederationToken sessions: in STS only ``GetCallerIdentity``; no IAM at all.
+* GetSessionToken sessions: in STS only ``AssumeRole``, ``GetCallerIdentity``,
+  ``GetScopedCredentials``, ``GetWebIdentityToken`` and ``GetDelegatedAccessToken``
+  (botocore 1.44.8's GetSessionToken documentation; ``GetWebIdentityToken`` was
+  refused before AWS changed this, issue #14 §3); IAM only when the session was
+  created with MFA.
+* GetFederationToken sessions: in STS only ``GetCallerIdentity``,
+  ``GetScopedCredentials`` and ``GetDelegatedAccessToken`` (still **not**
+  ``GetWebIdentityToken``); no IAM at all.
 * AssumeRole* sessions: never ``GetSessionToken`` or ``GetFederationToken``.
 
 ``session_restriction`` is consulted by the request pipeline after
@@ -26,8 +31,18 @@ from typing import Final
 from tessera.auth.principal import Principal, SessionKind
 from tessera.errors import AccessDenied, InvalidClientTokenId, TesseraError
 
-SESSION_TOKEN_STS: Final = frozenset({"AssumeRole", "GetCallerIdentity"})
-FEDERATION_STS: Final = frozenset({"GetCallerIdentity"})
+SESSION_TOKEN_STS: Final = frozenset(
+    {
+        "AssumeRole",
+        "GetCallerIdentity",
+        "GetScopedCredentials",
+        "GetWebIdentityToken",
+        "GetDelegatedAccessToken",
+    }
+)
+FEDERATION_STS: Final = frozenset(
+    {"GetCallerIdentity", "GetScopedCredentials", "GetDelegatedAccessToken"}
+)
 NOT_FROM_SESSIONS: Final = frozenset({"GetSessionToken", "GetFederationToken"})
 
 
