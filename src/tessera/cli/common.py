@@ -93,7 +93,8 @@ def add_data_dir_args(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         type=Path,
         default=env_default("TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
-        help="data directory (env TESSERA_DATA_DIR, default ./tessera-data)",
+        metavar="DIR",
+        help="data directory (default ./tessera-data; env TESSERA_DATA_DIR)",
     )
     parser.add_argument(
         "--database-url",

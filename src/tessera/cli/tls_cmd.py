@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
         "--data-dir",
         type=Path,
         default=Path(raw_dir) if raw_dir else Path(DEFAULT_DATA_DIR),
-        help="data directory (env TESSERA_DATA_DIR, default ./tessera-data)",
+        metavar="DIR",
+        help="data directory (default ./tessera-data; env TESSERA_DATA_DIR)",
     )
     p_init.add_argument(
         "--hostname",
