@@ -19,6 +19,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from tessera import arn as arns
+from tessera.iam.tip_model import ContextProvider
 from tessera.netaddr import is_loopback_address
 
 TAG_RESOURCE_TYPE: Final = "oidc-provider"
@@ -34,6 +35,9 @@ class OidcProvider:
     created_at: datetime
     client_ids: tuple[str, ...] = ()
     thumbprints: tuple[str, ...] = ()
+    # trusted identity propagation (tessera.iam.tip_model); None: not configured
+    context_provider: ContextProvider | None = None
+    identity_center_arn: str | None = None
 
     @property
     def arn(self) -> str:

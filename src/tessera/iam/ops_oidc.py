@@ -51,6 +51,15 @@ from tessera.iam.ops_common import (
     tag_request_keys,
     tags_from,
 )
+from tessera.iam.tip_model import (
+    IC_WITHOUT_CONTEXT,
+    NOTHING_TO_UPDATE,
+    configuration_keys,
+    context_provider_members,
+    parse_context_provider,
+    parse_identity_center_arn,
+    plan_update,
+)
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import (
     AddClientIDToOpenIDConnectProviderMembers,
@@ -59,6 +68,7 @@ from tessera.protocol.inputs import (
     GetOpenIDConnectProviderMembers,
     ListOpenIDConnectProvidersMembers,
     RemoveClientIDFromOpenIDConnectProviderMembers,
+    UpdateOpenIDConnectProviderMembers,
     UpdateOpenIDConnectProviderThumbprintMembers,
 )
 from tessera.protocol.query import Params
@@ -151,9 +161,22 @@ def create_open_id_connect_provider(
     except ProviderUrlError as exc:
         raise ValidationError(INVALID_URL) from exc
     arn = provider_arn(account, parsed.url)
-    ctx.authorize(
-        "iam:CreateOpenIDConnectProvider", arn, request_keys=tag_request_keys(tags) or None
+    context_provider = parse_context_provider(context_provider_members(params))
+    ic_arn = parse_identity_center_arn(params.get_str("IdentityCenterInstanceArn"))
+    if ic_arn is not None and context_provider is None:
+        raise InvalidInput(IC_WITHOUT_CONTEXT)
+    request_keys: dict[str, ContextValue] = dict(tag_request_keys(tags))
+    request_keys.update(
+        configuration_keys(
+            context_provider=context_provider,
+            identity_center_arn=ic_arn,
+            request_issuers=(f"{parsed.scheme}://{parsed.url}",),
+            resource_issuers=None,
+            resource_identity_center_arn=None,
+            enabling=True,
+        )
     )
+    ctx.authorize("iam:CreateOpenIDConnectProvider", arn, request_keys=request_keys or None)
     if (
         parsed.scheme != "https"
         and not is_loopback_host(parsed.host)
@@ -170,6 +193,8 @@ def create_open_id_connect_provider(
         created_at=now_of(ctx),
         client_ids=client_ids,
         thumbprints=thumbprints,
+        context_provider=context_provider,
+        identity_center_arn=ic_arn,
     )
     try:
         ctx.store.create_oidc_provider(provider)
@@ -195,6 +220,11 @@ def get_open_id_connect_provider(
         "ThumbprintList": list(provider.thumbprints),
         "CreateDate": provider.created_at,
     }
+    if provider.context_provider is not None:
+        result["ContextProvider"] = provider.context_provider.render()
+    if provider.identity_center_arn is not None:
+        # IdentityStoreArn is not returned: Tessera has no Identity Center to resolve it
+        result["IdentityCenterInstanceArn"] = provider.identity_center_arn
     tags = ctx.store.get_tags(provider.account_id, TAG_RESOURCE_TYPE, provider.url)
     if tags:
         result["Tags"] = render_tags(tags)
@@ -246,6 +276,55 @@ def update_open_id_connect_provider_thumbprint(
     thumbprints = _thumbprints(params.get_str_list("ThumbprintList") or [])
     if not ctx.store.set_oidc_thumbprints(provider.account_id, provider.url, thumbprints):
         raise not_found(arn)  # deleted in between
+    return None
+
+
+@operation("iam", "UpdateOpenIDConnectProvider", action="iam:UpdateOpenIDConnectProvider")
+def update_open_id_connect_provider(
+    ctx: OperationContext, params: Params[UpdateOpenIDConnectProviderMembers]
+) -> Result:
+    """The trusted-identity-propagation configuration (reference §1.2): a request
+    changes either the ContextProvider or the Identity Center association; a value
+    and its Remove flag exclude each other; the ContextProvider cannot be removed
+    while an association exists. Authorised with ``iam:EnableIdentityPropagation``,
+    ``iam:EnableIdentityCenterAssociation``, ``iam:RequestIdentityCenterInstanceArn``
+    and the provider's ``iam:ResourceIdentityProviderIssuers`` /
+    ``iam:ResourceIdentityCenterInstanceArn``."""
+    arn = params.req_str("OpenIDConnectProviderArn")
+    raw_context = context_provider_members(params)
+    raw_ic = params.get_str("IdentityCenterInstanceArn")
+    remove_context = bool(params.get_bool("RemoveContextProvider"))
+    remove_ic = bool(params.get_bool("RemoveIdentityCenterInstance"))
+    account = account_of(ctx)
+    ref = parse_provider_arn(arn)
+    current = (
+        ctx.store.get_oidc_provider(account, ref[1])
+        if ref is not None and ref[0] == account
+        else None
+    )
+    keys = configuration_keys(
+        context_provider=raw_context,
+        identity_center_arn=raw_ic,
+        request_issuers=None,
+        resource_issuers=(current.issuer,) if current is not None else None,
+        resource_identity_center_arn=current.identity_center_arn if current else None,
+        enabling=True,
+    )
+    provider = _provider_for(ctx, "iam:UpdateOpenIDConnectProvider", arn, request_keys=keys)
+    change = plan_update(
+        raw_context,
+        raw_ic,
+        remove_context,
+        remove_ic,
+        provider.context_provider,
+        provider.identity_center_arn,
+    )
+    if change.empty:
+        raise InvalidInput(NOTHING_TO_UPDATE)
+    if not ctx.store.set_oidc_tip(
+        provider.account_id, provider.url, change.context_provider, change.identity_center_arn
+    ):
+        raise not_found(arn)
     return None
 
 

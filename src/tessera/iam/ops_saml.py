@@ -41,6 +41,15 @@ from tessera.iam.ops_common import (
     tags_from,
 )
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider, saml_provider_arn
+from tessera.iam.tip_model import (
+    IC_WITHOUT_CONTEXT,
+    configuration_keys,
+    context_provider_members,
+    parse_context_provider,
+    parse_identity_center_arn,
+    plan_update,
+    saml_key_hash,
+)
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import (
     CreateSAMLProviderMembers,
@@ -81,6 +90,37 @@ ADD_AND_REMOVE: Final = (
     "the two parameters."
 )
 KEY_LIMIT: Final = "Private key limit of 2 is reached."
+# [I] reference §1.2: a request changes the ContextProvider or the provider metadata
+CONTEXT_AND_METADATA: Final = (
+    "A request can change either the ContextProvider or the provider metadata (metadata "
+    "document, AssertionEncryptionMode, private keys, Identity Center association), not both."
+)
+
+
+def _issuers_of(document: str | None) -> tuple[str, ...] | None:
+    """The issuer entity id of a metadata document (``iam:*IdentityProviderIssuers``);
+    None when it does not parse (the operation refuses it after authorising)."""
+    if document is None:
+        return None
+    try:
+        return (parse_metadata(document).entity_id,)
+    except MetadataError:
+        return None
+
+
+def key_hashes(document: str) -> list[dict[str, object]]:
+    """``SAMLKeyHashes``: the hashes (``tip_model.saml_key_hash``) of the signing keys
+    of the metadata, under its entity id."""
+    try:
+        meta = parse_metadata(document)
+    except MetadataError:
+        return []
+    return [
+        {
+            "IssuerURL": meta.entity_id,
+            "KeyHashes": list(dict.fromkeys(saml_key_hash(c) for c in meta.certificates)),
+        }
+    ]
 
 
 def not_found(provider_arn: str) -> NoSuchEntity:
@@ -234,9 +274,24 @@ def create_saml_provider(
     document = params.req_str("SAMLMetadataDocument")
     tags = tags_from(params)
     provider_arn = saml_provider_arn(account, name)
-    ctx.authorize(
-        "iam:CreateSAMLProvider", provider_arn, request_keys=tag_request_keys(tags) or None
+    raw_context = context_provider_members(params)
+    raw_ic = params.get_str("IdentityCenterInstanceArn")
+    request_keys: dict[str, ContextValue] = dict(tag_request_keys(tags))
+    request_keys.update(
+        configuration_keys(
+            context_provider=raw_context,
+            identity_center_arn=raw_ic,
+            request_issuers=_issuers_of(document),
+            resource_issuers=None,
+            resource_identity_center_arn=None,
+            enabling=True,
+        )
     )
+    ctx.authorize("iam:CreateSAMLProvider", provider_arn, request_keys=request_keys or None)
+    context_provider = parse_context_provider(raw_context)
+    ic_arn = parse_identity_center_arn(raw_ic)
+    if ic_arn is not None and context_provider is None:
+        raise InvalidInput(IC_WITHOUT_CONTEXT)
     meta = _metadata(document)
     now = now_of(ctx)
     mode = params.get_str("AssertionEncryptionMode")
@@ -259,6 +314,8 @@ def create_saml_provider(
         created_at=now,
         encryption_mode=mode,
         private_keys_sealed=_seal_keys(ctx, provider_uuid, keys),
+        context_provider=context_provider,
+        identity_center_arn=ic_arn,
     )
     try:
         ctx.store.create_saml_provider(provider)
@@ -277,13 +334,50 @@ def create_saml_provider(
 def update_saml_provider(
     ctx: OperationContext, params: Params[UpdateSAMLProviderMembers]
 ) -> Result:
-    provider = get_provider_for(ctx, "iam:UpdateSAMLProvider", params.req_str("SAMLProviderArn"))
+    arn = params.req_str("SAMLProviderArn")
     document = params.get_str("SAMLMetadataDocument")
     mode = params.get_str("AssertionEncryptionMode")
     added = params.get_str("AddPrivateKey")
     removed = params.get_str("RemovePrivateKey")
-    if document is None and mode is None and added is None and removed is None:
+    raw_context = context_provider_members(params)
+    raw_ic = params.get_str("IdentityCenterInstanceArn")
+    remove_context = bool(params.get_bool("RemoveContextProvider"))
+    remove_ic = bool(params.get_bool("RemoveIdentityCenterInstance"))
+    ref = parse_provider_arn(arn)
+    current = (
+        ctx.store.get_saml_provider(ref.account_id, ref.name)
+        if ref is not None and ref.account_id == account_of(ctx)
+        else None
+    )
+    keys_for_tip = configuration_keys(
+        context_provider=raw_context,
+        identity_center_arn=raw_ic,
+        request_issuers=_issuers_of(document),
+        resource_issuers=_issuers_of(current.metadata_document) if current else None,
+        resource_identity_center_arn=current.identity_center_arn if current else None,
+        enabling=True,
+    )
+    provider = get_provider_for(ctx, "iam:UpdateSAMLProvider", arn, request_keys=keys_for_tip)
+    tip = plan_update(
+        raw_context,
+        raw_ic,
+        remove_context,
+        remove_ic,
+        provider.context_provider,
+        provider.identity_center_arn,
+    )
+    metadata_change = any(v is not None for v in (document, mode, added, removed))
+    if tip.changes_context and (metadata_change or tip.changes_association):
+        raise InvalidInput(CONTEXT_AND_METADATA)
+    if not metadata_change and tip.empty:
         raise InvalidInput(NO_UPDATES)
+    if tip.changes_context or tip.changes_association:
+        if not ctx.store.set_saml_tip(
+            provider.account_id, provider.name, tip.context_provider, tip.identity_center_arn
+        ):
+            raise not_found(provider.arn)
+        if not metadata_change:
+            return {"SAMLProviderArn": provider.arn}
     if added is not None and removed is not None:
         raise InvalidInput(ADD_AND_REMOVE)
     valid_until = None
@@ -330,7 +424,15 @@ def update_saml_provider(
 def get_saml_provider(ctx: OperationContext, params: Params[GetSAMLProviderMembers]) -> Result:
     provider = get_provider_for(ctx, "iam:GetSAMLProvider", params.req_str("SAMLProviderArn"))
     tags = ctx.store.get_tags(provider.account_id, RESOURCE_TYPE, provider.name.lower())
+    tip: dict[str, object] = {}
+    if provider.context_provider is not None:
+        tip["ContextProvider"] = provider.context_provider.render()
+        tip["SAMLKeyHashes"] = key_hashes(provider.metadata_document)
+    if provider.identity_center_arn is not None:
+        # IdentityStoreArn is not returned: Tessera has no Identity Center to resolve it
+        tip["IdentityCenterInstanceArn"] = provider.identity_center_arn
     return {
+        **tip,
         "SAMLProviderUUID": provider.provider_uuid,
         "SAMLMetadataDocument": provider.metadata_document,
         "CreateDate": provider.created_at,

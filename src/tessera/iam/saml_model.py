@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from tessera import arn as arns
+from tessera.iam.tip_model import ContextProvider
 
 RESOURCE_TYPE: Final = "saml-provider"  # ARN resource type and the tags table's resource_type
 
@@ -28,6 +29,9 @@ class SamlProvider:
     encryption_mode: str | None = None
     # JSON list of {KeyId, Timestamp, Pem} sealed under the KEK (purpose "saml-keys:<uuid>")
     private_keys_sealed: bytes | None = None
+    # trusted identity propagation (tessera.iam.tip_model); None: not configured
+    context_provider: ContextProvider | None = None
+    identity_center_arn: str | None = None
 
     @property
     def arn(self) -> str:

@@ -269,6 +269,14 @@ UpdateAccessKeyMembers = Literal["AccessKeyId", "Status", "UserName"]
 UpdateAssumeRolePolicyMembers = Literal["PolicyDocument", "RoleName"]
 #: iam UpdateGroup
 UpdateGroupMembers = Literal["GroupName", "NewGroupName", "NewPath"]
+#: iam UpdateOpenIDConnectProvider
+UpdateOpenIDConnectProviderMembers = Literal[
+    "ContextProvider",
+    "IdentityCenterInstanceArn",
+    "OpenIDConnectProviderArn",
+    "RemoveContextProvider",
+    "RemoveIdentityCenterInstance",
+]
 #: iam UpdateOpenIDConnectProviderThumbprint
 UpdateOpenIDConnectProviderThumbprintMembers = Literal["OpenIDConnectProviderArn", "ThumbprintList"]
 #: iam UpdateRole

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tessera.iam.oidc_model import OidcProvider
+from tessera.iam.tip_model import ContextProvider
 
 
 class OidcProviderStore(Protocol):
@@ -31,4 +32,14 @@ class OidcProviderStore(Protocol):
         change: Callable[[tuple[str, ...]], tuple[str, ...]],
     ) -> tuple[str, ...] | None:
         """Apply ``change`` atomically (it may raise to refuse); None: no provider."""
+        ...
+
+    def set_oidc_tip(
+        self,
+        account_id: str,
+        url: str,
+        context_provider: ContextProvider | None,
+        identity_center_arn: str | None,
+    ) -> bool:
+        """Replace the provider's TIP configuration; False when there is no provider."""
         ...

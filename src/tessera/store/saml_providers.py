@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tessera.iam.saml_model import SamlProvider
+from tessera.iam.tip_model import ContextProvider
 
 
 class SamlProviderStore(Protocol):
@@ -30,6 +31,16 @@ class SamlProviderStore(Protocol):
         ...
 
     def delete_saml_provider(self, account_id: str, name: str) -> bool: ...
+
+    def set_saml_tip(
+        self,
+        account_id: str,
+        name: str,
+        context_provider: ContextProvider | None,
+        identity_center_arn: str | None,
+    ) -> bool:
+        """Replace the provider's TIP configuration; False when there is no provider."""
+        ...
 
 
 class SamlReplayCache(Protocol):

@@ -16,6 +16,7 @@ from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.oidc_model import TAG_RESOURCE_TYPE, OidcProvider
+from tessera.iam.tip_model import ContextProvider
 from tessera.store.base import AlreadyExists, StoreError
 from tessera.store.cache import cached
 from tessera.store.sql import schema as s
@@ -32,6 +33,10 @@ def _row(row: Row[Any]) -> OidcProvider:
         created_at=utc_req(row.created_at),
         client_ids=tuple(json.loads(row.client_ids)),
         thumbprints=tuple(json.loads(row.thumbprints)),
+        context_provider=(
+            ContextProvider.from_json(row.context_provider) if row.context_provider else None
+        ),
+        identity_center_arn=row.identity_center_arn,
     )
 
 
@@ -55,6 +60,12 @@ class SqlOidcProviders(SqlEngine):
                         client_ids=json.dumps(list(provider.client_ids)),
                         thumbprints=json.dumps(list(provider.thumbprints)),
                         created_at=provider.created_at,
+                        context_provider=(
+                            provider.context_provider.to_json()
+                            if provider.context_provider is not None
+                            else None
+                        ),
+                        identity_center_arn=provider.identity_center_arn,
                     )
                 )
         except IntegrityError as exc:
@@ -97,6 +108,27 @@ class SqlOidcProviders(SqlEngine):
                 update(s.oidc_providers)
                 .where(_key(account_id, url))
                 .values(thumbprints=json.dumps(list(thumbprints)))
+            )
+            return bool(changed.rowcount == 1)
+
+    def set_oidc_tip(
+        self,
+        account_id: str,
+        url: str,
+        context_provider: ContextProvider | None,
+        identity_center_arn: str | None,
+    ) -> bool:
+        """Replace the TIP configuration; False when the provider does not exist."""
+        with self._tx() as conn:
+            changed = conn.execute(
+                update(s.oidc_providers)
+                .where(_key(account_id, url))
+                .values(
+                    context_provider=(
+                        context_provider.to_json() if context_provider is not None else None
+                    ),
+                    identity_center_arn=identity_center_arn,
+                )
             )
             return bool(changed.rowcount == 1)
 

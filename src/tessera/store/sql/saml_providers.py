@@ -17,6 +17,7 @@ from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tessera.iam.saml_model import RESOURCE_TYPE, SamlProvider
+from tessera.iam.tip_model import ContextProvider
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import QUIET, SqlEngine, utc_req
 
@@ -61,6 +62,10 @@ class SqlSamlProviders(SqlEngine):
             private_keys_sealed=(
                 bytes(row.private_keys_sealed) if row.private_keys_sealed is not None else None
             ),
+            context_provider=(
+                ContextProvider.from_json(row.context_provider) if row.context_provider else None
+            ),
+            identity_center_arn=row.identity_center_arn,
         )
 
     def create_saml_provider(self, provider: SamlProvider) -> None:
@@ -77,6 +82,12 @@ class SqlSamlProviders(SqlEngine):
                 created_at=provider.created_at,
                 encryption_mode=provider.encryption_mode,
                 private_keys_sealed=provider.private_keys_sealed,
+                context_provider=(
+                    provider.context_provider.to_json()
+                    if provider.context_provider is not None
+                    else None
+                ),
+                identity_center_arn=provider.identity_center_arn,
             ),
         )
 
@@ -119,6 +130,29 @@ class SqlSamlProviders(SqlEngine):
             if not values:
                 return conn.execute(select(c.name).where(where)).first() is not None
             result = conn.execute(update(s.saml_providers).where(where).values(**values))
+            return bool(result.rowcount == 1)
+
+    def set_saml_tip(
+        self,
+        account_id: str,
+        name: str,
+        context_provider: ContextProvider | None,
+        identity_center_arn: str | None,
+    ) -> bool:
+        """Replace the TIP configuration; False when the provider does not exist."""
+        c = s.saml_providers.c
+        where = and_(c.account_id == account_id, c.name_key == name.lower())
+        with self._tx() as conn:
+            result = conn.execute(
+                update(s.saml_providers)
+                .where(where)
+                .values(
+                    context_provider=(
+                        context_provider.to_json() if context_provider is not None else None
+                    ),
+                    identity_center_arn=identity_center_arn,
+                )
+            )
             return bool(result.rowcount == 1)
 
     def delete_saml_provider(self, account_id: str, name: str) -> bool:

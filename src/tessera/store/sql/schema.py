@@ -271,6 +271,9 @@ oidc_providers = Table(
     Column("client_ids", Text, nullable=False),  # JSON array, in the order added
     Column("thumbprints", Text, nullable=False),  # JSON array
     Column("created_at", TS, nullable=False),
+    # trusted identity propagation (migration 8): ContextProvider JSON, Identity Center ARN
+    Column("context_provider", Text, nullable=True),
+    Column("identity_center_arn", String(1224), nullable=True),
 )
 
 saml_providers = Table(
@@ -285,6 +288,9 @@ saml_providers = Table(
     Column("created_at", TS, nullable=False),
     Column("encryption_mode", String(16), nullable=True),  # Required | Allowed | NULL
     Column("private_keys_sealed", LargeBinary, nullable=True),  # kek.seal(JSON, saml-keys:<uuid>)
+    # trusted identity propagation (migration 8): ContextProvider JSON, Identity Center ARN
+    Column("context_provider", Text, nullable=True),
+    Column("identity_center_arn", String(1224), nullable=True),
 )
 
 # Replay cache for AssumeRoleWithSAML: one row per accepted assertion ID (per provider)
@@ -370,6 +376,13 @@ def _bind_principals(conn: Connection) -> None:
         )
 
 
+def _add_tip_columns(conn: Connection) -> None:
+    """Migration 8: the ContextProvider and Identity Center association of OIDC and
+    SAML providers (trusted identity propagation)."""
+    _add_columns(oidc_providers, "context_provider", "identity_center_arn")(conn)
+    _add_columns(saml_providers, "context_provider", "identity_center_arn")(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (
         1,
@@ -403,4 +416,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         _create(organizations, org_units, org_policies, org_policy_targets),
     ),
     (7, "principals bound by unique id: access keys and trust policies", _bind_principals),
+    (8, "trusted identity propagation on OIDC and SAML providers", _add_tip_columns),
 ]
