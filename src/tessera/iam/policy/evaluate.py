@@ -36,6 +36,13 @@ docs/wire-facts.md §6.1/§6.2/§4.8.  The order implemented by :func:`evaluate`
    policies and *the* session policies); when it is ``None``, role sessions are
    unrestricted and ``federated-user`` sessions have no permissions
    (GetFederationToken without a policy).
+
+Scope-down layers (``PolicySet.scope_layers``, from GetScopedCredentials) are
+checked right after the organization policies (3b): each layer must allow, on
+every path — root sessions, resource-policy grants naming the session,
+cross-account — because AWS defines the scoped session's permissions as the
+intersection of the calling session's and every layer's ([I] stricter than a
+session policy, which a grant naming the exact session ARN bypasses).
 """
 
 from __future__ import annotations
@@ -213,6 +220,10 @@ class PolicySet:
     scps: Sequence[Sequence[Policy]] = ()
     rcps: Sequence[Sequence[Policy]] = ()
     is_trust_evaluation: bool = False
+    #: GetScopedCredentials scope-down layers: each layer (one policy document,
+    #: possibly empty when it no longer parses) must allow the request, on every
+    #: path (root, resource-policy grants, cross-account) — see step 3b
+    scope_layers: Sequence[Sequence[Policy]] = ()
 
 
 @dataclass(slots=True)
@@ -292,6 +303,7 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
     id_scan = ev.scan_policies(ps.identity, PolicyType.IDENTITY)
     b_scan = ev.scan_policies((ps.boundary,), PolicyType.BOUNDARY) if ps.boundary else _NONE
     s_scan = ev.scan_policies(ps.session, PolicyType.SESSION) if ps.session is not None else _NONE
+    layer_scans = [ev.scan_policies(layer, PolicyType.SESSION) for layer in ps.scope_layers]
 
     # the scans in _DENY_ORDER (a tuple: hashing Enum members is slow)
     by_type: tuple[tuple[PolicyType, list[_Scan]], ...] = (
@@ -300,7 +312,7 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
         (PolicyType.RESOURCE, [res_scan]),
         (PolicyType.IDENTITY, [id_scan]),
         (PolicyType.BOUNDARY, [b_scan]),
-        (PolicyType.SESSION, [s_scan]),
+        (PolicyType.SESSION, [s_scan, *layer_scans]),
     )
     missing = tuple(ev.missing)
     trust = ps.is_trust_evaluation
@@ -316,6 +328,7 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
         or s_scan.denies
         or (scp_scans and any(s.denies for s in scp_scans))
         or (rcp_scans and any(s.denies for s in rcp_scans))
+        or (layer_scans and any(s.denies for s in layer_scans))
     )
     for ptype, scans in by_type if any_deny else ():
         denies = [m for scan in scans for m in scan.denies]
@@ -328,6 +341,9 @@ def evaluate(context: RequestContext, policies: PolicySet) -> Decision:
         return deny(PolicyType.SCP)
     if rcp_scans and any(not scan.allows for scan in rcp_scans):
         return deny(PolicyType.RCP)
+    # 3b. scope-down layers: every layer must allow, whatever grants the request
+    if layer_scans and any(not scan.allows for scan in layer_scans):
+        return deny(PolicyType.SESSION)
 
     def allow() -> Decision:
         allows = tuple(m for _, ss in by_type for s in ss for m in s.allows)
