@@ -103,6 +103,10 @@ def get_role_for(
     return role
 
 
+#: MaxSigninSessionDuration limits AWS console sign-in sessions; Tessera has no console
+_NO_SIGNIN = "it limits AWS Management Console sign-in sessions, which Tessera does not have"
+
+
 @operation("iam", "CreateRole", action="iam:CreateRole")
 def create_role(ctx: OperationContext, params: Params[CreateRoleMembers]) -> Result:
     account = account_of(ctx)
@@ -116,6 +120,7 @@ def create_role(ctx: OperationContext, params: Params[CreateRoleMembers]) -> Res
     if boundary is not None:
         request_keys["iam:PermissionsBoundary"] = boundary
     ctx.authorize("iam:CreateRole", arns.role_arn(account, path, name), request_keys=request_keys)
+    params.refuse("MaxSigninSessionDuration", _NO_SIGNIN)
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
     principal_ids = bind_principals(ctx.store, document)
     if boundary is not None:
@@ -159,6 +164,10 @@ def list_roles(ctx: OperationContext, params: Params[ListRolesMembers]) -> Resul
 @operation("iam", "UpdateRole", action="iam:UpdateRole")
 def update_role(ctx: OperationContext, params: Params[UpdateRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
+    params.refuse("MaxSigninSessionDuration", _NO_SIGNIN)
+    # Tessera never stores a console sign-in duration, so resetting it to the
+    # default changes nothing: honoured as the no-op it is
+    params.get_bool("ResetMaxSigninSessionDuration")
     values: dict[str, object] = {}
     description = params.get_str("Description")
     if description is not None:

@@ -123,6 +123,10 @@ def _simulate(
     principal_tags: dict[str, str],
     scps: list[list[Policy]] | None = None,
 ) -> Result:
+    params.refuse(
+        "ResourceHandlingOption",
+        "the EC2 scenarios it selects are not simulated; omit it (simulates the default)",
+    )
     actions = params.get_str_list("ActionNames") or []
     resources = params.get_str_list("ResourceArns") or ["*"]
     resource_policy = None
@@ -217,6 +221,9 @@ def simulate_principal_policy(
 ) -> Result:
     source_arn = params.req_str("PolicySourceArn")
     ctx.authorize("iam:SimulatePrincipalPolicy", source_arn)
+    params.refuse(
+        "PolicyExclusionList", "the simulation always includes every policy of the principal"
+    )
     info, policies, boundary, tags = _source(ctx, source_arn)
     policies = policies + _parse_inputs(
         params.get_str_list("PolicyInputList") or [], PolicyKind.IDENTITY, "PolicyInputList"
@@ -238,6 +245,11 @@ def simulate_custom_policy(
     ctx: OperationContext, params: Params[SimulateCustomPolicyMembers]
 ) -> Result:
     ctx.authorize("iam:SimulateCustomPolicy", "*")
+    params.refuse(
+        "OrderedOrganizationPolicyInputList",
+        "SimulateCustomPolicy does not simulate organization policies; use "
+        "SimulatePrincipalPolicy, which applies the account's SCPs",
+    )
     account = common.account_of(ctx)
     policies = _parse_inputs(
         params.get_str_list("PolicyInputList") or [], PolicyKind.IDENTITY, "PolicyInputList"

@@ -39,7 +39,14 @@ from urllib.parse import unquote
 
 import regex
 
-from tessera.errors import InvalidAction, MissingAction, MissingParameter, ValidationError
+from tessera.errors import (
+    InvalidAction,
+    InvalidInput,
+    MissingAction,
+    MissingParameter,
+    SenderError,
+    ValidationError,
+)
 
 from .model import ServiceSpec
 
@@ -83,12 +90,19 @@ def parse_form(raw: bytes | str) -> list[tuple[str, str]]:
 class _Schema:
     """Member names of one structure, and the schemas of members holding structures."""
 
-    __slots__ = ("children", "names", "shape_name")
+    __slots__ = ("children", "names", "refusal", "shape_name")
 
-    def __init__(self, shape_name: str) -> None:
+    def __init__(self, shape_name: str, refusal: type[SenderError] = ValidationError) -> None:
         self.shape_name = shape_name
         self.names: frozenset[str] = frozenset()
         self.children: dict[str, _Schema] = {}
+        # the error ``Params.refuse`` raises: IAM answers input it will not act on
+        # with InvalidInput (modeled on its operations), STS with ValidationError
+        self.refusal = refusal
+
+
+#: the error each service answers a refused member with (``Params.refuse``)
+_REFUSAL: Final[Mapping[str, type[SenderError]]] = {"iam": InvalidInput, "sts": ValidationError}
 
 
 #: the member names of one input shape (a ``Literal`` from ``tessera.protocol.inputs``)
@@ -107,18 +121,42 @@ class Params(Generic[M]):
     wrong type raises ``TypeError``: both are handler bugs, caught by tests. Structures
     inside lists are returned as plain mappings by ``get_list`` and as ``Params`` by
     ``get_struct_list``. The repr lists member names only, never values.
+
+    No member is silently ignored (#14 §1): every typed accessor records the member
+    it was asked for (``read``), and ``refuse`` answers a member Tessera does not
+    implement with a clear error naming it. ``tests/security/test_no_silent_ignore``
+    sends every implemented operation each member of its input and fails unless the
+    handler read or refused it. ``raw``, ``in``, iteration and ``len`` record
+    nothing: a handler that consumes a member reads it through an accessor.
     """
 
-    __slots__ = ("_data", "_schema")
+    __slots__ = ("_data", "_read", "_schema")
 
     def __init__(self, data: dict[str, object], schema: _Schema) -> None:
         self._data = data
         self._schema = schema
+        self._read: set[str] = set()
 
     def _get(self, name: M) -> object:
         if name not in self._schema.names:
             raise KeyError(f"{self._schema.shape_name} has no member {name!r}")
+        self._read.add(name)
         return self._data.get(name)
+
+    @property
+    def read(self) -> frozenset[str]:
+        """The members a handler has asked for (or refused) so far."""
+        return frozenset(self._read)
+
+    def refuse(self, name: M, reason: str) -> None:
+        """Answer a request that carries ``name`` with the service's input error
+        (IAM ``InvalidInput``, STS ``ValidationError``) naming the member and saying
+        why: for members of the pinned model whose behaviour Tessera does not
+        implement. Absent, the member counts as handled and nothing happens."""
+        if self._get(name) is not None:
+            raise self._schema.refusal(
+                f"The parameter {name} is not supported by Tessera: {reason}"
+            )
 
     @staticmethod
     def _wrong(name: str, want: str, value: object) -> TypeError:
@@ -146,6 +184,12 @@ class Params(Generic[M]):
     def raw(self) -> Mapping[str, object]:
         """The underlying plain values (dicts for structures, lists, scalars)."""
         return types.MappingProxyType(self._data)
+
+    def refuse_operation(self) -> None:
+        """Count every member as handled: for handlers that refuse the whole operation
+        (``tessera.sts.unsupported``, ``tessera.iam.unsupported``), where no member
+        can be ignored because nothing is done."""
+        self._read.update(self._schema.names)
 
     def get_str(self, name: M) -> str | None:
         value = self._get(name)
@@ -456,8 +500,9 @@ class _Compiler:
     """Turns botocore shapes into decoder closures; structures are memoised by name
     (which also makes recursive shapes safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusal: type[SenderError] = ValidationError) -> None:
         self._structs: dict[str, tuple[_StructDecoder, _Schema]] = {}
+        self._refusal = refusal
 
     def shape(self, shape: Any) -> tuple[_Decoder, _Schema | None, bool]:
         """(decoder, schema for structure-bearing shapes, holds-sensitive-data)."""
@@ -593,7 +638,7 @@ class _Compiler:
         if cached is not None:
             return cached
         dec = _StructDecoder()
-        schema = _Schema(shape.name)
+        schema = _Schema(shape.name, self._refusal)
         self._structs[shape.name] = (dec, schema)
         required = set(shape.required_members)
         members: list[tuple[str, str, str, _Decoder, bool]] = []
@@ -673,12 +718,13 @@ class _OperationPlan:
 
 
 class _ServicePlans:
-    __slots__ = ("compiler", "lock", "operations", "plans")
+    __slots__ = ("compiler", "lock", "operations", "plans", "refusal")
 
     def __init__(self, spec: ServiceSpec) -> None:
         self.operations = frozenset(spec.model.operation_names)
         self.plans: dict[str, _OperationPlan] = {}
-        self.compiler = _Compiler()
+        self.refusal = _REFUSAL.get(spec.name, ValidationError)
+        self.compiler = _Compiler(self.refusal)
         self.lock = threading.Lock()
 
 
@@ -706,7 +752,8 @@ def _plan(spec: ServiceSpec, service: _ServicePlans, operation: str) -> _Operati
         if plan is None:
             input_shape = spec.model.operation_model(operation).input_shape
             if input_shape is None:
-                plan = _OperationPlan(None, _Schema(f"{operation}Request"), frozenset())
+                empty = _Schema(f"{operation}Request", service.refusal)
+                plan = _OperationPlan(None, empty, frozenset())
             else:
                 decoder, schema = service.compiler.structure(input_shape)
                 top = frozenset(wire for wire, *_ in decoder.members)

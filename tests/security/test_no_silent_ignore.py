@@ -1,0 +1,346 @@
+"""No parameter is ever silently ignored (#14 §1).
+
+Every implemented operation (``tessera.app.operations.all_operations``, all optional
+services configured) is called through the real pipeline, signed by an IAM user
+with an allow-all policy, once with a valid *baseline* (its required members, naming
+resources created for that call) and once per optional member with that member
+added (a valid sample value from the pinned model). Each handler's ``Params``
+records the members it asked for (``Params.read``); the test fails unless every
+member sent was read, or refused with an error that names it (``Params.refuse``:
+IAM ``InvalidInput``, STS ``ValidationError``).
+
+"Read" is recorded when the handler asks for the member, whatever the call answers
+afterwards (a member the handler looked at was not ignored). A baseline that fails
+*before* the handler reaches a member shows as "not read" with the answer in the
+failure message: fix the baseline or list the operation in ``EXEMPT`` with the
+reason.
+
+Output members AWS always returns are checked for the operations whose baseline
+succeeds (``ALWAYS_RETURNED``, from the model documentation and
+``aws-2026-additions.md`` §4)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.credentials import Credentials
+
+from tessera.app.bootstrap import build_runtime, init_store
+from tessera.app.operations import build_table
+from tessera.clock import SystemClock
+from tessera.config import ServerConfig
+from tessera.operation import OperationContext
+from tessera.protocol.model import service_spec
+from tessera.protocol.query import Params
+from tessera.registry import Operation
+from tests.security.test_operation_guard import _Guard
+from tests.unit.protocol.test_protocol_query import _sample_input
+
+ALLOW_ALL = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+
+#: Operations this test does not call, and why.
+EXEMPT: Mapping[str, str] = {
+    "sts:AssumeRoleWithWebIdentity": (
+        "a baseline needs an OIDC IdP serving JWKS and a signed token; its members are "
+        "covered by tests/unit/sts and tests/e2e (web identity)"
+    ),
+    "sts:AssumeRoleWithSAML": (
+        "a baseline needs a SAML provider and a signed assertion; covered by the SAML tests"
+    ),
+    "iam:CreateSAMLProvider": "a baseline needs signed IdP metadata; covered by the SAML tests",
+    "iam:UpdateSAMLProvider": "a baseline needs signed IdP metadata; covered by the SAML tests",
+    "sts:DecodeAuthorizationMessage": (
+        "its one member is required (read by every successful call, see tests/unit/sts)"
+    ),
+    "iam:EnableMFADevice": "its members are all required and need live TOTP codes",
+    "iam:ResyncMFADevice": "its members are all required and need live TOTP codes",
+}
+
+#: Optional members of operations whose baseline cannot reach them, and why.
+EXEMPT_MEMBERS: Mapping[str, str] = {
+    "iam:ListSAMLProviderTags": (
+        "a baseline needs a SAML provider (signed IdP metadata); Marker/MaxItems go "
+        "through the shared tag-listing code checked by ListUserTags, ListRoleTags …"
+    ),
+}
+
+#: Members a baseline includes although the model leaves them optional: the access
+#: key belongs to the world's user, not to the caller.
+BASELINE_EXTRA: Mapping[str, tuple[str, ...]] = {
+    "UpdateAccessKey": ("UserName",),
+    "DeleteAccessKey": ("UserName",),
+}
+
+#: Output members AWS always returns, per operation (model docs; for the token-size
+#: pair aws-2026-additions.md §4: "every credential-issuing operation returns").
+ALWAYS_RETURNED: Mapping[str, tuple[str, ...]] = {
+    "sts:GetCallerIdentity": ("UserId", "Account", "Arn"),
+    "sts:AssumeRole": (
+        "Credentials",
+        "AssumedRoleUser",
+        "SessionTokenSize",
+        "SessionTokenUtilization",
+    ),
+    "sts:GetFederationToken": (
+        "Credentials",
+        "FederatedUser",
+        "SessionTokenSize",
+        "SessionTokenUtilization",
+    ),
+    "sts:GetSessionToken": ("Credentials", "SessionTokenSize", "SessionTokenUtilization"),
+    "sts:GetWebIdentityToken": ("WebIdentityToken", "Expiration"),
+}
+
+#: Creating operations: the member naming the new entity gets a fresh name.
+FRESH: Mapping[tuple[str, str], str] = {
+    ("CreateUser", "UserName"): "new-u{n}",
+    ("CreateGroup", "GroupName"): "new-g{n}",
+    ("CreateRole", "RoleName"): "new-r{n}",
+    ("CreatePolicy", "PolicyName"): "new-p{n}",
+    ("CreateVirtualMFADevice", "VirtualMFADeviceName"): "new-mfa{n}",
+}
+
+_counter = itertools.count(1)
+
+
+class _World:
+    """The resources one call names: created afresh (suffix ``n``) for every call, so
+    a renaming or deleting baseline never disturbs the next."""
+
+    def __init__(self, t: _Tester) -> None:
+        n = self.n = next(_counter)
+        acct = t.account
+        self.user, self.group, self.role = f"u{n}", f"g{n}", f"r{n}"
+        self.policy_arn = f"arn:aws:iam::{acct}:policy/p{n}"
+        self.oidc_url = f"idp{n}.example.com"
+        self.oidc_arn = f"arn:aws:iam::{acct}:oidc-provider/{self.oidc_url}"
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": acct},
+                    "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                }
+            ],
+        }
+        self.trust = json.dumps(trust)
+        t.root("CreateUser", UserName=self.user)
+        t.root("CreateGroup", GroupName=self.group)
+        t.root("AddUserToGroup", GroupName=self.group, UserName=self.user)
+        t.root("CreateRole", RoleName=self.role, AssumeRolePolicyDocument=self.trust)
+        t.root("CreatePolicy", PolicyName=f"p{n}", PolicyDocument=ALLOW_ALL)
+        for op, key, name in (
+            ("PutUserPolicy", "UserName", self.user),
+            ("PutGroupPolicy", "GroupName", self.group),
+            ("PutRolePolicy", "RoleName", self.role),
+        ):
+            t.root(op, **{key: name, "PolicyName": "inline", "PolicyDocument": ALLOW_ALL})
+        for op, key, name in (
+            ("AttachUserPolicy", "UserName", self.user),
+            ("AttachGroupPolicy", "GroupName", self.group),
+            ("AttachRolePolicy", "RoleName", self.role),
+        ):
+            t.root(op, **{key: name, "PolicyArn": self.policy_arn})
+        body = t.root("CreateAccessKey", UserName=self.user)
+        self.akid = body.split("<AccessKeyId>")[1].split("<")[0]
+        t.root(
+            "CreateOpenIDConnectProvider",
+            Url=f"https://{self.oidc_url}",
+            ClientIDList=["client"],
+            ThumbprintList=["a" * 40],
+        )
+        body = t.root("CreateVirtualMFADevice", VirtualMFADeviceName=f"mfa{n}")
+        self.mfa = body.split("<SerialNumber>")[1].split("<")[0]
+
+    def value(self, op: Operation, member: str) -> Any:
+        """A valid value of ``member`` naming this world's resources (None: use the
+        model's sample)."""
+        fresh = FRESH.get((op.name, member))
+        if fresh is not None:
+            return fresh.format(n=self.n)
+        acct = self.policy_arn.split(":")[4]
+        table: dict[str, Any] = {
+            "UserName": self.user,
+            "GroupName": self.group,
+            "RoleName": self.role,
+            "PolicyArn": self.policy_arn,
+            "PermissionsBoundary": self.policy_arn,
+            "PolicyName": "inline",
+            "PolicyDocument": ALLOW_ALL,
+            "AssumeRolePolicyDocument": self.trust,
+            "OpenIDConnectProviderArn": self.oidc_arn,
+            "AccessKeyId": self.akid,
+            "SerialNumber": self.mfa,
+            "VersionId": "v1",
+            "PolicySourceArn": f"arn:aws:iam::{acct}:user/{self.user}",
+            "RoleArn": f"arn:aws:iam::{acct}:role/{self.role}",
+            "RoleSessionName": "session",
+            "PolicyInputList": [ALLOW_ALL],
+            "PermissionsBoundaryPolicyInputList": [ALLOW_ALL],
+            "ResourcePolicy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+                    ],
+                }
+            ),
+            "ActionNames": ["s3:GetObject"],
+            "Url": f"https://new{self.n}.example.com",
+            "ClientID": "client2",
+            "ThumbprintList": ["b" * 40],
+        }
+        if op.name == "GetFederationToken" and member == "Name":
+            return "fed"
+        if op.name == "GetWebIdentityToken":
+            table |= {"Audience": ["https://rp.example.com"], "SigningAlgorithm": "RS256"}
+        if op.name == "UpdateAccessKey" and member == "Status":
+            return "Inactive"
+        return table.get(member)
+
+
+class _Tester(_Guard):
+    def __init__(self, guard_keys: Credentials, runtime: Any) -> None:
+        super().__init__(runtime, guard_keys)
+        runtime.authorizer = self.recorder.inner  # handlers may use the real one
+        self.root_keys = guard_keys
+        self.seen: dict[str, Params[Any]] = {}
+        # every handler records the Params it was given (by request id)
+        for ops in runtime.operations.values():
+            for name, op in list(ops.items()):
+                ops[name] = replace(op, handler=self._spy(op))
+
+    def _spy(self, op: Operation) -> Any:
+        inner = op.handler
+
+        def handler(ctx: OperationContext, params: Params[Any]) -> Any:
+            self.seen[ctx.request_id] = params
+            return inner(ctx, params)
+
+        return handler
+
+    def root(self, operation: str, **params: Any) -> str:
+        status, body, _ = self.call("iam", operation, params, self.root_keys)
+        assert status == 200, (operation, body)
+        return body
+
+    def send(self, op: Operation, params: Mapping[str, Any]) -> tuple[int, str, Params[Any]]:
+        before = set(self.seen)
+        status, body, _ = self.call(op.service, op.name, params, self.keys)
+        new = [rid for rid in self.seen if rid not in before]
+        assert len(new) == 1, f"{op.name}: the handler was not reached: {status} {body}"
+        return status, body, self.seen[new[0]]
+
+
+@pytest.fixture(scope="module")
+def tester(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Tester]:
+    data_dir: Path = tmp_path_factory.mktemp("no-silent-ignore")
+    root = init_store(data_dir, None, SystemClock())
+    runtime = build_runtime(ServerConfig(data_dir=data_dir))
+    assert runtime.optional_services() == {"issuers", "inbound_oidc"}
+    t = _Tester(Credentials(root.access_key_id, root.secret_access_key), runtime)
+    t.account = root.account_id
+    t.root("CreateUser", UserName="admin")
+    t.root("PutUserPolicy", UserName="admin", PolicyName="all", PolicyDocument=ALLOW_ALL)
+    body = t.root("CreateAccessKey", UserName="admin")
+    akid = body.split("<AccessKeyId>")[1].split("<")[0]
+    secret = body.split("<SecretAccessKey>")[1].split("<")[0]
+    t.keys = Credentials(akid, secret)
+    t.root("EnableOutboundWebIdentityFederation")
+    yield t
+    if runtime.bookkeeping is not None:
+        runtime.bookkeeping.close()
+    runtime.store.close()
+
+
+def _operations() -> list[Operation]:
+    table = build_table(("issuers", "inbound_oidc"))
+    ops = (op for ops in table.values() for op in ops.values())
+    return sorted(ops, key=lambda o: o.key)
+
+
+OPERATIONS = _operations()
+
+
+def _shape(op: Operation) -> Any:
+    return service_spec(op.service).model.operation_model(op.name).input_shape
+
+
+def _cases() -> list[tuple[Operation, str | None]]:
+    cases: list[tuple[Operation, str | None]] = []
+    for op in OPERATIONS:
+        if f"{op.service}:{op.name}" in EXEMPT:
+            continue
+        shape = _shape(op)
+        cases.append((op, None))
+        if shape is not None and f"{op.service}:{op.name}" not in EXEMPT_MEMBERS:
+            cases += [(op, m) for m in shape.members if m not in shape.required_members]
+    return cases
+
+
+CASES = _cases()
+
+
+def _sample(op: Operation, member: str, world: _World) -> Any:
+    value = world.value(op, member)
+    if value is not None:
+        return value
+    value = _sample_input(_shape(op).members[member])
+    if isinstance(value, list):  # one item: two equal tags would be a duplicate
+        value = value[:1]
+    assert value is not None, f"{op.name}.{member}: add a sample to _World.value"
+    return value
+
+
+def _baseline(op: Operation, world: _World) -> dict[str, Any]:
+    shape = _shape(op)
+    if shape is None:
+        return {}
+    members = (*shape.required_members, *BASELINE_EXTRA.get(op.name, ()))
+    return {m: _sample(op, m, world) for m in members}
+
+
+@pytest.mark.parametrize(
+    ("op", "member"),
+    CASES,
+    ids=[f"{o.service}:{o.name}:{m or '(baseline)'}" for o, m in CASES],
+)
+def test_every_member_is_read_or_refused(
+    tester: _Tester, op: Operation, member: str | None
+) -> None:
+    world = _World(tester)
+    params = _baseline(op, world)
+    if member is not None:
+        params[member] = _sample(op, member, world)
+    status, body, seen = tester.send(op, params)
+    if member is not None and status >= 400 and "not supported by Tessera" in body:
+        # refused: the request did nothing, so no member of it was ignored
+        named = f"parameter {member} " in body or f"{op.name} is not supported" in body
+        assert member in seen.read and named, body
+        return
+    unread = sorted(set(params) - seen.read)
+    assert not unread, (
+        f"{op.service}:{op.name} ignored {unread}: neither read nor refused "
+        f"(answer {status}: {body[:400]})"
+    )
+    key = f"{op.service}:{op.name}"
+    if member is None and key in ALWAYS_RETURNED:
+        assert status == 200, body
+        missing = [m for m in ALWAYS_RETURNED[key] if f"<{m}>" not in body]
+        assert not missing, f"{key} does not return {missing}"
+
+
+def test_exemptions_name_declared_operations() -> None:
+    names = {f"{o.service}:{o.name}" for o in OPERATIONS}
+    assert set(EXEMPT) <= names
+    assert set(EXEMPT_MEMBERS) <= names
+    assert set(ALWAYS_RETURNED) <= names
