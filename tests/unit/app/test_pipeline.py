@@ -104,9 +104,11 @@ def test_unimplemented_model_operation_is_invalid_action(runtime: Runtime) -> No
     creds = create_account(runtime.store, runtime.clock)
     resp = Pipeline(runtime).handle(
         _request(
-            "Action=AssumeRoot&Version=2011-06-15&TargetPrincipal=123456789012&TaskPolicyArn.arn=arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
+            # a model operation nobody declares (AssumeRoot is declared: a refusal, #14 §6)
+            "Action=ListAccountAliases&Version=2010-05-08",
             creds.access_key_id,
             creds.secret_access_key,
+            service="iam",
         )
     )
     assert resp.status == 400
