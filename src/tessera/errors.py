@@ -153,6 +153,10 @@ class PackedPolicyTooLarge(SenderError):
     code = "PackedPolicyTooLarge"
 
 
+class InvalidContextAssertion(SenderError):
+    code = "InvalidContextAssertion"  # 400: AssumeRole ProvidedContexts
+
+
 class RegionDisabled(SenderError):
     code = "RegionDisabledException"
     status = 403

@@ -48,6 +48,11 @@ class Session:
     federated_provider: str | None = None
     original_expires_at: datetime | None = None
     web_identity_claims: tuple[tuple[str, str], ...] = field(default=())
+    # trusted identity propagation (tessera.iam.tip_model): (condition key, value) of
+    # aws:OriginIdentity/* and aws:TransactionContext/IdentityProvider/*, set only by
+    # AssumeRoleWithWebIdentity/SAML through a provider with a ContextProvider and
+    # copied unchanged along AssumeRole chains; never settable by a caller
+    tip_context: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_session_policy(self) -> bool:

@@ -269,6 +269,9 @@ class Authorizer:
             extra["aws:FederatedProvider"] = session.federated_provider
         if session is not None:  # <provider>:aud / :sub of a web-identity session
             extra.update(session.web_identity_claims)
+            # aws:OriginIdentity/* and aws:TransactionContext/* (trusted identity
+            # propagation): last, so nothing else the session carries can shadow them
+            extra.update(session.tip_context)
         keys = principal_keys(
             info,
             username=caller.name if caller.kind is PrincipalKind.USER else None,
@@ -318,6 +321,9 @@ class Authorizer:
             )
         if request_keys:
             keys.update(normalize_keys(request_keys))
+            if session is not None and session.tip_context:
+                # a request key can never override trusted identity propagation keys
+                keys.update(normalize_keys(dict(session.tip_context)))
         return keys
 
     # ------------------------------------------------------------------ decision

@@ -20,7 +20,12 @@ from typing import Any, Final
 from tessera import arn as arns
 from tessera import ids
 from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKind
-from tessera.errors import AccessDenied, InvalidParameterValue, ValidationError
+from tessera.errors import (
+    AccessDenied,
+    InvalidContextAssertion,
+    InvalidParameterValue,
+    ValidationError,
+)
 from tessera.iam.authz import denial_message
 from tessera.iam.mfa import check_mfa
 from tessera.iam.model import Role, Tag
@@ -41,6 +46,11 @@ SOURCE_IDENTITY_IMMUTABLE: Final = (
 # [I] "aws:" is documented as reserved for SourceIdentity values
 SOURCE_IDENTITY_RESERVED: Final = "SourceIdentity cannot start with the reserved prefix 'aws:'."
 _LAST_USED_EVERY: Final = timedelta(seconds=60)
+# [I] AWS: "malformed, has expired, or does not match a trusted context provider"
+PROVIDED_CONTEXT_UNVERIFIABLE: Final = (
+    "The context assertion does not match a trusted context provider: this STS has no "
+    "trusted context provider, so ProvidedContexts cannot be verified."
+)
 
 
 def credentials_shape(issued: IssuedCredentials) -> dict[str, object]:
@@ -189,6 +199,12 @@ def assume_role(ctx: OperationContext, params: Params[AssumeRoleMembers]) -> Res
         )
 
     authorize("sts:AssumeRole")
+    if params.get_list("ProvidedContexts"):
+        # Identity Center context assertions: sts:SetContext is authorised first (as
+        # AWS documents), then every assertion is refused — Tessera has no trusted
+        # context provider, so it can verify none of them
+        authorize("sts:SetContext")
+        raise InvalidContextAssertion(PROVIDED_CONTEXT_UNVERIFIABLE)
     if tagset.tags:  # new tags or incoming transitive tags
         authorize("sts:TagSession")
     if requested_identity is not None:
@@ -216,6 +232,8 @@ def assume_role(ctx: OperationContext, params: Params[AssumeRoleMembers]) -> Res
             mfa_authenticated=mfa_authenticated,
             mfa_auth_time=mfa_time,
             chain_depth=(caller_session.chain_depth + 1) if chained and caller_session else 0,
+            # TIP keys travel along the chain unchanged (same and cross account)
+            tip_context=caller_session.tip_context if caller_session else (),
         ),
     )
 
@@ -237,6 +255,8 @@ class RoleSessionRequest:
     chain_depth: int = 0
     federated_provider: str | None = None
     web_identity_claims: tuple[tuple[str, str], ...] = ()
+    # trusted identity propagation keys (tessera.iam.tip_model), copied unchanged
+    tip_context: tuple[tuple[str, str], ...] = ()
 
 
 def issue_role_session(
@@ -270,6 +290,7 @@ def issue_role_session(
         federated_provider=req.federated_provider,
         original_expires_at=expires,
         web_identity_claims=req.web_identity_claims,
+        tip_context=req.tip_context,
     )
     issued = ctx.sessions.issue(session, now)
     if role.last_used_at is None or now - role.last_used_at >= _LAST_USED_EVERY:

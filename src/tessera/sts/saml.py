@@ -58,12 +58,14 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.federation.saml.encryption import decryptor_for
-from tessera.federation.saml.metadata import MetadataError, parse_metadata
+from tessera.federation.saml.metadata import IdpMetadata, MetadataError, parse_metadata
 from tessera.federation.saml.response import RelyingParty, VerifiedAssertion, verify_response
 from tessera.iam.model import Role, Tag
 from tessera.iam.ops_saml import ProviderRef, parse_provider_arn, private_key_objects
 from tessera.iam.policy import PrincipalInfo
 from tessera.iam.saml_model import SamlProvider
+from tessera.iam.tip_model import BadValue, MissingSubject, render_context, saml_key_hash
+from tessera.iam.tip_model import session_keys as tip_session_keys
 from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import AssumeRoleWithSAMLMembers
 from tessera.protocol.query import Params
@@ -288,6 +290,67 @@ def _role(ctx: OperationContext, role_arn: str) -> Role:
     return role
 
 
+# --- trusted identity propagation -------------------------------------------------------------
+
+#: the SAML source key naming the assertion's NameID (AWS's recommended subject source)
+NAME_ID_SOURCE: Final = "Subject/NameID"
+
+
+def _verified(
+    ctx: OperationContext, encoded: str, provider: SamlProvider, metadata: IdpMetadata
+) -> tuple[VerifiedAssertion, str | None]:
+    """The verified assertion and, for a provider with a ContextProvider, the hash
+    (``tip_model.saml_key_hash``) of the metadata key that verified it: with several
+    signing keys each is tried alone, so the hash names the key that signed."""
+    decrypt = decryptor_for(private_key_objects(ctx, provider))
+    required = provider.encryption_mode == "Required"
+    candidates = metadata.certificates if provider.context_provider is not None else ()
+    if len(candidates) <= 1:
+        assertion = verify_response(
+            encoded, metadata, relying_party(ctx), decrypt=decrypt, require_encryption=required
+        )
+        return assertion, saml_key_hash(candidates[0]) if candidates else None
+    failure: InvalidIdentityToken | None = None
+    for cert in candidates:
+        single = IdpMetadata(metadata.entity_id, (cert,), metadata.valid_until)
+        try:
+            assertion = verify_response(
+                encoded, single, relying_party(ctx), decrypt=decrypt, require_encryption=required
+            )
+        except InvalidIdentityToken as exc:
+            failure = exc
+            continue
+        return assertion, saml_key_hash(cert)
+    assert failure is not None
+    raise failure
+
+
+def _tip_context(
+    provider: SamlProvider, assertion: VerifiedAssertion, key_hash: str | None
+) -> tuple[tuple[str, str], ...]:
+    """The TIP keys of the session (reference §1.4). Source keys name an attribute
+    of the assertion, or ``Subject/NameID`` its NameID; ``aws:OriginIdentity/Issuer``
+    is the hash of the signing key (as in ``SAMLKeyHashes``). A missing subject
+    refuses the call ("Not authorized to perform sts:AssumeRoleWithSAML", as for a
+    missing NameID [I]); a multi-valued or > 128-character value is
+    ``InvalidIdentityToken`` [I]."""
+    cp = provider.context_provider
+    if cp is None or key_hash is None:
+        return ()
+    lookup: dict[str, object] = {a.name: list(a.values) for a in assertion.attributes}
+    if assertion.name_id is not None:
+        lookup[NAME_ID_SOURCE] = assertion.name_id
+    try:
+        return tip_session_keys(cp, lookup, issuer=key_hash, provider_arn=provider.arn)
+    except MissingSubject:
+        raise AccessDenied(NOT_AUTHORIZED) from None
+    except BadValue as exc:
+        raise InvalidIdentityToken(
+            f"Invalid SAML response: the value of {exc.source!r} named by the provider's "
+            "ContextProvider must be a single string of 1-128 characters."
+        ) from None
+
+
 @operation("sts", "AssumeRoleWithSAML", action="sts:AssumeRoleWithSAML", signed=False)
 def assume_role_with_saml(
     ctx: OperationContext, params: Params[AssumeRoleWithSAMLMembers]
@@ -301,13 +364,7 @@ def assume_role_with_saml(
     except MetadataError as exc:  # stored documents parsed when uploaded
         log.warning("stored metadata of %s no longer parses", provider.arn)
         raise InvalidIdentityToken(NO_SUCH_PROVIDER) from exc
-    assertion = verify_response(
-        params.req_str("SAMLAssertion"),
-        metadata,
-        relying_party(ctx),
-        decrypt=decryptor_for(private_key_objects(ctx, provider)),
-        require_encryption=provider.encryption_mode == "Required",
-    )
+    assertion, key_hash = _verified(ctx, params.req_str("SAMLAssertion"), provider, metadata)
 
     # --- what the assertion says ---------------------------------------------------------
     if (role_arn, principal_arn) not in role_pairs(assertion.values(ROLE_ATTRIBUTE) or ()):
@@ -325,6 +382,7 @@ def assume_role_with_saml(
     subject = assertion.name_id
     sub_type = subject_type(assertion.name_id_format)
     qualifier = name_qualifier(assertion.issuer, ref.account_id, provider.name)
+    tip = _tip_context(provider, assertion, key_hash)
 
     # --- the role, durations, session policies ----------------------------------------------
     role = _role(ctx, role_arn)
@@ -353,6 +411,7 @@ def assume_role_with_saml(
         "sts:RoleSessionName": session_name,
         **attribute_keys(assertion),
     }
+    keys.update(tip)  # the trust policy of this very call can test the TIP keys
     if source_identity is not None:
         keys["sts:SourceIdentity"] = source_identity
     if tagset.requested_transitive:
@@ -402,8 +461,13 @@ def assume_role_with_saml(
                 ("saml:sub", subject),
                 ("saml:sub_type", sub_type),
             ),
+            tip_context=tip,
         ),
     )
+    context = render_context(tip)
+    if context is not None and not assertion.encrypted:
+        # sensitive: returned, never logged; AWS omits it for encrypted assertions
+        result["TrustedIdentityPropagationContext"] = context
     log.info(
         "AssumeRoleWithSAML role=%s provider=%s session=%s",
         role.arn,

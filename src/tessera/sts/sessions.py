@@ -189,6 +189,7 @@ def _encode_session(session: Session, akid: str, secret: str) -> tuple[int, byte
         "fp": session.federated_provider,
         "oe": _ts(session.original_expires_at),
         "wc": [list(p) for p in session.web_identity_claims] or None,
+        "tc": [list(p) for p in session.tip_context] or None,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     raw = json.dumps(doc, separators=(",", ":")).encode()
@@ -223,6 +224,7 @@ def _decode_session(blob: bytes, version: int) -> tuple[Session, str, str]:
         federated_provider=doc.get("fp"),
         original_expires_at=_dt(doc.get("oe")),
         web_identity_claims=tuple((str(a), str(b)) for a, b in doc.get("wc", ())),
+        tip_context=tuple((str(a), str(b)) for a, b in doc.get("tc", ())),
     )
     return session, doc["a"], doc["s"]
 

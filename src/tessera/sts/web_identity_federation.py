@@ -80,6 +80,8 @@ from tessera.federation.oidc import (
 from tessera.iam.model import Tag
 from tessera.iam.oidc_model import OidcProvider, ProviderUrlError, parse_provider_url
 from tessera.iam.policy import PrincipalInfo
+from tessera.iam.tip_model import BadValue, MissingSubject, render_context
+from tessera.iam.tip_model import session_keys as tip_session_keys
 from tessera.jose.errors import (
     BadSignature,
     InvalidClaim,
@@ -336,6 +338,30 @@ def verify_token(
     return provider, verified
 
 
+# --- trusted identity propagation -----------------------------------------------------------
+
+
+def _tip_context(provider: OidcProvider, claims: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The TIP keys of the session when the provider has a ContextProvider
+    (reference §1.4): ``aws:OriginIdentity/Issuer`` is the token's ``iss`` without
+    its scheme (the provider URL), ``FederatedProviderArn`` the provider ARN. A
+    missing subject claim refuses the call (``InvalidIdentityToken`` "Missing a
+    required claim: <SubjectSourceKey>"); a non-string, multi-valued or
+    > 128-character value is ``IDPRejectedClaim`` [I: refused, never truncated]."""
+    cp = provider.context_provider
+    if cp is None:
+        return ()
+    try:
+        return tip_session_keys(cp, claims, issuer=provider.url, provider_arn=provider.arn)
+    except MissingSubject as exc:
+        raise missing_claim(str(exc)) from None
+    except BadValue as exc:
+        raise _rejected(
+            f"The claim {exc.source!r} named by the provider's ContextProvider must be a "
+            "string of 1-128 characters."
+        ) from None
+
+
 # --- the operation ------------------------------------------------------------------------
 
 
@@ -378,6 +404,7 @@ def assume_role_with_web_identity(
     )
     policy, policy_arns = session_policy_from(ctx, params, role.account_id)
 
+    tip = _tip_context(provider, claims)
     prefix = provider.url
     keys: dict[str, ContextValue] = {
         f"{prefix}:aud": audience,
@@ -390,6 +417,7 @@ def assume_role_with_web_identity(
     if source_identity is not None:
         keys["sts:SourceIdentity"] = source_identity
     keys.update(session_tags.request_keys(tagset.requested, tagset.requested_transitive))
+    keys.update(tip)  # the trust policy of this very call can test the TIP keys
     principal = PrincipalInfo(
         arn=provider.arn, account=None, kind="web-identity", federated_provider=provider.arn
     )
@@ -414,8 +442,12 @@ def assume_role_with_web_identity(
             chain_depth=0,
             federated_provider=provider.arn,
             web_identity_claims=((f"{prefix}:aud", audience), (f"{prefix}:sub", subject)),
+            tip_context=tip,
         ),
     )
+    context = render_context(tip)
+    if context is not None:  # sensitive: returned, never logged
+        result["TrustedIdentityPropagationContext"] = context
     result["SubjectFromWebIdentityToken"] = subject
     result["Audience"] = audience
     result["Provider"] = provider.arn
