@@ -199,6 +199,14 @@ class JWTPayloadSizeExceeded(SenderError):
     code = "JWTPayloadSizeExceededException"
 
 
+class InsufficientSessionLifetime(SenderError):
+    code = "InsufficientSessionLifetime"
+
+
+class InvalidSubjectCredentials(SenderError):
+    code = "InvalidSubjectCredentials"
+
+
 # --- IAM modeled errors -------------------------------------------------------------
 
 

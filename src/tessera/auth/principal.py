@@ -48,6 +48,12 @@ class Session:
     federated_provider: str | None = None
     original_expires_at: datetime | None = None
     web_identity_claims: tuple[tuple[str, str], ...] = field(default=())
+    # GetScopedCredentials (sts.scoped): the scope-down policy documents, oldest
+    # first (each must allow a request), this session's scoped-session id and the
+    # caller's description of it (kept for audit)
+    scope_policies: tuple[str, ...] = ()
+    scoped_session_id: str | None = None
+    scoped_description: str | None = None
     # trusted identity propagation (tessera.iam.tip_model): (condition key, value) of
     # aws:OriginIdentity/* and aws:TransactionContext/IdentityProvider/*, set only by
     # AssumeRoleWithWebIdentity/SAML through a provider with a ContextProvider and

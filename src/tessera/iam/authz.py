@@ -8,6 +8,7 @@ engine (``tessera.iam.policy``). Parsed policies are cached by document text."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -113,6 +114,8 @@ class CallerPolicies:
     boundary: Policy | None
     session: Sequence[Policy] | None
     principal_tags: dict[str, str]
+    #: GetScopedCredentials layers (each must allow); set by ``caller_policies``
+    scope_layers: Sequence[Sequence[Policy]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,18 @@ class Authorizer:
         return policies, boundary, tags
 
     def caller_policies(self, caller: Principal) -> CallerPolicies:
+        gathered = self._caller_policies(caller)
+        session = caller.session
+        if session is None or not session.scope_policies:
+            return gathered
+        # a layer that no longer parses allows nothing (empty layer): fail closed
+        layers = tuple(
+            tuple(p for p in (compiled(doc, PolicyKind.SESSION, f"scope-down-{i}"),) if p)
+            for i, doc in enumerate(session.scope_policies, 1)
+        )
+        return dataclasses.replace(gathered, scope_layers=layers)
+
+    def _caller_policies(self, caller: Principal) -> CallerPolicies:
         session = caller.session
         acct = caller.account_id
         session_policies: list[Policy] | None = None
@@ -363,6 +378,7 @@ class Authorizer:
                 is_trust_evaluation=trust,
                 scps=view.scps,
                 rcps=rcps,
+                scope_layers=gathered.scope_layers,
             ),
         )
         return request, decision
