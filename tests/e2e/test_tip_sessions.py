@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 
 from tests.e2e.oidc_idp import TestIdp
-from tests.e2e.server import Creds, TesseraServer
+from tests.e2e.server import Creds, TesseraServer, tessera_cmd
 from tests.saml_fixtures.make_saml import ResponseSpec, SamlIdP
 
 pytestmark = pytest.mark.e2e
@@ -397,3 +398,238 @@ def test_saml_session_context_and_chain(world: World) -> None:
         SAMLAssertion=world.saml_idp.response(spec2),
     )
     assert (code, status) == ("AccessDenied", 403)
+
+
+# --- GetWebIdentityToken: SubjectMode and Scope (#14 §3) -------------------------------------
+
+RP = "https://rp.example.test"
+
+
+def _allow_tokens(world: World) -> None:
+    """Both accounts issue tokens; sessions may ask for them, Scope only with read/write
+    (sts:IdentityTokenScope), and OriginIdentity never for the forbidden audience
+    (sts:SubjectMode)."""
+    statements = _policy(
+        {"Effect": "Allow", "Action": "sts:GetWebIdentityToken", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "sts:SetWebIdentityTokenScope",
+            "Resource": "*",
+            "Condition": {
+                "ForAllValues:StringEquals": {"sts:IdentityTokenScope": ["read", "write"]}
+            },
+        },
+        {
+            "Effect": "Deny",
+            "Action": "sts:GetWebIdentityToken",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "sts:SubjectMode": "OriginIdentity",
+                    "sts:IdentityTokenAudience": "https://forbidden.example",
+                }
+            },
+        },
+    )
+    for creds, role in ((world.a, "tip-web"), (world.a, "tip-saml"), (world.b, "tip-target")):
+        iam = world.server.client("iam", creds)
+        iam.put_role_policy(RoleName=role, PolicyName="tokens", PolicyDocument=statements)
+    for creds in (world.a, world.b):
+        try:
+            world.server.client("iam", creds).enable_outbound_web_identity_federation()
+        except ClientError as exc:  # already enabled by an earlier test
+            assert exc.response["Error"]["Code"] == "FeatureEnabled", exc.response
+
+
+def _verify_all(token: str, issuer: str) -> dict[str, Any]:
+    from tests.e2e.test_outbound import verify_joserfc, verify_pyjwt
+
+    a = verify_pyjwt(token, issuer, RP)
+    b = verify_joserfc(token, issuer, RP)
+    assert a == b
+    return a
+
+
+def test_tokens_in_both_modes_from_a_chained_oidc_session(world: World) -> None:
+    from tessera.verify import FederatedCredentialRule, Verifier
+
+    _allow_tokens(world)
+    web = _creds(world.a.account_id, _web_session(world))
+    chained = world.server.client("sts", web).assume_role(
+        RoleArn=world.b_role, RoleSessionName="tokens"
+    )
+    sts = world.server.client("sts", _creds(world.b.account_id, chained))
+    plain = sts.get_web_identity_token(Audience=[RP], SigningAlgorithm="ES384")["WebIdentityToken"]
+    origin = sts.get_web_identity_token(
+        Audience=[RP], SigningAlgorithm="RS256", SubjectMode="OriginIdentity", Scope="read write"
+    )["WebIdentityToken"]
+    issuer = world.server.client("iam", world.b).get_outbound_web_identity_federation_info()[
+        "IssuerIdentifier"
+    ]
+    c1, c2 = _verify_all(plain, issuer), _verify_all(origin, issuer)
+    ns = "https://sts.amazonaws.com/"
+    assert c1["sub"] == world.b_role and "subject_mode" not in c1[ns] and "scope" not in c1
+    url = world.idp.issuer.split("://", 1)[1]
+    assert c2["sub"] == SUBJECT and c2["scope"] == "read write"
+    assert c2[ns]["subject_mode"] == "OriginIdentity"
+    assert c2[ns]["origin_identity"] == {
+        "issuer": url,
+        "federated_provider_arn": world.oidc_provider,
+        "subject_type": "user",
+    }
+    assert c1[ns]["principal_id"] == c2[ns]["principal_id"] == world.b_role
+    with Verifier(issuer=issuer, audience=RP) as verifier:
+        v1, v2 = verifier.verify(plain), verifier.verify(origin)
+    assert (v1.subject_mode, v1.scopes, v1.origin_issuer) == ("AWSIdentity", (), None)
+    assert (v2.subject_mode, v2.origin_issuer, v2.scopes) == (
+        "OriginIdentity",
+        url,
+        ("read", "write"),
+    )
+    rule = FederatedCredentialRule(
+        issuer=issuer,
+        subject=SUBJECT,
+        audience=RP,
+        subject_mode="OriginIdentity",
+        origin_issuer=url,
+        required_scopes=frozenset({"read"}),
+    )
+    assert rule.matches(v2) and not rule.matches(v1)
+    assert not FederatedCredentialRule(
+        issuer=issuer, subject="*", audience=RP, required_scopes=frozenset({"admin"})
+    ).matches(v2)
+    assert not FederatedCredentialRule(
+        issuer=issuer, subject="*", audience=RP, subject_mode="AWSIdentity"
+    ).matches(v2)
+    # the CLI shows them too
+    out = subprocess.run(
+        tessera_cmd("token", "verify", origin, "--issuer", issuer, "--audience", RP, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    shown = json.loads(out.stdout)
+    assert shown["subject_mode"] == "OriginIdentity" and shown["origin_issuer"] == url
+    assert shown["scopes"] == ["read", "write"]
+
+    # condition keys: a scope outside read/write, and OriginIdentity for the forbidden audience
+    code, status, _ = _err(
+        sts.get_web_identity_token,
+        Audience=[RP],
+        SigningAlgorithm="RS256",
+        SubjectMode="OriginIdentity",
+        Scope="read admin",
+    )
+    assert (code, status) == ("AccessDenied", 403)
+    code, status, _ = _err(
+        sts.get_web_identity_token,
+        Audience=["https://forbidden.example"],
+        SigningAlgorithm="RS256",
+        SubjectMode="OriginIdentity",
+    )
+    assert (code, status) == ("AccessDenied", 403)
+    sts.get_web_identity_token(Audience=["https://forbidden.example"], SigningAlgorithm="RS256")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"Scope": "read"},  # without OriginIdentity
+        {"Scope": "read", "SubjectMode": "AWSIdentity"},
+        {"Scope": "read", "SubjectMode": "OriginIdentity", "Audience": [RP, "https://b"]},
+        {"Scope": "read read", "SubjectMode": "OriginIdentity"},
+        {"Scope": " read", "SubjectMode": "OriginIdentity"},
+        {"Scope": "read ", "SubjectMode": "OriginIdentity"},
+        {"Scope": "read  write", "SubjectMode": "OriginIdentity"},
+        {"Scope": 'say"hi', "SubjectMode": "OriginIdentity"},
+        {"SubjectMode": "Other"},
+    ],
+)
+def test_scope_and_mode_validation(world: World, kw: dict[str, Any]) -> None:
+    _allow_tokens(world)
+    web = _creds(world.a.account_id, _web_session(world))
+    sts = boto3.client(
+        "sts",
+        endpoint_url=world.server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=web.access_key_id,
+        aws_secret_access_key=web.secret_access_key,
+        aws_session_token=web.session_token,
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+    )
+    kw.setdefault("Audience", [RP])
+    code, status, _ = _err(sts.get_web_identity_token, SigningAlgorithm="RS256", **kw)
+    assert (code, status) == ("ValidationError", 400)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "ARN:aws:iam::123456789012:root",
+        "arn:x",
+        " alice",
+        "alice ",
+        "a\u200bb",
+        "a\u2028b",
+        "a\u00a0b",
+    ],
+)
+def test_origin_subjects_that_cannot_be_a_sub(world: World, subject: str) -> None:
+    _allow_tokens(world)
+    token = world.idp.token("RS256", username=subject, amr="mfa")
+    out = _unsigned_sts(world.server).assume_role_with_web_identity(
+        RoleArn=world.web_role, RoleSessionName="odd", WebIdentityToken=token
+    )
+    sts = world.server.client("sts", _creds(world.a.account_id, out))
+    code, status, _ = _err(
+        sts.get_web_identity_token,
+        Audience=[RP],
+        SigningAlgorithm="RS256",
+        SubjectMode="OriginIdentity",
+    )
+    assert (code, status) == ("ValidationError", 400)
+    # the AWS identity still works
+    sts.get_web_identity_token(Audience=[RP], SigningAlgorithm="RS256")
+
+
+def test_origin_identity_needs_a_tip_session(world: World) -> None:
+    _allow_tokens(world)
+    code, status, msg = _err(
+        world.server.client("sts").get_web_identity_token,
+        Audience=[RP],
+        SigningAlgorithm="RS256",
+        SubjectMode="OriginIdentity",
+    )
+    assert (code, status) == ("ValidationError", 400) and "origin identity" in msg
+
+
+def test_origin_identity_token_from_a_saml_session(world: World) -> None:
+    from tessera.verify import Verifier
+
+    _allow_tokens(world)
+    spec = ResponseSpec(roles=[f"{world.saml_role},{world.saml_provider}"], name_id=SUBJECT)
+    out = _unsigned_sts(world.server).assume_role_with_saml(
+        RoleArn=world.saml_role,
+        PrincipalArn=world.saml_provider,
+        SAMLAssertion=world.saml_idp.response(spec),
+    )
+    chained = world.server.client("sts", _creds(world.a.account_id, out)).assume_role(
+        RoleArn=world.b_role, RoleSessionName="saml-tokens"
+    )
+    sts = world.server.client("sts", _creds(world.b.account_id, chained))
+    token = sts.get_web_identity_token(
+        Audience=[RP], SigningAlgorithm="ES384", SubjectMode="OriginIdentity", Scope="read"
+    )["WebIdentityToken"]
+    issuer = world.server.client("iam", world.b).get_outbound_web_identity_federation_info()[
+        "IssuerIdentifier"
+    ]
+    claims = _verify_all(token, issuer)
+    key_hash = world.server.client("iam").get_saml_provider(SAMLProviderArn=world.saml_provider)[
+        "SAMLKeyHashes"
+    ][0]["KeyHashes"][0]
+    assert claims["sub"] == SUBJECT and claims["scope"] == "read"
+    assert claims["https://sts.amazonaws.com/"]["origin_identity"]["issuer"] == key_hash
+    with Verifier(issuer=issuer, audience=RP) as verifier:
+        v = verifier.verify(token)
+    assert v.origin_issuer == key_hash and v.origin_provider_arn == world.saml_provider

@@ -68,6 +68,11 @@ class TokenContext:
     identity_store_user_id: str | None = None
     identity_store_arn: str | None = None
     glue_credential_issuing_service: str | None = None
+    # GetWebIdentityToken SubjectMode=OriginIdentity (tessera.sts.subject_mode): the
+    # AWS object gains subject_mode and origin_identity; Scope: a top-level scope
+    subject_mode: str | None = None
+    origin_identity: Mapping[str, str] = field(default_factory=dict)
+    scope: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.audiences, str):
@@ -126,6 +131,10 @@ def aws_claims(ctx: TokenContext) -> dict[str, Any]:
         out["principal_tags"] = dict(ctx.principal_tags)
     if ctx.request_tags:
         out["request_tags"] = dict(ctx.request_tags)
+    if ctx.subject_mode:
+        out["subject_mode"] = ctx.subject_mode
+    if ctx.origin_identity:
+        out["origin_identity"] = dict(ctx.origin_identity)
     return out
 
 
@@ -147,7 +156,7 @@ def build_claims(
         raise ValueError("duration must be positive")
     iat = int(issued_at.timestamp())
     audiences = list(ctx.audiences)
-    return {
+    claims: dict[str, Any] = {
         "aud": audiences[0] if len(audiences) == 1 else audiences,
         "sub": ctx.subject,
         AWS_CLAIMS_KEY: aws_claims(ctx),
@@ -156,6 +165,9 @@ def build_claims(
         "iat": iat,
         "jti": jti if jti is not None else jti_factory(),
     }
+    if ctx.scope is not None:
+        claims["scope"] = ctx.scope  # top level, verbatim (RFC 6749 §3.3 / RFC 8693)
+    return claims
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)

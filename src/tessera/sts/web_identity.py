@@ -14,6 +14,11 @@ session-escalation check for temporary credentials
 session's expiry) and finally the payload limit (``JWTPayloadSizeExceededException``
 above ``tessera.oidc.claims.MAX_PAYLOAD_BYTES`` = 16 KiB of claim JSON).
 
+``SubjectMode`` / ``Scope`` (#14 §3): see ``tessera.sts.subject_mode`` — syntax is
+checked before authorisation, ``sts:SubjectMode`` / ``sts:IdentityTokenScope`` are
+request keys, ``Scope`` needs ``sts:SetWebIdentityTokenScope`` too, and the
+session's origin identity is checked after authorisation.
+
 The token itself is never logged; only its ``jti`` and ``kid`` are.
 """
 
@@ -35,6 +40,7 @@ from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import GetWebIdentityTokenMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
+from tessera.sts import subject_mode as modes
 from tessera.sts import tags as session_tags
 
 log = logging.getLogger("tessera.sts.web_identity")
@@ -87,17 +93,26 @@ def get_web_identity_token(
     seconds = DEFAULT_DURATION_SECONDS if duration is None else duration
     requested = session_tags.parse_tags(params.get_list("Tags"))
     tagset = session_tags.build_session_tags(requested, None)
+    mode = modes.parse_mode(params.get_str("SubjectMode"))
+    raw_scope = params.get_str("Scope")
+    scope_tokens = modes.parse_scope(raw_scope, mode, audiences)
 
     tag_keys = session_tags.request_keys(tagset.requested)
     keys: dict[str, ContextValue] = {
         "sts:IdentityTokenAudience": tuple(audiences),
         "sts:DurationSeconds": str(seconds),
         "sts:SigningAlgorithm": alg,
+        "sts:SubjectMode": mode,  # the effective mode, also when defaulted
         **tag_keys,
     }
+    if scope_tokens:
+        keys["sts:IdentityTokenScope"] = scope_tokens
     ctx.authorize("sts:GetWebIdentityToken", "*", request_keys=keys)
     if tagset.requested:
         ctx.authorize("sts:TagGetWebIdentityToken", "*", request_keys=tag_keys)
+    if scope_tokens:
+        ctx.authorize("sts:SetWebIdentityTokenScope", "*", request_keys=keys)
+    origin = modes.origin_identity(caller.session) if mode == modes.ORIGIN_IDENTITY else None
 
     service = issuer_service(ctx)
     account = ctx.store.get_account(caller.account_id)
@@ -120,7 +135,7 @@ def get_web_identity_token(
     token_ctx = TokenContext(
         issuer=service.issuer_url(account.issuer_id),
         audiences=tuple(audiences),
-        subject=subject,
+        subject=origin.subject if origin is not None else subject,
         account=caller.account_id,
         source_region=ctx.region,
         principal_id=subject,
@@ -131,6 +146,9 @@ def get_web_identity_token(
         original_session_exp=session.expires_at if session is not None else None,
         federated_provider=session.federated_provider if session is not None else None,
         source_identity=session.source_identity if session is not None else None,
+        subject_mode=modes.ORIGIN_IDENTITY if origin is not None else None,
+        origin_identity=origin.claim() if origin is not None else {},
+        scope=raw_scope if scope_tokens else None,
     )
     key = service.signing_key(caller.account_id, alg, now)
     issued = issue_token(token_ctx, key, now=now, duration=seconds)

@@ -47,6 +47,13 @@ class FederatedCredentialRule:
     ou_paths: tuple[str, ...] = ()
     required_tags: Mapping[str, str] = field(default_factory=dict)
     required_request_tags: Mapping[str, str] = field(default_factory=dict)
+    #: "AWSIdentity" or "OriginIdentity" (None: either). With OriginIdentity, ``subject``
+    #: is matched against the origin subject and ``origin_issuer`` (a pattern) must
+    #: match the origin identity's issuer.
+    subject_mode: str | None = None
+    origin_issuer: str | None = None
+    #: scope tokens that must all be in the token's ``scope`` claim
+    required_scopes: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.issuer or not self.subject or not self.audience:
@@ -59,6 +66,11 @@ class FederatedCredentialRule:
         if isinstance(self.ou_paths, str):
             raise TypeError("ou_paths must be a sequence of patterns, not a string")
         object.__setattr__(self, "ou_paths", tuple(self.ou_paths))
+        if self.subject_mode not in (None, "AWSIdentity", "OriginIdentity"):
+            raise ValueError("subject_mode must be AWSIdentity or OriginIdentity")
+        if isinstance(self.required_scopes, str):
+            raise TypeError("required_scopes must be a collection of strings, not a string")
+        object.__setattr__(self, "required_scopes", frozenset(self.required_scopes))
 
     def mismatches(self, claims: VerifiedClaims) -> tuple[str, ...]:
         """Every reason this rule rejects ``claims`` (empty tuple = match)."""
@@ -81,6 +93,18 @@ class FederatedCredentialRule:
             out.append("no OU path matches")
         out.extend(_tag_mismatches("principal tag", self.required_tags, claims.principal_tags))
         out.extend(_tag_mismatches("request tag", self.required_request_tags, claims.request_tags))
+        if self.subject_mode is not None and claims.subject_mode != self.subject_mode:
+            out.append(f"subject mode {claims.subject_mode!r} is not {self.subject_mode!r}")
+        if self.origin_issuer is not None and not (
+            claims.origin_issuer is not None
+            and glob_match(self.origin_issuer, claims.origin_issuer)
+        ):
+            out.append(
+                f"origin issuer {claims.origin_issuer!r} does not match {self.origin_issuer!r}"
+            )
+        missing = sorted(self.required_scopes - set(claims.scopes))
+        if missing:
+            out.append(f"scope lacks {' '.join(missing)!r}")
         return tuple(out)
 
     def matches(self, claims: VerifiedClaims) -> bool:

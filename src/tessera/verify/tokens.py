@@ -65,14 +65,19 @@ class VerifiedClaims:
         "jti",
         "kid",
         "org_id",
+        "origin_issuer",
+        "origin_provider_arn",
+        "origin_subject_type",
         "ou_path",
         "principal_id",
         "principal_tags",
         "raw",
         "request_tags",
+        "scopes",
         "source_identity",
         "source_region",
         "subject",
+        "subject_mode",
     )
 
     issuer: str
@@ -91,6 +96,15 @@ class VerifiedClaims:
     principal_tags: Mapping[str, str]
     request_tags: Mapping[str, str]
     source_identity: str | None
+    #: "AWSIdentity" (``sub`` is an AWS principal ARN) or "OriginIdentity" (``sub`` is
+    #: the origin identity's subject, issued by ``origin_issuer``); None for tokens
+    #: without the AWS claims object
+    subject_mode: str | None
+    origin_issuer: str | None
+    origin_provider_arn: str | None
+    origin_subject_type: str | None
+    #: the top-level ``scope`` claim split into its tokens (empty: no scope)
+    scopes: tuple[str, ...]
     raw: Mapping[str, Any]
 
     def __init__(self, verified: CoreVerifiedClaims) -> None:
@@ -109,6 +123,17 @@ class VerifiedClaims:
             ou_path = tuple(ou)
         else:
             raise MalformedToken("claim ou_path is not a string array")
+        mode = _opt_str(aws_obj, "subject_mode")
+        if mode is None and aws_obj:
+            mode = "AWSIdentity"
+        origin = aws_obj.get("origin_identity", {})
+        if not isinstance(origin, dict):
+            raise MalformedToken("claim origin_identity is not an object")
+        if mode == "OriginIdentity" and not (
+            _opt_str(origin, "issuer") or _opt_str(origin, "federated_provider_arn")
+        ):
+            raise MalformedToken("an OriginIdentity token names no origin issuer")
+        scope = _opt_str(payload, "scope")
         values: dict[str, Any] = {
             "issuer": verified.issuer,
             "subject": verified.subject,
@@ -126,6 +151,11 @@ class VerifiedClaims:
             "principal_tags": _str_map(aws_obj.get("principal_tags"), "principal_tags"),
             "request_tags": _str_map(aws_obj.get("request_tags"), "request_tags"),
             "source_identity": _opt_str(aws_obj, "source_identity"),
+            "subject_mode": mode,
+            "origin_issuer": _opt_str(origin, "issuer"),
+            "origin_provider_arn": _opt_str(origin, "federated_provider_arn"),
+            "origin_subject_type": _opt_str(origin, "subject_type"),
+            "scopes": tuple(scope.split(" ")) if scope else (),
             "raw": payload,
         }
         for name, value in values.items():
@@ -171,6 +201,11 @@ class VerifiedClaims:
             "principal_tags": dict(self.principal_tags),
             "request_tags": dict(self.request_tags),
             "source_identity": self.source_identity,
+            "subject_mode": self.subject_mode,
+            "origin_issuer": self.origin_issuer,
+            "origin_provider_arn": self.origin_provider_arn,
+            "origin_subject_type": self.origin_subject_type,
+            "scopes": list(self.scopes),
             "claims": _plain(self.raw),
         }
 

@@ -44,6 +44,7 @@ def test_authorisation_calls_and_condition_keys(local: LocalServer, enabled: str
         "sts:IdentityTokenAudience": ("a", "b"),
         "sts:DurationSeconds": "300",
         "sts:SigningAlgorithm": "RS256",
+        "sts:SubjectMode": "AWSIdentity",  # the effective mode, also when defaulted
         "aws:RequestTag/env": "prod",
         "aws:TagKeys": ("env",),
     }
