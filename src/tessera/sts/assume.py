@@ -12,6 +12,7 @@ Texts: **[C]** confirmed in real AWS answers (see the modules they come from),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
@@ -211,10 +212,9 @@ def assume_role(ctx: OperationContext, params: Params[AssumeRoleMembers]) -> Res
         authorize("sts:SetSourceIdentity")
 
     # --- issue -----------------------------------------------------------------------
-    # the packed size is checked before the MFA code is spent (issue_role_session
-    # checks it again, which costs nothing)
-    packing.check_packed(packing.packed_size(policy, policy_arns, tagset.tags))
-    mfa_time: datetime | None = mfa.consume() if mfa is not None else None
+    # the MFA code is spent only once the token is built and fits (issue_role_session
+    # calls on_issued), so a refused PackedPolicyTooLarge does not burn it
+    mfa_time: datetime | None = mfa.time if mfa is not None else None
     mfa_authenticated = mfa is not None
     if mfa_time is None and caller_session is not None and caller_session.mfa_authenticated:
         mfa_authenticated, mfa_time = True, caller_session.mfa_auth_time
@@ -232,6 +232,8 @@ def assume_role(ctx: OperationContext, params: Params[AssumeRoleMembers]) -> Res
             mfa_authenticated=mfa_authenticated,
             mfa_auth_time=mfa_time,
             chain_depth=(caller_session.chain_depth + 1) if chained and caller_session else 0,
+            min_token_size=packing.minimum_token_size(params),
+            on_issued=mfa.consume if mfa is not None else None,
             # TIP keys travel along the chain unchanged (same and cross account)
             tip_context=caller_session.tip_context if caller_session else (),
         ),
@@ -255,6 +257,9 @@ class RoleSessionRequest:
     chain_depth: int = 0
     federated_provider: str | None = None
     web_identity_claims: tuple[tuple[str, str], ...] = ()
+    min_token_size: int = 0  # MinimumSessionTokenSize
+    # called once the token is built and within the size limit (spends an MFA code)
+    on_issued: Callable[[], object] | None = None
     # trusted identity propagation keys (tessera.iam.tip_model), copied unchanged
     tip_context: tuple[tuple[str, str], ...] = ()
 
@@ -262,12 +267,11 @@ class RoleSessionRequest:
 def issue_role_session(
     ctx: OperationContext, role: Role, req: RoleSessionRequest
 ) -> dict[str, object]:
-    """Check the packed size, issue the session's credentials, note the role's last
-    use (written behind the request, at most once a minute), and answer with the
-    fields every AssumeRole* response shares (Credentials, AssumedRoleUser,
-    PackedPolicySize, SourceIdentity)."""
-    packed = packing.packed_size(req.policy, req.policy_arns, req.tags)
-    packing.check_packed(packed)
+    """Issue the session's credentials (padded to ``min_token_size``; refused with
+    ``PackedPolicyTooLarge`` above the token limit), note the role's last use
+    (written behind the request, at most once a minute), and answer with the fields
+    every AssumeRole* response shares (Credentials, AssumedRoleUser,
+    PackedPolicySize, SessionTokenSize, SessionTokenUtilization, SourceIdentity)."""
     now = ctx.now.replace(microsecond=0)
     expires = now + timedelta(seconds=req.seconds)
     session = Session(
@@ -292,7 +296,9 @@ def issue_role_session(
         web_identity_claims=req.web_identity_claims,
         tip_context=req.tip_context,
     )
-    issued = ctx.sessions.issue(session, now)
+    issued = ctx.sessions.issue(session, now, min_size=req.min_token_size)
+    if req.on_issued is not None:
+        req.on_issued()
     if role.last_used_at is None or now - role.last_used_at >= _LAST_USED_EVERY:
         ctx.record_use(
             ("role", role.account_id, role.name.lower()),
@@ -310,9 +316,11 @@ def issue_role_session(
             "AssumedRoleId": f"{role.role_id}:{req.session_name}",
             "Arn": arns.assumed_role_arn(role.account_id, role.name, req.session_name),
         },
+        # PackedPolicySize (now the token's utilization) only where AWS sent it before
+        **packing.token_size_fields(
+            issued, packed_policy_size=bool(req.policy is not None or req.policy_arns or req.tags)
+        ),
     }
-    if req.policy is not None or req.policy_arns or req.tags:
-        result["PackedPolicySize"] = packed.percent
     if req.source_identity is not None:
         result["SourceIdentity"] = req.source_identity
     return result

@@ -1,4 +1,17 @@
-"""Session-policy limits and the packed size (docs/wire-facts.md §4.4).
+"""Session-policy limits, the session-token size fields, and the (pre-2026) packed size
+(docs/wire-facts.md §4.4, issue #14 §5).
+
+Token size (since AWS's 2026-09-15 change; ``tessera.sts.token_size``): the one
+limit is the whole session token, 4,096 bytes, enforced by ``SessionCodec.issue``
+on the real encoded token (``PackedPolicyTooLarge`` naming both sizes). Every
+credential-issuing operation answers ``SessionTokenSize`` and
+``SessionTokenUtilization`` and, where its output has the member,
+``PackedPolicySize`` with the utilization (``token_size_fields``), and honours
+``MinimumSessionTokenSize`` (``minimum_token_size``; 0–4,096, checked by the
+model decoder).
+
+The pre-2026 packed size below is kept for callers not yet moved to the token
+limit; the credential-issuing operations no longer use it:
 
 AWS compresses the session policy, the policy ARNs and the session tags into a
 "packed binary format that has a separate limit" and reports the share of that
@@ -28,15 +41,48 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from tessera.errors import PackedPolicyTooLarge, ValidationError
 from tessera.iam.model import Tag
 from tessera.iam.policy.parse import PolicyKind, parse_policy
+from tessera.protocol.query import Params
+from tessera.sts import token_size
+from tessera.sts.sessions import IssuedCredentials
 
 PACKED_LIMIT: Final = 1024
 MAX_POLICY_ARNS: Final = 10
 PLAINTEXT_LIMIT: Final = 2048  # inline policy + managed ARNs, characters
+MIN_TOKEN_MEMBER: Final = "MinimumSessionTokenSize"
+
+
+def minimum_token_size(params: Params[Any]) -> int:
+    """``MinimumSessionTokenSize`` (0 when absent). The model decoder already refuses
+    a value outside 0–4,096 with AWS's ValidationError; this repeats the check for
+    callers that build ``Params`` themselves."""
+    value = params.get_int(MIN_TOKEN_MEMBER)
+    if value is None:
+        return 0
+    if not 0 <= value <= token_size.MAX_TOKEN_SIZE:
+        bound = "greater than or equal to 0" if value < 0 else "less than or equal to 4096"
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at 'minimumSessionTokenSize' "
+            f"failed to satisfy constraint: Member must have value {bound}"
+        )
+    return value
+
+
+def token_size_fields(issued: IssuedCredentials, *, packed_policy_size: bool) -> dict[str, int]:
+    """``SessionTokenSize`` and ``SessionTokenUtilization`` for ``issued``, plus
+    ``PackedPolicySize`` (the same percentage) when the operation's output has it
+    (AssumeRole, AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetFederationToken;
+    not GetSessionToken, GetScopedCredentials or AssumeRoot)."""
+    size = issued.token_size
+    pct = token_size.utilization(size)
+    fields = {"SessionTokenSize": size, "SessionTokenUtilization": pct}
+    if packed_policy_size:
+        fields["PackedPolicySize"] = pct
+    return fields
 
 
 def policy_too_large_message(pct: int) -> str:

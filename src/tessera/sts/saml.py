@@ -107,8 +107,9 @@ ROLE_NOT_IN_ASSERTION: Final = (
 )
 SESSION_NAME_REQUIRED: Final = "RoleSessionName is required in AuthnResponse"
 SESSION_NAME_INVALID: Final = "RoleSessionName in AuthnResponse must match [a-zA-Z_0-9+=,.@-]{2,64}"
+# [C] with {2,64}; AWS raised the limit to 256 (botocore 1.44.8), the new text is [I]
 SOURCE_IDENTITY_INVALID: Final = (
-    'Source Identity must match [a-zA-Z_0-9+=,.@-]{2,64} and not begin with "aws:"'
+    'Source Identity must match [a-zA-Z_0-9+=,.@-]{2,256} and not begin with "aws:"'
 )
 REQUEST_ARN_INVALID: Final = "Request ARN is invalid"
 # [I]
@@ -121,6 +122,7 @@ SESSION_ENDED: Final = "The SAML session has ended (SessionNotOnOrAfter)"
 REPLAYED: Final = "The SAML assertion has already been used"
 
 _SESSION_NAME: Final = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
+_SOURCE_IDENTITY: Final = re.compile(r"[A-Za-z0-9_+=,.@-]{2,256}")
 _TAG_TEXT: Final = regex.compile(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$")
 MAX_TAG_KEY: Final = 128
 MAX_TAG_VALUE: Final = 256
@@ -263,7 +265,7 @@ def _source_identity(assertion: VerifiedAssertion) -> str | None:
     value = _single(assertion, SOURCE_IDENTITY_ATTRIBUTE)
     if value is None:
         return None
-    if not _SESSION_NAME.match(value) or value.lower().startswith("aws:"):
+    if not _SOURCE_IDENTITY.fullmatch(value) or value.lower().startswith("aws:"):
         raise InvalidIdentityToken(SOURCE_IDENTITY_INVALID)
     return value
 
@@ -438,7 +440,6 @@ def assume_role_with_saml(
             raise AccessDenied(NOT_AUTHORIZED) from None
 
     # --- replay, then issue ----------------------------------------------------------------
-    packing.check_packed(packing.packed_size(policy, policy_arns, tagset.tags))
     if not ctx.store.use_saml_assertion(
         provider.arn, assertion.assertion_id, assertion.replay_expires_at, ctx.now
     ):
@@ -461,6 +462,7 @@ def assume_role_with_saml(
                 ("saml:sub", subject),
                 ("saml:sub_type", sub_type),
             ),
+            min_token_size=packing.minimum_token_size(params),
             tip_context=tip,
         ),
     )

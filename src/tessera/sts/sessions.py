@@ -33,10 +33,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tessera import arn as arns
 from tessera import ids
 from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKind
-from tessera.errors import ExpiredToken, InvalidClientTokenId
+from tessera.errors import ExpiredToken, InvalidClientTokenId, PackedPolicyTooLarge
 from tessera.iam.model import Tag
 from tessera.sensitive import constant_time_equals
 from tessera.store.meta import MetaStore
+from tessera.sts import token_size
 
 TOKEN_VERSION = 1  # zlib(JSON)
 TOKEN_VERSION_RAW = 2  # JSON
@@ -154,6 +155,11 @@ class IssuedCredentials:
     session_token: str
     expiration: datetime
 
+    @property
+    def token_size(self) -> int:
+        """``SessionTokenSize``: bytes of the token (ASCII base64)."""
+        return len(self.session_token)
+
 
 def _ts(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
@@ -270,8 +276,11 @@ def principal_for(session: Session, access_key_id: str | None = None) -> Princip
 class SessionCodec:
     """Issues and opens session tokens (implements ``auth.credentials.SessionOpener``)."""
 
-    def __init__(self, ring: SessionKeyRing) -> None:
+    def __init__(
+        self, ring: SessionKeyRing, max_token_size: int = token_size.MAX_TOKEN_SIZE
+    ) -> None:
         self.ring = ring
+        self.max_token_size = max_token_size
         self._aeads: dict[int, AESGCM] = {}
 
     def _aead(self, key: SessionKey) -> AESGCM:
@@ -281,11 +290,18 @@ class SessionCodec:
             self._aeads[key.kid] = aead
         return aead
 
-    def issue(self, session: Session, now: datetime) -> IssuedCredentials:
+    def issue(self, session: Session, now: datetime, min_size: int = 0) -> IssuedCredentials:
+        """Seal ``session`` into a token of at least ``min_size`` bytes
+        (``MinimumSessionTokenSize``, padded inside the sealed document); a token
+        longer than ``max_token_size`` is refused (``PackedPolicyTooLarge``)."""
         akid = ids.new_access_key_id(session.account_id, temporary=True)
         secret = ids.new_secret_access_key()
         key = self.ring.active(now)
         version, document = _encode_session(session, akid, secret)
+        version, document = token_size.pad_document(version, document, min_size)
+        size = token_size.token_length(len(document))
+        if size > self.max_token_size:
+            raise PackedPolicyTooLarge(token_size.too_large_message(size, self.max_token_size))
         header = _HEADER.pack(version, key.kid)
         nonce = secrets.token_bytes(12)
         sealed = self._aead(key).encrypt(nonce, document, header)

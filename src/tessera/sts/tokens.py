@@ -46,8 +46,11 @@ def get_session_token(ctx: OperationContext, params: Params[GetSessionTokenMembe
         mfa_auth_time=mfa_time,
         original_expires_at=expires,
     )
-    issued = ctx.sessions.issue(session, now)
-    return {"Credentials": credentials_shape(issued)}
+    issued = ctx.sessions.issue(session, now, min_size=packing.minimum_token_size(params))
+    return {
+        "Credentials": credentials_shape(issued),
+        **packing.token_size_fields(issued, packed_policy_size=False),
+    }
 
 
 @operation("sts", "GetFederationToken", action="sts:GetFederationToken", inline=True)
@@ -67,8 +70,6 @@ def get_federation_token(
     if tagset.tags:
         ctx.authorize("sts:TagSession", fed_arn, request_keys=keys)
     seconds = durations.token_seconds(params.get_int("DurationSeconds"), caller.is_root)
-    packed = packing.packed_size(policy, policy_arns, tagset.tags)
-    packing.check_packed(packed)
     now = ctx.now.replace(microsecond=0)
     expires = now + timedelta(seconds=seconds)
     session = Session(
@@ -85,10 +86,10 @@ def get_federation_token(
         tags=tagset.tags,
         original_expires_at=expires,
     )
-    issued = ctx.sessions.issue(session, now)
+    issued = ctx.sessions.issue(session, now, min_size=packing.minimum_token_size(params))
     return {
         "Credentials": credentials_shape(issued),
         "FederatedUser": {"FederatedUserId": f"{account}:{name}", "Arn": fed_arn},
-        # AWS reports the packed size (0 without policy or tags) on every call
-        "PackedPolicySize": packed.percent,
+        # PackedPolicySize is now the token's utilization (issue #14 §5)
+        **packing.token_size_fields(issued, packed_policy_size=True),
     }

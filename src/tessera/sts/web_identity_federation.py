@@ -95,7 +95,7 @@ from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import AssumeRoleWithWebIdentityMembers
 from tessera.protocol.query import Params
 from tessera.registry import operation
-from tessera.sts import durations
+from tessera.sts import durations, packing
 from tessera.sts import tags as session_tags
 from tessera.sts.assume import (
     RoleSessionRequest,
@@ -266,12 +266,12 @@ def source_identity_from(claims: Mapping[str, Any]) -> str | None:
         return None
     if (
         not isinstance(value, str)
-        or not 2 <= len(value) <= 64
+        or not 2 <= len(value) <= 256
         or not _SOURCE_IDENTITY.fullmatch(value)
         or value.lower().startswith("aws:")
     ):
         raise _rejected(
-            f"The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-] "
+            f"The {SOURCE_IDENTITY_CLAIM} claim must be 2-256 characters of [\\w+=,.@-] "
             "and must not start with 'aws:'."
         )
     return value
@@ -442,6 +442,7 @@ def assume_role_with_web_identity(
             chain_depth=0,
             federated_provider=provider.arn,
             web_identity_claims=((f"{prefix}:aud", audience), (f"{prefix}:sub", subject)),
+            min_token_size=packing.minimum_token_size(params),
             tip_context=tip,
         ),
     )

@@ -176,13 +176,13 @@ def test_packed_policy_too_large(local: LocalServer, alice: Keys) -> None:
     arn = _role(local, "packed")
     import secrets
 
-    tags = [{"Key": f"k{i}", "Value": secrets.token_hex(64)} for i in range(40)]
+    tags = [{"Key": f"k{i}", "Value": secrets.token_hex(128)} for i in range(50)]
     with pytest.raises(ClientError) as exc:
         _assume(local, alice, arn, Tags=tags)
     code, status, message = _err(exc)
     assert (code, status) == ("PackedPolicyTooLarge", 400)
-    assert message.startswith("Packed size of session tags consumes ")
-    assert message.endswith("% of allotted space.")
+    assert message.startswith("Session token size ")
+    assert message.endswith(" bytes exceeds the maximum allowed size of 4096 bytes.")
 
 
 def test_tags_transitive_chain(local: LocalServer, alice: Keys) -> None:
@@ -295,7 +295,8 @@ def test_get_federation_token(local: LocalServer, alice: Keys) -> None:
         f"arn:aws:sts::{acct}:federated-user/fed-user",
     )
     plain = local.client("sts", alice).get_federation_token(Name="fed2")
-    assert plain["PackedPolicySize"] == 0
+    # PackedPolicySize is now the token's utilization (issue #14 §5)
+    assert plain["PackedPolicySize"] == plain["SessionTokenUtilization"] > 0
     fed = Keys.of(out["Credentials"])
     assert local.client("sts", fed).get_caller_identity()["Arn"].endswith("federated-user/fed-user")
     with pytest.raises(ClientError) as exc:

@@ -77,16 +77,28 @@ def test_denied_and_duplicate_tags(local: LocalServer, enabled: str) -> None:
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-def test_session_kinds_refused_by_session_rules(local: LocalServer, enabled: str) -> None:
+ALLOW_ALL = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+
+
+def test_session_kinds_and_web_identity_tokens(local: LocalServer, enabled: str) -> None:
     """GetSessionToken and GetFederationToken sessions may only call the STS operations
-    AWS documents for them (``tessera.sts.restrictions``): GetWebIdentityToken is not
-    one of them."""
+    AWS documents for them (``tessera.sts.restrictions``): GetWebIdentityToken is one of
+    them for GetSessionToken sessions (AWS changed this), not for federation ones."""
     keys = local.user("wit-user")
     out = local.client("sts", keys).get_session_token(DurationSeconds=900)
     sts = local.client("sts", Keys.of(out["Credentials"]))
+    sts.get_web_identity_token(Audience=["a"], SigningAlgorithm="ES384")
+    fed = local.client("sts", keys).get_federation_token(Name="wit-fed", Policy=ALLOW_ALL)
     with pytest.raises(ClientError) as exc:
-        sts.get_web_identity_token(Audience=["a"], SigningAlgorithm="ES384")
+        local.client("sts", Keys.of(fed["Credentials"])).get_web_identity_token(
+            Audience=["a"], SigningAlgorithm="ES384"
+        )
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    assert exc.value.response["Error"]["Message"] == (
+        "Cannot call GetWebIdentityToken with session credentials"
+    )
 
 
 def _role_session(local: LocalServer, seconds: int) -> tuple[Keys, Any, str]:
