@@ -195,6 +195,9 @@ def _encode_session(session: Session, akid: str, secret: str) -> tuple[int, byte
         "fp": session.federated_provider,
         "oe": _ts(session.original_expires_at),
         "wc": [list(p) for p in session.web_identity_claims] or None,
+        "sl": list(session.scope_policies) or None,
+        "ss": session.scoped_session_id,
+        "sd": session.scoped_description,
         "tc": [list(p) for p in session.tip_context] or None,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
@@ -230,6 +233,9 @@ def _decode_session(blob: bytes, version: int) -> tuple[Session, str, str]:
         federated_provider=doc.get("fp"),
         original_expires_at=_dt(doc.get("oe")),
         web_identity_claims=tuple((str(a), str(b)) for a, b in doc.get("wc", ())),
+        scope_policies=tuple(str(p) for p in doc.get("sl", ())),
+        scoped_session_id=doc.get("ss"),
+        scoped_description=doc.get("sd"),
         tip_context=tuple((str(a), str(b)) for a, b in doc.get("tc", ())),
     )
     return session, doc["a"], doc["s"]
