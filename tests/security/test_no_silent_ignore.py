@@ -344,3 +344,43 @@ def test_exemptions_name_declared_operations() -> None:
     assert set(EXEMPT) <= names
     assert set(EXEMPT_MEMBERS) <= names
     assert set(ALWAYS_RETURNED) <= names
+
+
+def _unsupported() -> list[tuple[str, str]]:
+    from tessera.iam import unsupported as iam_unsupported
+    from tessera.sts import unsupported as sts_unsupported
+
+    return [("sts", n) for n in sts_unsupported.UNSUPPORTED] + [
+        ("iam", n) for n in iam_unsupported.UNSUPPORTED
+    ]
+
+
+@pytest.mark.parametrize(("service", "name"), _unsupported(), ids=lambda v: str(v))
+def test_operations_not_built_answer_access_denied(
+    tester: _Tester, service: str, name: str
+) -> None:
+    """#14 §6: a clean refusal (AccessDenied 403 naming the operation, as AWS answers
+    an account outside its partner programmes), never InvalidAction."""
+    op = next(o for o in OPERATIONS if o.key == (service, name))
+    assert op.action == f"{service}:{name}"
+    status, body, _ = tester.send(op, _baseline(op, _World(tester)))
+    assert status == 403 and "<Code>AccessDenied</Code>" in body, body
+    assert f"{name} is not supported by Tessera" in body, body
+
+
+def test_refuse_names_the_member_with_the_service_error() -> None:
+    from tessera.errors import InvalidInput, ValidationError
+    from tessera.protocol.query import params_for
+
+    iam = params_for(service_spec("iam"), "CreateRole", {"MaxSigninSessionDuration": 3600})
+    with pytest.raises(InvalidInput, match="parameter MaxSigninSessionDuration is not supported"):
+        iam.refuse("MaxSigninSessionDuration", "why")
+    sts = params_for(service_spec("sts"), "AssumeRole", {"ExternalId": "x"})
+    with pytest.raises(ValidationError, match="parameter ExternalId is not supported"):
+        sts.refuse("ExternalId", "why")
+    absent = params_for(service_spec("sts"), "AssumeRole", {})
+    absent.refuse("ExternalId", "why")  # absent: handled, nothing raised
+    absent.get_str("RoleArn")
+    assert absent.read == {"ExternalId", "RoleArn"}
+    absent.raw()
+    assert "Policy" not in absent.read  # raw/in/iteration record nothing

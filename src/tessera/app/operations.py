@@ -20,6 +20,7 @@ def all_operations() -> tuple[Operation, ...]:
         ops_users,
         outbound,
         simulate,
+        unsupported,
     )
     from tessera.sts import (  # noqa: F401
         assume,
@@ -30,6 +31,7 @@ def all_operations() -> tuple[Operation, ...]:
         web_identity,
         web_identity_federation,
     )
+    from tessera.sts import unsupported as sts_unsupported  # noqa: F401
 
     return declared()
 

@@ -6,10 +6,16 @@ does not have (``tessera.protocol.query.Params``)."""
 
 from typing import Literal, Never
 
+#: iam AcceptDelegationRequest
+AcceptDelegationRequestMembers = Literal["DelegationRequestId"]
+#: iam AcquireRole
+AcquireRoleMembers = Literal["ReplacementValues", "TemplateArn", "TemplateMinorVersion"]
 #: iam AddClientIDToOpenIDConnectProvider
 AddClientIDToOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
 #: iam AddUserToGroup
 AddUserToGroupMembers = Literal["GroupName", "UserName"]
+#: iam AssociateDelegationRequest
+AssociateDelegationRequestMembers = Literal["DelegationRequestId"]
 #: iam AttachGroupPolicy
 AttachGroupPolicyMembers = Literal["GroupName", "PolicyArn"]
 #: iam AttachRolePolicy
@@ -18,6 +24,18 @@ AttachRolePolicyMembers = Literal["PolicyArn", "RoleName"]
 AttachUserPolicyMembers = Literal["PolicyArn", "UserName"]
 #: iam CreateAccessKey
 CreateAccessKeyMembers = Literal["UserName"]
+#: iam CreateDelegationRequest
+CreateDelegationRequestMembers = Literal[
+    "Description",
+    "NotificationChannel",
+    "OnlySendByOwner",
+    "OwnerAccountId",
+    "Permissions",
+    "RedirectUrl",
+    "RequestMessage",
+    "RequestorWorkflowId",
+    "SessionDuration",
+]
 #: iam CreateGroup
 CreateGroupMembers = Literal["GroupName", "Path"]
 #: iam CreateOpenIDConnectProvider
@@ -107,10 +125,16 @@ EnableMFADeviceMembers = Literal[
 EnableOutboundWebIdentityFederationMembers = Never
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
+#: iam GetAccountProperties: no input members
+GetAccountPropertiesMembers = Never
+#: iam GetDelegationRequest
+GetDelegationRequestMembers = Literal["DelegationPermissionCheck", "DelegationRequestId"]
 #: iam GetGroup
 GetGroupMembers = Literal["GroupName", "Marker", "MaxItems"]
 #: iam GetGroupPolicy
 GetGroupPolicyMembers = Literal["GroupName", "PolicyName"]
+#: iam GetHumanReadableSummary
+GetHumanReadableSummaryMembers = Literal["EntityArn", "Locale"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
@@ -123,6 +147,8 @@ GetPolicyVersionMembers = Literal["PolicyArn", "VersionId"]
 GetRoleMembers = Literal["RoleName"]
 #: iam GetRolePolicy
 GetRolePolicyMembers = Literal["PolicyName", "RoleName"]
+#: iam GetRoleTemplateVersion
+GetRoleTemplateVersionMembers = Literal["MinorVersion", "TemplateArn"]
 #: iam GetSAMLProvider
 GetSAMLProviderMembers = Literal["SAMLProviderArn"]
 #: iam GetUser
@@ -137,6 +163,8 @@ ListAttachedGroupPoliciesMembers = Literal["GroupName", "Marker", "MaxItems", "P
 ListAttachedRolePoliciesMembers = Literal["Marker", "MaxItems", "PathPrefix", "RoleName"]
 #: iam ListAttachedUserPolicies
 ListAttachedUserPoliciesMembers = Literal["Marker", "MaxItems", "PathPrefix", "UserName"]
+#: iam ListDelegationRequests
+ListDelegationRequestsMembers = Literal["Marker", "MaxItems", "OwnerId"]
 #: iam ListEntitiesForPolicy
 ListEntitiesForPolicyMembers = Literal[
     "EntityFilter",
@@ -189,6 +217,8 @@ ListUserTagsMembers = Literal["Marker", "MaxItems", "UserName"]
 ListUsersMembers = Literal["Marker", "MaxItems", "PathPrefix"]
 #: iam ListVirtualMFADevices
 ListVirtualMFADevicesMembers = Literal["AssignmentStatus", "Marker", "MaxItems"]
+#: iam PutAccountProperties
+PutAccountPropertiesMembers = Literal["Properties"]
 #: iam PutGroupPolicy
 PutGroupPolicyMembers = Literal["GroupName", "PolicyDocument", "PolicyName"]
 #: iam PutRolePermissionsBoundary
@@ -199,6 +229,8 @@ PutRolePolicyMembers = Literal["PolicyDocument", "PolicyName", "RoleName"]
 PutUserPermissionsBoundaryMembers = Literal["PermissionsBoundary", "UserName"]
 #: iam PutUserPolicy
 PutUserPolicyMembers = Literal["PolicyDocument", "PolicyName", "UserName"]
+#: iam RejectDelegationRequest
+RejectDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam RemoveClientIDFromOpenIDConnectProvider
 RemoveClientIDFromOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
 #: iam RemoveUserFromGroup
@@ -210,6 +242,8 @@ ResyncMFADeviceMembers = Literal[
     "SerialNumber",
     "UserName",
 ]
+#: iam SendDelegationToken
+SendDelegationTokenMembers = Literal["DelegationRequestId"]
 #: iam SetDefaultPolicyVersion
 SetDefaultPolicyVersionMembers = Literal["PolicyArn", "VersionId"]
 #: iam SimulateCustomPolicy
@@ -267,6 +301,8 @@ UntagUserMembers = Literal["TagKeys", "UserName"]
 UpdateAccessKeyMembers = Literal["AccessKeyId", "Status", "UserName"]
 #: iam UpdateAssumeRolePolicy
 UpdateAssumeRolePolicyMembers = Literal["PolicyDocument", "RoleName"]
+#: iam UpdateDelegationRequest
+UpdateDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam UpdateGroup
 UpdateGroupMembers = Literal["GroupName", "NewGroupName", "NewPath"]
 #: iam UpdateOpenIDConnectProvider
@@ -340,12 +376,21 @@ AssumeRoleWithWebIdentityMembers = Literal[
     "RoleSessionName",
     "WebIdentityToken",
 ]
+#: sts AssumeRoot
+AssumeRootMembers = Literal[
+    "DurationSeconds",
+    "MinimumSessionTokenSize",
+    "TargetPrincipal",
+    "TaskPolicyArn",
+]
 #: sts DecodeAuthorizationMessage
 DecodeAuthorizationMessageMembers = Literal["EncodedMessage"]
 #: sts GetAccessKeyInfo
 GetAccessKeyInfoMembers = Literal["AccessKeyId"]
 #: sts GetCallerIdentity: no input members
 GetCallerIdentityMembers = Never
+#: sts GetDelegatedAccessToken
+GetDelegatedAccessTokenMembers = Literal["TradeInToken"]
 #: sts GetFederationToken
 GetFederationTokenMembers = Literal[
     "DurationSeconds",
