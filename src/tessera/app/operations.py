@@ -27,6 +27,7 @@ def all_operations() -> tuple[Operation, ...]:
         authz_messages,
         operations,
         saml,
+        scoped,
         tokens,
         web_identity,
         web_identity_federation,

@@ -400,6 +400,13 @@ GetFederationTokenMembers = Literal[
     "PolicyArns",
     "Tags",
 ]
+#: sts GetScopedCredentials
+GetScopedCredentialsMembers = Literal[
+    "DurationSeconds",
+    "MinimumSessionTokenSize",
+    "Policy",
+    "ScopedSessionDescription",
+]
 #: sts GetSessionToken
 GetSessionTokenMembers = Literal[
     "DurationSeconds",
