@@ -39,6 +39,7 @@ __all__ = [
     "header_limit",
     "non_negative_float",
     "positive_seconds",
+    "whole_number",
 ]
 
 
@@ -52,19 +53,35 @@ def non_negative_float(raw: str) -> float:
     return value
 
 
+def whole_number(
+    minimum: int, maximum: int | None = None, *, noun: str = "a whole number", unit: str = ""
+) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``[minimum, maximum]`` whose
+    errors read "not <noun>: 'x'" and "must be at least <minimum>[ unit]: 'x'"
+    (or "must be between <minimum> and <maximum>: 'x'")."""
+    suffix = f" {unit}" if unit else ""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {raw!r}") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be between {minimum} and {maximum}{suffix}: {raw!r}"
+            )
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{suffix}: {raw!r}")
+        return value
+
+    return parse
+
+
 #: The smallest ``--max-header-bytes``/``--max-header-line-bytes`` accepted.
 MIN_HEADER_LIMIT = 1024
 
-
-def header_limit(raw: str) -> int:
-    """A request-head size limit in bytes."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {raw!r}") from None
-    if value < MIN_HEADER_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_HEADER_LIMIT} bytes: {raw!r}")
-    return value
+#: A request-head size limit in bytes.
+header_limit = whole_number(MIN_HEADER_LIMIT, noun="a whole number of bytes", unit="bytes")
 
 
 def positive_seconds(raw: str) -> float:

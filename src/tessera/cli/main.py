@@ -24,6 +24,7 @@ from tessera.app.envconfig import (
     header_limit,
     non_negative_float,
     positive_seconds,
+    whole_number,
 )
 from tessera.cli.common import add_data_dir_args, database_error, open_existing_store
 from tessera.config import (
@@ -58,25 +59,9 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 MAX_ROOT_KEYS = 2
 
 
-def port_number(raw: str) -> int:
-    """A TCP port, 1-65535."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 65535: {raw!r}")
-    return value
-
-
-def positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {raw!r}")
-    return value
+#: A TCP port, 1-65535.
+port_number = whole_number(1, 65535, noun="a port number")
+positive_int = whole_number(1)
 
 
 def log_level(raw: str) -> str:
