@@ -17,7 +17,17 @@ used once. Success: ``{"access_token", "token_type": "Bearer", "expires_in"}``
 with ``Cache-Control: no-store``. Failures use RFC 6749 §5.2 errors:
 ``invalid_request`` (400), ``invalid_client`` (401, client assertion rejected),
 ``invalid_grant`` (400, bearer-grant assertion rejected),
-``unsupported_grant_type`` (400).
+``unsupported_grant_type`` (400), ``invalid_scope`` (400).
+
+User-scoped exchange: a JWT from ``GetWebIdentityToken`` with
+``SubjectMode=OriginIdentity`` names the origin subject (say alice, from her IdP)
+rather than the agent's ARN. Such a token is only accepted by a rule with
+``subject_mode="OriginIdentity"`` and an ``origin_issuer``; the access token then
+stands for alice *at her issuer* (``subject`` + ``issuer`` = origin subject and
+origin issuer; the agent's ARN is kept as ``actor``) and carries the granted
+scope: the JWT's ``scope`` claim (the requested scope) intersected with the
+scopes the credential allows (RFC 6749 §3.3). The token response then includes
+``scope``; nothing left to grant is ``invalid_scope``.
 
 ``GET /api/whoami`` with ``Authorization: Bearer <access_token>`` returns who
 the caller is; otherwise 401 with ``WWW-Authenticate: Bearer error="invalid_token"``.
@@ -25,10 +35,11 @@ the caller is; otherwise 401 with ``WWW-Authenticate: Bearer error="invalid_toke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
@@ -54,6 +65,7 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_FORM_BYTES = 64 * 1024
 DEFAULT_ACCESS_TOKEN_TTL = timedelta(minutes=15)
+ORIGIN_IDENTITY = "OriginIdentity"
 
 
 class OAuthError(Exception):
@@ -76,8 +88,21 @@ class Grant:
     subject: str
     credential: str
     account: str | None
+    #: the issuer that qualifies ``subject``: the token issuer for AWSIdentity
+    #: tokens, the origin identity's issuer for OriginIdentity tokens
     issuer: str
     expires_at: datetime
+    #: OriginIdentity only: the mode, the JWT's issuer, the agent acting for the
+    #: subject (``principal_id``), the origin subject type and the granted scope
+    subject_mode: str | None = None
+    assertion_issuer: str | None = None
+    actor: str | None = None
+    subject_type: str | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        return " ".join(self.scopes)
 
 
 class FederatedExchange:
@@ -90,8 +115,16 @@ class FederatedExchange:
         *,
         clock: Clock | None = None,
         access_token_ttl: timedelta = DEFAULT_ACCESS_TOKEN_TTL,
+        allowed_scopes: Mapping[str, Collection[str]] | None = None,
     ) -> None:
+        """``allowed_scopes`` maps a rule's name to the scopes it may grant (in
+        addition to its ``required_scopes``, which are always grantable)."""
         self.rules = tuple(rules)
+        self.allowed_scopes: dict[str, frozenset[str]] = {}
+        for name, scopes in (allowed_scopes or {}).items():
+            if isinstance(scopes, str):
+                raise TypeError("allowed scopes must be a collection of strings, not a string")
+            self.allowed_scopes[name] = frozenset(scopes)
         self.verifiers = {v.issuer: v for v in verifiers}
         missing = {r.issuer for r in self.rules} - set(self.verifiers)
         if missing:
@@ -115,6 +148,14 @@ class FederatedExchange:
             raise LookupError(f"issuer {issuer!r} is not trusted")
         claims = verifier.verify(token)
         candidates = [r for r in self.rules if client_id is None or r.name == client_id]
+        if claims.subject_mode == ORIGIN_IDENTITY:
+            # A foreign sub is only meaningful with its issuer: only credentials
+            # written for origin subjects (mode + origin issuer) may accept one.
+            candidates = [
+                r
+                for r in candidates
+                if r.subject_mode == ORIGIN_IDENTITY and r.origin_issuer is not None
+            ]
         rule = match(candidates, claims)
         if rule is None:
             raise LookupError("no federated credential matches the assertion")
@@ -136,15 +177,45 @@ class FederatedExchange:
 
     # -- access tokens --
 
-    def issue_access_token(self, claims: VerifiedClaims, rule: FederatedCredentialRule) -> str:
-        token = secrets.token_urlsafe(32)
-        grant = Grant(
+    def granted_scopes(
+        self, claims: VerifiedClaims, rule: FederatedCredentialRule
+    ) -> tuple[str, ...]:
+        """Requested (the JWT's ``scope``) ∩ allowed, in request order (RFC 6749 §3.3)."""
+        allowed = self.allowed_scopes.get(rule.name, frozenset()) | rule.required_scopes
+        return tuple(s for s in claims.scopes if s in allowed)
+
+    def make_grant(self, claims: VerifiedClaims, rule: FederatedCredentialRule) -> Grant:
+        """What an access token for ``claims`` stands for; ``OAuthError(invalid_scope)``
+        when an OriginIdentity token asks for scopes of which none can be granted."""
+        base = Grant(
             subject=claims.subject,
             credential=rule.name or rule.subject,
             account=claims.account,
             issuer=claims.issuer,
             expires_at=self.clock.now() + self.ttl,
         )
+        if claims.subject_mode != ORIGIN_IDENTITY:
+            return base  # AWSIdentity: sub is an ARN qualified by the token issuer
+        if claims.origin_issuer is None:  # check_assertion's rules require one
+            raise LookupError("an OriginIdentity token names no origin issuer")
+        scopes = self.granted_scopes(claims, rule)
+        if claims.scopes and not scopes:
+            raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
+        return dataclasses.replace(
+            base,
+            issuer=claims.origin_issuer,
+            subject_mode=ORIGIN_IDENTITY,
+            assertion_issuer=claims.issuer,
+            actor=claims.principal_id,
+            subject_type=claims.origin_subject_type,
+            scopes=scopes,
+        )
+
+    def issue_access_token(self, claims: VerifiedClaims, rule: FederatedCredentialRule) -> str:
+        return self.store(self.make_grant(claims, rule))
+
+    def store(self, grant: Grant) -> str:
+        token = secrets.token_urlsafe(32)
         with self._lock:
             self._grants[_digest(token)] = grant
         return token
@@ -204,6 +275,7 @@ async def token_endpoint(request: Request) -> Response:
             claims, rule = await run_in_threadpool(
                 exchange.check_assertion, assertion, form.get("client_id")
             )
+            grant = exchange.make_grant(claims, rule)
         except VerificationError as exc:
             raise OAuthError(
                 failure, f"assertion rejected: {exc.reason}: {exc.message}", status
@@ -212,15 +284,14 @@ async def token_endpoint(request: Request) -> Response:
             raise OAuthError(failure, f"assertion rejected: {exc}", status) from None
     except OAuthError as err:
         return err.response()
-    access_token = exchange.issue_access_token(claims, rule)
-    return JSONResponse(
-        {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": int(exchange.ttl.total_seconds()),
-        },
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    answer: dict[str, object] = {
+        "access_token": exchange.store(grant),
+        "token_type": "Bearer",
+        "expires_in": int(exchange.ttl.total_seconds()),
+    }
+    if grant.scopes:
+        answer["scope"] = grant.scope  # always stated, even when equal to the request
+    return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 async def whoami(request: Request) -> Response:
@@ -233,15 +304,22 @@ async def whoami(request: Request) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return JSONResponse(
-        {
-            "subject": grant.subject,
-            "credential": grant.credential,
-            "account": grant.account,
-            "issuer": grant.issuer,
-            "expires_at": grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    body: dict[str, object] = {
+        "subject": grant.subject,
+        "credential": grant.credential,
+        "account": grant.account,
+        "issuer": grant.issuer,
+        "expires_at": grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if grant.subject_mode == ORIGIN_IDENTITY:
+        body |= {
+            "subject_mode": grant.subject_mode,
+            "subject_type": grant.subject_type,
+            "actor": grant.actor,
+            "assertion_issuer": grant.assertion_issuer,
+            "scope": grant.scope,
         }
-    )
+    return JSONResponse(body)
 
 
 async def healthz(request: Request) -> Response:

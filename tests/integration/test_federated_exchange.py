@@ -272,3 +272,190 @@ def test_real_clock_end_to_end() -> None:
                     "/oauth2/token", data={"grant_type": JWT_BEARER_GRANT, "assertion": expired}
                 )
                 assert resp.status_code == 400 and "expired" in resp.json()["error_description"]
+
+
+# -- user-scoped exchange: GetWebIdentityToken SubjectMode=OriginIdentity + Scope --
+
+ORIGIN_ISS = "idp.example.com/realms/corp"
+AGENT = "arn:aws:iam::123456789012:role/agent"
+
+
+def origin_token(
+    issuer: LocalIssuer,
+    *,
+    subject: str = "alice",
+    origin_issuer: str = ORIGIN_ISS,
+    scope: str | None = "orders:read orders:write admin",
+    mode: str = "OriginIdentity",
+) -> str:
+    """The claims Tessera emits (tessera.oidc.claims / tessera.sts.subject_mode) for
+    an agent's TIP session whose origin subject is ``subject``."""
+    claims = issuer.claims(subject=AGENT, audience=AUD)
+    claims["sub"] = subject
+    claims["https://sts.amazonaws.com/"] |= {
+        "subject_mode": mode,
+        "origin_identity": {
+            "issuer": origin_issuer,
+            "federated_provider_arn": f"arn:aws:iam::123456789012:oidc-provider/{origin_issuer}",
+            "subject_type": "user",
+        },
+    }
+    if scope is not None:
+        claims["scope"] = scope
+    return sign_jwt(claims, issuer.key())
+
+
+@pytest.fixture
+def user_client(
+    app: tuple[Starlette, str], issuer: LocalIssuer, clock: FixedClock
+) -> Iterator[httpx.Client]:
+    """An AWSIdentity credential ("ci", as above) plus an OriginIdentity one ("orders")."""
+    application, base = app
+    ci = FederatedCredentialRule(
+        name="ci",
+        issuer=issuer.issuer,
+        subject="*",
+        audience=AUD,  # no subject_mode
+    )
+    orders = FederatedCredentialRule(
+        name="orders",
+        issuer=issuer.issuer,
+        subject="*",
+        audience=AUD,
+        subject_mode="OriginIdentity",
+        origin_issuer="idp.example.com/realms/*",
+        required_scopes=frozenset({"orders:read"}),
+    )
+    verifier = Verifier(issuer=issuer.issuer, audience=AUD, clock=clock, leeway=30)
+    application.state.exchange = FederatedExchange(
+        [ci, orders],
+        [verifier],
+        clock=clock,
+        allowed_scopes={"orders": {"orders:write", "orders:cancel"}},
+    )
+    with httpx.Client(base_url=base) as http:
+        yield http
+    verifier.close()
+
+
+def whoami_of(client: httpx.Client, access_token: str) -> dict[str, object]:
+    resp = client.get("/api/whoami", headers={"Authorization": f"Bearer {access_token}"})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, object] = resp.json()
+    return body
+
+
+def test_user_scoped_exchange(user_client: httpx.Client, issuer: LocalIssuer) -> None:
+    resp = exchange(user_client, origin_token(issuer))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    # requested "orders:read orders:write admin" ∩ allowed {read, write, cancel}
+    assert body["scope"] == "orders:read orders:write"
+    assert body["token_type"] == "Bearer" and resp.headers["cache-control"] == "no-store"
+    who = whoami_of(user_client, body["access_token"])
+    assert who["subject"] == "alice" and who["issuer"] == ORIGIN_ISS
+    assert who["subject_mode"] == "OriginIdentity" and who["subject_type"] == "user"
+    assert who["scope"] == "orders:read orders:write"
+    assert who["credential"] == "orders" and who["actor"] == AGENT
+    assert who["assertion_issuer"] == issuer.issuer and who["account"] == "123456789012"
+
+
+def test_user_scoped_exchange_bearer_grant_and_client_id(
+    user_client: httpx.Client, issuer: LocalIssuer
+) -> None:
+    resp = user_client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": JWT_BEARER_GRANT,
+            "assertion": origin_token(issuer, scope="orders:read"),
+        },
+    )
+    assert resp.status_code == 200 and resp.json()["scope"] == "orders:read"
+    # "ci" has no subject_mode: it must not take an origin subject, even by name
+    token = origin_token(issuer)
+    assert_invalid_client(exchange(user_client, token, client_id="ci"), "no federated credential")
+
+
+def test_aws_identity_unchanged_next_to_origin_rule(
+    user_client: httpx.Client, issuer: LocalIssuer
+) -> None:
+    resp = exchange(user_client, issuer.issue(subject=SUB, audience=AUD))
+    assert resp.status_code == 200
+    assert set(resp.json()) == {"access_token", "token_type", "expires_in"}
+    who = whoami_of(user_client, resp.json()["access_token"])
+    assert who == {
+        "subject": SUB,
+        "credential": "ci",
+        "account": "123456789012",
+        "issuer": issuer.issuer,
+        "expires_at": who["expires_at"],
+    }
+    # an AWSIdentity token by client_id "orders" (which requires OriginIdentity)
+    token = issuer.issue(subject=SUB, audience=AUD)
+    assert_invalid_client(exchange(user_client, token, client_id="orders"), "no federated")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mode": "AWSIdentity"},  # wrong subject mode (sub would then be an ARN)
+        {"scope": "orders:write"},  # missing required scope orders:read
+        {"scope": None},  # no scope at all
+        {"origin_issuer": "evil.example/realms/corp"},  # wrong origin issuer
+        {"origin_issuer": "idp.example.com/other/corp"},
+    ],
+)
+def test_user_scoped_refusals(
+    user_client: httpx.Client, issuer: LocalIssuer, kw: dict[str, str | None]
+) -> None:
+    resp = exchange(user_client, origin_token(issuer, **kw), client_id="orders")  # type: ignore[arg-type]
+    assert_invalid_client(resp, "no federated credential matches")
+
+
+def test_user_scoped_rule_reasons(issuer: LocalIssuer, clock: FixedClock) -> None:
+    """The refusals above are for the right reasons (the rule's own mismatches)."""
+    rule = FederatedCredentialRule(
+        name="orders",
+        issuer=issuer.issuer,
+        subject="alice",
+        audience=AUD,
+        subject_mode="OriginIdentity",
+        origin_issuer=ORIGIN_ISS,
+        required_scopes=frozenset({"orders:read"}),
+    )
+    with Verifier(issuer=issuer.issuer, audience=AUD, clock=clock) as verifier:
+        cases = {
+            "subject mode 'AWSIdentity'": origin_token(issuer, mode="AWSIdentity"),
+            "scope lacks 'orders:read'": origin_token(issuer, scope="orders:write"),
+            "origin issuer 'evil.example'": origin_token(issuer, origin_issuer="evil.example"),
+            "subject 'bob'": origin_token(issuer, subject="bob"),
+        }
+        for reason, token in cases.items():
+            mismatches = rule.mismatches(verifier.verify(token))
+            assert len(mismatches) == 1 and mismatches[0].startswith(reason), mismatches
+        assert rule.matches(verifier.verify(origin_token(issuer)))
+
+
+def test_user_scoped_nothing_grantable(app: tuple[Starlette, str], issuer: LocalIssuer) -> None:
+    application, base = app
+    rule = FederatedCredentialRule(
+        name="any-scope",
+        issuer=issuer.issuer,
+        subject="alice",
+        audience=AUD,
+        subject_mode="OriginIdentity",
+        origin_issuer=ORIGIN_ISS,
+    )
+    clock = FixedClock(NOW)
+    with Verifier(issuer=issuer.issuer, audience=AUD, clock=clock) as verifier:
+        application.state.exchange = FederatedExchange(
+            [rule], [verifier], clock=clock, allowed_scopes={"any-scope": {"orders:read"}}
+        )
+        with httpx.Client(base_url=base) as http:
+            bad = exchange(http, origin_token(issuer, scope="admin"))
+            assert bad.status_code == 400 and bad.json()["error"] == "invalid_scope"
+            # no scope requested: a token for alice without scope
+            ok = exchange(http, origin_token(issuer, scope=None))
+            assert ok.status_code == 200 and "scope" not in ok.json()
+            who = whoami_of(http, ok.json()["access_token"])
+            assert who["subject"] == "alice" and who["scope"] == ""
