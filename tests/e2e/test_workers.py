@@ -66,6 +66,14 @@ def test_connections_split_evenly_and_a_dead_worker_is_replaced(tmp_path: Path) 
     try:
         workers = _workers(srv)
         assert len(workers) == 2
+        # Start from an idle server: the readiness probe's connection must be gone
+        # from both the kernel and the worker's count, or least-connections rightly
+        # sends the burst 3:1 (a CI run saw [1, 3] that way).
+        deadline = time.monotonic() + 10
+        while any(_established(pid, srv.port) for pid in workers):
+            assert time.monotonic() < deadline, "the readiness probe's connection stayed open"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the worker notices the close on its next loop turn
         conns = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(4)]
         try:
             for conn in conns:
