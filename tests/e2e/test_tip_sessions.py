@@ -633,3 +633,79 @@ def test_origin_identity_token_from_a_saml_session(world: World) -> None:
     with Verifier(issuer=issuer, audience=RP) as verifier:
         v = verifier.verify(token)
     assert v.origin_issuer == key_hash and v.origin_provider_arn == world.saml_provider
+
+
+def test_tip_session_chained_scoped_down_twice_then_an_origin_token(world: World) -> None:
+    """The issue's whole path in one flow: an OIDC TIP session, AssumeRole into
+    another account, GetScopedCredentials twice (each layer narrower), then an
+    OriginIdentity token with a scope, verified by PyJWT, joserfc and tessera.verify;
+    the identity and the TIP keys survive every step, the layers bind."""
+    from tessera.verify import Verifier
+
+    _allow_tokens(world)
+    iam_b = world.server.client("iam", world.b)
+    iam_b.put_role_policy(
+        RoleName="tip-target",
+        PolicyName="scoping",
+        PolicyDocument=_policy(
+            {"Effect": "Allow", "Action": "sts:GetScopedCredentials", "Resource": "*"}
+        ),
+    )
+    web = _creds(world.a.account_id, _web_session(world))
+    chained = world.server.client("sts", web).assume_role(
+        RoleArn=world.b_role, RoleSessionName="scoped-chain"
+    )
+    parent = _creds(world.b.account_id, chained)
+    first = world.server.client("sts", parent).get_scoped_credentials(
+        Policy=_policy(
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sts:GetScopedCredentials",
+                    "sts:GetWebIdentityToken",
+                    "sts:SetWebIdentityTokenScope",
+                    "sts:GetCallerIdentity",
+                    "iam:ListRoles",
+                ],
+                "Resource": "*",
+            }
+        )
+    )
+    assert first["ScopedPoliciesCount"] == 1
+    layer1 = _creds(world.b.account_id, first)
+    second = world.server.client("sts", layer1).get_scoped_credentials(
+        Policy=_policy(
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sts:GetWebIdentityToken",
+                    "sts:SetWebIdentityTokenScope",
+                    "sts:GetCallerIdentity",
+                ],
+                "Resource": "*",
+            }
+        )
+    )
+    assert second["ScopedPoliciesCount"] == 2
+    scoped = _creds(world.b.account_id, second)
+    ident = world.server.client("sts", scoped).get_caller_identity()
+    parent_ident = world.server.client("sts", parent).get_caller_identity()
+    assert (ident["Arn"], ident["UserId"]) == (parent_ident["Arn"], parent_ident["UserId"])
+    # the second layer dropped iam:ListRoles, which the role (and layer 1) allow
+    world.server.client("iam", layer1).list_roles()
+    code, status, _ = _err(world.server.client("iam", scoped).list_roles)
+    assert (code, status) == ("AccessDenied", 403)
+
+    token = world.server.client("sts", scoped).get_web_identity_token(
+        Audience=[RP], SigningAlgorithm="RS256", SubjectMode="OriginIdentity", Scope="read"
+    )["WebIdentityToken"]
+    issuer = iam_b.get_outbound_web_identity_federation_info()["IssuerIdentifier"]
+    claims = _verify_all(token, issuer)
+    ns = "https://sts.amazonaws.com/"
+    assert claims["sub"] == SUBJECT and claims["scope"] == "read"
+    assert claims[ns]["subject_mode"] == "OriginIdentity"
+    assert claims[ns]["origin_identity"]["federated_provider_arn"] == world.oidc_provider
+    assert claims[ns]["principal_id"] == world.b_role
+    with Verifier(issuer=issuer, audience=RP) as verifier:
+        verified = verifier.verify(token)
+    assert verified.subject_mode == "OriginIdentity" and verified.scopes == ("read",)
