@@ -21,7 +21,12 @@ from typing import Any, Protocol
 
 from tessera.errors import MalformedPolicyDocument
 from tessera.iam.model import Role, User
-from tessera.iam.policy.principals import entity_ref, invalid_principal_message, named_entity_arns
+from tessera.iam.policy.principals import (
+    aws_principal_elements,
+    entity_ref,
+    invalid_principal_message,
+    named_entity_arns,
+)
 
 
 class EntityReader(Protocol):
@@ -69,13 +74,8 @@ def shown_document(store: EntityReader, document: str, ids: tuple[tuple[str, str
     if not replace:
         return document
     parsed = json.loads(document)
-    statements = parsed.get("Statement")
-    for st in statements if isinstance(statements, list) else [statements]:
-        if isinstance(st, dict):
-            for element in ("Principal", "NotPrincipal"):
-                principal = st.get(element)
-                if isinstance(principal, dict) and "AWS" in principal:
-                    principal["AWS"] = _substitute(principal["AWS"], replace)
+    for principal in aws_principal_elements(parsed):
+        principal["AWS"] = _substitute(principal["AWS"], replace)
     return json.dumps(parsed)
 
 

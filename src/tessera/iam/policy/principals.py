@@ -32,10 +32,10 @@ order treats grants differently by principal form (see ``evaluate``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Final
+from typing import Any, Final
 
 from tessera.arn import parse_arn
 from tessera.iam.policy.context import PrincipalInfo
@@ -236,21 +236,26 @@ def entity_kind(value: str) -> str | None:
     return None if ref is None else ref.kind
 
 
-def named_entity_arns(document: Mapping[str, object]) -> list[str]:
-    """The IAM user and role ARNs in a parsed policy's ``Principal`` and
-    ``NotPrincipal`` ``AWS`` values, in document order (duplicates dropped)."""
+def aws_principal_elements(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Each ``Principal`` / ``NotPrincipal`` object with an ``AWS`` value in a parsed
+    policy, in document order (yielded as is, so a caller may rewrite ``AWS``)."""
     statements = document.get("Statement")
-    items = statements if isinstance(statements, list) else [statements]
-    found: dict[str, None] = {}
-    for st in items:
-        if not isinstance(st, Mapping):
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict):
             continue
         for element in ("Principal", "NotPrincipal"):
             principal = st.get(element)
-            if not isinstance(principal, Mapping):
-                continue
-            values = principal.get("AWS")
-            for v in values if isinstance(values, list) else [values]:
-                if isinstance(v, str) and classify_aws_value(v) == ("arn", v) and entity_kind(v):
-                    found[v] = None
+            if isinstance(principal, dict) and "AWS" in principal:
+                yield principal
+
+
+def named_entity_arns(document: Mapping[str, Any]) -> list[str]:
+    """The IAM user and role ARNs in a parsed policy's ``Principal`` and
+    ``NotPrincipal`` ``AWS`` values, in document order (duplicates dropped)."""
+    found: dict[str, None] = {}
+    for principal in aws_principal_elements(document):
+        values = principal["AWS"]
+        for v in values if isinstance(values, list) else [values]:
+            if isinstance(v, str) and classify_aws_value(v) == ("arn", v) and entity_kind(v):
+                found[v] = None
     return list(found)
