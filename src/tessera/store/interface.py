@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from tessera.store.access_keys import AccessKeyStore
+from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
 from tessera.store.issuer_keys import IssuerKeyStore
+from tessera.store.login_profiles import LoginProfileStore
 from tessera.store.meta import MetaStore
 from tessera.store.mfa import MfaStore
 from tessera.store.oidc_providers import OidcProviderStore
@@ -32,6 +34,8 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    LoginProfileStore,
+    AccountSettingsStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -52,4 +56,6 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    LoginProfileStore,
+    AccountSettingsStore,
 )
