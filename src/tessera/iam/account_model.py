@@ -40,7 +40,7 @@ class PasswordPolicy:
     allow_users_to_change_password: bool = False
     max_password_age: int | None = None  # days
     password_reuse_prevention: int | None = None
-    hard_expiry: bool = False
+    hard_expiry: bool | None = None  # None: not set (GetAccountPasswordPolicy omits it)
 
     @property
     def expire_passwords(self) -> bool:
