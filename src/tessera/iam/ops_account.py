@@ -69,7 +69,9 @@ DEFAULT_TOKEN_VERSION: Final = "v1Token"
 
 
 @operation("iam", "CreateAccountAlias", action="iam:CreateAccountAlias")
-def create_account_alias(ctx: OperationContext, params: Params[CreateAccountAliasMembers]) -> Result:
+def create_account_alias(
+    ctx: OperationContext, params: Params[CreateAccountAliasMembers]
+) -> Result:
     """An account has one alias: a new one replaces it (as the console's "Edit")."""
     alias = params.req_str("AccountAlias")
     ctx.authorize("iam:CreateAccountAlias", "*")
@@ -85,7 +87,9 @@ def create_account_alias(ctx: OperationContext, params: Params[CreateAccountAlia
 
 
 @operation("iam", "DeleteAccountAlias", action="iam:DeleteAccountAlias")
-def delete_account_alias(ctx: OperationContext, params: Params[DeleteAccountAliasMembers]) -> Result:
+def delete_account_alias(
+    ctx: OperationContext, params: Params[DeleteAccountAliasMembers]
+) -> Result:
     alias = params.req_str("AccountAlias")
     ctx.authorize("iam:DeleteAccountAlias", "*")
     if not ctx.store.delete_account_alias(account_of(ctx), alias):
@@ -94,7 +98,9 @@ def delete_account_alias(ctx: OperationContext, params: Params[DeleteAccountAlia
 
 
 @operation("iam", "ListAccountAliases", action="iam:ListAccountAliases")
-def list_account_aliases(ctx: OperationContext, params: Params[ListAccountAliasesMembers]) -> Result:
+def list_account_aliases(
+    ctx: OperationContext, params: Params[ListAccountAliasesMembers]
+) -> Result:
     ctx.authorize("iam:ListAccountAliases", "*")
     alias = ctx.store.get_account_alias(account_of(ctx))
     page, nxt = paginate([] if alias is None else [alias], params)

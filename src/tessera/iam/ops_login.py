@@ -21,7 +21,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from tessera import arn as arns
 from tessera.auth.principal import PrincipalKind
 from tessera.errors import (
     AccessDenied,
