@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tessera.iam import password_hash
 from tessera.iam.ops_login import verify_console_password
+from tessera.kek import KekError
 from tests.e2e.server import Creds, TesseraServer
 from tests.unit.iam.test_service_support import ACCOUNT_A, AllowAll, Harness
 
@@ -43,7 +44,7 @@ def test_hash_is_sealed_and_never_returned(caplog: pytest.LogCaptureFixture) -> 
     )
     opened = h.store.kek.open(profile.password_sealed, f"password:{user.user_id}").decode()
     assert opened.startswith("scrypt$")
-    with pytest.raises(Exception):  # sealed for this user only
+    with pytest.raises(KekError):  # sealed for this user only
         h.store.kek.open(profile.password_sealed, "password:AIDAOTHER")
     assert SECRET not in caplog.text and "scrypt$" not in caplog.text
     assert "password_sealed" not in repr(profile)
