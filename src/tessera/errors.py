@@ -275,3 +275,29 @@ class ServiceFailure(TesseraError):
     code = "ServiceFailure"
     status = 500
     sender_fault = False
+
+
+# --- IAM login profiles, password policy and account reports (iam-account) -------------
+
+
+class PasswordPolicyViolation(SenderError):
+    code = "PasswordPolicyViolation"
+
+
+class InvalidUserType(SenderError):
+    code = "InvalidUserType"
+
+
+class ReportNotPresent(SenderError):
+    code = "ReportNotPresent"
+    status = 410
+
+
+class ReportExpired(SenderError):
+    code = "ReportExpired"
+    status = 410
+
+
+class ReportInProgress(SenderError):
+    code = "ReportInProgress"
+    status = 404

@@ -12,7 +12,11 @@ def all_operations() -> tuple[Operation, ...]:
     """Every declared STS and IAM operation, optional services' ones included."""
     # imported here: the service modules are only needed once a runtime is built
     from tessera.iam import (  # noqa: F401
+        authorization_details,
+        credential_report,
         mfa,
+        ops_account,
+        ops_login,
         ops_oidc,
         ops_policies,
         ops_roles,

@@ -22,8 +22,12 @@ AttachGroupPolicyMembers = Literal["GroupName", "PolicyArn"]
 AttachRolePolicyMembers = Literal["PolicyArn", "RoleName"]
 #: iam AttachUserPolicy
 AttachUserPolicyMembers = Literal["PolicyArn", "UserName"]
+#: iam ChangePassword
+ChangePasswordMembers = Literal["NewPassword", "OldPassword"]
 #: iam CreateAccessKey
 CreateAccessKeyMembers = Literal["UserName"]
+#: iam CreateAccountAlias
+CreateAccountAliasMembers = Literal["AccountAlias"]
 #: iam CreateDelegationRequest
 CreateDelegationRequestMembers = Literal[
     "Description",
@@ -38,6 +42,13 @@ CreateDelegationRequestMembers = Literal[
 ]
 #: iam CreateGroup
 CreateGroupMembers = Literal["GroupName", "Path"]
+#: iam CreateLoginProfile
+CreateLoginProfileMembers = Literal[
+    "MaxSigninSessionDuration",
+    "Password",
+    "PasswordResetRequired",
+    "UserName",
+]
 #: iam CreateOpenIDConnectProvider
 CreateOpenIDConnectProviderMembers = Literal[
     "ClientIDList",
@@ -82,10 +93,16 @@ CreateVirtualMFADeviceMembers = Literal["Path", "Tags", "VirtualMFADeviceName"]
 DeactivateMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam DeleteAccessKey
 DeleteAccessKeyMembers = Literal["AccessKeyId", "UserName"]
+#: iam DeleteAccountAlias
+DeleteAccountAliasMembers = Literal["AccountAlias"]
+#: iam DeleteAccountPasswordPolicy: no input members
+DeleteAccountPasswordPolicyMembers = Never
 #: iam DeleteGroup
 DeleteGroupMembers = Literal["GroupName"]
 #: iam DeleteGroupPolicy
 DeleteGroupPolicyMembers = Literal["GroupName", "PolicyName"]
+#: iam DeleteLoginProfile
+DeleteLoginProfileMembers = Literal["UserName"]
 #: iam DeleteOpenIDConnectProvider
 DeleteOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam DeletePolicy
@@ -127,10 +144,20 @@ EnableMFADeviceMembers = Literal[
 ]
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
+#: iam GenerateCredentialReport: no input members
+GenerateCredentialReportMembers = Never
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
+#: iam GetAccountAuthorizationDetails
+GetAccountAuthorizationDetailsMembers = Literal["Filter", "Marker", "MaxItems"]
+#: iam GetAccountPasswordPolicy: no input members
+GetAccountPasswordPolicyMembers = Never
 #: iam GetAccountProperties: no input members
 GetAccountPropertiesMembers = Never
+#: iam GetAccountSummary: no input members
+GetAccountSummaryMembers = Never
+#: iam GetCredentialReport: no input members
+GetCredentialReportMembers = Never
 #: iam GetDelegationRequest
 GetDelegationRequestMembers = Literal["DelegationPermissionCheck", "DelegationRequestId"]
 #: iam GetGroup
@@ -139,6 +166,8 @@ GetGroupMembers = Literal["GroupName", "Marker", "MaxItems"]
 GetGroupPolicyMembers = Literal["GroupName", "PolicyName"]
 #: iam GetHumanReadableSummary
 GetHumanReadableSummaryMembers = Literal["EntityArn", "Locale"]
+#: iam GetLoginProfile
+GetLoginProfileMembers = Literal["UserName"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
@@ -163,6 +192,8 @@ GetUserMembers = Literal["UserName"]
 GetUserPolicyMembers = Literal["PolicyName", "UserName"]
 #: iam ListAccessKeys
 ListAccessKeysMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListAccountAliases
+ListAccountAliasesMembers = Literal["Marker", "MaxItems"]
 #: iam ListAttachedGroupPolicies
 ListAttachedGroupPoliciesMembers = Literal["GroupName", "Marker", "MaxItems", "PathPrefix"]
 #: iam ListAttachedRolePolicies
@@ -252,6 +283,8 @@ ResyncMFADeviceMembers = Literal[
 SendDelegationTokenMembers = Literal["DelegationRequestId"]
 #: iam SetDefaultPolicyVersion
 SetDefaultPolicyVersionMembers = Literal["PolicyArn", "VersionId"]
+#: iam SetSecurityTokenServicePreferences
+SetSecurityTokenServicePreferencesMembers = Literal["GlobalEndpointTokenVersion"]
 #: iam SimulateCustomPolicy
 SimulateCustomPolicyMembers = Literal[
     "ActionNames",
@@ -305,12 +338,32 @@ UntagSAMLProviderMembers = Literal["SAMLProviderArn", "TagKeys"]
 UntagUserMembers = Literal["TagKeys", "UserName"]
 #: iam UpdateAccessKey
 UpdateAccessKeyMembers = Literal["AccessKeyId", "Status", "UserName"]
+#: iam UpdateAccountPasswordPolicy
+UpdateAccountPasswordPolicyMembers = Literal[
+    "AllowUsersToChangePassword",
+    "HardExpiry",
+    "MaxPasswordAge",
+    "MinimumPasswordLength",
+    "PasswordReusePrevention",
+    "RequireLowercaseCharacters",
+    "RequireNumbers",
+    "RequireSymbols",
+    "RequireUppercaseCharacters",
+]
 #: iam UpdateAssumeRolePolicy
 UpdateAssumeRolePolicyMembers = Literal["PolicyDocument", "RoleName"]
 #: iam UpdateDelegationRequest
 UpdateDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam UpdateGroup
 UpdateGroupMembers = Literal["GroupName", "NewGroupName", "NewPath"]
+#: iam UpdateLoginProfile
+UpdateLoginProfileMembers = Literal[
+    "MaxSigninSessionDuration",
+    "Password",
+    "PasswordResetRequired",
+    "ResetMaxSigninSessionDuration",
+    "UserName",
+]
 #: iam UpdateOpenIDConnectProvider
 UpdateOpenIDConnectProviderMembers = Literal[
     "ContextProvider",

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from tessera.store.access_keys import AccessKeyStore
+from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
 from tessera.store.issuer_keys import IssuerKeyStore
+from tessera.store.login_profiles import LoginProfileStore
 from tessera.store.meta import MetaStore
 from tessera.store.mfa import MfaStore
 from tessera.store.oidc_providers import OidcProviderStore
@@ -34,6 +36,8 @@ class Store(
     OrganizationStore,
     MetaStore,
     ServiceLinkedRoleStore,
+    LoginProfileStore,
+    AccountSettingsStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -55,4 +59,6 @@ AGGREGATES: tuple[type, ...] = (
     OrganizationStore,
     MetaStore,
     ServiceLinkedRoleStore,
+    LoginProfileStore,
+    AccountSettingsStore,
 )

@@ -330,6 +330,46 @@ slr_deletion_tasks = Table(
     Column("created_at", TS, nullable=False),
 )
 
+# --- login profiles, password policy, account settings, credential reports (migration 10)
+login_profiles = Table(
+    "login_profiles",
+    metadata,
+    Column("user_id", String(32), primary_key=True),  # the user's unique id (AIDA…)
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("password_sealed", LargeBinary, nullable=False),  # kek.seal(KDF hash, password:<id>)
+    Column("created_at", TS, nullable=False),
+    Column("password_changed_at", TS, nullable=False),
+    Column("reset_required", Boolean, nullable=False, default=False),
+    Column("max_signin_session_duration", Integer, nullable=True),
+    Column("password_last_used", TS, nullable=True),
+    Index("ix_login_profiles_account", "account_id"),
+)
+
+password_history = Table(
+    "password_history",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # higher = newer
+    Column("password_sealed", LargeBinary, nullable=False),
+)
+
+account_settings = Table(
+    "account_settings",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("password_policy", Text, nullable=True),  # JSON; NULL = none
+    Column("alias", String(63), nullable=True, unique=True),
+    Column("sts_token_version", String(8), nullable=True),
+)
+
+credential_reports = Table(
+    "credential_reports",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("started_at", TS, nullable=False),
+    Column("generated_at", TS, nullable=True),
+    Column("content", LargeBinary, nullable=True),
+)
 
 Migration = Callable[[Connection], None]
 
@@ -446,5 +486,10 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         9,
         "service-linked roles and their deletion tasks",
         _create(service_linked_roles, slr_deletion_tasks),
+    ),
+    (
+        10,
+        "login profiles, password history, account settings, credential reports",
+        _create(login_profiles, password_history, account_settings, credential_reports),
     ),
 ]

@@ -13,11 +13,13 @@ from tessera.store.base import StoreError
 from tessera.store.interface import Store
 from tessera.store.memo import Memo
 from tessera.store.sql.access_keys import SqlAccessKeys
+from tessera.store.sql.account_settings import SqlAccountSettings
 from tessera.store.sql.accounts import SqlAccounts
 from tessera.store.sql.attachments import SqlAttachments
 from tessera.store.sql.engine import sqlite_url
 from tessera.store.sql.identities import SqlIdentities
 from tessera.store.sql.issuer_keys import SqlIssuerKeys
+from tessera.store.sql.login_profiles import SqlLoginProfiles
 from tessera.store.sql.meta import SqlMeta
 from tessera.store.sql.mfa import SqlMfa
 from tessera.store.sql.oidc_providers import SqlOidcProviders
@@ -42,6 +44,8 @@ class SqlStore(
     SqlSamlProviders,
     SqlOrganizations,
     SqlServiceLinkedRoles,
+    SqlLoginProfiles,
+    SqlAccountSettings,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
