@@ -275,3 +275,41 @@ class ServiceFailure(TesseraError):
     code = "ServiceFailure"
     status = 500
     sender_fault = False
+
+
+# --- IAM credentials of other kinds (instance profiles, certificates, SSH keys,
+# service-specific credentials) ---------------------------------------------------
+
+
+class MalformedCertificate(SenderError):
+    code = "MalformedCertificate"
+
+
+class KeyPairMismatch(SenderError):
+    code = "KeyPairMismatch"
+
+
+class InvalidCertificate(SenderError):
+    code = "InvalidCertificate"
+
+
+class DuplicateCertificate(SenderError):
+    code = "DuplicateCertificate"
+    status = 409
+
+
+class InvalidPublicKey(SenderError):
+    code = "InvalidPublicKey"
+
+
+class UnrecognizedPublicKeyEncoding(SenderError):
+    code = "UnrecognizedPublicKeyEncoding"
+
+
+class DuplicateSSHPublicKey(SenderError):
+    code = "DuplicateSSHPublicKey"
+
+
+class ServiceNotSupported(SenderError):
+    code = "NotSupportedService"
+    status = 404

@@ -9,6 +9,7 @@ from typing import Protocol
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
+from tessera.store.instance_profiles import InstanceProfileStore
 from tessera.store.issuer_keys import IssuerKeyStore
 from tessera.store.meta import MetaStore
 from tessera.store.mfa import MfaStore
@@ -16,7 +17,9 @@ from tessera.store.oidc_providers import OidcProviderStore
 from tessera.store.organizations import OrganizationStore
 from tessera.store.policies import PolicyStore
 from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
+from tessera.store.server_certificates import ServerCertificateStore
 from tessera.store.tags import TagStore
+from tessera.store.user_credentials import UserCredentialStore
 
 
 class Store(
@@ -32,6 +35,9 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    InstanceProfileStore,
+    ServerCertificateStore,
+    UserCredentialStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -52,4 +58,7 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    InstanceProfileStore,
+    ServerCertificateStore,
+    UserCredentialStore,
 )
