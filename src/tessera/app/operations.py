@@ -13,10 +13,15 @@ def all_operations() -> tuple[Operation, ...]:
     # imported here: the service modules are only needed once a runtime is built
     from tessera.iam import (  # noqa: F401
         mfa,
+        ops_instance_profiles,
         ops_oidc,
         ops_policies,
         ops_roles,
         ops_saml,
+        ops_server_certificates,
+        ops_service_credentials,
+        ops_signing_certificates,
+        ops_ssh_keys,
         ops_users,
         outbound,
         simulate,
