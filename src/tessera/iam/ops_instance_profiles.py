@@ -212,12 +212,13 @@ def list_instance_profiles(
 def add_role_to_instance_profile(
     ctx: OperationContext, params: Params[AddRoleToInstanceProfileMembers]
 ) -> Result:
+    role_name = params.req_str("RoleName")
     profile = get_profile_for(
         ctx, "iam:AddRoleToInstanceProfile", params.req_str("InstanceProfileName")
     )
     # AWS: "The caller of this operation must be granted the PassRole permission on
     # the IAM role by a permissions policy."
-    role = get_role_for(ctx, "iam:PassRole", params.req_str("RoleName"))
+    role = get_role_for(ctx, "iam:PassRole", role_name)
     current = profile_role(ctx.store, profile)
     if current is not None:
         raise LimitExceeded(ROLE_QUOTA)
@@ -233,10 +234,10 @@ def add_role_to_instance_profile(
 def remove_role_from_instance_profile(
     ctx: OperationContext, params: Params[RemoveRoleFromInstanceProfileMembers]
 ) -> Result:
+    role_name = params.req_str("RoleName")
     profile = get_profile_for(
         ctx, "iam:RemoveRoleFromInstanceProfile", params.req_str("InstanceProfileName")
     )
-    role_name = params.req_str("RoleName")
     role = ctx.store.get_role(profile.account_id, role_name)
     if role is None:
         raise NoSuchEntity(f"The role with name {role_name} cannot be found.")  # [C]
