@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
@@ -404,3 +406,15 @@ def test_mfa_device_get_and_tags(iam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         iam.get_mfa_device(SerialNumber=serial, UserName="mfa-user")
     assert error(exc)[:2] == ("NoSuchEntity", 404)
+    seed = iam.create_virtual_mfa_device(VirtualMFADeviceName="dev2")["VirtualMFADevice"]
+    totp = pyotp.TOTP(seed["Base32StringSeed"].decode())
+    now = datetime.now(UTC).timestamp()
+    iam.enable_mfa_device(
+        UserName="mfa-user",
+        SerialNumber=seed["SerialNumber"],
+        AuthenticationCode1=totp.at(now - 30),
+        AuthenticationCode2=totp.at(now),
+    )
+    got = iam.get_mfa_device(SerialNumber=seed["SerialNumber"], UserName="mfa-user")
+    assert (got["UserName"], got["SerialNumber"]) == ("mfa-user", seed["SerialNumber"])
+    assert got["EnableDate"] is not None and "Certifications" not in got
