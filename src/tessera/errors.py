@@ -301,3 +301,41 @@ class ReportExpired(SenderError):
 class ReportInProgress(SenderError):
     code = "ReportInProgress"
     status = 404
+
+
+# --- IAM credentials of other kinds (instance profiles, certificates, SSH keys,
+# service-specific credentials) ---------------------------------------------------
+
+
+class MalformedCertificate(SenderError):
+    code = "MalformedCertificate"
+
+
+class KeyPairMismatch(SenderError):
+    code = "KeyPairMismatch"
+
+
+class InvalidCertificate(SenderError):
+    code = "InvalidCertificate"
+
+
+class DuplicateCertificate(SenderError):
+    code = "DuplicateCertificate"
+    status = 409
+
+
+class InvalidPublicKey(SenderError):
+    code = "InvalidPublicKey"
+
+
+class UnrecognizedPublicKeyEncoding(SenderError):
+    code = "UnrecognizedPublicKeyEncoding"
+
+
+class DuplicateSSHPublicKey(SenderError):
+    code = "DuplicateSSHPublicKey"
+
+
+class ServiceNotSupported(SenderError):
+    code = "NotSupportedService"
+    status = 404

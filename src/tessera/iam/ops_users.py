@@ -226,6 +226,10 @@ def delete_user(ctx: OperationContext, params: Params[DeleteUserMembers]) -> Res
         raise DeleteConflict(MUST_DELETE_LOGIN_PROFILE)
     if ctx.store.list_mfa_devices(account, user_name=user.name, assigned=True):
         raise DeleteConflict("Cannot delete entity, must delete MFA device first.")
+    # signing certificates, SSH keys, service-specific credentials (#17)
+    from tessera.iam.user_credentials import credentials_conflict
+
+    credentials_conflict(ctx, user)
     ctx.store.delete_user(account, user.name)
     return None
 

@@ -12,6 +12,8 @@ AcceptDelegationRequestMembers = Literal["DelegationRequestId"]
 AcquireRoleMembers = Literal["ReplacementValues", "TemplateArn", "TemplateMinorVersion"]
 #: iam AddClientIDToOpenIDConnectProvider
 AddClientIDToOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
+#: iam AddRoleToInstanceProfile
+AddRoleToInstanceProfileMembers = Literal["InstanceProfileName", "RoleName"]
 #: iam AddUserToGroup
 AddUserToGroupMembers = Literal["GroupName", "UserName"]
 #: iam AssociateDelegationRequest
@@ -42,6 +44,8 @@ CreateDelegationRequestMembers = Literal[
 ]
 #: iam CreateGroup
 CreateGroupMembers = Literal["GroupName", "Path"]
+#: iam CreateInstanceProfile
+CreateInstanceProfileMembers = Literal["InstanceProfileName", "Path", "Tags"]
 #: iam CreateLoginProfile
 CreateLoginProfileMembers = Literal[
     "MaxSigninSessionDuration",
@@ -85,6 +89,8 @@ CreateSAMLProviderMembers = Literal[
 ]
 #: iam CreateServiceLinkedRole
 CreateServiceLinkedRoleMembers = Literal["AWSServiceName", "CustomSuffix", "Description"]
+#: iam CreateServiceSpecificCredential
+CreateServiceSpecificCredentialMembers = Literal["CredentialAgeDays", "ServiceName", "UserName"]
 #: iam CreateUser
 CreateUserMembers = Literal["Path", "PermissionsBoundary", "Tags", "UserName"]
 #: iam CreateVirtualMFADevice
@@ -101,6 +107,8 @@ DeleteAccountPasswordPolicyMembers = Never
 DeleteGroupMembers = Literal["GroupName"]
 #: iam DeleteGroupPolicy
 DeleteGroupPolicyMembers = Literal["GroupName", "PolicyName"]
+#: iam DeleteInstanceProfile
+DeleteInstanceProfileMembers = Literal["InstanceProfileName"]
 #: iam DeleteLoginProfile
 DeleteLoginProfileMembers = Literal["UserName"]
 #: iam DeleteOpenIDConnectProvider
@@ -117,8 +125,16 @@ DeleteRolePermissionsBoundaryMembers = Literal["RoleName"]
 DeleteRolePolicyMembers = Literal["PolicyName", "RoleName"]
 #: iam DeleteSAMLProvider
 DeleteSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam DeleteSSHPublicKey
+DeleteSSHPublicKeyMembers = Literal["SSHPublicKeyId", "UserName"]
+#: iam DeleteServerCertificate
+DeleteServerCertificateMembers = Literal["ServerCertificateName"]
 #: iam DeleteServiceLinkedRole
 DeleteServiceLinkedRoleMembers = Literal["RoleName"]
+#: iam DeleteServiceSpecificCredential
+DeleteServiceSpecificCredentialMembers = Literal["ServiceSpecificCredentialId", "UserName"]
+#: iam DeleteSigningCertificate
+DeleteSigningCertificateMembers = Literal["CertificateId", "UserName"]
 #: iam DeleteUser
 DeleteUserMembers = Literal["UserName"]
 #: iam DeleteUserPermissionsBoundary
@@ -166,8 +182,12 @@ GetGroupMembers = Literal["GroupName", "Marker", "MaxItems"]
 GetGroupPolicyMembers = Literal["GroupName", "PolicyName"]
 #: iam GetHumanReadableSummary
 GetHumanReadableSummaryMembers = Literal["EntityArn", "Locale"]
+#: iam GetInstanceProfile
+GetInstanceProfileMembers = Literal["InstanceProfileName"]
 #: iam GetLoginProfile
 GetLoginProfileMembers = Literal["UserName"]
+#: iam GetMFADevice
+GetMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
@@ -184,6 +204,10 @@ GetRolePolicyMembers = Literal["PolicyName", "RoleName"]
 GetRoleTemplateVersionMembers = Literal["MinorVersion", "TemplateArn"]
 #: iam GetSAMLProvider
 GetSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam GetSSHPublicKey
+GetSSHPublicKeyMembers = Literal["Encoding", "SSHPublicKeyId", "UserName"]
+#: iam GetServerCertificate
+GetServerCertificateMembers = Literal["ServerCertificateName"]
 #: iam GetServiceLinkedRoleDeletionStatus
 GetServiceLinkedRoleDeletionStatusMembers = Literal["DeletionTaskId"]
 #: iam GetUser
@@ -217,6 +241,14 @@ ListGroupPoliciesMembers = Literal["GroupName", "Marker", "MaxItems"]
 ListGroupsMembers = Literal["Marker", "MaxItems", "PathPrefix"]
 #: iam ListGroupsForUser
 ListGroupsForUserMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListInstanceProfileTags
+ListInstanceProfileTagsMembers = Literal["InstanceProfileName", "Marker", "MaxItems"]
+#: iam ListInstanceProfiles
+ListInstanceProfilesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
+#: iam ListInstanceProfilesForRole
+ListInstanceProfilesForRoleMembers = Literal["Marker", "MaxItems", "RoleName"]
+#: iam ListMFADeviceTags
+ListMFADeviceTagsMembers = Literal["Marker", "MaxItems", "SerialNumber"]
 #: iam ListMFADevices
 ListMFADevicesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListOpenIDConnectProviderTags
@@ -246,6 +278,22 @@ ListRolesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
 ListSAMLProviderTagsMembers = Literal["Marker", "MaxItems", "SAMLProviderArn"]
 #: iam ListSAMLProviders: no input members
 ListSAMLProvidersMembers = Never
+#: iam ListSSHPublicKeys
+ListSSHPublicKeysMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListServerCertificateTags
+ListServerCertificateTagsMembers = Literal["Marker", "MaxItems", "ServerCertificateName"]
+#: iam ListServerCertificates
+ListServerCertificatesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
+#: iam ListServiceSpecificCredentials
+ListServiceSpecificCredentialsMembers = Literal[
+    "AllUsers",
+    "Marker",
+    "MaxItems",
+    "ServiceName",
+    "UserName",
+]
+#: iam ListSigningCertificates
+ListSigningCertificatesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListUserPolicies
 ListUserPoliciesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListUserTags
@@ -270,8 +318,12 @@ PutUserPolicyMembers = Literal["PolicyDocument", "PolicyName", "UserName"]
 RejectDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam RemoveClientIDFromOpenIDConnectProvider
 RemoveClientIDFromOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
+#: iam RemoveRoleFromInstanceProfile
+RemoveRoleFromInstanceProfileMembers = Literal["InstanceProfileName", "RoleName"]
 #: iam RemoveUserFromGroup
 RemoveUserFromGroupMembers = Literal["GroupName", "UserName"]
+#: iam ResetServiceSpecificCredential
+ResetServiceSpecificCredentialMembers = Literal["ServiceSpecificCredentialId", "UserName"]
 #: iam ResyncMFADevice
 ResyncMFADeviceMembers = Literal[
     "AuthenticationCode1",
@@ -316,6 +368,10 @@ SimulatePrincipalPolicyMembers = Literal[
     "ResourceOwner",
     "ResourcePolicy",
 ]
+#: iam TagInstanceProfile
+TagInstanceProfileMembers = Literal["InstanceProfileName", "Tags"]
+#: iam TagMFADevice
+TagMFADeviceMembers = Literal["SerialNumber", "Tags"]
 #: iam TagOpenIDConnectProvider
 TagOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn", "Tags"]
 #: iam TagPolicy
@@ -324,8 +380,14 @@ TagPolicyMembers = Literal["PolicyArn", "Tags"]
 TagRoleMembers = Literal["RoleName", "Tags"]
 #: iam TagSAMLProvider
 TagSAMLProviderMembers = Literal["SAMLProviderArn", "Tags"]
+#: iam TagServerCertificate
+TagServerCertificateMembers = Literal["ServerCertificateName", "Tags"]
 #: iam TagUser
 TagUserMembers = Literal["Tags", "UserName"]
+#: iam UntagInstanceProfile
+UntagInstanceProfileMembers = Literal["InstanceProfileName", "TagKeys"]
+#: iam UntagMFADevice
+UntagMFADeviceMembers = Literal["SerialNumber", "TagKeys"]
 #: iam UntagOpenIDConnectProvider
 UntagOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn", "TagKeys"]
 #: iam UntagPolicy
@@ -334,6 +396,8 @@ UntagPolicyMembers = Literal["PolicyArn", "TagKeys"]
 UntagRoleMembers = Literal["RoleName", "TagKeys"]
 #: iam UntagSAMLProvider
 UntagSAMLProviderMembers = Literal["SAMLProviderArn", "TagKeys"]
+#: iam UntagServerCertificate
+UntagServerCertificateMembers = Literal["ServerCertificateName", "TagKeys"]
 #: iam UntagUser
 UntagUserMembers = Literal["TagKeys", "UserName"]
 #: iam UpdateAccessKey
@@ -396,8 +460,37 @@ UpdateSAMLProviderMembers = Literal[
     "SAMLMetadataDocument",
     "SAMLProviderArn",
 ]
+#: iam UpdateSSHPublicKey
+UpdateSSHPublicKeyMembers = Literal["SSHPublicKeyId", "Status", "UserName"]
+#: iam UpdateServerCertificate
+UpdateServerCertificateMembers = Literal[
+    "NewPath",
+    "NewServerCertificateName",
+    "ServerCertificateName",
+]
+#: iam UpdateServiceSpecificCredential
+UpdateServiceSpecificCredentialMembers = Literal[
+    "ServiceSpecificCredentialId",
+    "Status",
+    "UserName",
+]
+#: iam UpdateSigningCertificate
+UpdateSigningCertificateMembers = Literal["CertificateId", "Status", "UserName"]
 #: iam UpdateUser
 UpdateUserMembers = Literal["NewPath", "NewUserName", "UserName"]
+#: iam UploadSSHPublicKey
+UploadSSHPublicKeyMembers = Literal["SSHPublicKeyBody", "UserName"]
+#: iam UploadServerCertificate
+UploadServerCertificateMembers = Literal[
+    "CertificateBody",
+    "CertificateChain",
+    "Path",
+    "PrivateKey",
+    "ServerCertificateName",
+    "Tags",
+]
+#: iam UploadSigningCertificate
+UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
 #: sts AssumeRole
 AssumeRoleMembers = Literal[
     "DurationSeconds",
