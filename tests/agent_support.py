@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,12 @@ from cryptography.x509.oid import NameOID
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-ANCHOR_ARN = f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:trust-anchor/4f1e2a7c-0000-4000-8000-000000000001"
-PROFILE_ARN = f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:profile/4f1e2a7c-0000-4000-8000-000000000002"
+ANCHOR_ARN = (
+    f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:trust-anchor/4f1e2a7c-0000-4000-8000-000000000001"
+)
+PROFILE_ARN = (
+    f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:profile/4f1e2a7c-0000-4000-8000-000000000002"
+)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/workloads/web-role"
 
 
@@ -261,13 +266,15 @@ class FakeRolesAnywhere:
     requests: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     server: http.server.ThreadingHTTPServer | None = None
+    scheme: str = "http"
 
     @property
     def endpoint(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> FakeRolesAnywhere:
+    def start(self, tls: tuple[Path, Path] | None = None) -> FakeRolesAnywhere:
+        """Serve on 127.0.0.1; over HTTPS when ``tls`` = (certificate, key)."""
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -279,9 +286,7 @@ class FakeRolesAnywhere:
                 if fake.hang is not None:
                     fake.hang.wait(30)
                 try:
-                    cert = verify_x509_request(
-                        "POST", self.path, list(self.headers.items()), body
-                    )
+                    cert = verify_x509_request("POST", self.path, list(self.headers.items()), body)
                 except (AssertionError, InvalidSignature, KeyError, ValueError) as exc:
                     fake.errors.append(repr(exc))
                     self._answer(403, {"__type": "AccessDeniedException", "message": "bad sig"})
@@ -316,9 +321,7 @@ class FakeRolesAnywhere:
                                     "accessKeyId": issued.access_key_id,
                                     "secretAccessKey": issued.secret_access_key,
                                     "sessionToken": issued.session_token,
-                                    "expiration": issued.expiration.strftime(
-                                        "%Y-%m-%dT%H:%M:%SZ"
-                                    ),
+                                    "expiration": issued.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 },
                                 "packedPolicySize": 0,
                                 "roleArn": doc.get("roleArn", ROLE_ARN),
@@ -331,14 +334,22 @@ class FakeRolesAnywhere:
 
             def _answer(self, status: int, doc: dict[str, Any]) -> None:
                 data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up (timeout tests)
+                    pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -365,3 +376,85 @@ def agent_args(pki: Pki, endpoint: str) -> list[str]:
         "--role-arn",
         ROLE_ARN,
     ]
+
+
+# --- the agent's endpoints in-process ---------------------------------------------
+
+
+@dataclass
+class RunningAgent:
+    """An IMDS and a container endpoint on ephemeral loopback ports, serving
+    made-up credentials from a cache driven by ``clock``."""
+
+    clock: Any
+    cache: Any
+    imds: Any
+    container: Any
+    token_file: Path
+    token: str
+    creds: Any
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        *,
+        port: int | None = None,
+        host: str | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One raw request; ``host`` overrides the Host header (None: the right one)."""
+        import http.client
+
+        port = port or self.imds.port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def token_for(self, ttl: int = 21600) -> str:
+        status, _, body = self.request(
+            "PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)}
+        )
+        assert status == 200, status
+        return body.decode()
+
+    def stop(self) -> None:
+        self.imds.stop()
+        self.container.stop()
+
+
+def start_agent(directory: Path, *, clock: Any = None, fetch: Any = None) -> RunningAgent:
+    from tessera.agent.cache import CredentialCache
+    from tessera.agent.client import RoleCredentials
+    from tessera.agent.container import ContainerEndpoint
+    from tessera.agent.httpd import LoopbackServer
+    from tessera.agent.imds import ImdsEndpoint
+    from tessera.clock import SystemClock
+    from tessera.sensitive import Secret
+
+    clock = clock or SystemClock()
+    creds = RoleCredentials(
+        "ASIAAGENTTEST0001",
+        Secret("agent-test-secret-" + secrets.token_hex(8)),
+        Secret("agent-test-token-" + secrets.token_hex(16)),
+        (clock.now() + timedelta(hours=1)).replace(microsecond=0),
+        ROLE_ARN,
+    )
+    cache = CredentialCache(fetch or (lambda: creds), clock=clock)
+    cache.run_once()
+    token = secrets.token_urlsafe(24)
+    token_file = directory / "container-token"
+    token_file.write_text(token)
+    imds = LoopbackServer(ImdsEndpoint(cache, ROLE_ARN, clock=clock), 0)
+    container = LoopbackServer(ContainerEndpoint(cache, token_file), 0)
+    imds.start()
+    container.start()
+    return RunningAgent(clock, cache, imds, container, token_file, token, creds)

@@ -242,7 +242,7 @@ class SessionClient:
         conn.close()
         result = outcome[0]
         if isinstance(result, BaseException):
-            raise AgentError(_network_reason(self._params.endpoint, result))
+            raise AgentError(_network_reason(self._params.endpoint, result, self._timeout))
         status, error_type, data = result
         if len(data) > MAX_RESPONSE_BYTES:
             raise AgentError(f"CreateSession answer larger than {MAX_RESPONSE_BYTES} bytes")
@@ -270,14 +270,14 @@ class SessionClient:
         return RoleCredentials(access_key_id, Secret(secret), Secret(token), expiration, role_arn)
 
 
-def _network_reason(endpoint: str, exc: BaseException) -> str:
+def _network_reason(endpoint: str, exc: BaseException, timeout: float) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or exc.reason or "verification failed"
         return f"TLS certificate of {endpoint} not trusted: {detail} (see --ca-bundle)"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error talking to {endpoint}: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):
-        return f"CreateSession at {endpoint}: timed out"
+        return f"CreateSession at {endpoint}: no answer within {timeout:g} s"
     if isinstance(exc, OSError):
         return f"cannot reach {endpoint}: {exc.strerror or exc}"
     if isinstance(exc, http.client.HTTPException):

@@ -66,9 +66,7 @@ def test_chain_header_carries_intermediates_and_is_signed(pki: Pki) -> None:
     pki.issue_leaf(via_intermediate=True)
     headers = _sign(pki, intermediates=pki.inter_path)
     chain = dict(headers)["X-Amz-X509-Chain"].split(",")
-    assert [x509.load_der_x509_certificate(base64.b64decode(c)) for c in chain] == [
-        pki.inter_cert
-    ]
+    assert [x509.load_der_x509_certificate(base64.b64decode(c)) for c in chain] == [pki.inter_cert]
     assert "x-amz-x509-chain" in dict(headers)["Authorization"]
     verify_x509_request("POST", "/sessions?" + QUERY, headers, b'{"a": 1}')
     tampered = [(n, v if n != "X-Amz-X509-Chain" else v + "AA") for n, v in headers]
