@@ -9,6 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.agent_support import (
+    ANCHOR_ARN,
+    PROFILE_ARN,
+    REGION,
+    ROLE_ARN,
+    FakeRolesAnywhere,
+    Pki,
+)
 
 from tessera.agent.client import (
     SessionClient,
@@ -19,14 +27,6 @@ from tessera.agent.client import (
 from tessera.agent.errors import AgentError
 from tessera.agent.signer import load_identity
 from tessera.tls.ca import init_local_ca
-from tests.agent_support import (
-    ANCHOR_ARN,
-    PROFILE_ARN,
-    REGION,
-    ROLE_ARN,
-    FakeRolesAnywhere,
-    Pki,
-)
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_long_server_messages_are_bounded(tmp_path: Path, fake: FakeRolesAnywher
 def test_total_timeout(tmp_path: Path) -> None:
     fake = FakeRolesAnywhere(hang=threading.Event()).start()
     try:
-        with pytest.raises(AgentError, match="no answer within 0.5 s"):
+        with pytest.raises(AgentError, match=r"no answer within 0\.5 s"):
             _client(Pki(tmp_path), fake.endpoint, timeout=0.5).create_session()
     finally:
         fake.stop()
@@ -120,7 +120,7 @@ def test_total_timeout(tmp_path: Path) -> None:
 def test_unreachable_endpoint(tmp_path: Path, fake: FakeRolesAnywhere) -> None:
     endpoint = fake.endpoint
     fake.stop()
-    with pytest.raises(AgentError, match="cannot reach http://127.0.0.1:"):
+    with pytest.raises(AgentError, match=r"cannot reach http://127\.0\.0\.1:"):
         _client(Pki(tmp_path), endpoint).create_session()
 
 
@@ -129,7 +129,7 @@ def test_https_needs_the_ca_bundle(tmp_path: Path) -> None:
     fake = FakeRolesAnywhere().start(tls=(paths.server_cert, paths.server_key))
     try:
         pki = Pki(tmp_path / "pki")
-        with pytest.raises(AgentError, match="not trusted.*--ca-bundle"):
+        with pytest.raises(AgentError, match=r"not trusted.*--ca-bundle"):
             _client(pki, fake.endpoint).create_session()
         creds = _client(pki, fake.endpoint, ca_bundle=paths.ca_cert).create_session()
         assert creds.access_key_id == fake.issued[-1].access_key_id

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.agent_support import RunningAgent, start_agent
 
 from tessera.agent.container import check_token_file
 from tessera.agent.errors import AgentError
-from tests.agent_support import RunningAgent, start_agent
 
 
 @pytest.fixture

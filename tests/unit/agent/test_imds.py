@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.agent_support import ROLE_ARN, RunningAgent, start_agent
 
 from tessera.agent.imds import TokenStore, role_name
 from tessera.clock import FixedClock
-from tests.agent_support import ROLE_ARN, RunningAgent, start_agent
 
 CREDS = "/latest/meta-data/iam/security-credentials/"
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"

@@ -12,10 +12,10 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from tests.agent_support import Pki, verify_x509_request
 
 from tessera.agent.errors import AgentError
 from tessera.agent.signer import load_identity, sign_request
-from tests.agent_support import Pki, verify_x509_request
 
 
 @pytest.fixture(params=["rsa", "ec"])
