@@ -204,7 +204,9 @@ class Profile:
                 "session_policy": self.session_policy,
                 "duration_seconds": self.duration_seconds,
                 "accept_role_session_name": self.accept_role_session_name,
-                "mappings": [[m.certificate_field, list(m.specifiers)] for m in self.attribute_mappings],
+                "mappings": [
+                    [m.certificate_field, list(m.specifiers)] for m in self.attribute_mappings
+                ],
                 "created_by": self.created_by,
                 "updated_at": _ts(self.updated_at),
                 "require_instance_properties": self.require_instance_properties,
@@ -227,9 +229,7 @@ class Profile:
             session_policy=d["session_policy"],
             duration_seconds=int(d["duration_seconds"]),
             accept_role_session_name=bool(d["accept_role_session_name"]),
-            attribute_mappings=tuple(
-                AttributeMapping(f, tuple(s)) for f, s in d["mappings"]
-            ),
+            attribute_mappings=tuple(AttributeMapping(f, tuple(s)) for f, s in d["mappings"]),
             created_by=d["created_by"],
             created_at=created_at,
             updated_at=_dt(d["updated_at"]),
@@ -293,7 +293,13 @@ class CredentialRecord:
     certificate_pem: str
 
     def to_list(self) -> list[object]:
-        return [_ts(self.seen_at), self.serial_number, self.issuer, self.failed, self.certificate_pem]
+        return [
+            _ts(self.seen_at),
+            self.serial_number,
+            self.issuer,
+            self.failed,
+            self.certificate_pem,
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> CredentialRecord:
@@ -319,4 +325,6 @@ class Subject:
     def with_credential(self, record: CredentialRecord) -> Subject:
         """The subject with ``record`` added (newest first, bounded)."""
         kept = (record, *self.credentials)[:MAX_SUBJECT_CREDENTIALS]
-        return replace(self, credentials=kept, updated_at=record.seen_at, last_seen_at=record.seen_at)
+        return replace(
+            self, credentials=kept, updated_at=record.seen_at, last_seen_at=record.seen_at
+        )

@@ -13,21 +13,10 @@ notifications itself (AWS delivers them through EventBridge and Health)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera import ids
 from tessera.operation import OperationContext
-from tessera.protocol.inputs import (
-    CreateTrustAnchorMembers,
-    DeleteTrustAnchorMembers,
-    DisableTrustAnchorMembers,
-    EnableTrustAnchorMembers,
-    GetTrustAnchorMembers,
-    ListTrustAnchorsMembers,
-    PutNotificationSettingsMembers,
-    ResetNotificationSettingsMembers,
-    UpdateTrustAnchorMembers,
-)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.rolesanywhere.errors import ValidationException
@@ -49,6 +38,19 @@ from tessera.rolesanywhere.service import (
     resolve,
 )
 from tessera.rolesanywhere.x509chain import CertificateRejected, load_ca_bundle
+
+if TYPE_CHECKING:
+    from tessera.protocol.inputs import (
+        CreateTrustAnchorMembers,
+        DeleteTrustAnchorMembers,
+        DisableTrustAnchorMembers,
+        EnableTrustAnchorMembers,
+        GetTrustAnchorMembers,
+        ListTrustAnchorsMembers,
+        PutNotificationSettingsMembers,
+        ResetNotificationSettingsMembers,
+        UpdateTrustAnchorMembers,
+    )
 
 ALIAS_REFUSAL = "Tessera has no resource aliases; name resources by id or ARN."
 CRL_DP_REFUSAL = (
@@ -240,9 +242,7 @@ def put_notification_settings(
     items = params.get_struct_list("notificationSettings") or []
     updated = replace(
         anchor,
-        notification_settings=_notifications(
-            anchor.notification_settings, items, ctx.caller.arn
-        ),
+        notification_settings=_notifications(anchor.notification_settings, items, ctx.caller.arn),
         updated_at=ctx.now,
     )
     ctx.store.put_ra_trust_anchor(updated)

@@ -7,18 +7,10 @@ signature verified against that issuer there)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from tessera import ids
 from tessera.operation import OperationContext
-from tessera.protocol.inputs import (
-    DeleteCrlMembers,
-    DisableCrlMembers,
-    EnableCrlMembers,
-    GetCrlMembers,
-    ImportCrlMembers,
-    ListCrlsMembers,
-    UpdateCrlMembers,
-)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.rolesanywhere.errors import ValidationException
@@ -34,6 +26,17 @@ from tessera.rolesanywhere.service import (
     resolve,
 )
 from tessera.rolesanywhere.x509chain import CertificateRejected, crl_der, load_crl
+
+if TYPE_CHECKING:
+    from tessera.protocol.inputs import (
+        DeleteCrlMembers,
+        DisableCrlMembers,
+        EnableCrlMembers,
+        GetCrlMembers,
+        ImportCrlMembers,
+        ListCrlsMembers,
+        UpdateCrlMembers,
+    )
 
 
 def _der(data: bytes) -> bytes:

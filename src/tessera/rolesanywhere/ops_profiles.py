@@ -15,22 +15,11 @@ no instance properties), as are ``aliasName`` and ``tipConfiguration``."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tessera import ids
 from tessera.errors import MalformedPolicyDocument, ValidationError
 from tessera.operation import OperationContext
-from tessera.protocol.inputs import (
-    CreateProfileMembers,
-    DeleteAttributeMappingMembers,
-    DeleteProfileMembers,
-    DisableProfileMembers,
-    EnableProfileMembers,
-    GetProfileMembers,
-    ListProfilesMembers,
-    PutAttributeMappingMembers,
-    UpdateProfileMembers,
-)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.rolesanywhere.errors import ValidationException
@@ -55,6 +44,19 @@ from tessera.rolesanywhere.service import (
 from tessera.sts import packing
 from tessera.sts.assume import parse_role_arn
 from tessera.sts.durations import ASSUME_ROLE_DEFAULT
+
+if TYPE_CHECKING:
+    from tessera.protocol.inputs import (
+        CreateProfileMembers,
+        DeleteAttributeMappingMembers,
+        DeleteProfileMembers,
+        DisableProfileMembers,
+        EnableProfileMembers,
+        GetProfileMembers,
+        ListProfilesMembers,
+        PutAttributeMappingMembers,
+        UpdateProfileMembers,
+    )
 
 TIP_REFUSAL: Final = "Tessera's Roles Anywhere sessions do not carry Identity Center context."
 INSTANCE_PROPERTIES_REFUSAL: Final = (
@@ -219,7 +221,9 @@ def _set_enabled(ctx: OperationContext, identifier: str, enabled: bool) -> dict[
 
 
 @operation("rolesanywhere", "EnableProfile", action="rolesanywhere:EnableProfile")
-def enable_profile(ctx: OperationContext, params: Params[EnableProfileMembers]) -> dict[str, object]:
+def enable_profile(
+    ctx: OperationContext, params: Params[EnableProfileMembers]
+) -> dict[str, object]:
     return _set_enabled(ctx, params.req_str("profileId"), True)
 
 
@@ -231,7 +235,9 @@ def disable_profile(
 
 
 @operation("rolesanywhere", "DeleteProfile", action="rolesanywhere:DeleteProfile")
-def delete_profile(ctx: OperationContext, params: Params[DeleteProfileMembers]) -> dict[str, object]:
+def delete_profile(
+    ctx: OperationContext, params: Params[DeleteProfileMembers]
+) -> dict[str, object]:
     ref, profile = _load(ctx, params.req_str("profileId"))
     if not ctx.store.delete_ra_profile(ref.account_id, ref.region, ref.resource_id):
         raise not_found("profile")
@@ -279,9 +285,7 @@ def put_attribute_mapping(
     return {"profile": profile_detail(updated)}
 
 
-@operation(
-    "rolesanywhere", "DeleteAttributeMapping", action="rolesanywhere:DeleteAttributeMapping"
-)
+@operation("rolesanywhere", "DeleteAttributeMapping", action="rolesanywhere:DeleteAttributeMapping")
 def delete_attribute_mapping(
     ctx: OperationContext, params: Params[DeleteAttributeMappingMembers]
 ) -> dict[str, object]:

@@ -5,15 +5,10 @@ at most 50 tags per resource, keys case-insensitive)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tessera.iam.model import Tag
 from tessera.operation import OperationContext
-from tessera.protocol.inputs import (
-    GetSubjectMembers,
-    ListSubjectsMembers,
-    ListTagsForResourceMembers,
-    TagResourceMembers,
-    UntagResourceMembers,
-)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.rolesanywhere.errors import TooManyTagsException, ValidationException
@@ -30,6 +25,15 @@ from tessera.rolesanywhere.service import (
     subject_summary,
     tags_shape,
 )
+
+if TYPE_CHECKING:
+    from tessera.protocol.inputs import (
+        GetSubjectMembers,
+        ListSubjectsMembers,
+        ListTagsForResourceMembers,
+        TagResourceMembers,
+        UntagResourceMembers,
+    )
 
 
 @operation("rolesanywhere", "ListSubjects", action="rolesanywhere:ListSubjects")

@@ -20,10 +20,10 @@ from tessera.rolesanywhere.errors import (
     ValidationException,
 )
 from tessera.rolesanywhere.model import (
+    TAG_TYPES,
     Crl,
     Profile,
     ResourceKind,
-    TAG_TYPES,
     ResourceRef,
     Subject,
     TrustAnchor,

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Final
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Any, Final
 
 from tessera import ids
 from tessera.errors import AccessDenied
@@ -62,6 +61,9 @@ from tessera.rolesanywhere.x509chain import (
 )
 from tessera.sts.assume import RoleSessionRequest, issue_role_session, parse_role_arn
 
+if TYPE_CHECKING:
+    from tessera.protocol.inputs import CreateSessionMembers
+
 MIN_SECONDS: Final = 900
 MAX_SECONDS: Final = 43_200
 _SESSION_NAME_RE: Final = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
@@ -76,22 +78,21 @@ ROLE_NOT_IN_PROFILE: Final = "The role is not listed in the profile."
 REPLAYED: Final = "This signed request has already been used; sign a new request."
 
 
-def _arguments(ctx: OperationContext, params: Params[Any]) -> dict[str, str]:
-    """profileArn, roleArn, trustAnchorArn and roleSessionName from the JSON body,
-    or from the query string (where AWS's signing helper sends them)."""
-    query = dict(parse_qsl(ctx.http.query_string, keep_blank_values=True))
-    out: dict[str, str] = {}
-    for name in ("profileArn", "roleArn", "trustAnchorArn", "roleSessionName"):
-        value = params.get_str(name)
-        if value is None:
-            value = query.get(name)
-        if value is not None:
-            if len(value) > 1011:
-                raise ValidationException(f"{name} is too long.")
-            out[name] = value
-    for name in ("profileArn", "roleArn", "trustAnchorArn"):
-        if name not in out:
-            raise ValidationException(f"{name} is required.")
+def _arguments(params: Params[CreateSessionMembers]) -> dict[str, str]:
+    """profileArn, roleArn, trustAnchorArn (query string or JSON body: the protocol
+    layer merges them) and roleSessionName; instanceProperties refused."""
+    params.refuse(
+        "instanceProperties",
+        "Tessera does not record instance properties (profiles cannot require them).",
+    )
+    out = {
+        "profileArn": params.req_str("profileArn"),
+        "roleArn": params.req_str("roleArn"),
+        "trustAnchorArn": params.req_str("trustAnchorArn"),
+    }
+    name = params.get_str("roleSessionName")
+    if name is not None:
+        out["roleSessionName"] = name
     return out
 
 
@@ -168,8 +169,12 @@ def _profile_and_role(
 
 
 @operation("rolesanywhere", "CreateSession", action=None, signed=False)
-def create_session(ctx: OperationContext, params: Params[Any]) -> dict[str, object]:
-    args = _arguments(ctx, params)
+def create_session(
+    ctx: OperationContext, params: Params[CreateSessionMembers]
+) -> dict[str, object]:
+    args = _arguments(params)
+    if ctx.http is None:
+        raise AccessDeniedException("CreateSession needs the signed HTTP request.")
     requested_seconds = params.get_int("durationSeconds")
     now = ctx.now
     try:

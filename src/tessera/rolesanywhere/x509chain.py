@@ -12,6 +12,7 @@ closed). Pure: no I/O, ``cryptography`` only."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -186,9 +187,7 @@ def check_leaf(leaf: x509.Certificate) -> None:
         raise CertificateRejected("The end-entity certificate must be an X.509 v3 certificate.")
     basic = _basic(leaf)
     if basic is None or basic.ca:
-        raise CertificateRejected(
-            "The end-entity certificate must have basicConstraints CA:false."
-        )
+        raise CertificateRejected("The end-entity certificate must have basicConstraints CA:false.")
     usage = _key_usage(leaf)
     if usage is None or not usage.digital_signature:
         raise CertificateRejected(
@@ -230,7 +229,9 @@ def build_path(
     Depth-first over candidates whose subject is the current issuer; each
     intermediate used at most once, so the search is bounded by the (bounded) inputs."""
 
-    def extend(path: tuple[x509.Certificate, ...], unused: tuple[int, ...]) -> tuple[x509.Certificate, ...] | None:
+    def extend(
+        path: tuple[x509.Certificate, ...], unused: tuple[int, ...]
+    ) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
         for anchor in anchors:
             if anchor.subject == current.issuer and _signed_by(current, anchor):
@@ -285,7 +286,7 @@ def validate(
 def _check_revocation(
     path: Sequence[x509.Certificate], crls: Sequence[x509.CertificateRevocationList]
 ) -> None:
-    for cert, issuer in zip(path, path[1:], strict=False):
+    for cert, issuer in itertools.pairwise(path):
         for crl in crls:
             if crl.issuer != issuer.subject:
                 continue

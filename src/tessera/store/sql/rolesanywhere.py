@@ -30,7 +30,6 @@ from tessera.store.sql.engine import QUIET, SqlEngine, utc_req
 _R = TypeVar("_R")
 
 
-
 def _subject_key(x509_subject: str) -> str:
     return hashlib.sha256(x509_subject.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -51,9 +50,7 @@ class SqlRolesAnywhere(SqlEngine):
     ) -> None:
         r = s.rolesanywhere_resources.c
         with self._tx() as conn:
-            found = conn.execute(
-                select(r.resource_id).where(r.resource_id == resource_id)
-            ).first()
+            found = conn.execute(select(r.resource_id).where(r.resource_id == resource_id)).first()
             if found is None:
                 conn.execute(
                     insert(s.rolesanywhere_resources).values(
@@ -259,7 +256,8 @@ class SqlRolesAnywhere(SqlEngine):
                             last_seen_at=record.seen_at,
                         ).with_credential(record)
                         conn.execute(
-                            insert(s.rolesanywhere_subjects).values(
+                            insert(s.rolesanywhere_subjects)
+                            .values(
                                 subject_id=subject.subject_id,
                                 account_id=account_id,
                                 region=region,
