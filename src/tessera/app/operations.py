@@ -32,6 +32,13 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
+    from tessera.rolesanywhere import (  # noqa: F401
+        ops_anchors,
+        ops_crls,
+        ops_profiles,
+        ops_subjects_tags,
+        session,
+    )
     from tessera.sts import (  # noqa: F401
         assume,
         authz_messages,

@@ -491,6 +491,111 @@ UploadServerCertificateMembers = Literal[
 ]
 #: iam UploadSigningCertificate
 UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
+#: rolesanywhere CreateProfile
+CreateProfileMembers = Literal[
+    "acceptRoleSessionName",
+    "aliasName",
+    "durationSeconds",
+    "enabled",
+    "managedPolicyArns",
+    "name",
+    "requireInstanceProperties",
+    "roleArns",
+    "sessionPolicy",
+    "tags",
+    "tipConfiguration",
+]
+#: rolesanywhere CreateSession
+CreateSessionMembers = Literal[
+    "durationSeconds",
+    "instanceProperties",
+    "profileArn",
+    "roleArn",
+    "roleSessionName",
+    "trustAnchorArn",
+]
+#: rolesanywhere CreateTrustAnchor
+CreateTrustAnchorMembers = Literal[
+    "aliasName",
+    "crlDpRevocationEnabled",
+    "enabled",
+    "name",
+    "notificationSettings",
+    "source",
+    "tags",
+]
+#: rolesanywhere DeleteAttributeMapping
+DeleteAttributeMappingMembers = Literal["certificateField", "profileId", "specifiers"]
+#: rolesanywhere DeleteCrl
+DeleteCrlMembers = Literal["crlId"]
+#: rolesanywhere DeleteProfile
+DeleteProfileMembers = Literal["profileId"]
+#: rolesanywhere DeleteTrustAnchor
+DeleteTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere DisableCrl
+DisableCrlMembers = Literal["crlId"]
+#: rolesanywhere DisableProfile
+DisableProfileMembers = Literal["profileId"]
+#: rolesanywhere DisableTrustAnchor
+DisableTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere EnableCrl
+EnableCrlMembers = Literal["crlId"]
+#: rolesanywhere EnableProfile
+EnableProfileMembers = Literal["profileId"]
+#: rolesanywhere EnableTrustAnchor
+EnableTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere GetCrl
+GetCrlMembers = Literal["crlId"]
+#: rolesanywhere GetProfile
+GetProfileMembers = Literal["profileId"]
+#: rolesanywhere GetSubject
+GetSubjectMembers = Literal["subjectId"]
+#: rolesanywhere GetTrustAnchor
+GetTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere ImportCrl
+ImportCrlMembers = Literal["aliasName", "crlData", "enabled", "name", "tags", "trustAnchorArn"]
+#: rolesanywhere ListCrls
+ListCrlsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListProfiles
+ListProfilesMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListSubjects
+ListSubjectsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListTagsForResource
+ListTagsForResourceMembers = Literal["resourceArn"]
+#: rolesanywhere ListTrustAnchors
+ListTrustAnchorsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere PutAttributeMapping
+PutAttributeMappingMembers = Literal["certificateField", "mappingRules", "profileId"]
+#: rolesanywhere PutNotificationSettings
+PutNotificationSettingsMembers = Literal["notificationSettings", "trustAnchorId"]
+#: rolesanywhere ResetNotificationSettings
+ResetNotificationSettingsMembers = Literal["notificationSettingKeys", "trustAnchorId"]
+#: rolesanywhere TagResource
+TagResourceMembers = Literal["resourceArn", "tags"]
+#: rolesanywhere UntagResource
+UntagResourceMembers = Literal["resourceArn", "tagKeys"]
+#: rolesanywhere UpdateCrl
+UpdateCrlMembers = Literal["aliasName", "crlData", "crlId", "name"]
+#: rolesanywhere UpdateProfile
+UpdateProfileMembers = Literal[
+    "acceptRoleSessionName",
+    "aliasName",
+    "durationSeconds",
+    "managedPolicyArns",
+    "name",
+    "profileId",
+    "roleArns",
+    "sessionPolicy",
+    "tipConfiguration",
+]
+#: rolesanywhere UpdateTrustAnchor
+UpdateTrustAnchorMembers = Literal[
+    "aliasName",
+    "crlDpRevocationEnabled",
+    "name",
+    "source",
+    "trustAnchorId",
+]
 #: sts AssumeRole
 AssumeRoleMembers = Literal[
     "DurationSeconds",

@@ -18,6 +18,7 @@ from tessera.store.mfa import MfaStore
 from tessera.store.oidc_providers import OidcProviderStore
 from tessera.store.organizations import OrganizationStore
 from tessera.store.policies import PolicyStore
+from tessera.store.rolesanywhere import RolesAnywhereStore
 from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
 from tessera.store.server_certificates import ServerCertificateStore
 from tessera.store.service_linked_roles import ServiceLinkedRoleStore
@@ -44,6 +45,7 @@ class Store(
     InstanceProfileStore,
     ServerCertificateStore,
     UserCredentialStore,
+    RolesAnywhereStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -70,4 +72,5 @@ AGGREGATES: tuple[type, ...] = (
     InstanceProfileStore,
     ServerCertificateStore,
     UserCredentialStore,
+    RolesAnywhereStore,
 )

@@ -451,6 +451,37 @@ service_specific_credentials = Table(
     Index("ix_service_specific_credentials_user", "account_id", "user_id"),
 )
 
+# IAM Roles Anywhere (migration 12): trust anchors, profiles and CRLs share one table
+# (kind, id, the resource as JSON: tessera.rolesanywhere.model); subjects keep their
+# bounded credential history as JSON, found by the SHA-256 of their subject DN.
+rolesanywhere_resources = Table(
+    "rolesanywhere_resources",
+    metadata,
+    Column("resource_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # trust-anchor | profile | crl
+    Column("created_at", TS, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_rolesanywhere_resources_scope", "account_id", "region", "kind", "resource_id"),
+)
+
+rolesanywhere_subjects = Table(
+    "rolesanywhere_subjects",
+    metadata,
+    Column("subject_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("subject_key", String(64), nullable=False),  # sha256 hex of the subject DN
+    Column("x509_subject", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("credentials", Text, nullable=False),  # JSON list, newest first, bounded
+    UniqueConstraint("account_id", "region", "subject_key", name="uq_rolesanywhere_subject"),
+)
+
+
 Migration = Callable[[Connection], None]
 
 
@@ -583,5 +614,10 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
             ssh_public_keys,
             service_specific_credentials,
         ),
+    ),
+    (
+        12,
+        "IAM Roles Anywhere: trust anchors, profiles, CRLs and subjects",
+        _create(rolesanywhere_resources, rolesanywhere_subjects),
     ),
 ]

@@ -26,6 +26,7 @@ from tessera.store.sql.mfa import SqlMfa
 from tessera.store.sql.oidc_providers import SqlOidcProviders
 from tessera.store.sql.organizations import SqlOrganizations
 from tessera.store.sql.policies import SqlPolicies
+from tessera.store.sql.rolesanywhere import SqlRolesAnywhere
 from tessera.store.sql.saml_providers import SqlSamlProviders
 from tessera.store.sql.server_certificates import SqlServerCertificates
 from tessera.store.sql.service_linked_roles import SqlServiceLinkedRoles
@@ -52,6 +53,7 @@ class SqlStore(
     SqlInstanceProfiles,
     SqlServerCertificates,
     SqlUserCredentials,
+    SqlRolesAnywhere,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
