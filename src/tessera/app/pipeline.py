@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
@@ -56,6 +57,8 @@ DEFAULT_REGION = "us-east-1"
 #: A form parameter whose name, or the Action value, is percent-encoded.
 _ENCODED_ACTION = re.compile(r"(?:^|&)(?:[^=&]*%[^=&]*(?:=|&|$)|Action=[^&]*%)")
 _ENCODED_ACTION_RAW = re.compile(_ENCODED_ACTION.pattern.encode())
+#: The service of a SigV4 credential scope (header or query form, percent-decoded).
+_SCOPE_SERVICE = re.compile(r"Credential=[^/,&\s]*/[^/,&\s]*/[^/,&\s]*/([A-Za-z0-9-]+)/")
 
 
 class _NotInline(Exception):
@@ -188,11 +191,13 @@ class Pipeline:
         except _NotInline:
             return None
         except TesseraError as exc:
+            spec = spec or _error_spec(request)
             body = render_error(spec, exc, request_id, as_json=as_json)
             return Response(exc.status, self._headers(request_id, as_json), body)
         except Exception:
             log.exception("internal failure handling request %s", request_id)
             exc2 = InternalFailure("An internal error occurred.")
+            spec = spec or _error_spec(request)
             body = render_error(spec, exc2, request_id, as_json=as_json)
             return Response(500, self._headers(request_id, as_json), body)
 
@@ -301,3 +306,18 @@ def _spec_for(scope_service: str, version: str | None) -> ServiceSpec:
     if scope_service in ("sts", "iam"):
         return service_spec(scope_service)
     return service_for_version(version or "") or service_spec("sts")
+
+
+def _error_spec(request: Request) -> ServiceSpec | None:
+    """The service a request that failed before its service was settled was meant
+    for, so its ``ErrorResponse`` carries that service's namespace: the SigV4 scope
+    (``sts`` / ``iam``), else the ``Version`` (2010-05-08 is IAM); ``None`` (STS)
+    when neither says. Only on the error path: it re-reads the form."""
+    credential = request.header("authorization") or unquote(request.query_string)
+    found = _SCOPE_SERVICE.search(credential)
+    if found is not None and found.group(1) in ("sts", "iam"):
+        return service_spec(found.group(1))
+    pairs = parse_form(request.query_string)
+    if request.method == "POST":
+        pairs = pairs + parse_form(request.body)
+    return service_for_version(_first(pairs, "Version") or "")

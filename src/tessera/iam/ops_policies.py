@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera import arn as arns
-from tessera.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from tessera.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    LimitExceeded,
+    NoSuchEntity,
+    ValidationError,
+)
 from tessera.iam.model import ManagedPolicy, PolicyVersion
 from tessera.iam.ops_common import (
     GROUP_INLINE_LIMIT,
@@ -187,6 +193,9 @@ def _attach(entity: _EntityKind) -> Handler:
             {"iam:PolicyARN": policy_arn},
         )
         target = owner(ctx, entity.kind, name)
+        if arns.parse_arn(policy_arn) is None:
+            # [C] AWS's text, two spaces included (recorded AWS responses, #17)
+            raise ValidationError("Invalid ARN:  Could not be parsed!")
         if find_policy(ctx, policy_arn) is None:
             raise not_attachable(policy_arn)
         attached = ctx.store.attached_policies(target)
