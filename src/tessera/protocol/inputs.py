@@ -127,6 +127,10 @@ EnableOutboundWebIdentityFederationMembers = Never
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
 #: iam GetAccountProperties: no input members
 GetAccountPropertiesMembers = Never
+#: iam GetContextKeysForCustomPolicy
+GetContextKeysForCustomPolicyMembers = Literal["PolicyInputList"]
+#: iam GetContextKeysForPrincipalPolicy
+GetContextKeysForPrincipalPolicyMembers = Literal["PolicyInputList", "PolicySourceArn"]
 #: iam GetDelegationRequest
 GetDelegationRequestMembers = Literal["DelegationPermissionCheck", "DelegationRequestId"]
 #: iam GetGroup
