@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tessera.store.access_advisor import AccessAdvisorStore
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
@@ -32,6 +33,7 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    AccessAdvisorStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -52,4 +54,5 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    AccessAdvisorStore,
 )

@@ -12,6 +12,7 @@ from tessera.kek import KeyEncryptionKey
 from tessera.store.base import StoreError
 from tessera.store.interface import Store
 from tessera.store.memo import Memo
+from tessera.store.sql.access_advisor import SqlAccessAdvisor
 from tessera.store.sql.access_keys import SqlAccessKeys
 from tessera.store.sql.accounts import SqlAccounts
 from tessera.store.sql.attachments import SqlAttachments
@@ -40,6 +41,7 @@ class SqlStore(
     SqlOidcProviders,
     SqlSamlProviders,
     SqlOrganizations,
+    SqlAccessAdvisor,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
