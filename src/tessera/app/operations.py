@@ -12,6 +12,7 @@ def all_operations() -> tuple[Operation, ...]:
     """Every declared STS and IAM operation, optional services' ones included."""
     # imported here: the service modules are only needed once a runtime is built
     from tessera.iam import (  # noqa: F401
+        last_accessed,
         mfa,
         ops_oidc,
         ops_policies,

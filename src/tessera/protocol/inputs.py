@@ -123,6 +123,8 @@ EnableMFADeviceMembers = Literal[
 ]
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
+#: iam GenerateServiceLastAccessedDetails
+GenerateServiceLastAccessedDetailsMembers = Literal["Arn", "Granularity"]
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
 #: iam GetAccountProperties: no input members
@@ -155,6 +157,15 @@ GetRolePolicyMembers = Literal["PolicyName", "RoleName"]
 GetRoleTemplateVersionMembers = Literal["MinorVersion", "TemplateArn"]
 #: iam GetSAMLProvider
 GetSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam GetServiceLastAccessedDetails
+GetServiceLastAccessedDetailsMembers = Literal["JobId", "Marker", "MaxItems"]
+#: iam GetServiceLastAccessedDetailsWithEntities
+GetServiceLastAccessedDetailsWithEntitiesMembers = Literal[
+    "JobId",
+    "Marker",
+    "MaxItems",
+    "ServiceNamespace",
+]
 #: iam GetUser
 GetUserMembers = Literal["UserName"]
 #: iam GetUserPolicy
@@ -199,6 +210,8 @@ ListPoliciesMembers = Literal[
     "PolicyUsageFilter",
     "Scope",
 ]
+#: iam ListPoliciesGrantingServiceAccess
+ListPoliciesGrantingServiceAccessMembers = Literal["Arn", "Marker", "ServiceNamespaces"]
 #: iam ListPolicyTags
 ListPolicyTagsMembers = Literal["Marker", "MaxItems", "PolicyArn"]
 #: iam ListPolicyVersions
