@@ -329,8 +329,10 @@ def generate_service_last_accessed_details(
     return {"JobId": job_id}
 
 
-def _report(ctx: OperationContext, action: str, job_id: str) -> AccessReport:
+def _report(ctx: OperationContext, params: Params[Any], action: str, job_id: str) -> AccessReport:
     ctx.authorize(action, "*")
+    common.max_items(params)  # the paging members are read (checked) before the lookup
+    common.marker(params)
     found = ctx.store.get_access_report(common.account_of(ctx), job_id)
     if found is None:
         raise NoSuchEntity(f"Job with id {job_id} does not exist.")  # [I]
@@ -349,7 +351,7 @@ def _job_fields(report: AccessReport) -> dict[str, object]:
 def get_service_last_accessed_details(
     ctx: OperationContext, params: Params[GetServiceLastAccessedDetailsMembers]
 ) -> Result:
-    report = _report(ctx, "iam:GetServiceLastAccessedDetails", params.req_str("JobId"))
+    report = _report(ctx, params, "iam:GetServiceLastAccessedDetails", params.req_str("JobId"))
     services = _dates(json.loads(report.report)["services"])
     page, next_marker = common.paginate(services, params)
     result: dict[str, object] = {
@@ -368,8 +370,10 @@ def get_service_last_accessed_details(
 def get_service_last_accessed_details_with_entities(
     ctx: OperationContext, params: Params[GetServiceLastAccessedDetailsWithEntitiesMembers]
 ) -> Result:
-    report = _report(ctx, "iam:GetServiceLastAccessedDetailsWithEntities", params.req_str("JobId"))
     namespace = params.req_str("ServiceNamespace").lower()
+    report = _report(
+        ctx, params, "iam:GetServiceLastAccessedDetailsWithEntities", params.req_str("JobId")
+    )
     entities = _dates(json.loads(report.report)["entities"].get(namespace, []))
     page, next_marker = common.paginate(entities, params)
     return common.with_truncation({**_job_fields(report), "EntityDetailsList": page}, next_marker)
@@ -384,10 +388,10 @@ def list_policies_granting_service_access(
     """For a user, its own policies and its groups'; for a group or role, its own."""
     arn = params.req_str("Arn")
     ctx.authorize("iam:ListPoliciesGrantingServiceAccess", arn)
+    namespaces = [n.lower() for n in params.get_str_list("ServiceNamespaces") or []]
     if params.get_str("Marker") is not None:
         # every answer is one page (the model bounds ServiceNamespaces), no marker is issued
         raise common.invalid_marker()
-    namespaces = [n.lower() for n in params.get_str_list("ServiceNamespaces") or []]
     parsed = arns.parse_arn(arn)
     if parsed is not None and parsed.resource.startswith("policy/"):
         raise InvalidInput(f"ARN {arn} is not valid.")  # [I] users, groups and roles only
