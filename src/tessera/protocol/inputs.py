@@ -123,6 +123,8 @@ EnableMFADeviceMembers = Literal[
 ]
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
+#: iam GenerateOrganizationsAccessReport
+GenerateOrganizationsAccessReportMembers = Literal["EntityPath", "OrganizationsPolicyId"]
 #: iam GenerateServiceLastAccessedDetails
 GenerateServiceLastAccessedDetailsMembers = Literal["Arn", "Granularity"]
 #: iam GetAccessKeyLastUsed
@@ -143,6 +145,8 @@ GetGroupPolicyMembers = Literal["GroupName", "PolicyName"]
 GetHumanReadableSummaryMembers = Literal["EntityArn", "Locale"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
+#: iam GetOrganizationsAccessReport
+GetOrganizationsAccessReportMembers = Literal["JobId", "Marker", "MaxItems", "SortKey"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
 GetOutboundWebIdentityFederationInfoMembers = Never
 #: iam GetPolicy
