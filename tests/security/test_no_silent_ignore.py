@@ -198,6 +198,7 @@ class _World:
             "Url": f"https://new{self.n}.example.com",
             "ClientID": "client2",
             "ThumbprintList": ["b" * 40],
+            "EntityPath": "o-a1b2c3d4e5/r-ab12",
         }
         if op.name == "GetFederationToken" and member == "Name":
             return "fed"
