@@ -198,3 +198,23 @@ def test_policies_granting_service_access(h: Harness) -> None:
         ServiceNamespaces=["iam"],
     )
     assert err["Code"] == "InvalidInput"
+
+
+def test_use_is_recorded_at_most_once_a_minute_per_action(h: Harness) -> None:
+    """Recording stays off the hot path: one bookkeeping write per principal and
+    action a minute (the later uses inside the minute are not written)."""
+    alice = h.user("alice")
+    user_id = alice.user_id
+
+    def last() -> datetime:
+        (use,) = [u for u in h.store.service_uses(ACCOUNT_A, [user_id]) if u.service == "iam"]
+        return use.last_at
+
+    h.call("ListUsers", alice)
+    h.clock.advance(30)
+    h.call("ListUsers", alice)
+    assert last() == START
+    h.clock.advance(31)
+    h.call("ListUsers", alice)
+    assert last() == START + timedelta(seconds=61)
+    assert h.store.service_uses(ACCOUNT_A, ["AIDANOBODY"]) == []
