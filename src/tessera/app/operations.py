@@ -14,6 +14,7 @@ def all_operations() -> tuple[Operation, ...]:
     from tessera.iam import (  # noqa: F401
         authorization_details,
         credential_report,
+        last_accessed,
         mfa,
         ops_account,
         ops_instance_profiles,

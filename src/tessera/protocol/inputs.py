@@ -162,6 +162,10 @@ EnableMFADeviceMembers = Literal[
 EnableOutboundWebIdentityFederationMembers = Never
 #: iam GenerateCredentialReport: no input members
 GenerateCredentialReportMembers = Never
+#: iam GenerateOrganizationsAccessReport
+GenerateOrganizationsAccessReportMembers = Literal["EntityPath", "OrganizationsPolicyId"]
+#: iam GenerateServiceLastAccessedDetails
+GenerateServiceLastAccessedDetailsMembers = Literal["Arn", "Granularity"]
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
 #: iam GetAccountAuthorizationDetails
@@ -172,6 +176,10 @@ GetAccountPasswordPolicyMembers = Never
 GetAccountPropertiesMembers = Never
 #: iam GetAccountSummary: no input members
 GetAccountSummaryMembers = Never
+#: iam GetContextKeysForCustomPolicy
+GetContextKeysForCustomPolicyMembers = Literal["PolicyInputList"]
+#: iam GetContextKeysForPrincipalPolicy
+GetContextKeysForPrincipalPolicyMembers = Literal["PolicyInputList", "PolicySourceArn"]
 #: iam GetCredentialReport: no input members
 GetCredentialReportMembers = Never
 #: iam GetDelegationRequest
@@ -190,6 +198,8 @@ GetLoginProfileMembers = Literal["UserName"]
 GetMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
+#: iam GetOrganizationsAccessReport
+GetOrganizationsAccessReportMembers = Literal["JobId", "Marker", "MaxItems", "SortKey"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
 GetOutboundWebIdentityFederationInfoMembers = Never
 #: iam GetPolicy
@@ -208,6 +218,15 @@ GetSAMLProviderMembers = Literal["SAMLProviderArn"]
 GetSSHPublicKeyMembers = Literal["Encoding", "SSHPublicKeyId", "UserName"]
 #: iam GetServerCertificate
 GetServerCertificateMembers = Literal["ServerCertificateName"]
+#: iam GetServiceLastAccessedDetails
+GetServiceLastAccessedDetailsMembers = Literal["JobId", "Marker", "MaxItems"]
+#: iam GetServiceLastAccessedDetailsWithEntities
+GetServiceLastAccessedDetailsWithEntitiesMembers = Literal[
+    "JobId",
+    "Marker",
+    "MaxItems",
+    "ServiceNamespace",
+]
 #: iam GetServiceLinkedRoleDeletionStatus
 GetServiceLinkedRoleDeletionStatusMembers = Literal["DeletionTaskId"]
 #: iam GetUser
@@ -264,6 +283,8 @@ ListPoliciesMembers = Literal[
     "PolicyUsageFilter",
     "Scope",
 ]
+#: iam ListPoliciesGrantingServiceAccess
+ListPoliciesGrantingServiceAccessMembers = Literal["Arn", "Marker", "ServiceNamespaces"]
 #: iam ListPolicyTags
 ListPolicyTagsMembers = Literal["Marker", "MaxItems", "PolicyArn"]
 #: iam ListPolicyVersions

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tessera.store.access_advisor import AccessAdvisorStore
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
@@ -46,6 +47,7 @@ class Store(
     ServerCertificateStore,
     UserCredentialStore,
     RolesAnywhereStore,
+    AccessAdvisorStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -73,4 +75,5 @@ AGGREGATES: tuple[type, ...] = (
     ServerCertificateStore,
     UserCredentialStore,
     RolesAnywhereStore,
+    AccessAdvisorStore,
 )

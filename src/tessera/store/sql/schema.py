@@ -482,6 +482,34 @@ rolesanywhere_subjects = Table(
 )
 
 
+# Access advisor (#17): the last authenticated use of each action by each principal
+# (user or role, by unique id), written behind requests; and the reports generated
+# from it (GenerateServiceLastAccessedDetails), kept as JSON for paging.
+service_last_accessed = Table(
+    "service_last_accessed",
+    metadata,
+    Column("principal_id", String(128), primary_key=True),
+    Column("action_key", String(256), primary_key=True),  # lower-cased action
+    Column("account_id", String(12), nullable=False),
+    Column("action", String(256), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("last_at", TS, nullable=False),
+    Index("ix_service_last_accessed_account", "account_id", "principal_id"),
+)
+
+access_reports = Table(
+    "access_reports",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("job_type", String(16), nullable=False),
+    Column("arn", String(2048), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("completed_at", TS, nullable=False),
+    Column("report", Text, nullable=False),
+    Index("ix_access_reports_account", "account_id", "created_at"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -619,5 +647,10 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         12,
         "IAM Roles Anywhere: trust anchors, profiles, CRLs and subjects",
         _create(rolesanywhere_resources, rolesanywhere_subjects),
+    ),
+    (
+        15,
+        "access advisor: service last accessed and its reports",
+        _create(service_last_accessed, access_reports),
     ),
 ]

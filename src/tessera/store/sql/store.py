@@ -12,6 +12,7 @@ from tessera.kek import KeyEncryptionKey
 from tessera.store.base import StoreError
 from tessera.store.interface import Store
 from tessera.store.memo import Memo
+from tessera.store.sql.access_advisor import SqlAccessAdvisor
 from tessera.store.sql.access_keys import SqlAccessKeys
 from tessera.store.sql.account_settings import SqlAccountSettings
 from tessera.store.sql.accounts import SqlAccounts
@@ -54,6 +55,7 @@ class SqlStore(
     SqlServerCertificates,
     SqlUserCredentials,
     SqlRolesAnywhere,
+    SqlAccessAdvisor,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
