@@ -25,11 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "tessera" / "iam" / "aws_managed_policies.json.gz"
 #: the snapshot (the workplace's shared data): $TESSERA_AWS_MANAGED_SNAPSHOT, else
 #: ``shared/data/`` beside the checkout (or beside its parent, for a git worktree)
-_CANDIDATES = [
-    Path(os.environ["TESSERA_AWS_MANAGED_SNAPSHOT"])
-    for _ in [0]
-    if os.environ.get("TESSERA_AWS_MANAGED_SNAPSHOT")
-] + [
+_OVERRIDE = os.environ.get("TESSERA_AWS_MANAGED_SNAPSHOT")
+_CANDIDATES = [Path(_OVERRIDE)] if _OVERRIDE else []
+_CANDIDATES += [
     base / "shared" / "data" / "aws-managed-policies.json"
     for base in (ROOT.parent, ROOT.parent.parent)
 ]
