@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LABEL=CIDR",
         help=(
             "requests from CIDR carry aws:SourceVpc=LABEL and aws:VpcSourceIp (repeatable;"
+            " default none;"
             " env TESSERA_NETWORKS, comma-separated)"
         ),
     )
