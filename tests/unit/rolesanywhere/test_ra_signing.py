@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.x509_signer import Issued, make_ca, make_leaf, signed_request
 
 from tessera.auth import sigv4
-from tessera.errors import IncompleteSignature, SignatureDoesNotMatch
+from tessera.errors import SignatureDoesNotMatch
 from tessera.rolesanywhere.signing import SignatureRejected, verify_request
 
 ENDPOINT = "https://tessera.test:8443"
@@ -139,9 +139,12 @@ def test_plain_sigv4_is_not_an_x509_signature(ca: Issued) -> None:
     plain = _with_header(
         request, "authorization", auth.replace("AWS4-X509-ECDSA-SHA256", "AWS4-HMAC-SHA256")
     )
-    # sigv4.extract answers an algorithm outside the ones asked for as incomplete
-    with pytest.raises(IncompleteSignature, match="AWS4-HMAC-SHA256"):
+    with pytest.raises(SignatureRejected, match="must be signed with AWS4-X509-RSA-SHA256"):
         verify_request(plain, WHEN)
+    headers = tuple((n, v) for n, v in request.headers if n != "authorization")
+    unsigned = sigv4.HttpRequest("POST", request.path, request.query_string, headers, b"{}")
+    with pytest.raises(SignatureRejected, match="must be signed with AWS4-X509-RSA-SHA256"):
+        verify_request(unsigned, WHEN)
 
 
 @pytest.mark.parametrize("minutes", [15, -15])
