@@ -21,6 +21,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def _port_free(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> object:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TesseraServer]:
     srv = TesseraServer(data_dir=tmp_path_factory.mktemp("readme-ra") / "tessera-data")
     srv.init()
     srv.start()

@@ -142,17 +142,14 @@ def _ssh_key() -> str:
 
 
 @functools.cache
-def _ra_ca() -> tuple[str, bytes]:
+def _ra_ca() -> tuple[str, bytes, str]:
     """A CA (PEM) for the Roles Anywhere trust anchors, made once per test module,
-    and a CRL (PEM) it signed."""
+    a CRL (PEM) it signed, and a leaf certificate (PEM) it issued."""
     from tests.e2e.x509_signer import make_ca, make_crl, make_leaf
 
     ca = make_ca("No Silent Ignore CA", "ec")
-    return ca.pem, make_crl(ca, [make_leaf(ca).cert])
-
-
-def _json(body: str) -> Any:
-    return json.loads(body)
+    leaf = make_leaf(ca)
+    return ca.pem, make_crl(ca, [leaf.cert]), leaf.pem
 
 
 class _World:
@@ -212,9 +209,9 @@ class _World:
         of the anchor, and a subject (an authentication recorded on the anchor)."""
         from tessera.rolesanywhere.model import CredentialRecord
 
-        pem, crl = _ra_ca()
+        pem, crl, leaf = _ra_ca()
         n, acct = self.n, t.account
-        anchor = _json(
+        anchor = json.loads(
             t.ra(
                 "CreateTrustAnchor",
                 name=f"ta{n}",
@@ -224,14 +221,14 @@ class _World:
                 },
             )
         )["trustAnchor"]
-        profile = _json(
+        profile = json.loads(
             t.ra(
                 "CreateProfile",
                 name=f"prof{n}",
                 roleArns=[f"arn:aws:iam::{acct}:role/{self.role}"],
             )
         )["profile"]
-        imported = _json(
+        imported = json.loads(
             t.ra("ImportCrl", name=f"crl{n}", crlData=crl, trustAnchorArn=anchor["trustAnchorArn"])
         )["crl"]
         store = t.runtime.store
@@ -244,7 +241,7 @@ class _World:
                 serial_number=str(n),
                 issuer="CN=No Silent Ignore CA",
                 failed=True,
-                certificate_pem="",
+                certificate_pem=leaf,
             ),
             new_subject_id=str(uuid.uuid4()),
         )
@@ -255,7 +252,6 @@ class _World:
             "profileArn": profile["profileArn"],
             "crlId": imported["crlId"],
             "subjectId": subject.subject_id,
-            "pem": pem,
         }
 
     def server_certificate(self, t: _Tester) -> None:
@@ -315,7 +311,7 @@ class _World:
             "EntityPath": "o-a1b2c3d4e5/r-ab12",
         }
         if op.service == "rolesanywhere":
-            return self._ra_value(op, member)
+            return self._ra_value(member)
         if op.name == "GetFederationToken" and member == "Name":
             return "fed"
         if op.name == "GetWebIdentityToken":
@@ -324,10 +320,11 @@ class _World:
             return "Inactive"
         return table.get(member)
 
-    def _ra_value(self, op: Operation, member: str) -> Any:
+    def _ra_value(self, member: str) -> Any:
+        """A Roles Anywhere member naming this world's resources (after ``FRESH``)."""
         acct = self.policy_arn.split(":")[4]
         ra = self.ra
-        pem, crl = _ra_ca()
+        pem, crl, _ = _ra_ca()
         table: dict[str, Any] = {
             "trustAnchorId": ra["trustAnchorId"],
             "trustAnchorArn": ra["trustAnchorArn"],
@@ -358,9 +355,6 @@ class _World:
             "tags": [{"key": "team", "value": "blue"}],
             "tagKeys": ["team"],
         }
-        fresh = FRESH.get((op.name, member))
-        if fresh is not None:
-            return fresh.format(n=self.n)
         return table.get(member)
 
 
