@@ -146,6 +146,32 @@ def make_leaf(
     return Issued(cert, key)
 
 
+#: sha256WithRSAEncryption and sha1WithRSAEncryption, DER-encoded OIDs of one length
+_SHA256_RSA_OID = bytes.fromhex("06092a864886f70d01010b")
+_SHA1_RSA_OID = bytes.fromhex("06092a864886f70d010105")
+
+
+def make_sha1_leaf(ca: Issued, cn: str = "sha1-workload", kind: str = "ec") -> Issued:
+    """A leaf ``ca`` (an RSA CA) really signed with RSA PKCS#1 v1.5 over SHA-1:
+    ``cryptography``'s builder refuses SHA-1, so a SHA-256 certificate is made and
+    its two signature AlgorithmIdentifiers (the TBSCertificate's and the outer one)
+    are rewritten to sha1WithRSAEncryption — the same length, so no DER length
+    changes — and the TBSCertificate is signed again with SHA-1, its signature
+    replacing the old one (same modulus, same length)."""
+    if not isinstance(ca.key, rsa.RSAPrivateKey):
+        raise TypeError("make_sha1_leaf needs an RSA CA")
+    leaf = make_leaf(ca, cn=cn, kind=kind)
+    der = leaf.der
+    assert der.count(_SHA256_RSA_OID) == 2, "expected the two signature algorithms"
+    patched = der.replace(_SHA256_RSA_OID, _SHA1_RSA_OID)
+    tbs = x509.load_der_x509_certificate(patched).tbs_certificate_bytes
+    old_signature = leaf.cert.signature
+    new_signature = ca.key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    assert len(new_signature) == len(old_signature) and patched.endswith(old_signature)
+    cert = x509.load_der_x509_certificate(patched[: -len(old_signature)] + new_signature)
+    return Issued(cert, leaf.key)
+
+
 def make_crl(ca: Issued, revoked: list[x509.Certificate], *, signer: Key | None = None) -> bytes:
     now = datetime.now(UTC)
     builder = (
@@ -182,8 +208,10 @@ def signed_request(
     when: datetime | None = None,
     serial: int | None = None,
     key: Key | None = None,
+    unsigned: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, str], bytes]:
-    """(url, headers, body) of a CreateSession request signed with ``leaf``'s key."""
+    """(url, headers, body) of a CreateSession request signed with ``leaf``'s key;
+    headers named in ``unsigned`` are sent but left out of SignedHeaders."""
     when = when or datetime.now(UTC)
     amz_date = when.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
@@ -199,7 +227,7 @@ def signed_request(
     }
     if chain:
         headers["x-amz-x509-chain"] = ",".join(base64.b64encode(c.der).decode() for c in chain)
-    signed_names = sorted(headers)
+    signed_names = sorted(n for n in headers if n not in unsigned)
     canonical = "\n".join(
         [
             "POST",

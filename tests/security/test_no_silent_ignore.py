@@ -24,8 +24,10 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +79,19 @@ EXEMPT_MEMBERS: Mapping[str, str] = {
 #: key belongs to the world's user, not to the caller.
 BASELINE_EXTRA: Mapping[str, tuple[str, ...]] = {
     "UpdateAccessKey": ("UserName",),
+    # the model leaves all three optional (they may travel in the query string), but
+    # a session names them all; the baseline (SigV4-signed, not AWS4-X509) is then
+    # refused by the signature check after every member was read
+    "CreateSession": ("profileArn", "roleArn", "trustAnchorArn"),
     "DeleteAccessKey": ("UserName",),
 }
 
 #: Output members AWS always returns, per operation (model docs; for the token-size
 #: pair aws-2026-additions.md §4: "every credential-issuing operation returns").
 ALWAYS_RETURNED: Mapping[str, tuple[str, ...]] = {
+    "rolesanywhere:CreateTrustAnchor": ("trustAnchor",),
+    "rolesanywhere:CreateProfile": ("profile",),
+    "rolesanywhere:ImportCrl": ("crl",),
     "sts:GetCallerIdentity": ("UserId", "Account", "Arn"),
     "sts:AssumeRole": (
         "Credentials",
@@ -109,6 +118,9 @@ FRESH: Mapping[tuple[str, str], str] = {
     ("CreateVirtualMFADevice", "VirtualMFADeviceName"): "new-mfa{n}",
     ("CreateInstanceProfile", "InstanceProfileName"): "new-ip{n}",
     ("UploadServerCertificate", "ServerCertificateName"): "new-sc{n}",
+    ("CreateTrustAnchor", "name"): "new-ta{n}",
+    ("CreateProfile", "name"): "new-prof{n}",
+    ("ImportCrl", "name"): "new-crl{n}",
 }
 
 _counter = itertools.count(1)
@@ -127,6 +139,17 @@ def _ssh_key() -> str:
     from tests.unit.iam.certs import ssh_ed25519
 
     return ssh_ed25519()
+
+
+@functools.cache
+def _ra_ca() -> tuple[str, bytes, str]:
+    """A CA (PEM) for the Roles Anywhere trust anchors, made once per test module,
+    a CRL (PEM) it signed, and a leaf certificate (PEM) it issued."""
+    from tests.e2e.x509_signer import make_ca, make_crl, make_leaf
+
+    ca = make_ca("No Silent Ignore CA", "ec")
+    leaf = make_leaf(ca)
+    return ca.pem, make_crl(ca, [leaf.cert]), leaf.pem
 
 
 class _World:
@@ -179,6 +202,57 @@ class _World:
         body = t.root("CreateVirtualMFADevice", VirtualMFADeviceName=f"mfa{n}")
         self.mfa = body.split("<SerialNumber>")[1].split("<")[0]
         t.root("CreateInstanceProfile", InstanceProfileName=f"ip{n}")
+        self.ra: dict[str, str] = {}
+
+    def rolesanywhere(self, t: _Tester) -> None:
+        """A trust anchor (the module's CA), a profile naming this world's role, a CRL
+        of the anchor, and a subject (an authentication recorded on the anchor)."""
+        from tessera.rolesanywhere.model import CredentialRecord
+
+        pem, crl, leaf = _ra_ca()
+        n, acct = self.n, t.account
+        anchor = json.loads(
+            t.ra(
+                "CreateTrustAnchor",
+                name=f"ta{n}",
+                source={
+                    "sourceType": "CERTIFICATE_BUNDLE",
+                    "sourceData": {"x509CertificateData": pem},
+                },
+            )
+        )["trustAnchor"]
+        profile = json.loads(
+            t.ra(
+                "CreateProfile",
+                name=f"prof{n}",
+                roleArns=[f"arn:aws:iam::{acct}:role/{self.role}"],
+            )
+        )["profile"]
+        imported = json.loads(
+            t.ra("ImportCrl", name=f"crl{n}", crlData=crl, trustAnchorArn=anchor["trustAnchorArn"])
+        )["crl"]
+        store = t.runtime.store
+        subject = store.record_ra_credential(
+            acct,
+            "us-east-1",
+            f"CN=subject{n}",
+            CredentialRecord(
+                seen_at=datetime.now(UTC).replace(microsecond=0),
+                serial_number=str(n),
+                issuer="CN=No Silent Ignore CA",
+                failed=True,
+                certificate_pem=leaf,
+            ),
+            new_subject_id=str(uuid.uuid4()),
+        )
+        self.ra = {
+            "trustAnchorId": anchor["trustAnchorId"],
+            "trustAnchorArn": anchor["trustAnchorArn"],
+            "profileId": profile["profileId"],
+            "profileArn": profile["profileArn"],
+            "crlId": imported["crlId"],
+            "subjectId": subject.subject_id,
+        }
 
     def server_certificate(self, t: _Tester) -> None:
         """Upload this world's server certificate (AWS's quota is 20 per account:
@@ -236,12 +310,51 @@ class _World:
             "ServiceName": "codecommit.amazonaws.com",
             "EntityPath": "o-a1b2c3d4e5/r-ab12",
         }
+        if op.service == "rolesanywhere":
+            return self._ra_value(member)
         if op.name == "GetFederationToken" and member == "Name":
             return "fed"
         if op.name == "GetWebIdentityToken":
             table |= {"Audience": ["https://rp.example.com"], "SigningAlgorithm": "RS256"}
         if op.name == "UpdateAccessKey" and member == "Status":
             return "Inactive"
+        return table.get(member)
+
+    def _ra_value(self, member: str) -> Any:
+        """A Roles Anywhere member naming this world's resources (after ``FRESH``)."""
+        acct = self.policy_arn.split(":")[4]
+        ra = self.ra
+        pem, crl, _ = _ra_ca()
+        table: dict[str, Any] = {
+            "trustAnchorId": ra["trustAnchorId"],
+            "trustAnchorArn": ra["trustAnchorArn"],
+            "profileId": ra["profileId"],
+            "profileArn": ra["profileArn"],
+            "crlId": ra["crlId"],
+            "subjectId": ra["subjectId"],
+            "resourceArn": ra["profileArn"],
+            "roleArn": f"arn:aws:iam::{acct}:role/{self.role}",
+            "roleArns": [f"arn:aws:iam::{acct}:role/{self.role}"],
+            "name": f"renamed{self.n}",
+            "source": {
+                "sourceType": "CERTIFICATE_BUNDLE",
+                "sourceData": {"x509CertificateData": pem},
+            },
+            "crlData": crl,
+            "sessionPolicy": ALLOW_ALL,
+            "managedPolicyArns": [self.policy_arn],
+            "durationSeconds": 3600,
+            "roleSessionName": "session",
+            "certificateField": "x509Subject",
+            "mappingRules": [{"specifier": "CN"}],
+            "specifiers": ["CN"],
+            "notificationSettings": [
+                {"enabled": True, "event": "CA_CERTIFICATE_EXPIRY", "threshold": 30}
+            ],
+            "notificationSettingKeys": [{"event": "CA_CERTIFICATE_EXPIRY"}],
+            "tags": [{"key": "team", "value": "blue"}],
+            "tagKeys": ["team"],
+        }
         return table.get(member)
 
 
@@ -268,6 +381,11 @@ class _Tester(_Guard):
     def root(self, operation: str, **params: Any) -> str:
         status, body, _ = self.call("iam", operation, params, self.root_keys)
         assert status == 200, (operation, body)
+        return body
+
+    def ra(self, operation: str, **params: Any) -> str:
+        status, body, _ = self.call("rolesanywhere", operation, params, self.root_keys)
+        assert status in (200, 201), (operation, body)
         return body
 
     def send(self, op: Operation, params: Mapping[str, Any]) -> tuple[int, str, Params[Any]]:
@@ -363,6 +481,8 @@ def test_every_member_is_read_or_refused(
     world = _World(tester)
     if "ServerCertificate" in op.name:
         world.server_certificate(tester)
+    if op.service == "rolesanywhere":
+        world.rolesanywhere(tester)
     params = _baseline(op, world)
     if member is not None:
         params[member] = _sample(op, member, world)
@@ -376,6 +496,13 @@ def test_every_member_is_read_or_refused(
         named = f"parameter {member} " in body or f"{op.name} is not supported" in body
         assert member in seen.read and named, body
         return
+    if member is None and op.service == "rolesanywhere":
+        # the world names real resources: every baseline succeeds but CreateSession's,
+        # SigV4- rather than AWS4-X509-signed, refused after reading its members
+        if op.name == "CreateSession":
+            assert status == 403 and "AWS4-X509" in body, body
+        else:
+            assert status < 400, body
     unread = sorted(set(params) - seen.read)
     assert not unread, (
         f"{op.service}:{op.name} ignored {unread}: neither read nor refused "
@@ -383,8 +510,12 @@ def test_every_member_is_read_or_refused(
     )
     key = f"{op.service}:{op.name}"
     if member is None and key in ALWAYS_RETURNED:
-        assert status == 200, body
-        missing = [m for m in ALWAYS_RETURNED[key] if f"<{m}>" not in body]
+        if op.service == "rolesanywhere":  # REST-JSON: creations answer 201
+            assert status in (200, 201), body
+            missing = [m for m in ALWAYS_RETURNED[key] if m not in json.loads(body)]
+        else:
+            assert status == 200, body
+            missing = [m for m in ALWAYS_RETURNED[key] if f"<{m}>" not in body]
         assert not missing, f"{key} does not return {missing}"
 
 

@@ -72,14 +72,17 @@ def verify_request(request: sigv4.HttpRequest, now: datetime) -> SignedRequest:
     """Check the X.509 signature of ``request``. Raises ``SignatureRejected`` or
     ``CertificateRejected`` (and sigv4's ``IncompleteSignature`` /
     ``SignatureDoesNotMatch`` for malformed or stale SigV4 data)."""
-    info = sigv4.extract(request, algorithms=ALGORITHMS)
+    headers = request.header_map or {n.lower(): v for n, v in reversed(request.headers)}
+    # another scheme (SigV4's HMAC, a presigned URL, none) is not an X.509 signature:
+    # refused here, before sigv4.extract would call its algorithm unsupported
+    scheme = next(iter((headers.get("authorization") or "").split(None, 1)), "")
+    info = sigv4.extract(request, algorithms=ALGORITHMS) if scheme in ALGORITHMS else None
     if info is None or info.presigned:
         raise SignatureRejected(
             "CreateSession must be signed with AWS4-X509-RSA-SHA256 or AWS4-X509-ECDSA-SHA256."
         )
     sigv4.check_time(info, now)
     sigv4.check_scope(info, service=SERVICE)
-    headers = request.header_map or {n.lower(): v for n, v in reversed(request.headers)}
     signed = {h.lower() for h in info.signed_headers}
     raw_leaf = headers.get("x-amz-x509")
     if raw_leaf is None:
