@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -49,7 +50,14 @@ ALLOWED: Mapping[str, str] = {
     # documents that GetSessionToken cannot be restricted by IAM policy (it only
     # turns long-term credentials into a session with the same permissions).
     "sts:GetSessionToken": "AWS never authorises it (declared action=None)",
+    # Roles Anywhere's CreateSession is signed with an X.509 certificate, not AWS
+    # credentials: the trust anchor, profile and role trust policy decide (its
+    # refusals are tested in tests/security/test_rolesanywhere_session.py)
+    "rolesanywhere:CreateSession": "unsigned (X.509-signed) call (declared action=None)",
 }
+
+#: Roles Anywhere ids and ARNs (UUID patterns the sample generator cannot satisfy)
+RA_UUID = "11111111-2222-4333-8444-555555555555"
 
 #: Operations whose sample input cannot be generated from the model alone.
 #: The resource ARN is derived from Url, so it is parsed (and must be well formed)
@@ -60,11 +68,33 @@ ALLOWED: Mapping[str, str] = {
 EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
     "sts:AssumeRole": {"RoleArn": "arn:aws:iam::{account}:role/guard", "RoleSessionName": "guard"},
     "iam:CreateOpenIDConnectProvider": {"Url": "https://token.example.com/tenant"},
+    # the resource ARN names the resource type, so it is parsed before authorising
+    "rolesanywhere:TagResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+        "tags": [{"key": "k", "value": "v"}],
+    },
+    "rolesanywhere:UntagResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+        "tagKeys": ["k"],
+    },
+    "rolesanywhere:ListTagsForResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+    },
     "sts:GetWebIdentityToken": {
         "Audience": ["https://rp.example.com"],
         "SigningAlgorithm": "RS256",
     },
 }
+
+
+def ra_sample(member: str, account: str) -> Any:
+    if member == "crlData":
+        return b"not a CRL: never parsed before authorisation"
+    if member in ("trustAnchorId", "profileId", "crlId", "subjectId"):
+        return RA_UUID
+    if member in ("trustAnchorArn", "resourceArn"):
+        return f"arn:aws:rolesanywhere:us-east-1:{account}:trust-anchor/{RA_UUID}"
+    return None
 
 
 class _Recorder(Authorizer):
@@ -94,19 +124,38 @@ class _Guard:
         """(status, body, the first action authorised) of one signed call."""
         spec = service_spec(service)
         op_model = spec.model.operation_model(operation)
-        body = create_serializer("query", include_validation=False).serialize_to_request(
-            dict(params), op_model
-        )["body"]
-        aws = AWSRequest(
-            method="POST",
-            url="http://127.0.0.1:7070/",
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-        )
-        SigV4Auth(keys, service, "us-east-1").add_auth(aws)
-        headers = (*((k, str(v)) for k, v in aws.headers.items()), ("host", "127.0.0.1:7070"))
-        raw = aws.body if isinstance(aws.body, bytes) else str(aws.body).encode()
-        request = Request("POST", "/", "", headers, raw, "127.0.0.1", True)
+        if spec.protocol == "rest-json":
+            # botocore's own REST-JSON serializer: method, URI template, query, body
+            ser = create_serializer("rest-json", include_validation=False).serialize_to_request(
+                dict(params), op_model
+            )
+            query = urlencode(ser["query_string"], doseq=True) if ser["query_string"] else ""
+            aws = AWSRequest(
+                method=ser["method"],
+                url="http://127.0.0.1:7070" + ser["url_path"] + (f"?{query}" if query else ""),
+                data=ser["body"],
+                headers=dict(ser["headers"]),
+            )
+            SigV4Auth(keys, service, "us-east-1").add_auth(aws)
+            headers = (*((k, str(v)) for k, v in aws.headers.items()), ("host", "127.0.0.1:7070"))
+            raw = aws.body if isinstance(aws.body, bytes) else str(aws.body or "").encode()
+            request = Request(
+                ser["method"], ser["url_path"], query, headers, raw, "127.0.0.1", True
+            )
+        else:
+            body = create_serializer("query", include_validation=False).serialize_to_request(
+                dict(params), op_model
+            )["body"]
+            aws = AWSRequest(
+                method="POST",
+                url="http://127.0.0.1:7070/",
+                data=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            )
+            SigV4Auth(keys, service, "us-east-1").add_auth(aws)
+            headers = (*((k, str(v)) for k, v in aws.headers.items()), ("host", "127.0.0.1:7070"))
+            raw = aws.body if isinstance(aws.body, bytes) else str(aws.body).encode()
+            request = Request("POST", "/", "", headers, raw, "127.0.0.1", True)
         before = set(self.recorder.first)
         response = self.pipeline.handle(request, threaded=True)
         new = [rid for rid in self.recorder.first if rid not in before]
@@ -166,6 +215,8 @@ def _params(op: Operation, account: str) -> dict[str, Any]:
     for name in [] if shape is None else shape.required_members:
         member = shape.members[name]
         value = _sample_input(member)
+        if value is None and op.service == "rolesanywhere":
+            value = ra_sample(name, account)
         if isinstance(value, list):  # one item: two equal tags would be a duplicate
             value = value[:1]
         assert value is not None, f"{op.name}: add a sample to EXTRA_PARAMS"
@@ -187,7 +238,8 @@ def test_every_operation_denies_under_an_explicit_deny_all(guard: _Guard, op: Op
         assert "<Code>AccessDenied</Code>" not in body, body
         assert first is None, first
         return
-    assert status == 403 and "<Code>AccessDenied</Code>" in body, (key, status, body)
+    denied = "<Code>AccessDenied</Code>" in body or '"__type":"AccessDeniedException"' in body
+    assert status == 403 and denied, (key, status, body)
     assert first == op.action, f"{key} is declared {op.action!r} but authorises {first!r}"
 
 
@@ -199,5 +251,5 @@ def test_the_allow_list_names_declared_operations() -> None:
 
 def test_unsigned_operations_are_the_federation_calls_and_never_inline() -> None:
     unsigned = {o.name for o in DECLARED if not o.signed}
-    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
+    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "CreateSession"}
     assert not any(o.inline for o in DECLARED if not o.signed or o.service == "iam")
