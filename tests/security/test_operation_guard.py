@@ -50,7 +50,14 @@ ALLOWED: Mapping[str, str] = {
     # documents that GetSessionToken cannot be restricted by IAM policy (it only
     # turns long-term credentials into a session with the same permissions).
     "sts:GetSessionToken": "AWS never authorises it (declared action=None)",
+    # Roles Anywhere's CreateSession is signed with an X.509 certificate, not AWS
+    # credentials: the trust anchor, profile and role trust policy decide (its
+    # refusals are tested in tests/security/test_rolesanywhere_session.py)
+    "rolesanywhere:CreateSession": "unsigned (X.509-signed) call (declared action=None)",
 }
+
+#: Roles Anywhere ids and ARNs (UUID patterns the sample generator cannot satisfy)
+RA_UUID = "11111111-2222-4333-8444-555555555555"
 
 #: Operations whose sample input cannot be generated from the model alone.
 #: The resource ARN is derived from Url, so it is parsed (and must be well formed)
@@ -61,6 +68,18 @@ ALLOWED: Mapping[str, str] = {
 EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
     "sts:AssumeRole": {"RoleArn": "arn:aws:iam::{account}:role/guard", "RoleSessionName": "guard"},
     "iam:CreateOpenIDConnectProvider": {"Url": "https://token.example.com/tenant"},
+    # the resource ARN names the resource type, so it is parsed before authorising
+    "rolesanywhere:TagResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+        "tags": [{"key": "k", "value": "v"}],
+    },
+    "rolesanywhere:UntagResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+        "tagKeys": ["k"],
+    },
+    "rolesanywhere:ListTagsForResource": {
+        "resourceArn": "arn:aws:rolesanywhere:us-east-1:{account}:profile/" + RA_UUID,
+    },
     "sts:GetWebIdentityToken": {
         "Audience": ["https://rp.example.com"],
         "SigningAlgorithm": "RS256",
@@ -68,6 +87,16 @@ EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
     # the model's EntityPath pattern has no generated sample
     "iam:GenerateOrganizationsAccessReport": {"EntityPath": "o-a1b2c3d4e5/r-ab12"},
 }
+
+
+def ra_sample(member: str, account: str) -> Any:
+    if member == "crlData":
+        return b"not a CRL: never parsed before authorisation"
+    if member in ("trustAnchorId", "profileId", "crlId", "subjectId"):
+        return RA_UUID
+    if member in ("trustAnchorArn", "resourceArn"):
+        return f"arn:aws:rolesanywhere:us-east-1:{account}:trust-anchor/{RA_UUID}"
+    return None
 
 
 class _Recorder(Authorizer):
@@ -182,6 +211,8 @@ def _params(op: Operation, account: str) -> dict[str, Any]:
     for name in [] if shape is None else shape.required_members:
         member = shape.members[name]
         value = _sample_input(member)
+        if value is None and op.service == "rolesanywhere":
+            value = ra_sample(name, account)
         if isinstance(value, list):  # one item: two equal tags would be a duplicate
             value = value[:1]
         assert value is not None, f"{op.name}: add a sample to EXTRA_PARAMS"
@@ -215,5 +246,5 @@ def test_the_allow_list_names_declared_operations() -> None:
 
 def test_unsigned_operations_are_the_federation_calls_and_never_inline() -> None:
     unsigned = {o.name for o in DECLARED if not o.signed}
-    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
+    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "CreateSession"}
     assert not any(o.inline for o in DECLARED if not o.signed or o.service == "iam")

@@ -9,8 +9,10 @@ Order of checks (each refusal is an ``AccessDeniedException``, 403, unless noted
 3. the certificate path (``tessera.rolesanywhere.x509chain``): chain to one of the
    anchor's CA certificates, dates, CA:false + digitalSignature on the leaf,
    SHA-256+ everywhere, not revoked by an enabled CRL of the anchor;
-4. the signature was not used before (a replay of an accepted request within its
-   15-minute window is refused — Tessera's choice, stricter than a plain SigV4 check);
+4. an ECDSA signature was not used before (a replay of an accepted request within
+   its 15-minute window is refused — Tessera's choice, stricter than a plain SigV4
+   check; RSA signatures are deterministic, so identical RSA requests in the same
+   second are legitimate and accepted, as on AWS);
 5. the profile exists in the anchor's account and region, is enabled and lists the
    role, and the role still has the unique id the profile bound;
 6. the role's trust policy allows the service principal
@@ -33,6 +35,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tessera import ids
 from tessera.errors import AccessDenied
@@ -204,14 +208,19 @@ def create_session(
             _record(ctx, anchor, signed, failed=True)
         raise AccessDeniedException(exc.message) from None
 
-    fresh = ctx.store.use_saml_assertion(
-        _REPLAY_NAMESPACE + anchor.arn,
-        signed.signature,
-        signed.request_time + timedelta(minutes=16),
-        now,
-    )
-    if not fresh:
-        raise AccessDeniedException(REPLAYED)
+    # ECDSA signatures are randomised: the same signature twice is a replay. RSA
+    # PKCS#1 v1.5 is deterministic, so two identical requests made in the same
+    # second (two SDK processes starting together) carry the same signature and are
+    # both accepted, as AWS accepts any SigV4 request within its window.
+    if isinstance(signed.leaf.public_key(), ec.EllipticCurvePublicKey):
+        fresh = ctx.store.use_saml_assertion(
+            _REPLAY_NAMESPACE + anchor.arn,
+            signed.signature,
+            signed.request_time + timedelta(minutes=16),
+            now,
+        )
+        if not fresh:
+            raise AccessDeniedException(REPLAYED)
 
     try:
         profile, role = _profile_and_role(ctx, anchor, args["profileArn"], args["roleArn"])
