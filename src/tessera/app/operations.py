@@ -22,6 +22,7 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
+    from tessera.organizations import root_access  # noqa: F401
     from tessera.sts import (  # noqa: F401
         assume,
         authz_messages,

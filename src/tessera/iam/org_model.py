@@ -44,6 +44,7 @@ class OrgPolicy:
 
 
 AccountStatus = Literal["ACTIVE", "SUSPENDED", "PENDING_CLOSURE"]
+HandshakeState = Literal["REQUESTED", "OPEN", "CANCELED", "ACCEPTED", "DECLINED", "EXPIRED"]
 JoinedMethod = Literal["CREATED", "INVITED"]
 
 
@@ -85,7 +86,7 @@ class Handshake:
     org_id: str
     target_account_id: str
     action: str  # INVITE
-    state: Literal["REQUESTED", "OPEN", "CANCELED", "ACCEPTED", "DECLINED", "EXPIRED"]
+    state: HandshakeState
     requested_at: datetime
     expires_at: datetime
     notes: str | None = None

@@ -166,3 +166,52 @@ MasterCannotLeave = _simple(
     "account to become a member account in another organization, you must first delete the "
     "current organization of the current management account.",
 )
+
+
+# --- IAM's centralized root access operations (Query protocol; the errors have no
+# awsQueryError trait, so the wire code is the shape name, HTTP 400)
+
+
+class _IamOrgError(SenderError):
+    default_message: ClassVar[str] = ""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.default_message)
+
+
+class OrganizationNotFound(_IamOrgError):
+    code = "OrganizationNotFoundException"
+    default_message = (
+        "The request was rejected because no organization is associated with your account."
+    )
+
+
+class OrganizationNotInAllFeaturesMode(_IamOrgError):
+    code = "OrganizationNotInAllFeaturesModeException"
+    default_message = (
+        "The request was rejected because your organization does not have All features enabled."
+    )
+
+
+class ServiceAccessNotEnabled(_IamOrgError):
+    code = "ServiceAccessNotEnabledException"
+    default_message = (
+        "The request was rejected because trusted access is not enabled for IAM in AWS "
+        "Organizations."
+    )
+
+
+class AccountNotManagementOrDelegatedAdministrator(_IamOrgError):
+    code = "AccountNotManagementOrDelegatedAdministratorException"
+    default_message = (
+        "The request was rejected because the account making the request is not the "
+        "management account or delegated administrator account for centralized root access."
+    )
+
+
+class CallerIsNotManagementAccount(_IamOrgError):
+    code = "CallerIsNotManagementAccountException"
+    default_message = (
+        "The request was rejected because the account making the request is not the "
+        "management account for the organization."
+    )

@@ -112,6 +112,10 @@ DetachGroupPolicyMembers = Literal["GroupName", "PolicyArn"]
 DetachRolePolicyMembers = Literal["PolicyArn", "RoleName"]
 #: iam DetachUserPolicy
 DetachUserPolicyMembers = Literal["PolicyArn", "UserName"]
+#: iam DisableOrganizationsRootCredentialsManagement: no input members
+DisableOrganizationsRootCredentialsManagementMembers = Never
+#: iam DisableOrganizationsRootSessions: no input members
+DisableOrganizationsRootSessionsMembers = Never
 #: iam DisableOutboundWebIdentityFederation: no input members
 DisableOutboundWebIdentityFederationMembers = Never
 #: iam EnableMFADevice
@@ -121,6 +125,10 @@ EnableMFADeviceMembers = Literal[
     "SerialNumber",
     "UserName",
 ]
+#: iam EnableOrganizationsRootCredentialsManagement: no input members
+EnableOrganizationsRootCredentialsManagementMembers = Never
+#: iam EnableOrganizationsRootSessions: no input members
+EnableOrganizationsRootSessionsMembers = Never
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
 #: iam GetAccessKeyLastUsed
@@ -186,6 +194,8 @@ ListMFADevicesMembers = Literal["Marker", "MaxItems", "UserName"]
 ListOpenIDConnectProviderTagsMembers = Literal["Marker", "MaxItems", "OpenIDConnectProviderArn"]
 #: iam ListOpenIDConnectProviders: no input members
 ListOpenIDConnectProvidersMembers = Never
+#: iam ListOrganizationsFeatures: no input members
+ListOrganizationsFeaturesMembers = Never
 #: iam ListPolicies
 ListPoliciesMembers = Literal[
     "Marker",
