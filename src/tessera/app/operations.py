@@ -22,7 +22,14 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
-    from tessera.organizations import root_access  # noqa: F401
+    from tessera.organizations import (  # noqa: F401
+        ops_admin,
+        ops_organization,
+        ops_structure,
+        root_access,
+    )
+    from tessera.organizations import ops_policies as org_ops_policies  # noqa: F401
+    from tessera.organizations import unsupported as org_unsupported  # noqa: F401
     from tessera.sts import (  # noqa: F401
         assume,
         authz_messages,

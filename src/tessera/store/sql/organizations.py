@@ -420,6 +420,15 @@ class SqlOrganizations(SqlEngine):
             ).all()
         return [r[0] for r in rows]
 
+    def org_setting_dates(self, org_id: str) -> list[tuple[str, datetime]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(s.org_settings.c.name, s.org_settings.c.enabled_at)
+                .where(s.org_settings.c.org_id == org_id)
+                .order_by(s.org_settings.c.name)
+            ).all()
+        return [(r.name, utc_req(r.enabled_at)) for r in rows]
+
     # ------------------------------------------------------------------ CreateAccount requests
 
     @staticmethod
