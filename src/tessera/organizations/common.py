@@ -242,26 +242,34 @@ def tags_from(params: Params[Any]) -> list[Tag]:
 # ------------------------------------------------------------------ paging
 
 
-def page(
-    items: Sequence[T], params: Params[Any], *, max_results: bool = True
-) -> tuple[list[T], str | None]:
-    """One page of ``items`` and the NextToken of the rest (``None`` at the end)."""
-    token = params.get_str("NextToken")
-    limit = (params.get_int("MaxResults") if max_results else None) or DEFAULT_PAGE
-    start = 0
-    if token is not None:
+class Pager:
+    """NextToken/MaxResults of a List… request, read when the handler starts (so
+    they are honoured even when the request then fails) and checked when paging
+    (after authorisation)."""
+
+    def __init__(self, params: Params[Any], *, max_results: bool = True) -> None:
+        self.token = params.get_str("NextToken")
+        self.limit = (params.get_int("MaxResults") if max_results else None) or DEFAULT_PAGE
+
+    def _start(self) -> int:
+        if self.token is None:
+            return 0
         try:
-            text = base64.urlsafe_b64decode(token.encode()).decode()
+            text = base64.urlsafe_b64decode(self.token.encode()).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             text = ""
         if not text.startswith(_TOKEN_PREFIX) or not text[len(_TOKEN_PREFIX) :].isdigit():
             raise e.InvalidInput("INVALID_NEXT_TOKEN", "The NextToken value is not valid.")
-        start = int(text[len(_TOKEN_PREFIX) :])
-    end = start + limit
-    nxt = None
-    if end < len(items):
-        nxt = base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{end}".encode()).decode()
-    return list(items[start:end]), nxt
+        return int(text[len(_TOKEN_PREFIX) :])
+
+    def page(self, items: Sequence[T]) -> tuple[list[T], str | None]:
+        """One page of ``items`` and the NextToken of the rest (``None`` at the end)."""
+        start = self._start()
+        end = start + self.limit
+        nxt = None
+        if end < len(items):
+            nxt = base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{end}".encode()).decode()
+        return list(items[start:end]), nxt
 
 
 def paged(key: str, shapes: Sequence[object], nxt: str | None) -> dict[str, object]:

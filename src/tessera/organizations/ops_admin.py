@@ -10,10 +10,10 @@ from tessera.iam.org_model import DelegatedAdmin, Organization
 from tessera.operation import OperationContext, Result
 from tessera.organizations import errors as e
 from tessera.organizations.common import (
+    Pager,
     Role,
     account_arn,
     begin,
-    page,
     paged,
     tags_from,
     tags_shape,
@@ -95,6 +95,7 @@ def deregister_delegated_administrator(
 def list_delegated_administrators(
     ctx: OperationContext, params: Params[inputs.ListDelegatedAdministratorsMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListDelegatedAdministrators", Role.READER)
     service = params.get_str("ServicePrincipal")
     if service is not None:
@@ -103,7 +104,7 @@ def list_delegated_administrators(
     for admin in api.store.list_delegated_admins(org.org_id):
         if service is None or admin.service_principal == service:
             by_account.setdefault(admin.account_id, []).append(admin)
-    items, nxt = page(sorted(by_account), params)
+    items, nxt = pager.page(sorted(by_account))
     shapes = [_admin_shape(api, org, a, by_account[a]) for a in items]
     return paged("DelegatedAdministrators", shapes, nxt)
 
@@ -116,6 +117,7 @@ def list_delegated_administrators(
 def list_delegated_services_for_account(
     ctx: OperationContext, params: Params[inputs.ListDelegatedServicesForAccountMembers]
 ) -> Result:
+    pager = Pager(params)
     account_id = params.req_str("AccountId")
     api, org = begin(
         ctx,
@@ -127,7 +129,7 @@ def list_delegated_services_for_account(
     found = [a for a in api.store.list_delegated_admins(org.org_id) if a.account_id == account_id]
     if not found:
         raise e.AccountNotRegistered()
-    items, nxt = page(found, params)
+    items, nxt = pager.page(found)
     shapes: list[dict[str, object]] = [
         {"ServicePrincipal": a.service_principal, "DelegationEnabledDate": a.registered_at}
         for a in items
@@ -170,13 +172,14 @@ def disable_aws_service_access(
 def list_aws_service_access(
     ctx: OperationContext, params: Params[inputs.ListAWSServiceAccessForOrganizationMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAWSServiceAccessForOrganization", Role.READER)
     enabled = [
         {"ServicePrincipal": name[len(_SERVICE_PREFIX) :], "DateEnabled": when}
         for name, when in api.store.org_setting_dates(org.org_id)
         if name.startswith(_SERVICE_PREFIX)
     ]
-    items, nxt = page(enabled, params)
+    items, nxt = pager.page(enabled)
     return paged("EnabledServicePrincipals", list(items), nxt)
 
 
@@ -198,7 +201,8 @@ def untag_resource(ctx: OperationContext, params: Params[inputs.UntagResourceMem
 def list_tags_for_resource(
     ctx: OperationContext, params: Params[inputs.ListTagsForResourceMembers]
 ) -> Result:
+    pager = Pager(params, max_results=False)
     api, org = begin(ctx, "organizations:ListTagsForResource", Role.READER)
     tags = api.tags_of(org, params.req_str("ResourceId"))
-    items, nxt = page(tags, params, max_results=False)
+    items, nxt = pager.page(tags)
     return paged("Tags", tags_shape(items), nxt)

@@ -12,6 +12,7 @@ from typing import Any
 from tessera.operation import OperationContext, Result
 from tessera.organizations import errors as e
 from tessera.organizations.common import (
+    Pager,
     Role,
     account_arn,
     account_shape,
@@ -20,7 +21,6 @@ from tessera.organizations.common import (
     handshake_shape,
     org_arn,
     organization_shape,
-    page,
     paged,
     root_shape,
     tags_from,
@@ -86,8 +86,9 @@ def enable_all_features(
 
 @operation("organizations", "ListRoots", action="organizations:ListRoots")
 def list_roots(ctx: OperationContext, params: Params[inputs.ListRootsMembers]) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListRoots", Role.READER)
-    items, nxt = page([org], params)
+    items, nxt = pager.page([org])
     return paged("Roots", [root_shape(api, o) for o in items], nxt)
 
 
@@ -142,6 +143,7 @@ def describe_create_account_status(
 def list_create_account_status(
     ctx: OperationContext, params: Params[inputs.ListCreateAccountStatusMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListCreateAccountStatus", Role.READER)
     states = params.get_str_list("States")
     requests = [
@@ -149,7 +151,7 @@ def list_create_account_status(
         for r in api.store.list_create_account_requests(org.org_id)
         if not states or r.state in states
     ]
-    items, nxt = page(requests, params)
+    items, nxt = pager.page(requests)
     return paged("CreateAccountStatuses", [create_status_shape(r) for r in items], nxt)
 
 
@@ -166,8 +168,9 @@ def describe_account(
 
 @operation("organizations", "ListAccounts", action="organizations:ListAccounts")
 def list_accounts(ctx: OperationContext, params: Params[inputs.ListAccountsMembers]) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAccounts", Role.READER)
-    items, nxt = page(api.members(org), params)
+    items, nxt = pager.page(api.members(org))
     return paged("Accounts", [account_shape(api, org, d) for d in items], nxt)
 
 
@@ -175,8 +178,9 @@ def list_accounts(ctx: OperationContext, params: Params[inputs.ListAccountsMembe
 def list_accounts_for_parent(
     ctx: OperationContext, params: Params[inputs.ListAccountsForParentMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAccountsForParent", Role.READER)
-    items, nxt = page(api.accounts_under(org, params.req_str("ParentId")), params)
+    items, nxt = pager.page(api.accounts_under(org, params.req_str("ParentId")))
     return paged("Accounts", [account_shape(api, org, d) for d in items], nxt)
 
 
@@ -237,11 +241,12 @@ def invite_account(
     assert target is not None  # required by the model
     kind = target.req_str("Type")
     target_id = target.req_str("Id")
+    notes, tags = params.get_str("Notes"), tags_from(params)
     if kind != "ACCOUNT":
         raise e.InvalidInput("INVALID_PARTY_TYPE_TARGET", _ONLY_ACCOUNTS)
     if not target_id.isdigit() or len(target_id) != 12:
         raise e.InvalidInput("INVALID_PATTERN_TARGET_ID", _ONLY_ACCOUNTS)
-    handshake = api.invite(org, target_id, params.get_str("Notes"), tags_from(params), ctx.now)
+    handshake = api.invite(org, target_id, notes, tags, ctx.now)
     return {"Handshake": handshake_shape(api, handshake)}
 
 
@@ -306,10 +311,11 @@ def _filtered(params: Params[Any], handshakes: list[Any]) -> list[Any]:
 def list_handshakes_for_account(
     ctx: OperationContext, params: Params[inputs.ListHandshakesForAccountMembers]
 ) -> Result:
+    pager = Pager(params)
     ctx.authorize("organizations:ListHandshakesForAccount", "*")
     api = OrganizationsApi(ctx.store)
     found = api.store.list_handshakes(target_account_id=ctx.caller.account_id)
-    items, nxt = page(_filtered(params, found), params)
+    items, nxt = pager.page(_filtered(params, found))
     return paged("Handshakes", [handshake_shape(api, h) for h in items], nxt)
 
 
@@ -321,7 +327,8 @@ def list_handshakes_for_account(
 def list_handshakes_for_organization(
     ctx: OperationContext, params: Params[inputs.ListHandshakesForOrganizationMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListHandshakesForOrganization", Role.READER)
     found = api.store.list_handshakes(org_id=org.org_id)
-    items, nxt = page(_filtered(params, found), params)
+    items, nxt = pager.page(_filtered(params, found))
     return paged("Handshakes", [handshake_shape(api, h) for h in items], nxt)

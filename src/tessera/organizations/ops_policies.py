@@ -11,9 +11,9 @@ from collections.abc import Callable
 from tessera.iam.org_model import Organization
 from tessera.operation import OperationContext, Result
 from tessera.organizations.common import (
+    Pager,
     Role,
     begin,
-    page,
     paged,
     policy_arn,
     policy_shape,
@@ -38,16 +38,12 @@ def create_policy(
     ctx: OperationContext, params: Params[inputs.OrganizationsCreatePolicyMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:CreatePolicy", Role.MANAGEMENT)
-    policy_type = OrganizationsApi.supported_type(params.req_str("Type"))
+    type_name = params.req_str("Type")
+    name, content = params.req_str("Name"), params.req_str("Content")
+    description = params.req_str("Description")
     tags = tags_from(params)
-    policy = api.orgs.create_policy(
-        org.org_id,
-        policy_type,
-        params.req_str("Name"),
-        params.req_str("Content"),
-        ctx.now,
-        params.req_str("Description"),
-    )
+    policy_type = OrganizationsApi.supported_type(type_name)
+    policy = api.orgs.create_policy(org.org_id, policy_type, name, content, ctx.now, description)
     if tags:
         api.store.put_org_tags(policy.policy_id, tags)
     return {"Policy": policy_shape(org, policy)}
@@ -92,10 +88,11 @@ def describe_policy(ctx: OperationContext, params: Params[inputs.DescribePolicyM
 def list_policies(
     ctx: OperationContext, params: Params[inputs.OrganizationsListPoliciesMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListPolicies", Role.READER)
     policy_type = OrganizationsApi.supported_type(params.req_str("Filter"))
     found = [p for p in api.store.list_org_policies(org.org_id) if p.policy_type == policy_type]
-    items, nxt = page(found, params)
+    items, nxt = pager.page(found)
     return paged("Policies", [policy_summary(org, p) for p in items], nxt)
 
 
@@ -129,10 +126,11 @@ def detach_policy(ctx: OperationContext, params: Params[inputs.DetachPolicyMembe
 def list_policies_for_target(
     ctx: OperationContext, params: Params[inputs.ListPoliciesForTargetMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListPoliciesForTarget", Role.READER)
     policy_type = OrganizationsApi.supported_type(params.req_str("Filter"))
     found = api.policies_for_target(org, params.req_str("TargetId"), policy_type)
-    items, nxt = page(found, params)
+    items, nxt = pager.page(found)
     return paged("Policies", [policy_summary(org, p) for p in items], nxt)
 
 
@@ -140,13 +138,14 @@ def list_policies_for_target(
 def list_targets_for_policy(
     ctx: OperationContext, params: Params[inputs.ListTargetsForPolicyMembers]
 ) -> Result:
+    pager = Pager(params)
     policy_id = params.req_str("PolicyId")
     api, org = begin(
         ctx, "organizations:ListTargetsForPolicy", Role.READER, _policy_resource(policy_id)
     )
     policy = api.policy(org, policy_id)
     targets = api.store.targets_of_org_policy(policy.policy_id)
-    items, nxt = page(targets, params)
+    items, nxt = pager.page(targets)
     shapes: list[dict[str, object]] = [
         {
             "TargetId": t,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from tessera.operation import OperationContext, Result
 from tessera.organizations import errors as e
 from tessera.organizations.common import (
+    Pager,
     Role,
     begin,
     ou_arn,
     ou_shape,
-    page,
     paged,
     tags_from,
 )
@@ -27,9 +27,10 @@ def create_ou(
 ) -> Result:
     api, org = begin(ctx, "organizations:CreateOrganizationalUnit", Role.MANAGEMENT)
     parent_id = params.req_str("ParentId")
+    name = params.req_str("Name")
     tags = tags_from(params)
     api.check_parent(org, parent_id, e.ParentNotFound)
-    ou = api.orgs.create_org_unit(org.org_id, parent_id, params.req_str("Name"), ctx.now)
+    ou = api.orgs.create_org_unit(org.org_id, parent_id, name, ctx.now)
     if tags:
         api.store.put_org_tags(ou.ou_id, tags)
     return {"OrganizationalUnit": ou_shape(api, org, ou)}
@@ -96,22 +97,25 @@ def describe_ou(
 def list_ous_for_parent(
     ctx: OperationContext, params: Params[inputs.ListOrganizationalUnitsForParentMembers]
 ) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListOrganizationalUnitsForParent", Role.READER)
-    items, nxt = page(api.ous_under(org, params.req_str("ParentId")), params)
+    items, nxt = pager.page(api.ous_under(org, params.req_str("ParentId")))
     return paged("OrganizationalUnits", [ou_shape(api, org, ou) for ou in items], nxt)
 
 
 @operation("organizations", "ListParents", action="organizations:ListParents")
 def list_parents(ctx: OperationContext, params: Params[inputs.ListParentsMembers]) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListParents", Role.READER)
     parent = api.parent_of(org, params.req_str("ChildId"))
     kind = "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"
-    items, nxt = page([{"Id": parent, "Type": kind}], params)
+    items, nxt = pager.page([{"Id": parent, "Type": kind}])
     return paged("Parents", list(items), nxt)
 
 
 @operation("organizations", "ListChildren", action="organizations:ListChildren")
 def list_children(ctx: OperationContext, params: Params[inputs.ListChildrenMembers]) -> Result:
+    pager = Pager(params)
     api, org = begin(ctx, "organizations:ListChildren", Role.READER)
     parent_id = params.req_str("ParentId")
     child_type = params.req_str("ChildType")
@@ -119,5 +123,5 @@ def list_children(ctx: OperationContext, params: Params[inputs.ListChildrenMembe
         ids = [ou.ou_id for ou in api.ous_under(org, parent_id)]
     else:
         ids = [d.account_id for d in api.accounts_under(org, parent_id)]
-    items, nxt = page(ids, params)
+    items, nxt = pager.page(ids)
     return paged("Children", [{"Id": i, "Type": child_type} for i in items], nxt)
