@@ -17,6 +17,7 @@ def all_operations() -> tuple[Operation, ...]:
         ops_policies,
         ops_roles,
         ops_saml,
+        ops_service_linked,
         ops_users,
         outbound,
         simulate,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from tessera import arn as arns
-from tessera.errors import DeleteConflict
+from tessera.errors import DeleteConflict, UnmodifiableEntity
 from tessera.iam.model import Role
 from tessera.iam.ops_common import (
     TRUST_POLICY_LIMIT,
@@ -103,6 +103,23 @@ def get_role_for(
     return role
 
 
+def protected_role(role_name: str) -> UnmodifiableEntity:
+    # [C] "Cannot perform the operation on the protected role 'AWSServiceRoleForSupport'
+    # - this role is only modifiable by AWS" (gruntwork-io/cloud-nuke#880, DetachRolePolicy;
+    # rebuy-de/aws-nuke#331, DeleteRolePolicy)
+    return UnmodifiableEntity(
+        f"Cannot perform the operation on the protected role '{role_name}' - "
+        "this role is only modifiable by AWS"
+    )
+
+
+def refuse_service_linked(ctx: OperationContext, role: Role) -> None:
+    """Ordinary role operations may not change a service-linked role (only
+    DeleteServiceLinkedRole deletes it, and its description may be edited)."""
+    if ctx.store.service_linked_role_service(role.account_id, role.role_id) is not None:
+        raise protected_role(role.name)
+
+
 #: MaxSigninSessionDuration limits AWS console sign-in sessions; Tessera has no console
 _NO_SIGNIN = "it limits AWS Management Console sign-in sessions, which Tessera does not have"
 
@@ -165,6 +182,8 @@ def list_roles(ctx: OperationContext, params: Params[ListRolesMembers]) -> Resul
 def update_role(ctx: OperationContext, params: Params[UpdateRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
     params.refuse("MaxSigninSessionDuration", _NO_SIGNIN)
+    if params.get_int("MaxSessionDuration") is not None:
+        refuse_service_linked(ctx, role)
     # Tessera never stores a console sign-in duration, so resetting it to the
     # default changes nothing: honoured as the no-op it is
     params.get_bool("ResetMaxSigninSessionDuration")
@@ -196,6 +215,7 @@ def update_assume_role_policy(
     ctx: OperationContext, params: Params[UpdateAssumeRolePolicyMembers]
 ) -> Result:
     role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
+    refuse_service_linked(ctx, role)
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
     principal_ids = bind_principals(ctx.store, document)
@@ -206,6 +226,7 @@ def update_assume_role_policy(
 @operation("iam", "DeleteRole", action="iam:DeleteRole")
 def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
+    refuse_service_linked(ctx, role)
     target = owner(ctx, "role", role.name)
     if ctx.store.attached_policies(target):
         raise DeleteConflict(MUST_DETACH_POLICIES)

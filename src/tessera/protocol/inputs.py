@@ -72,6 +72,8 @@ CreateSAMLProviderMembers = Literal[
     "SAMLMetadataDocument",
     "Tags",
 ]
+#: iam CreateServiceLinkedRole
+CreateServiceLinkedRoleMembers = Literal["AWSServiceName", "CustomSuffix", "Description"]
 #: iam CreateUser
 CreateUserMembers = Literal["Path", "PermissionsBoundary", "Tags", "UserName"]
 #: iam CreateVirtualMFADevice
@@ -98,6 +100,8 @@ DeleteRolePermissionsBoundaryMembers = Literal["RoleName"]
 DeleteRolePolicyMembers = Literal["PolicyName", "RoleName"]
 #: iam DeleteSAMLProvider
 DeleteSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam DeleteServiceLinkedRole
+DeleteServiceLinkedRoleMembers = Literal["RoleName"]
 #: iam DeleteUser
 DeleteUserMembers = Literal["UserName"]
 #: iam DeleteUserPermissionsBoundary
@@ -159,6 +163,8 @@ GetRolePolicyMembers = Literal["PolicyName", "RoleName"]
 GetRoleTemplateVersionMembers = Literal["MinorVersion", "TemplateArn"]
 #: iam GetSAMLProvider
 GetSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam GetServiceLinkedRoleDeletionStatus
+GetServiceLinkedRoleDeletionStatusMembers = Literal["DeletionTaskId"]
 #: iam GetUser
 GetUserMembers = Literal["UserName"]
 #: iam GetUserPolicy

@@ -16,6 +16,7 @@ from tessera.store.oidc_providers import OidcProviderStore
 from tessera.store.organizations import OrganizationStore
 from tessera.store.policies import PolicyStore
 from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
+from tessera.store.service_linked_roles import ServiceLinkedRoleStore
 from tessera.store.tags import TagStore
 
 
@@ -32,6 +33,7 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    ServiceLinkedRoleStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -52,4 +54,5 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    ServiceLinkedRoleStore,
 )

@@ -376,6 +376,30 @@ org_tags = Table(
     Column("value", String(256), nullable=False),
 )
 
+# --- service-linked roles (migration 9) ---------------------------------------------------
+
+#: which roles are service-linked (by unique id) and for which service
+service_linked_roles = Table(
+    "service_linked_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("role_id", String(32), primary_key=True),
+    Column("role_key", String(128), nullable=False),
+    Column("service_name", String(128), nullable=False),
+)
+
+#: DeleteServiceLinkedRole tasks, kept for GetServiceLinkedRoleDeletionStatus
+slr_deletion_tasks = Table(
+    "slr_deletion_tasks",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("task_id", String(512), primary_key=True),
+    Column("role_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(1000), nullable=True),
+    Column("created_at", TS, nullable=False),
+)
+
 
 Migration = Callable[[Connection], None]
 
@@ -521,6 +545,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (7, "principals bound by unique id: access keys and trust policies", _bind_principals),
     (8, "trusted identity propagation on OIDC and SAML providers", _add_tip_columns),
+    (
+        9,
+        "service-linked roles and their deletion tasks",
+        _create(service_linked_roles, slr_deletion_tasks),
+    ),
     (
         13,
         "the AWS Organizations API: accounts, settings, requests, handshakes, tags",

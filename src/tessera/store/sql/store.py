@@ -24,6 +24,7 @@ from tessera.store.sql.oidc_providers import SqlOidcProviders
 from tessera.store.sql.organizations import SqlOrganizations
 from tessera.store.sql.policies import SqlPolicies
 from tessera.store.sql.saml_providers import SqlSamlProviders
+from tessera.store.sql.service_linked_roles import SqlServiceLinkedRoles
 from tessera.store.sql.tags import SqlTags
 
 
@@ -40,6 +41,7 @@ class SqlStore(
     SqlOidcProviders,
     SqlSamlProviders,
     SqlOrganizations,
+    SqlServiceLinkedRoles,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
