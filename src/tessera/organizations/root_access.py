@@ -17,15 +17,15 @@ their ``Disable…`` and ``ListOrganizationsFeatures``, and ``sts:AssumeRoot``.
   management account) and one of the five ``root-task`` policies. Every unmet
   condition answers ``AccessDenied`` as AWS does. The session is the member
   account's root (``GetCallerIdentity`` → ``arn:aws:iam::<member>:root``, UserId the
-  account id, [I] as §5 says) limited to the task policy: the policy is the
-  session's one scope-down layer, which every request must pass whatever else
-  grants it; SCPs of the member still apply, and in STS only
+  account id, [I] as §5 says) limited to the task policy: the root's ``Allow *``
+  with the task policy's denies is the session's one scope-down layer, which
+  every request must pass whatever else grants it; SCPs of the member still apply, and in STS only
   ``GetCallerIdentity`` may be called (``tessera.sts.restrictions``).
 
-The task policies' documents are Tessera's reading of the documented privileged
-tasks [I] (the AWS managed documents are not in our sources): audit root
-credentials, create a root password, delete root credentials, unlock an S3
-bucket policy, unlock an SQS queue policy."""
+The task policies are AWS's own documents (``tessera.iam.aws_managed``): each
+denies every action but its task's, and the task's actions on anything but the
+root user (audit root credentials, create a root password, delete root
+credentials, unlock an S3 bucket policy, unlock an SQS queue policy)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from tessera import arn as arns
 from tessera import ids
 from tessera.auth.principal import PrincipalKind, Session, SessionKind
 from tessera.errors import AccessDenied
+from tessera.iam import aws_managed
 from tessera.iam.authz import denial_message
 from tessera.iam.org_model import Organization
 from tessera.operation import OperationContext, Result
@@ -63,49 +64,37 @@ MAX_ROOT_SESSION: Final = 900
 TASK_POLICY_PREFIX: Final = "arn:aws:iam::aws:policy/root-task/"
 
 
-def _task(*actions: str) -> str:
+#: the five task policies (aws-2026-additions.md §5)
+TASK_POLICY_NAMES: Final = frozenset(
+    {
+        "IAMAuditRootUserCredentials",
+        "IAMCreateRootUserPassword",
+        "IAMDeleteRootUserCredentials",
+        "S3UnlockBucketPolicy",
+        "SQSUnlockQueuePolicy",
+    }
+)
+_ROOT_ALLOWS: Final = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+def task_scope(task_arn: str) -> str | None:
+    """The scope-down layer of a root session for the task policy ``task_arn``
+    (``None`` unless it is one of the five). AWS's task policies are deny-only
+    (everything but the task, and the task on anything but the root user), applied
+    to a root session that may otherwise do everything: the layer is the root's
+    ``Allow *`` with the task policy's statements."""
+    if not task_arn.startswith(TASK_POLICY_PREFIX):
+        return None
+    if task_arn[len(TASK_POLICY_PREFIX) :] not in TASK_POLICY_NAMES:
+        return None
+    document = aws_managed.default_document(task_arn)
+    if document is None:  # pragma: no cover - the snapshot holds all five
+        return None
+    statements = json.loads(document)["Statement"]
     return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
-        },
+        {"Version": "2012-10-17", "Statement": [_ROOT_ALLOWS, *statements]},
         separators=(",", ":"),
     )
-
-
-#: the five task policies (name → document) [I]
-TASK_POLICIES: Final[dict[str, str]] = {
-    "IAMAuditRootUserCredentials": _task(
-        "iam:GetAccessKeyLastUsed",
-        "iam:GetAccountSummary",
-        "iam:GetLoginProfile",
-        "iam:GetUser",
-        "iam:ListAccessKeys",
-        "iam:ListMFADevices",
-        "iam:ListSigningCertificates",
-    ),
-    "IAMCreateRootUserPassword": _task(
-        "iam:CreateLoginProfile", "iam:GetLoginProfile", "iam:GetUser"
-    ),
-    "IAMDeleteRootUserCredentials": _task(
-        "iam:DeactivateMFADevice",
-        "iam:DeleteAccessKey",
-        "iam:DeleteLoginProfile",
-        "iam:DeleteSigningCertificate",
-        "iam:GetAccessKeyLastUsed",
-        "iam:GetLoginProfile",
-        "iam:GetUser",
-        "iam:ListAccessKeys",
-        "iam:ListMFADevices",
-        "iam:ListSigningCertificates",
-    ),
-    "S3UnlockBucketPolicy": _task(
-        "s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:ListAllMyBuckets"
-    ),
-    "SQSUnlockQueuePolicy": _task(
-        "sqs:GetQueueAttributes", "sqs:ListQueues", "sqs:SetQueueAttributes"
-    ),
-}
 
 
 def feature_setting(feature: str) -> str:
@@ -238,9 +227,7 @@ def assume_root(ctx: OperationContext, params: Params[AssumeRootMembers]) -> Res
 
     if caller.kind is PrincipalKind.ROOT:
         raise refuse("The root user cannot call AssumeRoot.")
-    if task_arn is None or not task_arn.startswith(TASK_POLICY_PREFIX):
-        raise refuse("TaskPolicyArn must be one of the root-task policies.")
-    document = TASK_POLICIES.get(task_arn[len(TASK_POLICY_PREFIX) :])
+    document = task_scope(task_arn) if task_arn is not None else None
     if document is None:
         raise refuse("TaskPolicyArn must be one of the root-task policies.")
     if duration is not None and not 0 <= duration <= MAX_ROOT_SESSION:

@@ -58,9 +58,6 @@ from tessera.store.records import Owner
 NO_PERMISSION: Final = "You don't have permissions to access this resource."
 DEFAULT_ROLE_NAME: Final = "OrganizationAccountAccessRole"
 ADMINISTRATOR_ACCESS_ARN: Final = "arn:aws:iam::aws:policy/AdministratorAccess"
-ADMINISTRATOR_ACCESS: Final = (
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-)
 HANDSHAKE_LIFETIME: Final = timedelta(days=15)  # [D] invitations expire after 15 days
 MAX_TAGS: Final = 50
 SUPPORTED_TYPES: Final = (SCP, RCP)
@@ -326,8 +323,7 @@ class OrganizationsApi:
         self, org: Organization, account_id: str, role_name: str, now: datetime
     ) -> None:
         """The role the management account assumes into the new account, with
-        administrator access (an inline ``AdministratorAccess`` policy with the
-        AWS managed policy's document)."""
+        the AWS managed policy ``AdministratorAccess`` attached."""
         trust = json.dumps(
             {
                 "Version": "2012-10-17",
@@ -350,9 +346,7 @@ class OrganizationsApi:
             trust_policy=trust,
         )
         self.store.create_role(role)
-        self.store.put_inline_policy(
-            Owner(account_id, "role", role_name), "AdministratorAccess", ADMINISTRATOR_ACCESS
-        )
+        self.store.attach_policy(Owner(account_id, "role", role_name), ADMINISTRATOR_ACCESS_ARN)
 
     def create_account_request(self, org: Organization, request_id: str) -> CreateAccountRequest:
         found = self.store.get_create_account_request(request_id)

@@ -117,10 +117,10 @@ def test_create_account_and_its_role(store: SqlStore) -> None:
     assert role is not None
     trust = json.loads(role.trust_policy)["Statement"][0]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{MGMT}:root"}
-    policies = store.list_inline_policies(
+    attached = store.attached_policies(
         Owner(done.account_id, "role", "OrganizationAccountAccessRole")
     )
-    assert [p.name for p in policies] == ["AdministratorAccess"]
+    assert [p.arn for p in attached] == ["arn:aws:iam::aws:policy/AdministratorAccess"]
     # the same e-mail address again: FAILED, as AWS reports it
     again = api.create_account(org, "dup", "APP@example.com", "Custom", [], NOW)
     failed = api.create_account_request(org, again.request_id)
