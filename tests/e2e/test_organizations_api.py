@@ -123,6 +123,12 @@ def test_build_an_organization_and_its_scps_and_rcps_decide(
     # the management account assumes the new account's OrganizationAccountAccessRole
     member_admin = assumed(server, admin, member, "OrganizationAccountAccessRole")
     member_iam = server.client("iam", member_admin)
+    attached_to_role = member_iam.list_attached_role_policies(
+        RoleName="OrganizationAccountAccessRole"
+    )["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached_to_role] == [
+        "arn:aws:iam::aws:policy/AdministratorAccess"
+    ]
     member_iam.create_user(UserName="before-scp")
 
     # an SCP attached to the OU through the API denies iam:CreateUser there

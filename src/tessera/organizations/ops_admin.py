@@ -19,7 +19,18 @@ from tessera.organizations.common import (
     tags_shape,
 )
 from tessera.organizations.service import OrganizationsApi, service_access_setting
-from tessera.protocol import inputs
+from tessera.protocol.inputs import (
+    DeregisterDelegatedAdministratorMembers,
+    DisableAWSServiceAccessMembers,
+    EnableAWSServiceAccessMembers,
+    ListAWSServiceAccessForOrganizationMembers,
+    ListDelegatedAdministratorsMembers,
+    ListDelegatedServicesForAccountMembers,
+    ListTagsForResourceMembers,
+    RegisterDelegatedAdministratorMembers,
+    TagResourceMembers,
+    UntagResourceMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 
@@ -49,7 +60,7 @@ def _admin_shape(
     action="organizations:RegisterDelegatedAdministrator",
 )
 def register_delegated_administrator(
-    ctx: OperationContext, params: Params[inputs.RegisterDelegatedAdministratorMembers]
+    ctx: OperationContext, params: Params[RegisterDelegatedAdministratorMembers]
 ) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
@@ -74,7 +85,7 @@ def register_delegated_administrator(
     action="organizations:DeregisterDelegatedAdministrator",
 )
 def deregister_delegated_administrator(
-    ctx: OperationContext, params: Params[inputs.DeregisterDelegatedAdministratorMembers]
+    ctx: OperationContext, params: Params[DeregisterDelegatedAdministratorMembers]
 ) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
@@ -93,7 +104,7 @@ def deregister_delegated_administrator(
     action="organizations:ListDelegatedAdministrators",
 )
 def list_delegated_administrators(
-    ctx: OperationContext, params: Params[inputs.ListDelegatedAdministratorsMembers]
+    ctx: OperationContext, params: Params[ListDelegatedAdministratorsMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListDelegatedAdministrators", Role.READER)
@@ -115,7 +126,7 @@ def list_delegated_administrators(
     action="organizations:ListDelegatedServicesForAccount",
 )
 def list_delegated_services_for_account(
-    ctx: OperationContext, params: Params[inputs.ListDelegatedServicesForAccountMembers]
+    ctx: OperationContext, params: Params[ListDelegatedServicesForAccountMembers]
 ) -> Result:
     pager = Pager(params)
     account_id = params.req_str("AccountId")
@@ -139,7 +150,7 @@ def list_delegated_services_for_account(
 
 @operation("organizations", "EnableAWSServiceAccess", action="organizations:EnableAWSServiceAccess")
 def enable_aws_service_access(
-    ctx: OperationContext, params: Params[inputs.EnableAWSServiceAccessMembers]
+    ctx: OperationContext, params: Params[EnableAWSServiceAccessMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:EnableAWSServiceAccess", Role.MANAGEMENT)
     service = OrganizationsApi.known_service(params.req_str("ServicePrincipal"))
@@ -151,7 +162,7 @@ def enable_aws_service_access(
     "organizations", "DisableAWSServiceAccess", action="organizations:DisableAWSServiceAccess"
 )
 def disable_aws_service_access(
-    ctx: OperationContext, params: Params[inputs.DisableAWSServiceAccessMembers]
+    ctx: OperationContext, params: Params[DisableAWSServiceAccessMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:DisableAWSServiceAccess", Role.MANAGEMENT)
     service = OrganizationsApi.known_service(params.req_str("ServicePrincipal"))
@@ -170,7 +181,7 @@ def disable_aws_service_access(
     action="organizations:ListAWSServiceAccessForOrganization",
 )
 def list_aws_service_access(
-    ctx: OperationContext, params: Params[inputs.ListAWSServiceAccessForOrganizationMembers]
+    ctx: OperationContext, params: Params[ListAWSServiceAccessForOrganizationMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAWSServiceAccessForOrganization", Role.READER)
@@ -184,14 +195,14 @@ def list_aws_service_access(
 
 
 @operation("organizations", "TagResource", action="organizations:TagResource")
-def tag_resource(ctx: OperationContext, params: Params[inputs.TagResourceMembers]) -> Result:
+def tag_resource(ctx: OperationContext, params: Params[TagResourceMembers]) -> Result:
     api, org = begin(ctx, "organizations:TagResource", Role.MANAGEMENT)
     api.tag(org, params.req_str("ResourceId"), tags_from(params))
     return {}
 
 
 @operation("organizations", "UntagResource", action="organizations:UntagResource")
-def untag_resource(ctx: OperationContext, params: Params[inputs.UntagResourceMembers]) -> Result:
+def untag_resource(ctx: OperationContext, params: Params[UntagResourceMembers]) -> Result:
     api, org = begin(ctx, "organizations:UntagResource", Role.MANAGEMENT)
     api.untag(org, params.req_str("ResourceId"), params.get_str_list("TagKeys") or [])
     return {}
@@ -199,7 +210,7 @@ def untag_resource(ctx: OperationContext, params: Params[inputs.UntagResourceMem
 
 @operation("organizations", "ListTagsForResource", action="organizations:ListTagsForResource")
 def list_tags_for_resource(
-    ctx: OperationContext, params: Params[inputs.ListTagsForResourceMembers]
+    ctx: OperationContext, params: Params[ListTagsForResourceMembers]
 ) -> Result:
     pager = Pager(params, max_results=False)
     api, org = begin(ctx, "organizations:ListTagsForResource", Role.READER)

@@ -26,7 +26,30 @@ from tessera.organizations.common import (
     tags_from,
 )
 from tessera.organizations.service import OrganizationsApi
-from tessera.protocol import inputs
+from tessera.protocol.inputs import (
+    AcceptHandshakeMembers,
+    CancelHandshakeMembers,
+    CloseAccountMembers,
+    CreateAccountMembers,
+    CreateOrganizationMembers,
+    DeclineHandshakeMembers,
+    DeleteOrganizationMembers,
+    DescribeAccountMembers,
+    DescribeCreateAccountStatusMembers,
+    DescribeHandshakeMembers,
+    DescribeOrganizationMembers,
+    EnableAllFeaturesMembers,
+    InviteAccountToOrganizationMembers,
+    LeaveOrganizationMembers,
+    ListAccountsForParentMembers,
+    ListAccountsMembers,
+    ListCreateAccountStatusMembers,
+    ListHandshakesForAccountMembers,
+    ListHandshakesForOrganizationMembers,
+    ListRootsMembers,
+    MoveAccountMembers,
+    RemoveAccountFromOrganizationMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 
@@ -35,9 +58,7 @@ _ONLY_ACCOUNTS = "Tessera invites existing Tessera accounts by their 12-digit id
 
 
 @operation("organizations", "CreateOrganization", action="organizations:CreateOrganization")
-def create_organization(
-    ctx: OperationContext, params: Params[inputs.CreateOrganizationMembers]
-) -> Result:
+def create_organization(ctx: OperationContext, params: Params[CreateOrganizationMembers]) -> Result:
     ctx.authorize("organizations:CreateOrganization", "*")
     feature_set = params.get_str("FeatureSet") or "ALL"
     if feature_set != "ALL":
@@ -53,7 +74,7 @@ def create_organization(
 
 @operation("organizations", "DescribeOrganization", action="organizations:DescribeOrganization")
 def describe_organization(
-    ctx: OperationContext, params: Params[inputs.DescribeOrganizationMembers]
+    ctx: OperationContext, params: Params[DescribeOrganizationMembers]
 ) -> Result:
     api, org = begin(
         ctx, "organizations:DescribeOrganization", Role.MEMBER, lambda _a, o: org_arn(o)
@@ -62,9 +83,7 @@ def describe_organization(
 
 
 @operation("organizations", "DeleteOrganization", action="organizations:DeleteOrganization")
-def delete_organization(
-    ctx: OperationContext, params: Params[inputs.DeleteOrganizationMembers]
-) -> Result:
+def delete_organization(ctx: OperationContext, params: Params[DeleteOrganizationMembers]) -> Result:
     api, org = begin(
         ctx, "organizations:DeleteOrganization", Role.MANAGEMENT, lambda _a, o: org_arn(o)
     )
@@ -73,9 +92,7 @@ def delete_organization(
 
 
 @operation("organizations", "EnableAllFeatures", action="organizations:EnableAllFeatures")
-def enable_all_features(
-    ctx: OperationContext, params: Params[inputs.EnableAllFeaturesMembers]
-) -> Result:
+def enable_all_features(ctx: OperationContext, params: Params[EnableAllFeaturesMembers]) -> Result:
     begin(ctx, "organizations:EnableAllFeatures", Role.MANAGEMENT, lambda _a, o: org_arn(o))
     # every Tessera organization has all features from its creation
     raise e.HandshakeConstraintViolation(
@@ -85,7 +102,7 @@ def enable_all_features(
 
 
 @operation("organizations", "ListRoots", action="organizations:ListRoots")
-def list_roots(ctx: OperationContext, params: Params[inputs.ListRootsMembers]) -> Result:
+def list_roots(ctx: OperationContext, params: Params[ListRootsMembers]) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListRoots", Role.READER)
     items, nxt = pager.page([org])
@@ -93,9 +110,7 @@ def list_roots(ctx: OperationContext, params: Params[inputs.ListRootsMembers]) -
 
 
 @operation("organizations", "LeaveOrganization", action="organizations:LeaveOrganization")
-def leave_organization(
-    ctx: OperationContext, params: Params[inputs.LeaveOrganizationMembers]
-) -> Result:
+def leave_organization(ctx: OperationContext, params: Params[LeaveOrganizationMembers]) -> Result:
     api, org = begin(
         ctx,
         "organizations:LeaveOrganization",
@@ -110,7 +125,7 @@ def leave_organization(
 
 
 @operation("organizations", "CreateAccount", action="organizations:CreateAccount")
-def create_account(ctx: OperationContext, params: Params[inputs.CreateAccountMembers]) -> Result:
+def create_account(ctx: OperationContext, params: Params[CreateAccountMembers]) -> Result:
     api, org = begin(ctx, "organizations:CreateAccount", Role.MANAGEMENT)
     params.refuse("IamUserAccessToBilling", _NO_BILLING)
     request = api.create_account(
@@ -130,7 +145,7 @@ def create_account(ctx: OperationContext, params: Params[inputs.CreateAccountMem
     action="organizations:DescribeCreateAccountStatus",
 )
 def describe_create_account_status(
-    ctx: OperationContext, params: Params[inputs.DescribeCreateAccountStatusMembers]
+    ctx: OperationContext, params: Params[DescribeCreateAccountStatusMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:DescribeCreateAccountStatus", Role.READER)
     request = api.create_account_request(org, params.req_str("CreateAccountRequestId"))
@@ -141,7 +156,7 @@ def describe_create_account_status(
     "organizations", "ListCreateAccountStatus", action="organizations:ListCreateAccountStatus"
 )
 def list_create_account_status(
-    ctx: OperationContext, params: Params[inputs.ListCreateAccountStatusMembers]
+    ctx: OperationContext, params: Params[ListCreateAccountStatusMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListCreateAccountStatus", Role.READER)
@@ -156,9 +171,7 @@ def list_create_account_status(
 
 
 @operation("organizations", "DescribeAccount", action="organizations:DescribeAccount")
-def describe_account(
-    ctx: OperationContext, params: Params[inputs.DescribeAccountMembers]
-) -> Result:
+def describe_account(ctx: OperationContext, params: Params[DescribeAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
         ctx, "organizations:DescribeAccount", Role.READER, lambda _a, o: account_arn(o, account_id)
@@ -167,7 +180,7 @@ def describe_account(
 
 
 @operation("organizations", "ListAccounts", action="organizations:ListAccounts")
-def list_accounts(ctx: OperationContext, params: Params[inputs.ListAccountsMembers]) -> Result:
+def list_accounts(ctx: OperationContext, params: Params[ListAccountsMembers]) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAccounts", Role.READER)
     items, nxt = pager.page(api.members(org))
@@ -176,7 +189,7 @@ def list_accounts(ctx: OperationContext, params: Params[inputs.ListAccountsMembe
 
 @operation("organizations", "ListAccountsForParent", action="organizations:ListAccountsForParent")
 def list_accounts_for_parent(
-    ctx: OperationContext, params: Params[inputs.ListAccountsForParentMembers]
+    ctx: OperationContext, params: Params[ListAccountsForParentMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListAccountsForParent", Role.READER)
@@ -185,7 +198,7 @@ def list_accounts_for_parent(
 
 
 @operation("organizations", "MoveAccount", action="organizations:MoveAccount")
-def move_account(ctx: OperationContext, params: Params[inputs.MoveAccountMembers]) -> Result:
+def move_account(ctx: OperationContext, params: Params[MoveAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
         ctx, "organizations:MoveAccount", Role.MANAGEMENT, lambda _a, o: account_arn(o, account_id)
@@ -202,7 +215,7 @@ def move_account(ctx: OperationContext, params: Params[inputs.MoveAccountMembers
     action="organizations:RemoveAccountFromOrganization",
 )
 def remove_account_from_organization(
-    ctx: OperationContext, params: Params[inputs.RemoveAccountFromOrganizationMembers]
+    ctx: OperationContext, params: Params[RemoveAccountFromOrganizationMembers]
 ) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
@@ -216,7 +229,7 @@ def remove_account_from_organization(
 
 
 @operation("organizations", "CloseAccount", action="organizations:CloseAccount")
-def close_account(ctx: OperationContext, params: Params[inputs.CloseAccountMembers]) -> Result:
+def close_account(ctx: OperationContext, params: Params[CloseAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
     api, org = begin(
         ctx, "organizations:CloseAccount", Role.MANAGEMENT, lambda _a, o: account_arn(o, account_id)
@@ -234,7 +247,7 @@ def close_account(ctx: OperationContext, params: Params[inputs.CloseAccountMembe
     action="organizations:InviteAccountToOrganization",
 )
 def invite_account(
-    ctx: OperationContext, params: Params[inputs.InviteAccountToOrganizationMembers]
+    ctx: OperationContext, params: Params[InviteAccountToOrganizationMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:InviteAccountToOrganization", Role.MANAGEMENT)
     target = params.get_struct("Target")
@@ -267,30 +280,22 @@ def _handshake_op(ctx: OperationContext, action: str, params: Params[Any]) -> Re
 
 
 @operation("organizations", "AcceptHandshake", action="organizations:AcceptHandshake")
-def accept_handshake(
-    ctx: OperationContext, params: Params[inputs.AcceptHandshakeMembers]
-) -> Result:
+def accept_handshake(ctx: OperationContext, params: Params[AcceptHandshakeMembers]) -> Result:
     return _handshake_op(ctx, "AcceptHandshake", params)
 
 
 @operation("organizations", "DeclineHandshake", action="organizations:DeclineHandshake")
-def decline_handshake(
-    ctx: OperationContext, params: Params[inputs.DeclineHandshakeMembers]
-) -> Result:
+def decline_handshake(ctx: OperationContext, params: Params[DeclineHandshakeMembers]) -> Result:
     return _handshake_op(ctx, "DeclineHandshake", params)
 
 
 @operation("organizations", "CancelHandshake", action="organizations:CancelHandshake")
-def cancel_handshake(
-    ctx: OperationContext, params: Params[inputs.CancelHandshakeMembers]
-) -> Result:
+def cancel_handshake(ctx: OperationContext, params: Params[CancelHandshakeMembers]) -> Result:
     return _handshake_op(ctx, "CancelHandshake", params)
 
 
 @operation("organizations", "DescribeHandshake", action="organizations:DescribeHandshake")
-def describe_handshake(
-    ctx: OperationContext, params: Params[inputs.DescribeHandshakeMembers]
-) -> Result:
+def describe_handshake(ctx: OperationContext, params: Params[DescribeHandshakeMembers]) -> Result:
     return _handshake_op(ctx, "DescribeHandshake", params)
 
 
@@ -309,7 +314,7 @@ def _filtered(params: Params[Any], handshakes: list[Any]) -> list[Any]:
     "organizations", "ListHandshakesForAccount", action="organizations:ListHandshakesForAccount"
 )
 def list_handshakes_for_account(
-    ctx: OperationContext, params: Params[inputs.ListHandshakesForAccountMembers]
+    ctx: OperationContext, params: Params[ListHandshakesForAccountMembers]
 ) -> Result:
     pager = Pager(params)
     ctx.authorize("organizations:ListHandshakesForAccount", "*")
@@ -325,7 +330,7 @@ def list_handshakes_for_account(
     action="organizations:ListHandshakesForOrganization",
 )
 def list_handshakes_for_organization(
-    ctx: OperationContext, params: Params[inputs.ListHandshakesForOrganizationMembers]
+    ctx: OperationContext, params: Params[ListHandshakesForOrganizationMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListHandshakesForOrganization", Role.READER)

@@ -24,7 +24,19 @@ from tessera.organizations.common import (
     target_arn,
 )
 from tessera.organizations.service import OrganizationsApi
-from tessera.protocol import inputs
+from tessera.protocol.inputs import (
+    AttachPolicyMembers,
+    DescribePolicyMembers,
+    DetachPolicyMembers,
+    DisablePolicyTypeMembers,
+    EnablePolicyTypeMembers,
+    ListPoliciesForTargetMembers,
+    ListTargetsForPolicyMembers,
+    OrganizationsCreatePolicyMembers,
+    OrganizationsDeletePolicyMembers,
+    OrganizationsListPoliciesMembers,
+    UpdatePolicyMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 
@@ -35,7 +47,7 @@ def _policy_resource(policy_id: str) -> Callable[[OrganizationsApi, Organization
 
 @operation("organizations", "CreatePolicy", action="organizations:CreatePolicy")
 def create_policy(
-    ctx: OperationContext, params: Params[inputs.OrganizationsCreatePolicyMembers]
+    ctx: OperationContext, params: Params[OrganizationsCreatePolicyMembers]
 ) -> Result:
     api, org = begin(ctx, "organizations:CreatePolicy", Role.MANAGEMENT)
     type_name = params.req_str("Type")
@@ -50,7 +62,7 @@ def create_policy(
 
 
 @operation("organizations", "UpdatePolicy", action="organizations:UpdatePolicy")
-def update_policy(ctx: OperationContext, params: Params[inputs.UpdatePolicyMembers]) -> Result:
+def update_policy(ctx: OperationContext, params: Params[UpdatePolicyMembers]) -> Result:
     policy_id = params.req_str("PolicyId")
     api, org = begin(
         ctx, "organizations:UpdatePolicy", Role.MANAGEMENT, _policy_resource(policy_id)
@@ -67,7 +79,7 @@ def update_policy(ctx: OperationContext, params: Params[inputs.UpdatePolicyMembe
 
 @operation("organizations", "DeletePolicy", action="organizations:DeletePolicy")
 def delete_policy(
-    ctx: OperationContext, params: Params[inputs.OrganizationsDeletePolicyMembers]
+    ctx: OperationContext, params: Params[OrganizationsDeletePolicyMembers]
 ) -> Result:
     policy_id = params.req_str("PolicyId")
     api, org = begin(
@@ -78,7 +90,7 @@ def delete_policy(
 
 
 @operation("organizations", "DescribePolicy", action="organizations:DescribePolicy")
-def describe_policy(ctx: OperationContext, params: Params[inputs.DescribePolicyMembers]) -> Result:
+def describe_policy(ctx: OperationContext, params: Params[DescribePolicyMembers]) -> Result:
     policy_id = params.req_str("PolicyId")
     api, org = begin(ctx, "organizations:DescribePolicy", Role.READER, _policy_resource(policy_id))
     return {"Policy": policy_shape(org, api.policy(org, policy_id))}
@@ -86,7 +98,7 @@ def describe_policy(ctx: OperationContext, params: Params[inputs.DescribePolicyM
 
 @operation("organizations", "ListPolicies", action="organizations:ListPolicies")
 def list_policies(
-    ctx: OperationContext, params: Params[inputs.OrganizationsListPoliciesMembers]
+    ctx: OperationContext, params: Params[OrganizationsListPoliciesMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListPolicies", Role.READER)
@@ -97,7 +109,7 @@ def list_policies(
 
 
 @operation("organizations", "AttachPolicy", action="organizations:AttachPolicy")
-def attach_policy(ctx: OperationContext, params: Params[inputs.AttachPolicyMembers]) -> Result:
+def attach_policy(ctx: OperationContext, params: Params[AttachPolicyMembers]) -> Result:
     policy_id = params.req_str("PolicyId")
     target_id = params.req_str("TargetId")
     api, org = begin(
@@ -110,7 +122,7 @@ def attach_policy(ctx: OperationContext, params: Params[inputs.AttachPolicyMembe
 
 
 @operation("organizations", "DetachPolicy", action="organizations:DetachPolicy")
-def detach_policy(ctx: OperationContext, params: Params[inputs.DetachPolicyMembers]) -> Result:
+def detach_policy(ctx: OperationContext, params: Params[DetachPolicyMembers]) -> Result:
     policy_id = params.req_str("PolicyId")
     target_id = params.req_str("TargetId")
     api, org = begin(
@@ -124,7 +136,7 @@ def detach_policy(ctx: OperationContext, params: Params[inputs.DetachPolicyMembe
 
 @operation("organizations", "ListPoliciesForTarget", action="organizations:ListPoliciesForTarget")
 def list_policies_for_target(
-    ctx: OperationContext, params: Params[inputs.ListPoliciesForTargetMembers]
+    ctx: OperationContext, params: Params[ListPoliciesForTargetMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListPoliciesForTarget", Role.READER)
@@ -136,7 +148,7 @@ def list_policies_for_target(
 
 @operation("organizations", "ListTargetsForPolicy", action="organizations:ListTargetsForPolicy")
 def list_targets_for_policy(
-    ctx: OperationContext, params: Params[inputs.ListTargetsForPolicyMembers]
+    ctx: OperationContext, params: Params[ListTargetsForPolicyMembers]
 ) -> Result:
     pager = Pager(params)
     policy_id = params.req_str("PolicyId")
@@ -159,9 +171,7 @@ def list_targets_for_policy(
 
 
 @operation("organizations", "EnablePolicyType", action="organizations:EnablePolicyType")
-def enable_policy_type(
-    ctx: OperationContext, params: Params[inputs.EnablePolicyTypeMembers]
-) -> Result:
+def enable_policy_type(ctx: OperationContext, params: Params[EnablePolicyTypeMembers]) -> Result:
     api, org = begin(
         ctx, "organizations:EnablePolicyType", Role.MANAGEMENT, lambda _a, o: root_arn(o)
     )
@@ -170,9 +180,7 @@ def enable_policy_type(
 
 
 @operation("organizations", "DisablePolicyType", action="organizations:DisablePolicyType")
-def disable_policy_type(
-    ctx: OperationContext, params: Params[inputs.DisablePolicyTypeMembers]
-) -> Result:
+def disable_policy_type(ctx: OperationContext, params: Params[DisablePolicyTypeMembers]) -> Result:
     api, org = begin(
         ctx, "organizations:DisablePolicyType", Role.MANAGEMENT, lambda _a, o: root_arn(o)
     )

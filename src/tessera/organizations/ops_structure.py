@@ -14,7 +14,15 @@ from tessera.organizations.common import (
     paged,
     tags_from,
 )
-from tessera.protocol import inputs
+from tessera.protocol.inputs import (
+    CreateOrganizationalUnitMembers,
+    DeleteOrganizationalUnitMembers,
+    DescribeOrganizationalUnitMembers,
+    ListChildrenMembers,
+    ListOrganizationalUnitsForParentMembers,
+    ListParentsMembers,
+    UpdateOrganizationalUnitMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 
@@ -22,9 +30,7 @@ from tessera.registry import operation
 @operation(
     "organizations", "CreateOrganizationalUnit", action="organizations:CreateOrganizationalUnit"
 )
-def create_ou(
-    ctx: OperationContext, params: Params[inputs.CreateOrganizationalUnitMembers]
-) -> Result:
+def create_ou(ctx: OperationContext, params: Params[CreateOrganizationalUnitMembers]) -> Result:
     api, org = begin(ctx, "organizations:CreateOrganizationalUnit", Role.MANAGEMENT)
     parent_id = params.req_str("ParentId")
     name = params.req_str("Name")
@@ -39,9 +45,7 @@ def create_ou(
 @operation(
     "organizations", "UpdateOrganizationalUnit", action="organizations:UpdateOrganizationalUnit"
 )
-def update_ou(
-    ctx: OperationContext, params: Params[inputs.UpdateOrganizationalUnitMembers]
-) -> Result:
+def update_ou(ctx: OperationContext, params: Params[UpdateOrganizationalUnitMembers]) -> Result:
     ou_id = params.req_str("OrganizationalUnitId")
     api, org = begin(
         ctx,
@@ -57,9 +61,7 @@ def update_ou(
 @operation(
     "organizations", "DeleteOrganizationalUnit", action="organizations:DeleteOrganizationalUnit"
 )
-def delete_ou(
-    ctx: OperationContext, params: Params[inputs.DeleteOrganizationalUnitMembers]
-) -> Result:
+def delete_ou(ctx: OperationContext, params: Params[DeleteOrganizationalUnitMembers]) -> Result:
     ou_id = params.req_str("OrganizationalUnitId")
     api, org = begin(
         ctx,
@@ -76,9 +78,7 @@ def delete_ou(
     "DescribeOrganizationalUnit",
     action="organizations:DescribeOrganizationalUnit",
 )
-def describe_ou(
-    ctx: OperationContext, params: Params[inputs.DescribeOrganizationalUnitMembers]
-) -> Result:
+def describe_ou(ctx: OperationContext, params: Params[DescribeOrganizationalUnitMembers]) -> Result:
     ou_id = params.req_str("OrganizationalUnitId")
     api, org = begin(
         ctx,
@@ -95,7 +95,7 @@ def describe_ou(
     action="organizations:ListOrganizationalUnitsForParent",
 )
 def list_ous_for_parent(
-    ctx: OperationContext, params: Params[inputs.ListOrganizationalUnitsForParentMembers]
+    ctx: OperationContext, params: Params[ListOrganizationalUnitsForParentMembers]
 ) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListOrganizationalUnitsForParent", Role.READER)
@@ -104,7 +104,7 @@ def list_ous_for_parent(
 
 
 @operation("organizations", "ListParents", action="organizations:ListParents")
-def list_parents(ctx: OperationContext, params: Params[inputs.ListParentsMembers]) -> Result:
+def list_parents(ctx: OperationContext, params: Params[ListParentsMembers]) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListParents", Role.READER)
     parent = api.parent_of(org, params.req_str("ChildId"))
@@ -114,7 +114,7 @@ def list_parents(ctx: OperationContext, params: Params[inputs.ListParentsMembers
 
 
 @operation("organizations", "ListChildren", action="organizations:ListChildren")
-def list_children(ctx: OperationContext, params: Params[inputs.ListChildrenMembers]) -> Result:
+def list_children(ctx: OperationContext, params: Params[ListChildrenMembers]) -> Result:
     pager = Pager(params)
     api, org = begin(ctx, "organizations:ListChildren", Role.READER)
     parent_id = params.req_str("ParentId")
