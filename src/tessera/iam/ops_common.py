@@ -55,6 +55,9 @@ _KIND_TITLE: Final = {
     "policy": "Policy",
     "oidc-provider": "OpenIdConnectProvider",
     "saml-provider": "SAMLProvider",
+    "instance-profile": "InstanceProfile",
+    "server-cert": "ServerCertificate",
+    "mfa": "MFADevice",
 }
 
 # [C] "This policy contains invalid Json" (AWSCookbook/Security#2, CreateRole).

@@ -48,6 +48,11 @@ from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 DEFAULT_MAX_SESSION_DURATION = 3600
+# [C] DeleteRole / DeleteInstanceProfile while a role is in an instance profile
+# (99designs/iamy#47 and #68, hashicorp/terraform-provider-aws#18534)
+MUST_REMOVE_ROLES_FROM_PROFILES = (
+    "Cannot delete entity, must remove roles from instance profile first."
+)
 
 
 def role_shape(store: EntityReader, role: Role) -> dict[str, object]:
@@ -227,6 +232,9 @@ def update_assume_role_policy(
 def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
     refuse_service_linked(ctx, role)
+    # the role, by unique id, in an instance profile (#16)
+    if ctx.store.list_instance_profiles_for_role(role.account_id, role.role_id):
+        raise DeleteConflict(MUST_REMOVE_ROLES_FROM_PROFILES)
     target = owner(ctx, "role", role.name)
     if ctx.store.attached_policies(target):
         raise DeleteConflict(MUST_DETACH_POLICIES)
