@@ -218,7 +218,7 @@ issuer_keys = Table(
     Column("retired_at", TS, nullable=True),
 )
 
-# --- organizations (SCPs and RCPs); the Organizations API itself is a later issue;
+# --- organizations (SCPs and RCPs), managed by the Organizations API and `tessera org`;
 # accounts.org_id / accounts.ou_path place an account in one organization
 organizations = Table(
     "organizations",
