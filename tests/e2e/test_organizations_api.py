@@ -416,3 +416,47 @@ def test_aws_cli(server: TesseraServer, org: dict[str, Any]) -> None:
         "organizations", "describe-policy", "--policy-id", "p-nothere1", creds=admin
     )
     assert out.returncode != 0 and "PolicyNotFoundException" in out.stderr
+
+
+def test_two_replicas_see_every_change_on_their_next_request(tmp_path: Any, pg_url: str) -> None:
+    """Organizations changes made through one replica decide the very next request
+    served by another (both on one PostgreSQL store, each with its read cache)."""
+    first = TesseraServer(data_dir=tmp_path / "shared", database_url=pg_url)
+    first.init()
+    second = TesseraServer(data_dir=tmp_path / "shared", database_url=pg_url)
+    second.root = first.root
+    first.start()
+    second.start()
+    try:
+        assert first.root is not None
+        admin = admin_user(first, first.root, "org-admin")
+        org_one = first.client("organizations", admin)
+        org_one.create_organization()
+        root = org_one.list_roots()["Roots"][0]["Id"]
+        member = first.create_account()
+        handshake = org_one.invite_account_to_organization(
+            Target={"Id": member.account_id, "Type": "ACCOUNT"}
+        )["Handshake"]
+        second.client("organizations", member).accept_handshake(HandshakeId=handshake["Id"])
+        iam_two = second.client("iam", member)
+        iam_two.create_user(UserName="warm-the-cache")
+        org_one.enable_policy_type(RootId=root, PolicyType=SCP)
+        deny = org_one.create_policy(
+            Name="no-users",
+            Description="",
+            Type=SCP,
+            Content=_doc({"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}),
+        )["Policy"]["PolicySummary"]["Id"]
+        org_one.attach_policy(PolicyId=deny, TargetId=member.account_id)
+        with pytest.raises(ClientError) as exc:
+            iam_two.create_user(UserName="denied-on-the-other-replica")
+        assert error(exc)[0] == "AccessDenied"
+        org_one.detach_policy(PolicyId=deny, TargetId=member.account_id)
+        iam_two.create_user(UserName="allowed-again")
+        org_one.close_account(AccountId=member.account_id)
+        with pytest.raises(ClientError) as exc:
+            second.client("sts", member).get_caller_identity()
+        assert error(exc)[0] == "InvalidClientTokenId"
+    finally:
+        first.stop()
+        second.stop()
