@@ -307,6 +307,8 @@ class OrganizationService:
         for admin in self.store.list_delegated_admins(org.org_id):
             if admin.account_id == account_id:
                 self.store.remove_delegated_admin(account_id, admin.service_principal)
+        # an account's tags belong to the organization it leaves
+        self.store.remove_org_tags(account_id, [t.key for t in self.store.get_org_tags(account_id)])
         self.store.set_account_org(account_id, None, None)
 
     # ------------------------------------------------------------------ policies

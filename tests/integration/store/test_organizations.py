@@ -232,7 +232,11 @@ def test_rename_delete_unit_update_policy_and_delete_organization(store: SqlStor
         store.update_org_policy(replace_name(got, "new", "p-nothere1"))
 
     store.set_account_org(MEMBER, ORG.org_id, f"{ORG.org_id}/{ORG.root_id}/")
+    from tessera.iam.model import Tag
+
+    store.put_org_tags(MEMBER, [Tag("k", "v")])
     store.delete_organization(ORG.org_id)
+    assert store.get_org_tags(MEMBER) == []
     assert store.get_organization(ORG.org_id) is None
     member = store.get_account(MEMBER)
     assert member is not None and member.org_id is None and member.ou_path is None

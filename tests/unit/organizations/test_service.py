@@ -180,7 +180,9 @@ def test_tags_and_structure_rules(store: SqlStore) -> None:
     api.delete_ou(org, ou.ou_id)
     with pytest.raises(e.OrganizationNotEmpty):
         api.delete_organization(org)
+    api.tag(org, MEMBER, [Tag("owner", "team")])
     api.remove_account(org, MEMBER)
+    assert store.get_org_tags(MEMBER) == []  # its tags belonged to the organization
     api.delete_organization(org)
     with pytest.raises(e.NotInUse):
         api.org_of(MGMT)

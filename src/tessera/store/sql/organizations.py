@@ -268,6 +268,12 @@ class SqlOrganizations(SqlEngine):
                     or_(
                         s.org_tags.c.resource_id.in_(policy_ids),
                         s.org_tags.c.resource_id.in_(ou_ids),
+                        s.org_tags.c.resource_id.in_(members),
+                        s.org_tags.c.resource_id.in_(
+                            select(s.org_handshakes.c.handshake_id).where(
+                                s.org_handshakes.c.org_id == org_id
+                            )
+                        ),
                         s.org_tags.c.resource_id == org.root_id,
                     )
                 )
