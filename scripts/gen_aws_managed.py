@@ -17,12 +17,21 @@ import argparse
 import gzip
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "tessera" / "iam" / "aws_managed_policies.json.gz"
-DEFAULT_SOURCE = ROOT.parent.parent / "shared" / "data" / "aws-managed-policies.json"
+#: the snapshot (the workplace's shared data): $TESSERA_AWS_MANAGED_SNAPSHOT, else
+#: ``shared/data/`` beside the checkout (or beside its parent, for a git worktree)
+_OVERRIDE = os.environ.get("TESSERA_AWS_MANAGED_SNAPSHOT")
+_CANDIDATES = [Path(_OVERRIDE)] if _OVERRIDE else []
+_CANDIDATES += [
+    base / "shared" / "data" / "aws-managed-policies.json"
+    for base in (ROOT.parent, ROOT.parent.parent)
+]
+DEFAULT_SOURCE = next((c for c in _CANDIDATES if c.exists()), _CANDIDATES[0])
 
 
 def render(source: Path) -> bytes:

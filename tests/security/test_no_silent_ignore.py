@@ -233,6 +233,7 @@ class _World:
             "PrivateKey": _server_certificate()[1],
             "SSHPublicKeyBody": _ssh_key(),
             "ServiceName": "codecommit.amazonaws.com",
+            "EntityPath": "o-a1b2c3d4e5/r-ab12",
         }
         if op.name == "GetFederationToken" and member == "Name":
             return "fed"

@@ -66,6 +66,8 @@ EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
         "Audience": ["https://rp.example.com"],
         "SigningAlgorithm": "RS256",
     },
+    # the model's EntityPath pattern has no generated sample
+    "iam:GenerateOrganizationsAccessReport": {"EntityPath": "o-a1b2c3d4e5/r-ab12"},
 }
 
 

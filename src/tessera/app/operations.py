@@ -14,6 +14,7 @@ def all_operations() -> tuple[Operation, ...]:
     from tessera.iam import (  # noqa: F401
         authorization_details,
         credential_report,
+        last_accessed,
         mfa,
         ops_account,
         ops_instance_profiles,
@@ -40,6 +41,13 @@ def all_operations() -> tuple[Operation, ...]:
     )
     from tessera.organizations import ops_policies as org_ops_policies  # noqa: F401
     from tessera.organizations import unsupported as org_unsupported  # noqa: F401
+    from tessera.rolesanywhere import (  # noqa: F401
+        ops_anchors,
+        ops_crls,
+        ops_profiles,
+        ops_subjects_tags,
+        session,
+    )
     from tessera.sts import (  # noqa: F401
         assume,
         authz_messages,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
@@ -70,6 +71,8 @@ DEFAULT_REGION = "us-east-1"
 #: A form parameter whose name, or the Action value, is percent-encoded.
 _ENCODED_ACTION = re.compile(r"(?:^|&)(?:[^=&]*%[^=&]*(?:=|&|$)|Action=[^&]*%)")
 _ENCODED_ACTION_RAW = re.compile(_ENCODED_ACTION.pattern.encode())
+#: The service of a SigV4 credential scope (header or query form, percent-decoded).
+_SCOPE_SERVICE = re.compile(r"Credential=[^/,&\s]*/[^/,&\s]*/[^/,&\s]*/([A-Za-z0-9-]+)/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,7 @@ class Pipeline:
         except TesseraError as exc:
             if route is not None:
                 return self._json_error(route.spec, exc, request_id)
+            spec = spec or _error_spec(request)
             body = render_error(spec, exc, request_id, as_json=as_json)
             return Response(exc.status, self._headers(request_id, as_json), body)
         except Exception:
@@ -230,6 +234,7 @@ class Pipeline:
             exc2 = InternalFailure("An internal error occurred.")
             if route is not None:
                 return self._json_error(route.spec, exc2, request_id)
+            spec = spec or _error_spec(request)
             body = render_error(spec, exc2, request_id, as_json=as_json)
             return Response(500, self._headers(request_id, as_json), body)
 
@@ -439,3 +444,18 @@ def _spec_for(scope_service: str, version: str | None) -> ServiceSpec:
     if scope_service in ("sts", "iam"):
         return service_spec(scope_service)
     return service_for_version(version or "") or service_spec("sts")
+
+
+def _error_spec(request: Request) -> ServiceSpec | None:
+    """The service a request that failed before its service was settled was meant
+    for, so its ``ErrorResponse`` carries that service's namespace: the SigV4 scope
+    (``sts`` / ``iam``), else the ``Version`` (2010-05-08 is IAM); ``None`` (STS)
+    when neither says. Only on the error path: it re-reads the form."""
+    credential = request.header("authorization") or unquote(request.query_string)
+    found = _SCOPE_SERVICE.search(credential)
+    if found is not None and found.group(1) in ("sts", "iam"):
+        return service_spec(found.group(1))
+    pairs = parse_form(request.query_string)
+    if request.method == "POST":
+        pairs = pairs + parse_form(request.body)
+    return service_for_version(_first(pairs, "Version") or "")

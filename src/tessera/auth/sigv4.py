@@ -211,13 +211,23 @@ class SignatureInfo:
     presigned: bool
     expires: int | None  # X-Amz-Expires if presigned
     terminator: str = TERMINATOR  # fifth credential element, checked by check_scope
+    #: the Authorization header's algorithm (``AWS4-X509-*`` for Roles Anywhere's
+    #: CreateSession, see ``extract(algorithms=…)``), first line of the string to sign
+    algorithm: str = ALGORITHM
 
 
 # --- extract --------------------------------------------------------------------------
 
 
-def extract(request: HttpRequest) -> SignatureInfo | None:
+def extract(
+    request: HttpRequest, *, algorithms: tuple[str, ...] = (ALGORITHM,)
+) -> SignatureInfo | None:
     """Read the SigV4 data a request carries, or ``None`` if it carries none at all.
+
+    ``algorithms``: the ``Authorization`` header algorithms accepted (Roles
+    Anywhere's CreateSession passes ``AWS4-X509-RSA-SHA256`` and
+    ``AWS4-X509-ECDSA-SHA256``, whose canonical request and string to sign are
+    SigV4's); the presigned query form is HMAC SigV4 only.
 
     Raises ``IncompleteSignature`` for malformed authentication data and
     ``SignatureDoesNotMatch`` when both the header and the query form are used. Query
@@ -232,14 +242,17 @@ def extract(request: HttpRequest) -> SignatureInfo | None:
     if authorization is not None:
         if "X-Amz-Algorithm" in query:
             raise SignatureDoesNotMatch(MSG_BOTH_AUTH_FORMS)
-        return _extract_header(headers, authorization, query)
+        return _extract_header(headers, authorization, query, algorithms)
     if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query or "X-Amz-Credential" in query:
         return _extract_query(headers, query)
     return None
 
 
 def _extract_header(
-    headers: Mapping[str, str], authorization: str, query: dict[str, str]
+    headers: Mapping[str, str],
+    authorization: str,
+    query: dict[str, str],
+    algorithms: tuple[str, ...] = (ALGORITHM,),
 ) -> SignatureInfo:
     head = authorization.split(None, 1)
     algorithm = head[0] if head else ""
@@ -276,7 +289,7 @@ def _extract_header(
         assert date_raw is not None
         request_time, amz_date = _parse_http_date(date_raw)
 
-    if algorithm != ALGORITHM:
+    if algorithm not in algorithms:
         raise IncompleteSignature(_MSG_UNSUPPORTED_ALGORITHM.format(algorithm))
 
     key_id, date, region, service, term = _split_credential(credential)
@@ -296,6 +309,7 @@ def _extract_header(
         presigned=False,
         expires=None,
         terminator=term,
+        algorithm=algorithm,
     )
 
 
@@ -460,6 +474,8 @@ def verify(request: HttpRequest, info: SignatureInfo, secret_access_key: str) ->
     Raises ``SignatureDoesNotMatch`` (AWS's full message) on any difference, and
     ``MalformedQueryString`` when the query string cannot be canonicalised.
     """
+    if info.algorithm != ALGORITHM:  # an AWS4-X509-* request has no secret to check
+        raise IncompleteSignature(_MSG_UNSUPPORTED_ALGORITHM.format(info.algorithm))
     if "host" not in _lower_names(info.signed_headers):
         raise SignatureDoesNotMatch(MSG_HOST_NOT_SIGNED)
     sts = string_to_sign(info, canonical_request(request, info))
@@ -498,10 +514,11 @@ def canonical_request(request: HttpRequest, info: SignatureInfo) -> str:
 
 
 def string_to_sign(info: SignatureInfo, canonical: str) -> str:
-    """The SigV4 string to sign for a canonical request."""
+    """The SigV4 string to sign for a canonical request (its first line is
+    ``info.algorithm``: ``AWS4-HMAC-SHA256``, or ``AWS4-X509-*`` for Roles Anywhere)."""
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     scope = f"{info.date}/{info.region}/{info.service}/{info.terminator}"
-    return f"{ALGORITHM}\n{info.amz_date}\n{scope}\n{digest}"
+    return f"{info.algorithm}\n{info.amz_date}\n{scope}\n{digest}"
 
 
 def clear_signing_key_cache() -> None:

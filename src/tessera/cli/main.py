@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tessera.cli import org_cmd
 
     org_cmd.register(sub)
+    from tessera.cli import agent_cmd
+
+    agent_cmd.register(sub)
     _name_commands(parser, "tessera")
     return parser
 
@@ -726,8 +729,6 @@ def _serve_on(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     name = str(getattr(args, "command_name", "tessera"))
@@ -739,7 +740,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except SQLAlchemyError as exc:
+    except Exception as exc:
+        # sqlalchemy is imported lazily (``tessera agent credential-process`` runs at
+        # every SDK start and never needs it): an error of it implies it is loaded
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+            raise
         print(
             f"{name}: {database_error(getattr(args, 'database_url', None), exc)}", file=sys.stderr
         )

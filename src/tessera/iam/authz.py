@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Protocol
 
 from tessera import arn as arns
@@ -36,6 +36,7 @@ from tessera.iam.policy import (
     parse_policy,
     principal_keys,
 )
+from tessera.store.access_advisor import AccessAdvisorStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
 from tessera.store.memo import NO_MEMO, Memo
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from tessera.operation import ContextValue, OperationContext
 
 _UNSET: object = object()
+#: seconds between two recorded uses of one action by one principal (per process)
+_USE_INTERVAL = 60.0
+#: (principal, action) pairs remembered for that interval before the memory restarts
+_USE_MEMORY = 65536
 _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 _PRINCIPAL_TYPE = {
@@ -129,9 +134,17 @@ class CallerView:
     keys: Mapping[str, ContextValue]  # normalised caller keys (``principal_keys``)
 
 
-class AuthzStore(AccountStore, IdentityStore, PolicyStore, TagStore, OrganizationStore, Protocol):
+class AuthzStore(
+    AccountStore,
+    IdentityStore,
+    PolicyStore,
+    TagStore,
+    OrganizationStore,
+    AccessAdvisorStore,
+    Protocol,
+):
     """The storage the authoriser reads: principals, their policies and tags, and
-    the organization policies above an account."""
+    the organization policies above an account; and where it records service use."""
 
 
 class Authorizer:
@@ -140,6 +153,8 @@ class Authorizer:
         its decision inputs); the server passes the store's read cache."""
         self.store = store
         self.memo = memo
+        #: (principal id, action) → when its use was last handed to bookkeeping
+        self._recorded: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ gathering
 
@@ -430,6 +445,7 @@ class Authorizer:
             resource_tags=resource_tags,
             trust=trust,
         )
+        self._record_service_use(ctx, action)
         if not decision.allowed:
             messages = ctx.authz_messages
             encoded = (
@@ -446,6 +462,38 @@ class Authorizer:
                 text += f" Encoded authorization failure message: {encoded}"
             raise AccessDenied(text, encoded_message=encoded)
         return decision
+
+    def _record_service_use(self, ctx: OperationContext, action: str) -> None:
+        """Access advisor: the caller's user or role (by unique id) attempted
+        ``action`` now (AWS counts every authenticated attempt, allowed or not).
+        Written behind the request like access-key last use, at most once a minute
+        per principal and action from this process."""
+        caller = ctx.caller
+        if caller.kind is PrincipalKind.USER:
+            principal_id = caller.user_id
+        elif caller.kind is PrincipalKind.ROLE_SESSION and caller.session is not None:
+            principal_id = caller.session.source_id
+        else:
+            return  # the root user and federated users are not IAM entities
+        key = (principal_id, action.lower())
+        now = ctx.now.timestamp()
+        last = self._recorded.get(key)
+        if last is not None and 0 <= now - last < _USE_INTERVAL:
+            return
+        if len(self._recorded) >= _USE_MEMORY:
+            self._recorded.clear()
+        self._recorded[key] = now
+        ctx.record_use(
+            ("service-use", *key),
+            partial(
+                self.store.record_service_use,
+                caller.account_id,
+                principal_id,
+                action,
+                ctx.region,
+                ctx.now,
+            ),
+        )
 
     def authorize_federated(
         self,

@@ -23,6 +23,7 @@ from tessera.errors import (
     LimitExceeded,
     NoSuchEntity,
     PolicyNotAttachable,
+    ValidationError,
 )
 from tessera.iam import aws_managed
 from tessera.iam.authz import denial_message
@@ -217,6 +218,9 @@ def _attach(entity: _EntityKind) -> Handler:
             {"iam:PolicyARN": policy_arn},
         )
         target = owner(ctx, entity.kind, name)
+        if arns.parse_arn(policy_arn) is None:
+            # [C] AWS's text, two spaces included (recorded AWS responses, #17)
+            raise ValidationError("Invalid ARN:  Could not be parsed!")
         if find_policy(ctx, policy_arn) is None:
             raise not_attachable(policy_arn)
         aws_policy = aws_managed.get(policy_arn)

@@ -166,7 +166,10 @@ def create_role(ctx: OperationContext, params: Params[CreateRoleMembers]) -> Res
     if tags:
         tag_resource(ctx, "role", name.lower(), tags)
     shape = full_role_shape(ctx, role)
-    del shape["RoleLastUsed"]  # CreateRole's answer carries no RoleLastUsed
+    # CreateRole's answer carries no RoleLastUsed and no MaxSessionDuration (recorded
+    # AWS responses; GetRole and ListRoles do carry MaxSessionDuration)
+    del shape["RoleLastUsed"]
+    del shape["MaxSessionDuration"]
     return {"Role": shape}
 
 

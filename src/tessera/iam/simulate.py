@@ -1,13 +1,20 @@
-"""IAM ``SimulatePrincipalPolicy`` and ``SimulateCustomPolicy``: run the real
-policy engine over a principal's stored policies (or the given ones), optional
-permissions boundary and resource policy, with caller-supplied context entries,
-and report per action × resource the decision, the statements that decided it
-and the condition keys that were missing — for any action (``s3:PutObject``
-included), not only the ones Tessera serves."""
+"""The IAM policy simulator. ``SimulatePrincipalPolicy`` and
+``SimulateCustomPolicy``: run the real policy engine over a principal's stored
+policies (or the given ones), optional permissions boundary and resource policy,
+with caller-supplied context entries, and report per action × resource AWS's
+result shape — the decision, the statements that decided it (source policy, its
+type, the statement's position in the document), the condition keys that were
+missing, the organization and boundary details, the per-resource results — for
+any action (``s3:PutObject`` included), not only the ones Tessera serves.
+``GetContextKeysForCustomPolicy`` / ``GetContextKeysForPrincipalPolicy``: the
+context keys those policies use (what a simulation may need as context
+entries). The document-text facts come from ``tessera.iam.policy.introspect``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from tessera import arn as arns
@@ -29,21 +36,59 @@ from tessera.iam.policy import (
     global_keys,
     parse_policy,
 )
-from tessera.iam.policy.evaluate import PolicyType
+from tessera.iam.policy.introspect import (
+    Position,
+    context_key_names,
+    merge_key_names,
+    statement_spans,
+)
 from tessera.operation import OperationContext, Result
-from tessera.protocol.inputs import SimulateCustomPolicyMembers, SimulatePrincipalPolicyMembers
+from tessera.protocol.inputs import (
+    GetContextKeysForCustomPolicyMembers,
+    GetContextKeysForPrincipalPolicyMembers,
+    SimulateCustomPolicyMembers,
+    SimulatePrincipalPolicyMembers,
+)
 from tessera.protocol.query import Params
 from tessera.registry import operation
 from tessera.store.records import Owner
 
-_SOURCE_TYPE = {
-    PolicyType.IDENTITY: "user",
-    PolicyType.RESOURCE: "resource",
-    PolicyType.BOUNDARY: "user",
-    PolicyType.SESSION: "user",
-    PolicyType.SCP: "none",
-    PolicyType.RCP: "none",
-}
+#: SourcePolicyType of a managed policy, and of the policies given in the request
+#: (recorded AWS answers; the model's enum says aws-managed/user-managed, AWS says this)
+IAM_POLICY = "IAM Policy"
+
+_ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """How a policy is named in ``MatchedStatements`` and where its statements are."""
+
+    policy_id: str
+    policy_type: str
+    spans: tuple[tuple[Position, Position], ...]
+
+
+def _describe(policy: Policy) -> _Source:
+    """``SourcePolicyId`` / ``SourcePolicyType`` of a policy the simulation gathered or
+    was given. AWS names a managed policy by its name ("IAM Policy"), an inline one
+    ``<entity type>_<entity name>_<policy name>`` (recorded:
+    ``role_ecs-task-execution-role-ce-grp-4r_ecs_execution_secrets``) typed by the
+    entity holding it (user | group | role, #17), an input document by its member
+    (``PolicyInputList.1``), the resource policy ``ResourcePolicy`` ("resource")."""
+    label = policy.label
+    spans = statement_spans(policy.document)
+    if label.startswith("arn:"):
+        return _Source(label.rsplit("/", 1)[-1], IAM_POLICY, spans)
+    if label.startswith(("PolicyInputList.", "PermissionsBoundaryPolicyInputList.")):
+        return _Source(label, IAM_POLICY, spans)
+    if label == "ResourcePolicy":
+        return _Source(label, "resource", spans)
+    kind, _, rest = label.partition("/")
+    if kind in ("user", "group", "role") and "/" in rest:
+        entity, _, name = rest.partition("/")
+        return _Source(f"{kind}_{entity}_{name}", kind, spans)
+    return _Source(label, "none", spans)  # an organization policy (SCP)
 
 
 def _parse_inputs(documents: Sequence[str], kind: PolicyKind, prefix: str) -> list[Policy]:
@@ -71,7 +116,7 @@ def _context_entries(params: Params[Any]) -> dict[str, PolicyValue]:
     return keys
 
 
-def _source(
+def principal_source(
     ctx: OperationContext, source_arn: str
 ) -> tuple[PrincipalInfo, list[Policy], Policy | None, dict[str, str]]:
     parsed = arns.parse_arn(source_arn)
@@ -128,7 +173,8 @@ def _simulate(
         "the EC2 scenarios it selects are not simulated; omit it (simulates the default)",
     )
     actions = params.get_str_list("ActionNames") or []
-    resources = params.get_str_list("ResourceArns") or ["*"]
+    resource_arns = params.get_str_list("ResourceArns")
+    resources = resource_arns or ["*"]
     resource_policy = None
     resource_doc = params.get_str("ResourcePolicy")
     if resource_doc is not None:
@@ -160,59 +206,155 @@ def _simulate(
     for name in ("aws:currenttime", "aws:epochtime", "aws:securetransport", "aws:requestedregion"):
         base_keys.pop(name, None)
     base_keys.update(entries)
-    group = PolicyGroup(identity)
+    every = [*identity, *(p for p in (boundary, resource_policy) if p is not None)]
+    every.extend(p for level in scps or () for p in level)
+    sim = _Simulation(
+        identity=PolicyGroup(identity),
+        boundary=boundary,
+        resource_policy=resource_policy,
+        owner_account=owner_account,
+        scps=scps,
+        sources={p.label: _describe(p) for p in every},
+        spelled={
+            k.lower(): k
+            for k in merge_key_names(k for p in every for k in context_key_names(p.document))
+        },
+    )
     results: list[dict[str, object]] = []
     for action in actions:
         for resource in resources:
             request = RequestContext(action, resource, info, base_keys)
-            decision = evaluate(
-                request,
-                PolicySet(
-                    identity=group,
-                    resource=resource_policy,
-                    resource_account=owner_account,
-                    boundary=boundary,
-                    scps=scps or (),
-                ),
-            )
-            results.append(
-                _result(action, resource, decision, boundary is not None, scps is not None)
-            )
+            results.append(sim.result(request, specific=resource_arns is not None))
     page, next_marker = common.paginate(results, params)
     return common.with_truncation({"EvaluationResults": page}, next_marker)
 
 
-def _result(
-    action: str, resource: str, decision: Decision, has_boundary: bool, in_org: bool = False
-) -> dict[str, object]:
+def _verdict(decision: Decision) -> str:
     if decision.allowed:
-        verdict = "allowed"
-    elif decision.explicit_deny:
-        verdict = "explicitDeny"
-    else:
-        verdict = "implicitDeny"
-    result: dict[str, object] = {
-        "EvalActionName": action,
-        "EvalResourceName": resource,
-        "EvalDecision": verdict,
-        "MatchedStatements": [
-            {"SourcePolicyId": m.policy_label, "SourcePolicyType": _SOURCE_TYPE[m.policy_type]}
-            for m in decision.matched_statements
-        ],
-        "MissingContextValues": list(decision.missing_context_values),
-    }
-    if has_boundary:
-        boundary_denied = (
-            decision.reason is not None and decision.reason.policy_type is PolicyType.BOUNDARY
+        return "allowed"
+    return "explicitDeny" if decision.explicit_deny else "implicitDeny"
+
+
+def _position(position: Position) -> dict[str, int]:
+    return {"Line": position.line, "Column": position.column}
+
+
+@dataclass(frozen=True, slots=True)
+class _Simulation:
+    """Everything that is the same for each action × resource of one simulation."""
+
+    identity: PolicyGroup
+    boundary: Policy | None
+    resource_policy: Policy | None
+    owner_account: str | None
+    scps: list[list[Policy]] | None
+    sources: dict[str, _Source]
+    spelled: dict[str, str]  # lower-cased context key → as the policies write it
+
+    def decide(self, request: RequestContext) -> Decision:
+        return evaluate(
+            request,
+            PolicySet(
+                identity=self.identity,
+                resource=self.resource_policy,
+                resource_account=self.owner_account,
+                boundary=self.boundary,
+                scps=self.scps or (),
+            ),
         )
-        result["PermissionsBoundaryDecisionDetail"] = {
-            "AllowedByPermissionsBoundary": not boundary_denied
+
+    def matched(self, decision: Decision) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for m in decision.matched_statements:
+            source = self.sources.get(m.policy_label)
+            if source is None:
+                continue
+            entry: dict[str, object] = {
+                "SourcePolicyId": source.policy_id,
+                "SourcePolicyType": source.policy_type,
+            }
+            if m.statement_index < len(source.spans):
+                start, end = source.spans[m.statement_index]
+                entry["StartPosition"] = _position(start)
+                entry["EndPosition"] = _position(end)
+            out.append(entry)
+        return out
+
+    def missing(self, decision: Decision) -> list[str]:
+        return [self.spelled.get(k, k) for k in decision.missing_context_values]
+
+    def cross_account(self, request: RequestContext) -> bool:
+        account = request.principal.account
+        return (
+            self.owner_account is not None
+            and account is not None
+            and (self.owner_account != account)
+        )
+
+    def details(self, request: RequestContext) -> dict[str, str]:
+        """``EvalDecisionDetails``: empty within one account; for a cross-account
+        simulation how each side decides on its own [I: AWS documents the member as
+        "how each policy type contributes"; the two names follow SourcePolicyType's
+        "IAM Policy" and the resource-policy member]."""
+        if not self.cross_account(request):
+            return {}
+        caller = evaluate(request, PolicySet(identity=self.identity, boundary=self.boundary))
+        details = {IAM_POLICY: _verdict(caller)}
+        resource = (
+            evaluate(request, PolicySet(resource=self.resource_policy))
+            if self.resource_policy is not None
+            else None
+        )
+        details["Resource Policy"] = "implicitDeny" if resource is None else _verdict(resource)
+        return details
+
+    def boundary_detail(self, request: RequestContext) -> dict[str, bool] | None:
+        if self.boundary is None:
+            return None
+        alone = evaluate(request, PolicySet(identity=(self.boundary,)))
+        return {"AllowedByPermissionsBoundary": alone.allowed}
+
+    def result(self, request: RequestContext, *, specific: bool) -> dict[str, object]:
+        decision = self.decide(request)
+        matched = self.matched(decision)
+        missing = self.missing(decision)
+        result: dict[str, object] = {
+            "EvalActionName": request.action,
+            "EvalResourceName": request.resource,
+            "EvalDecision": _verdict(decision),
+            "MatchedStatements": matched,
+            "MissingContextValues": missing,
         }
-    if in_org:
-        # [D] "Only applies if the simulated user's account is part of an organization"
-        org_denied = decision.reason is not None and decision.reason.policy_type is PolicyType.SCP
-        result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": not org_denied}
-    return result
+        if self.scps is not None:
+            # [D] "Only applies if the simulated user's account is part of an organization"
+            orgs = evaluate(request, PolicySet(identity=(_allow_all(),), scps=self.scps))
+            result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": orgs.allowed}
+        boundary = self.boundary_detail(request)
+        if boundary is not None:
+            result["PermissionsBoundaryDecisionDetail"] = boundary
+        if specific:
+            # recorded AWS answers: with ResourceArns, an (empty within one account)
+            # EvalDecisionDetails and one ResourceSpecificResults entry per resource
+            details = self.details(request)
+            result["EvalDecisionDetails"] = details
+            specific_result: dict[str, object] = {
+                "EvalResourceName": request.resource,
+                "EvalResourceDecision": _verdict(decision),
+                "MatchedStatements": matched,
+            }
+            if missing:
+                specific_result["MissingContextValues"] = missing
+            if details:
+                specific_result["EvalDecisionDetails"] = details
+            if boundary is not None:
+                specific_result["PermissionsBoundaryDecisionDetail"] = boundary
+            result["ResourceSpecificResults"] = [specific_result]
+        return result
+
+
+@lru_cache(maxsize=1)
+def _allow_all() -> Policy:
+    return parse_policy(_ALLOW_ALL, PolicyKind.IDENTITY, label="allow-all")
 
 
 @operation("iam", "SimulatePrincipalPolicy", action="iam:SimulatePrincipalPolicy")
@@ -224,7 +366,7 @@ def simulate_principal_policy(
     params.refuse(
         "PolicyExclusionList", "the simulation always includes every policy of the principal"
     )
-    info, policies, boundary, tags = _source(ctx, source_arn)
+    info, policies, boundary, tags = principal_source(ctx, source_arn)
     policies = policies + _parse_inputs(
         params.get_str_list("PolicyInputList") or [], PolicyKind.IDENTITY, "PolicyInputList"
     )
@@ -264,3 +406,39 @@ def simulate_custom_policy(
         arn=arns.user_arn(account, "/", "SimulatedUser"), account=account, kind="user"
     )
     return _simulate(ctx, params, info, policies, boundary, {})
+
+
+def _key_names(documents: Sequence[str], label: str) -> list[str]:
+    names: list[str] = []
+    for i, doc in enumerate(documents, start=1):
+        try:
+            parse_policy(doc, PolicyKind.IDENTITY, label=f"{label}.{i}")
+        except MalformedPolicyDocument as exc:
+            # the operation's only input error is InvalidInput (model)
+            raise InvalidInput(f"{label}.{i}: {exc.message}") from exc
+        names.extend(context_key_names(doc))
+    return names
+
+
+@operation("iam", "GetContextKeysForCustomPolicy", action="iam:GetContextKeysForCustomPolicy")
+def get_context_keys_for_custom_policy(
+    ctx: OperationContext, params: Params[GetContextKeysForCustomPolicyMembers]
+) -> Result:
+    ctx.authorize("iam:GetContextKeysForCustomPolicy", "*")
+    documents = params.get_str_list("PolicyInputList") or []
+    return {"ContextKeyNames": merge_key_names(_key_names(documents, "PolicyInputList"))}
+
+
+@operation("iam", "GetContextKeysForPrincipalPolicy", action="iam:GetContextKeysForPrincipalPolicy")
+def get_context_keys_for_principal_policy(
+    ctx: OperationContext, params: Params[GetContextKeysForPrincipalPolicyMembers]
+) -> Result:
+    """The keys of every policy of the user (its groups' included), group or role,
+    then of the documents given (AWS: "the keys from all policies attached to the
+    entity, plus any the input list adds")."""
+    source_arn = params.req_str("PolicySourceArn")
+    ctx.authorize("iam:GetContextKeysForPrincipalPolicy", source_arn)
+    _info, policies, _boundary, _tags = principal_source(ctx, source_arn)
+    names = [k for p in policies for k in context_key_names(p.document)]
+    names += _key_names(params.get_str_list("PolicyInputList") or [], "PolicyInputList")
+    return {"ContextKeyNames": merge_key_names(names)}

@@ -8,6 +8,13 @@ with a clean, documented ``AccessDenied`` instead of ``InvalidAction``.
 - Role manager (``AcquireRole``, ``GetRoleTemplateVersion``, ``GetAccountProperties``,
   ``PutAccountProperties``): role templates are AWS-authored content Tessera cannot
   reproduce (§7), and the account properties only switch role manager on and off.
+- Organizations access reports (``GenerateOrganizationsAccessReport``,
+  ``GetOrganizationsAccessReport``, #17): the report counts, per organization
+  entity, the services its SCPs allow and which of them were never accessed
+  (``NumberOfServicesNotAccessed``, ``AccessDetails`` for every allowed service:
+  ``FullAWSAccess`` allows each of AWS's ~400 services). Tessera has no catalogue
+  of AWS's services, so those counts would be wrong; the per-principal report
+  (``GenerateServiceLastAccessedDetails``) is built instead.
 
 Each handler authorises its IAM action first (so an explicit deny answers as for
 every operation), then refuses; the request's members are not acted on at all."""
@@ -28,6 +35,12 @@ _DELEGATION = (
 _ROLE_MANAGER = (
     "is not supported by Tessera: role templates are AWS-authored and this server "
     "has no role manager."
+)
+
+_ORG_ACCESS_REPORT = (
+    "is not supported by Tessera: an organizations access report counts every AWS "
+    "service an SCP allows, and this server has no catalogue of AWS's services; "
+    "use GenerateServiceLastAccessedDetails for a user, group, role or policy."
 )
 
 #: operation → why it is refused (the rest of the AccessDenied message)
@@ -54,6 +67,10 @@ UNSUPPORTED: dict[str, str] = {
             "GetRoleTemplateVersion",
             "PutAccountProperties",
         )
+    },
+    **{
+        name: _ORG_ACCESS_REPORT
+        for name in ("GenerateOrganizationsAccessReport", "GetOrganizationsAccessReport")
     },
 }
 

@@ -26,10 +26,10 @@ from tessera.protocol.inputs import (
     ListAWSServiceAccessForOrganizationMembers,
     ListDelegatedAdministratorsMembers,
     ListDelegatedServicesForAccountMembers,
-    ListTagsForResourceMembers,
+    OrganizationsListTagsForResourceMembers,
+    OrganizationsTagResourceMembers,
+    OrganizationsUntagResourceMembers,
     RegisterDelegatedAdministratorMembers,
-    TagResourceMembers,
-    UntagResourceMembers,
 )
 from tessera.protocol.query import Params
 from tessera.registry import operation
@@ -195,14 +195,16 @@ def list_aws_service_access(
 
 
 @operation("organizations", "TagResource", action="organizations:TagResource")
-def tag_resource(ctx: OperationContext, params: Params[TagResourceMembers]) -> Result:
+def tag_resource(ctx: OperationContext, params: Params[OrganizationsTagResourceMembers]) -> Result:
     api, org = begin(ctx, "organizations:TagResource", Role.MANAGEMENT)
     api.tag(org, params.req_str("ResourceId"), tags_from(params))
     return {}
 
 
 @operation("organizations", "UntagResource", action="organizations:UntagResource")
-def untag_resource(ctx: OperationContext, params: Params[UntagResourceMembers]) -> Result:
+def untag_resource(
+    ctx: OperationContext, params: Params[OrganizationsUntagResourceMembers]
+) -> Result:
     api, org = begin(ctx, "organizations:UntagResource", Role.MANAGEMENT)
     api.untag(org, params.req_str("ResourceId"), params.get_str_list("TagKeys") or [])
     return {}
@@ -210,7 +212,7 @@ def untag_resource(ctx: OperationContext, params: Params[UntagResourceMembers]) 
 
 @operation("organizations", "ListTagsForResource", action="organizations:ListTagsForResource")
 def list_tags_for_resource(
-    ctx: OperationContext, params: Params[ListTagsForResourceMembers]
+    ctx: OperationContext, params: Params[OrganizationsListTagsForResourceMembers]
 ) -> Result:
     pager = Pager(params, max_results=False)
     api, org = begin(ctx, "organizations:ListTagsForResource", Role.READER)

@@ -170,6 +170,10 @@ EnableOrganizationsRootSessionsMembers = Never
 EnableOutboundWebIdentityFederationMembers = Never
 #: iam GenerateCredentialReport: no input members
 GenerateCredentialReportMembers = Never
+#: iam GenerateOrganizationsAccessReport
+GenerateOrganizationsAccessReportMembers = Literal["EntityPath", "OrganizationsPolicyId"]
+#: iam GenerateServiceLastAccessedDetails
+GenerateServiceLastAccessedDetailsMembers = Literal["Arn", "Granularity"]
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
 #: iam GetAccountAuthorizationDetails
@@ -180,6 +184,10 @@ GetAccountPasswordPolicyMembers = Never
 GetAccountPropertiesMembers = Never
 #: iam GetAccountSummary: no input members
 GetAccountSummaryMembers = Never
+#: iam GetContextKeysForCustomPolicy
+GetContextKeysForCustomPolicyMembers = Literal["PolicyInputList"]
+#: iam GetContextKeysForPrincipalPolicy
+GetContextKeysForPrincipalPolicyMembers = Literal["PolicyInputList", "PolicySourceArn"]
 #: iam GetCredentialReport: no input members
 GetCredentialReportMembers = Never
 #: iam GetDelegationRequest
@@ -198,6 +206,8 @@ GetLoginProfileMembers = Literal["UserName"]
 GetMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
+#: iam GetOrganizationsAccessReport
+GetOrganizationsAccessReportMembers = Literal["JobId", "Marker", "MaxItems", "SortKey"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
 GetOutboundWebIdentityFederationInfoMembers = Never
 #: iam GetPolicy
@@ -216,6 +226,15 @@ GetSAMLProviderMembers = Literal["SAMLProviderArn"]
 GetSSHPublicKeyMembers = Literal["Encoding", "SSHPublicKeyId", "UserName"]
 #: iam GetServerCertificate
 GetServerCertificateMembers = Literal["ServerCertificateName"]
+#: iam GetServiceLastAccessedDetails
+GetServiceLastAccessedDetailsMembers = Literal["JobId", "Marker", "MaxItems"]
+#: iam GetServiceLastAccessedDetailsWithEntities
+GetServiceLastAccessedDetailsWithEntitiesMembers = Literal[
+    "JobId",
+    "Marker",
+    "MaxItems",
+    "ServiceNamespace",
+]
 #: iam GetServiceLinkedRoleDeletionStatus
 GetServiceLinkedRoleDeletionStatusMembers = Literal["DeletionTaskId"]
 #: iam GetUser
@@ -274,6 +293,8 @@ ListPoliciesMembers = Literal[
     "PolicyUsageFilter",
     "Scope",
 ]
+#: iam ListPoliciesGrantingServiceAccess
+ListPoliciesGrantingServiceAccessMembers = Literal["Arn", "Marker", "ServiceNamespaces"]
 #: iam ListPolicyTags
 ListPolicyTagsMembers = Literal["Marker", "MaxItems", "PolicyArn"]
 #: iam ListPolicyVersions
@@ -622,7 +643,7 @@ ListPoliciesForTargetMembers = Literal["Filter", "MaxResults", "NextToken", "Tar
 #: organizations ListRoots
 ListRootsMembers = Literal["MaxResults", "NextToken"]
 #: organizations ListTagsForResource
-ListTagsForResourceMembers = Literal["NextToken", "ResourceId"]
+OrganizationsListTagsForResourceMembers = Literal["NextToken", "ResourceId"]
 #: organizations ListTargetsForPolicy
 ListTargetsForPolicyMembers = Literal["MaxResults", "NextToken", "PolicyId"]
 #: organizations MoveAccount
@@ -634,17 +655,122 @@ RegisterDelegatedAdministratorMembers = Literal["AccountId", "ServicePrincipal"]
 #: organizations RemoveAccountFromOrganization
 RemoveAccountFromOrganizationMembers = Literal["AccountId"]
 #: organizations TagResource
-TagResourceMembers = Literal["ResourceId", "Tags"]
+OrganizationsTagResourceMembers = Literal["ResourceId", "Tags"]
 #: organizations TerminateResponsibilityTransfer
 TerminateResponsibilityTransferMembers = Literal["EndTimestamp", "Id"]
 #: organizations UntagResource
-UntagResourceMembers = Literal["ResourceId", "TagKeys"]
+OrganizationsUntagResourceMembers = Literal["ResourceId", "TagKeys"]
 #: organizations UpdateOrganizationalUnit
 UpdateOrganizationalUnitMembers = Literal["Name", "OrganizationalUnitId"]
 #: organizations UpdatePolicy
 UpdatePolicyMembers = Literal["Content", "Description", "Name", "PolicyId"]
 #: organizations UpdateResponsibilityTransfer
 UpdateResponsibilityTransferMembers = Literal["Id", "Name"]
+#: rolesanywhere CreateProfile
+CreateProfileMembers = Literal[
+    "acceptRoleSessionName",
+    "aliasName",
+    "durationSeconds",
+    "enabled",
+    "managedPolicyArns",
+    "name",
+    "requireInstanceProperties",
+    "roleArns",
+    "sessionPolicy",
+    "tags",
+    "tipConfiguration",
+]
+#: rolesanywhere CreateSession
+CreateSessionMembers = Literal[
+    "durationSeconds",
+    "instanceProperties",
+    "profileArn",
+    "roleArn",
+    "roleSessionName",
+    "trustAnchorArn",
+]
+#: rolesanywhere CreateTrustAnchor
+CreateTrustAnchorMembers = Literal[
+    "aliasName",
+    "crlDpRevocationEnabled",
+    "enabled",
+    "name",
+    "notificationSettings",
+    "source",
+    "tags",
+]
+#: rolesanywhere DeleteAttributeMapping
+DeleteAttributeMappingMembers = Literal["certificateField", "profileId", "specifiers"]
+#: rolesanywhere DeleteCrl
+DeleteCrlMembers = Literal["crlId"]
+#: rolesanywhere DeleteProfile
+DeleteProfileMembers = Literal["profileId"]
+#: rolesanywhere DeleteTrustAnchor
+DeleteTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere DisableCrl
+DisableCrlMembers = Literal["crlId"]
+#: rolesanywhere DisableProfile
+DisableProfileMembers = Literal["profileId"]
+#: rolesanywhere DisableTrustAnchor
+DisableTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere EnableCrl
+EnableCrlMembers = Literal["crlId"]
+#: rolesanywhere EnableProfile
+EnableProfileMembers = Literal["profileId"]
+#: rolesanywhere EnableTrustAnchor
+EnableTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere GetCrl
+GetCrlMembers = Literal["crlId"]
+#: rolesanywhere GetProfile
+GetProfileMembers = Literal["profileId"]
+#: rolesanywhere GetSubject
+GetSubjectMembers = Literal["subjectId"]
+#: rolesanywhere GetTrustAnchor
+GetTrustAnchorMembers = Literal["trustAnchorId"]
+#: rolesanywhere ImportCrl
+ImportCrlMembers = Literal["aliasName", "crlData", "enabled", "name", "tags", "trustAnchorArn"]
+#: rolesanywhere ListCrls
+ListCrlsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListProfiles
+ListProfilesMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListSubjects
+ListSubjectsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListTagsForResource
+RolesAnywhereListTagsForResourceMembers = Literal["resourceArn"]
+#: rolesanywhere ListTrustAnchors
+ListTrustAnchorsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere PutAttributeMapping
+PutAttributeMappingMembers = Literal["certificateField", "mappingRules", "profileId"]
+#: rolesanywhere PutNotificationSettings
+PutNotificationSettingsMembers = Literal["notificationSettings", "trustAnchorId"]
+#: rolesanywhere ResetNotificationSettings
+ResetNotificationSettingsMembers = Literal["notificationSettingKeys", "trustAnchorId"]
+#: rolesanywhere TagResource
+RolesAnywhereTagResourceMembers = Literal["resourceArn", "tags"]
+#: rolesanywhere UntagResource
+RolesAnywhereUntagResourceMembers = Literal["resourceArn", "tagKeys"]
+#: rolesanywhere UpdateCrl
+UpdateCrlMembers = Literal["aliasName", "crlData", "crlId", "name"]
+#: rolesanywhere UpdateProfile
+UpdateProfileMembers = Literal[
+    "acceptRoleSessionName",
+    "aliasName",
+    "durationSeconds",
+    "managedPolicyArns",
+    "name",
+    "profileId",
+    "roleArns",
+    "sessionPolicy",
+    "tipConfiguration",
+]
+#: rolesanywhere UpdateTrustAnchor
+UpdateTrustAnchorMembers = Literal[
+    "aliasName",
+    "crlDpRevocationEnabled",
+    "name",
+    "source",
+    "trustAnchorId",
+]
 #: sts AssumeRole
 AssumeRoleMembers = Literal[
     "DurationSeconds",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tessera.store.access_advisor import AccessAdvisorStore
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
@@ -18,6 +19,7 @@ from tessera.store.mfa import MfaStore
 from tessera.store.oidc_providers import OidcProviderStore
 from tessera.store.organizations import OrganizationStore
 from tessera.store.policies import PolicyStore
+from tessera.store.rolesanywhere import RolesAnywhereStore
 from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
 from tessera.store.server_certificates import ServerCertificateStore
 from tessera.store.service_linked_roles import ServiceLinkedRoleStore
@@ -44,6 +46,8 @@ class Store(
     InstanceProfileStore,
     ServerCertificateStore,
     UserCredentialStore,
+    RolesAnywhereStore,
+    AccessAdvisorStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -70,4 +74,6 @@ AGGREGATES: tuple[type, ...] = (
     InstanceProfileStore,
     ServerCertificateStore,
     UserCredentialStore,
+    RolesAnywhereStore,
+    AccessAdvisorStore,
 )

@@ -194,3 +194,59 @@ def test_inline_answers_follow_the_declarations(runtime: Runtime) -> None:
     request = _request(body, creds.access_key_id, creds.secret_access_key)
     assert pipeline.handle_inline(request) is None
     assert pipeline.handle(request, threaded=True).status == 200
+
+
+IAM_NS = b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+STS_NS = b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        # an action the IAM model does not have: InvalidAction while decoding
+        ("Action=NoSuchThing&Version=2010-05-08", b"<Code>InvalidAction</Code>"),
+        # a member over its bound: ValidationError while decoding
+        (
+            "Action=CreateUser&Version=2010-05-08&UserName=" + "u" * 200,
+            b"<Code>ValidationError</Code>",
+        ),
+    ],
+)
+def test_iam_request_validation_errors_use_the_iam_namespace(
+    runtime: Runtime, body: str, code: bytes
+) -> None:
+    """#17: AWS answers IAM requests' validation errors in IAM's XML namespace (they
+    were rendered in STS's because the service was not settled yet)."""
+    creds = create_account(runtime.store, runtime.clock)
+    resp = Pipeline(runtime).handle(
+        _request(body, creds.access_key_id, creds.secret_access_key, service="iam")
+    )
+    assert resp.status == 400
+    assert code in resp.body
+    assert resp.body.startswith(IAM_NS), resp.body
+
+
+def test_unsigned_iam_version_errors_use_the_iam_namespace(runtime: Runtime) -> None:
+    req = Request(
+        "POST",
+        "/",
+        "",
+        (("content-type", "application/x-www-form-urlencoded"),),
+        b"Action=ListUsers&Version=2010-05-08",
+        "127.0.0.1",
+        False,
+    )
+    resp = Pipeline(runtime).handle(req)
+    assert resp.status == 403
+    assert resp.body.startswith(IAM_NS), resp.body
+
+
+def test_sts_request_validation_errors_keep_the_sts_namespace(runtime: Runtime) -> None:
+    creds = create_account(runtime.store, runtime.clock)
+    resp = Pipeline(runtime).handle(
+        _request(
+            "Action=NoSuchThing&Version=2011-06-15", creds.access_key_id, creds.secret_access_key
+        )
+    )
+    assert resp.status == 400
+    assert resp.body.startswith(STS_NS), resp.body

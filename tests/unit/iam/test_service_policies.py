@@ -295,6 +295,21 @@ def test_attach_detach(h: Harness, title: str, param: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(("title", "param", "name"), HOLDERS)
+def test_attach_a_policy_arn_that_is_not_an_arn(
+    h: Harness, title: str, param: str, name: str
+) -> None:
+    """#17: AWS answers ValidationError 400 (two spaces in the text), not NoSuchEntity."""
+    for not_an_arn in ("ReadOnlyAccess-not-an-arn", "arn:aws:iam::policy-too-short"):
+        assert_error(
+            h.error(f"Attach{title}Policy", **{param: name}, PolicyArn=not_an_arn),
+            "ValidationError",
+            "Invalid ARN:  Could not be parsed!",
+            400,
+        )
+    assert h.call(f"ListAttached{title}Policies", **{param: name})["AttachedPolicies"] == []
+
+
+@pytest.mark.parametrize(("title", "param", "name"), HOLDERS)
 def test_attach_quota(h: Harness, title: str, param: str, name: str) -> None:
     arns = [
         h.call("CreatePolicy", PolicyName=f"p{i}", PolicyDocument=IDENTITY)["Policy"]["Arn"]

@@ -31,9 +31,13 @@ def test_create_role_shape(h: Harness) -> None:
     assert role["Arn"] == f"arn:aws:iam::{ACCOUNT_A}:role/svc/app"
     assert role["AssumeRolePolicyDocument"] == json.loads(TRUST)
     assert role["Description"] == "the app"
-    assert role["MaxSessionDuration"] == 7200
+    # #17: AWS's CreateRole answer has no MaxSessionDuration (GetRole/ListRoles do)
+    assert "MaxSessionDuration" not in role and "RoleLastUsed" not in role
     assert role["Tags"] == [{"Key": "k", "Value": "v"}]
     assert isinstance(role["CreateDate"], datetime)
+    assert h.call("GetRole", RoleName="app")["Role"]["MaxSessionDuration"] == 7200
+    listed = h.call("ListRoles")["Roles"]
+    assert [r["MaxSessionDuration"] for r in listed] == [7200]
 
 
 def test_trust_policy_is_url_encoded_on_the_wire(h: Harness) -> None:

@@ -521,6 +521,65 @@ service_specific_credentials = Table(
     Index("ix_service_specific_credentials_user", "account_id", "user_id"),
 )
 
+# IAM Roles Anywhere (migration 12): trust anchors, profiles and CRLs share one table
+# (kind, id, the resource as JSON: tessera.rolesanywhere.model); subjects keep their
+# bounded credential history as JSON, found by the SHA-256 of their subject DN.
+rolesanywhere_resources = Table(
+    "rolesanywhere_resources",
+    metadata,
+    Column("resource_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # trust-anchor | profile | crl
+    Column("created_at", TS, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_rolesanywhere_resources_scope", "account_id", "region", "kind", "resource_id"),
+)
+
+rolesanywhere_subjects = Table(
+    "rolesanywhere_subjects",
+    metadata,
+    Column("subject_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("subject_key", String(64), nullable=False),  # sha256 hex of the subject DN
+    Column("x509_subject", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("credentials", Text, nullable=False),  # JSON list, newest first, bounded
+    UniqueConstraint("account_id", "region", "subject_key", name="uq_rolesanywhere_subject"),
+)
+
+
+# Access advisor (#17): the last authenticated use of each action by each principal
+# (user or role, by unique id), written behind requests; and the reports generated
+# from it (GenerateServiceLastAccessedDetails), kept as JSON for paging.
+service_last_accessed = Table(
+    "service_last_accessed",
+    metadata,
+    Column("principal_id", String(128), primary_key=True),
+    Column("action_key", String(256), primary_key=True),  # lower-cased action
+    Column("account_id", String(12), nullable=False),
+    Column("action", String(256), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("last_at", TS, nullable=False),
+    Index("ix_service_last_accessed_account", "account_id", "principal_id"),
+)
+
+access_reports = Table(
+    "access_reports",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("job_type", String(16), nullable=False),
+    Column("arn", String(2048), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("completed_at", TS, nullable=False),
+    Column("report", Text, nullable=False),
+    Index("ix_access_reports_account", "account_id", "created_at"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -688,8 +747,18 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         ),
     ),
     (
+        12,
+        "IAM Roles Anywhere: trust anchors, profiles, CRLs and subjects",
+        _create(rolesanywhere_resources, rolesanywhere_subjects),
+    ),
+    (
         13,
         "the AWS Organizations API: accounts, settings, requests, handshakes, tags",
         _organizations_api,
+    ),
+    (
+        15,
+        "access advisor: service last accessed and its reports",
+        _create(service_last_accessed, access_reports),
     ),
 ]

@@ -12,6 +12,7 @@ from tessera.kek import KeyEncryptionKey
 from tessera.store.base import StoreError
 from tessera.store.interface import Store
 from tessera.store.memo import Memo
+from tessera.store.sql.access_advisor import SqlAccessAdvisor
 from tessera.store.sql.access_keys import SqlAccessKeys
 from tessera.store.sql.account_settings import SqlAccountSettings
 from tessera.store.sql.accounts import SqlAccounts
@@ -26,6 +27,7 @@ from tessera.store.sql.mfa import SqlMfa
 from tessera.store.sql.oidc_providers import SqlOidcProviders
 from tessera.store.sql.organizations import SqlOrganizations
 from tessera.store.sql.policies import SqlPolicies
+from tessera.store.sql.rolesanywhere import SqlRolesAnywhere
 from tessera.store.sql.saml_providers import SqlSamlProviders
 from tessera.store.sql.server_certificates import SqlServerCertificates
 from tessera.store.sql.service_linked_roles import SqlServiceLinkedRoles
@@ -52,6 +54,8 @@ class SqlStore(
     SqlInstanceProfiles,
     SqlServerCertificates,
     SqlUserCredentials,
+    SqlRolesAnywhere,
+    SqlAccessAdvisor,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
