@@ -211,7 +211,7 @@ def handshake_shape(api: OrganizationsApi, handshake: Handshake) -> dict[str, ob
     shape: dict[str, object] = {
         "Id": handshake.handshake_id,
         "Parties": [
-            {"Id": handshake.org_id[2:], "Type": "ORGANIZATION"},
+            {"Id": handshake.org_id, "Type": "ORGANIZATION"},
             {"Id": handshake.target_account_id, "Type": "ACCOUNT"},
         ],
         "State": handshake.state,
