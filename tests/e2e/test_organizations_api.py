@@ -343,6 +343,14 @@ def test_assume_root_and_its_refusals(server: TesseraServer, org: dict[str, Any]
     with pytest.raises(ClientError) as exc:
         server.client("sts", member).get_caller_identity()
     assert error(exc)[0] == "InvalidClientTokenId"
+    # the AWS CLI's assume-root
+    cli = server.aws_cli(
+        "sts", "assume-root", "--target-principal", member.account_id,
+        "--task-policy-arn", "arn=arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
+        "--duration-seconds", "300", creds=admin,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["Credentials"]["AccessKeyId"].startswith("ASIA")
     # Disable… switches the feature off again
     assert iam.disable_organizations_root_sessions()["EnabledFeatures"] == [
         "RootCredentialsManagement"
