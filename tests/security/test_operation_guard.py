@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -97,6 +98,29 @@ def ra_sample(member: str, account: str) -> Any:
     if member in ("trustAnchorArn", "resourceArn"):
         return f"arn:aws:rolesanywhere:us-east-1:{account}:trust-anchor/{RA_UUID}"
     return None
+
+
+#: Samples of members whose model pattern the generic sample generator cannot meet
+#: (Organizations' ids, e-mail addresses, timestamps), by member name.
+MEMBER_SAMPLES: Mapping[str, Any] = {
+    "HandshakeId": "h-guardguard",
+    "Email": "guard@example.com",
+    "ParentId": "r-guard",
+    "SourceParentId": "r-guard",
+    "DestinationParentId": "ou-guard-guardgrd",
+    "OrganizationalUnitId": "ou-guard-guardgrd",
+    "CreateAccountRequestId": "car-guardguard",
+    "Id": "rt-guardguard",
+    "RootId": "r-guard",
+    "StartTimestamp": datetime(2030, 1, 1, tzinfo=UTC),
+    "EndTimestamp": datetime(2030, 1, 31, tzinfo=UTC),
+}
+
+
+def sample_member(name: str, member: Any) -> Any:
+    """A valid value of ``member`` (the model's sample, else ``MEMBER_SAMPLES``)."""
+    value = _sample_input(member)
+    return MEMBER_SAMPLES.get(name) if value is None else value
 
 
 class _Recorder(Authorizer):
@@ -189,6 +213,15 @@ def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Guard]:
     runtime.store.close()
 
 
+def access_denied(service: str, status: int, body: str) -> bool:
+    """Is this AWS's AccessDenied answer in the service's protocol? (Query: 403
+    ``<Code>AccessDenied</Code>``; JSON 1.1: 400 ``AccessDeniedException``, as
+    Organizations answers.)"""
+    if service_spec(service).model.metadata["protocol"] == "query":
+        return status == 403 and "<Code>AccessDenied</Code>" in body
+    return status == 400 and json.loads(body).get("__type") == "AccessDeniedException"
+
+
 def _declared() -> list[Operation]:
     table = build_table(("issuers", "inbound_oidc"))
     return sorted((op for ops in table.values() for op in ops.values()), key=lambda o: o.key)
@@ -210,7 +243,7 @@ def _params(op: Operation, account: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name in [] if shape is None else shape.required_members:
         member = shape.members[name]
-        value = _sample_input(member)
+        value = sample_member(name, member)
         if value is None and op.service == "rolesanywhere":
             value = ra_sample(name, account)
         if isinstance(value, list):  # one item: two equal tags would be a duplicate

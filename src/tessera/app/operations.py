@@ -33,6 +33,14 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
+    from tessera.organizations import (  # noqa: F401
+        ops_admin,
+        ops_organization,
+        ops_structure,
+        root_access,
+    )
+    from tessera.organizations import ops_policies as org_ops_policies  # noqa: F401
+    from tessera.organizations import unsupported as org_unsupported  # noqa: F401
     from tessera.rolesanywhere import (  # noqa: F401
         ops_anchors,
         ops_crls,

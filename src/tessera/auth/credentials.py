@@ -6,8 +6,11 @@ from their self-contained session token.
 Credentials belong to an identity, not a name: a long-term key authenticates
 only while the user it was made for (by unique id) exists, and a session only
 while the user or role it derives from (by unique id) exists. A user or role
-deleted and created again under the same name inherits neither. Both checks are
-read-cache lookups (dropped on any write), not a database round trip per call."""
+deleted and created again under the same name inherits neither. The credentials
+of an account closed through AWS Organizations (CloseAccount: SUSPENDED) stop
+working, long-term and temporary alike (``InvalidClientTokenId``, as AWS answers
+for a suspended account). These checks are read-cache lookups (dropped on any
+write), not a database round trip per call."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from tessera.errors import InvalidClientTokenId
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.identities import IdentityStore
 from tessera.store.memo import NO_MEMO, Memo
+from tessera.store.organizations import OrganizationStore
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -30,9 +34,9 @@ class SessionOpener(Protocol):
         ...
 
 
-class CredentialStore(AccessKeyStore, IdentityStore, Protocol):
+class CredentialStore(AccessKeyStore, IdentityStore, OrganizationStore, Protocol):
     """The storage credential resolution reads: long-term keys and their users,
-    and the users and roles sessions derive from."""
+    the users and roles sessions derive from, and whether an account is suspended."""
 
 
 class CredentialResolver:
@@ -52,7 +56,7 @@ class CredentialResolver:
             if not security_token or self.sessions is None:
                 raise InvalidClientTokenId()
             principal, secret = self.sessions.open(access_key_id, security_token, now)
-            if not self._source_exists(principal):
+            if not self._source_exists(principal) or self._suspended(principal.account_id):
                 raise InvalidClientTokenId()
             return principal, secret
         if security_token:
@@ -62,9 +66,14 @@ class CredentialResolver:
         resolved = self.memo.memo(
             ("principal", access_key_id), lambda: self._long_term(access_key_id)
         )
-        if resolved is None:
+        if resolved is None or self._suspended(resolved[0].account_id):
             raise InvalidClientTokenId()
         return resolved
+
+    def _suspended(self, account_id: str) -> bool:
+        """Was the account closed (CloseAccount) in its organization?"""
+        details = self.store.get_org_account(account_id)
+        return details is not None and details.status != "ACTIVE"
 
     def _source_exists(self, principal: Principal) -> bool:
         """Does the user or role a session derives from still exist (same id)?"""

@@ -22,6 +22,7 @@ class SessionKind(StrEnum):
     ASSUMED_ROLE = "assumed-role"  # AssumeRole / -WithWebIdentity / -WithSAML
     FEDERATION = "federation"  # GetFederationToken
     SESSION_TOKEN = "session-token"  # GetSessionToken
+    ROOT = "root"  # AssumeRoot: a member account's root, limited to one task policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """``tessera org …``: organizations, OUs, and their SCPs / RCPs (the data the
-policy engine evaluates; the AWS Organizations API is a later issue).
+policy engine evaluates), on the same data as the AWS Organizations API
+(``tessera.organizations``); an organization created here has SCPs and RCPs
+enabled on its root.
 
 Every command works on the store directly (running servers see changes on their
 next request) and prints one JSON object with ``--json`` (``show`` without it

@@ -149,6 +149,10 @@ DetachGroupPolicyMembers = Literal["GroupName", "PolicyArn"]
 DetachRolePolicyMembers = Literal["PolicyArn", "RoleName"]
 #: iam DetachUserPolicy
 DetachUserPolicyMembers = Literal["PolicyArn", "UserName"]
+#: iam DisableOrganizationsRootCredentialsManagement: no input members
+DisableOrganizationsRootCredentialsManagementMembers = Never
+#: iam DisableOrganizationsRootSessions: no input members
+DisableOrganizationsRootSessionsMembers = Never
 #: iam DisableOutboundWebIdentityFederation: no input members
 DisableOutboundWebIdentityFederationMembers = Never
 #: iam EnableMFADevice
@@ -158,6 +162,10 @@ EnableMFADeviceMembers = Literal[
     "SerialNumber",
     "UserName",
 ]
+#: iam EnableOrganizationsRootCredentialsManagement: no input members
+EnableOrganizationsRootCredentialsManagementMembers = Never
+#: iam EnableOrganizationsRootSessions: no input members
+EnableOrganizationsRootSessionsMembers = Never
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
 #: iam GenerateCredentialReport: no input members
@@ -274,6 +282,8 @@ ListMFADevicesMembers = Literal["Marker", "MaxItems", "UserName"]
 ListOpenIDConnectProviderTagsMembers = Literal["Marker", "MaxItems", "OpenIDConnectProviderArn"]
 #: iam ListOpenIDConnectProviders: no input members
 ListOpenIDConnectProvidersMembers = Never
+#: iam ListOrganizationsFeatures: no input members
+ListOrganizationsFeaturesMembers = Never
 #: iam ListPolicies
 ListPoliciesMembers = Literal[
     "Marker",
@@ -512,6 +522,150 @@ UploadServerCertificateMembers = Literal[
 ]
 #: iam UploadSigningCertificate
 UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
+#: organizations AcceptHandshake
+AcceptHandshakeMembers = Literal["HandshakeId"]
+#: organizations AttachPolicy
+AttachPolicyMembers = Literal["PolicyId", "TargetId"]
+#: organizations CancelHandshake
+CancelHandshakeMembers = Literal["HandshakeId"]
+#: organizations CloseAccount
+CloseAccountMembers = Literal["AccountId"]
+#: organizations CreateAccount
+CreateAccountMembers = Literal["AccountName", "Email", "IamUserAccessToBilling", "RoleName", "Tags"]
+#: organizations CreateGovCloudAccount
+CreateGovCloudAccountMembers = Literal[
+    "AccountName",
+    "Email",
+    "IamUserAccessToBilling",
+    "RoleName",
+    "Tags",
+]
+#: organizations CreateOrganization
+CreateOrganizationMembers = Literal["FeatureSet"]
+#: organizations CreateOrganizationalUnit
+CreateOrganizationalUnitMembers = Literal["Name", "ParentId", "Tags"]
+#: organizations CreatePolicy
+OrganizationsCreatePolicyMembers = Literal["Content", "Description", "Name", "Tags", "Type"]
+#: organizations DeclineHandshake
+DeclineHandshakeMembers = Literal["HandshakeId"]
+#: organizations DeleteOrganization: no input members
+DeleteOrganizationMembers = Never
+#: organizations DeleteOrganizationalUnit
+DeleteOrganizationalUnitMembers = Literal["OrganizationalUnitId"]
+#: organizations DeletePolicy
+OrganizationsDeletePolicyMembers = Literal["PolicyId"]
+#: organizations DeleteResourcePolicy: no input members
+DeleteResourcePolicyMembers = Never
+#: organizations DeregisterDelegatedAdministrator
+DeregisterDelegatedAdministratorMembers = Literal["AccountId", "ServicePrincipal"]
+#: organizations DescribeAccount
+DescribeAccountMembers = Literal["AccountId"]
+#: organizations DescribeCreateAccountStatus
+DescribeCreateAccountStatusMembers = Literal["CreateAccountRequestId"]
+#: organizations DescribeEffectivePolicy
+DescribeEffectivePolicyMembers = Literal["PolicyType", "TargetId"]
+#: organizations DescribeHandshake
+DescribeHandshakeMembers = Literal["HandshakeId"]
+#: organizations DescribeOrganization: no input members
+DescribeOrganizationMembers = Never
+#: organizations DescribeOrganizationalUnit
+DescribeOrganizationalUnitMembers = Literal["OrganizationalUnitId"]
+#: organizations DescribePolicy
+DescribePolicyMembers = Literal["PolicyId"]
+#: organizations DescribeResourcePolicy: no input members
+DescribeResourcePolicyMembers = Never
+#: organizations DescribeResponsibilityTransfer
+DescribeResponsibilityTransferMembers = Literal["Id"]
+#: organizations DetachPolicy
+DetachPolicyMembers = Literal["PolicyId", "TargetId"]
+#: organizations DisableAWSServiceAccess
+DisableAWSServiceAccessMembers = Literal["ServicePrincipal"]
+#: organizations DisablePolicyType
+DisablePolicyTypeMembers = Literal["PolicyType", "RootId"]
+#: organizations EnableAWSServiceAccess
+EnableAWSServiceAccessMembers = Literal["ServicePrincipal"]
+#: organizations EnableAllFeatures: no input members
+EnableAllFeaturesMembers = Never
+#: organizations EnablePolicyType
+EnablePolicyTypeMembers = Literal["PolicyType", "RootId"]
+#: organizations InviteAccountToOrganization
+InviteAccountToOrganizationMembers = Literal["Notes", "Tags", "Target"]
+#: organizations InviteOrganizationToTransferResponsibility
+InviteOrganizationToTransferResponsibilityMembers = Literal[
+    "Notes",
+    "SourceName",
+    "StartTimestamp",
+    "Tags",
+    "Target",
+    "Type",
+]
+#: organizations LeaveOrganization: no input members
+LeaveOrganizationMembers = Never
+#: organizations ListAWSServiceAccessForOrganization
+ListAWSServiceAccessForOrganizationMembers = Literal["MaxResults", "NextToken"]
+#: organizations ListAccounts
+ListAccountsMembers = Literal["MaxResults", "NextToken"]
+#: organizations ListAccountsForParent
+ListAccountsForParentMembers = Literal["MaxResults", "NextToken", "ParentId"]
+#: organizations ListAccountsWithInvalidEffectivePolicy
+ListAccountsWithInvalidEffectivePolicyMembers = Literal["MaxResults", "NextToken", "PolicyType"]
+#: organizations ListChildren
+ListChildrenMembers = Literal["ChildType", "MaxResults", "NextToken", "ParentId"]
+#: organizations ListCreateAccountStatus
+ListCreateAccountStatusMembers = Literal["MaxResults", "NextToken", "States"]
+#: organizations ListDelegatedAdministrators
+ListDelegatedAdministratorsMembers = Literal["MaxResults", "NextToken", "ServicePrincipal"]
+#: organizations ListDelegatedServicesForAccount
+ListDelegatedServicesForAccountMembers = Literal["AccountId", "MaxResults", "NextToken"]
+#: organizations ListEffectivePolicyValidationErrors
+ListEffectivePolicyValidationErrorsMembers = Literal[
+    "AccountId",
+    "MaxResults",
+    "NextToken",
+    "PolicyType",
+]
+#: organizations ListHandshakesForAccount
+ListHandshakesForAccountMembers = Literal["Filter", "MaxResults", "NextToken"]
+#: organizations ListHandshakesForOrganization
+ListHandshakesForOrganizationMembers = Literal["Filter", "MaxResults", "NextToken"]
+#: organizations ListInboundResponsibilityTransfers
+ListInboundResponsibilityTransfersMembers = Literal["Id", "MaxResults", "NextToken", "Type"]
+#: organizations ListOrganizationalUnitsForParent
+ListOrganizationalUnitsForParentMembers = Literal["MaxResults", "NextToken", "ParentId"]
+#: organizations ListOutboundResponsibilityTransfers
+ListOutboundResponsibilityTransfersMembers = Literal["MaxResults", "NextToken", "Type"]
+#: organizations ListParents
+ListParentsMembers = Literal["ChildId", "MaxResults", "NextToken"]
+#: organizations ListPolicies
+OrganizationsListPoliciesMembers = Literal["Filter", "MaxResults", "NextToken"]
+#: organizations ListPoliciesForTarget
+ListPoliciesForTargetMembers = Literal["Filter", "MaxResults", "NextToken", "TargetId"]
+#: organizations ListRoots
+ListRootsMembers = Literal["MaxResults", "NextToken"]
+#: organizations ListTagsForResource
+OrganizationsListTagsForResourceMembers = Literal["NextToken", "ResourceId"]
+#: organizations ListTargetsForPolicy
+ListTargetsForPolicyMembers = Literal["MaxResults", "NextToken", "PolicyId"]
+#: organizations MoveAccount
+MoveAccountMembers = Literal["AccountId", "DestinationParentId", "SourceParentId"]
+#: organizations PutResourcePolicy
+PutResourcePolicyMembers = Literal["Content", "Tags"]
+#: organizations RegisterDelegatedAdministrator
+RegisterDelegatedAdministratorMembers = Literal["AccountId", "ServicePrincipal"]
+#: organizations RemoveAccountFromOrganization
+RemoveAccountFromOrganizationMembers = Literal["AccountId"]
+#: organizations TagResource
+OrganizationsTagResourceMembers = Literal["ResourceId", "Tags"]
+#: organizations TerminateResponsibilityTransfer
+TerminateResponsibilityTransferMembers = Literal["EndTimestamp", "Id"]
+#: organizations UntagResource
+OrganizationsUntagResourceMembers = Literal["ResourceId", "TagKeys"]
+#: organizations UpdateOrganizationalUnit
+UpdateOrganizationalUnitMembers = Literal["Name", "OrganizationalUnitId"]
+#: organizations UpdatePolicy
+UpdatePolicyMembers = Literal["Content", "Description", "Name", "PolicyId"]
+#: organizations UpdateResponsibilityTransfer
+UpdateResponsibilityTransferMembers = Literal["Id", "Name"]
 #: rolesanywhere CreateProfile
 CreateProfileMembers = Literal[
     "acceptRoleSessionName",
@@ -582,7 +736,7 @@ ListProfilesMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere ListSubjects
 ListSubjectsMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere ListTagsForResource
-ListTagsForResourceMembers = Literal["resourceArn"]
+RolesAnywhereListTagsForResourceMembers = Literal["resourceArn"]
 #: rolesanywhere ListTrustAnchors
 ListTrustAnchorsMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere PutAttributeMapping
@@ -592,9 +746,9 @@ PutNotificationSettingsMembers = Literal["notificationSettings", "trustAnchorId"
 #: rolesanywhere ResetNotificationSettings
 ResetNotificationSettingsMembers = Literal["notificationSettingKeys", "trustAnchorId"]
 #: rolesanywhere TagResource
-TagResourceMembers = Literal["resourceArn", "tags"]
+RolesAnywhereTagResourceMembers = Literal["resourceArn", "tags"]
 #: rolesanywhere UntagResource
-UntagResourceMembers = Literal["resourceArn", "tagKeys"]
+RolesAnywhereUntagResourceMembers = Literal["resourceArn", "tagKeys"]
 #: rolesanywhere UpdateCrl
 UpdateCrlMembers = Literal["aliasName", "crlData", "crlId", "name"]
 #: rolesanywhere UpdateProfile

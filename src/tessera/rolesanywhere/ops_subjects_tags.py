@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from tessera.protocol.inputs import (
         GetSubjectMembers,
         ListSubjectsMembers,
-        ListTagsForResourceMembers,
-        TagResourceMembers,
-        UntagResourceMembers,
+        RolesAnywhereListTagsForResourceMembers,
+        RolesAnywhereTagResourceMembers,
+        RolesAnywhereUntagResourceMembers,
     )
 
 
@@ -82,7 +82,9 @@ def _exists(ctx: OperationContext, ref: ResourceRef) -> None:
 
 
 @operation("rolesanywhere", "TagResource", action="rolesanywhere:TagResource")
-def tag_resource(ctx: OperationContext, params: Params[TagResourceMembers]) -> dict[str, object]:
+def tag_resource(
+    ctx: OperationContext, params: Params[RolesAnywhereTagResourceMembers]
+) -> dict[str, object]:
     ref = _taggable(ctx, params.req_str("resourceArn"))
     tags = parse_tags(params, "tags")
     authorize(ctx, ref, request_tags=tags)
@@ -98,7 +100,7 @@ def tag_resource(ctx: OperationContext, params: Params[TagResourceMembers]) -> d
 
 @operation("rolesanywhere", "UntagResource", action="rolesanywhere:UntagResource")
 def untag_resource(
-    ctx: OperationContext, params: Params[UntagResourceMembers]
+    ctx: OperationContext, params: Params[RolesAnywhereUntagResourceMembers]
 ) -> dict[str, object]:
     ref = _taggable(ctx, params.req_str("resourceArn"))
     keys = params.get_str_list("tagKeys") or []
@@ -119,7 +121,7 @@ def untag_resource(
 
 @operation("rolesanywhere", "ListTagsForResource", action="rolesanywhere:ListTagsForResource")
 def list_tags_for_resource(
-    ctx: OperationContext, params: Params[ListTagsForResourceMembers]
+    ctx: OperationContext, params: Params[RolesAnywhereListTagsForResourceMembers]
 ) -> dict[str, object]:
     ref = _taggable(ctx, params.req_str("resourceArn"))
     authorize(ctx, ref)

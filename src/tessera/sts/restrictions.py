@@ -9,6 +9,8 @@
   ``GetScopedCredentials`` and ``GetDelegatedAccessToken`` (still **not**
   ``GetWebIdentityToken``); no IAM at all.
 * AssumeRole* sessions: never ``GetSessionToken`` or ``GetFederationToken``.
+* AssumeRoot sessions: in STS only ``GetCallerIdentity`` (no role chaining, no
+  further sessions) [I]; elsewhere their task policy decides.
 
 ``session_restriction`` is consulted by the request pipeline after
 authentication and before the operation runs; it returns the error to answer
@@ -43,6 +45,8 @@ SESSION_TOKEN_STS: Final = frozenset(
 FEDERATION_STS: Final = frozenset(
     {"GetCallerIdentity", "GetScopedCredentials", "GetDelegatedAccessToken"}
 )
+#: what an AssumeRoot session may call in STS (no role chaining, no new sessions)
+ROOT_SESSION_STS: Final = frozenset({"GetCallerIdentity"})
 NOT_FROM_SESSIONS: Final = frozenset({"GetSessionToken", "GetFederationToken"})
 
 
@@ -62,6 +66,10 @@ def session_restriction(principal: Principal, service: str, operation: str) -> T
         if service == "iam" and not session.mfa_authenticated:
             return InvalidClientTokenId("The security token included in the request is invalid")
         if service == "sts" and operation not in SESSION_TOKEN_STS:
+            return AccessDenied(session_credentials_message(operation))
+        return None
+    if session.kind is SessionKind.ROOT:
+        if service == "sts" and operation not in ROOT_SESSION_STS:
             return AccessDenied(session_credentials_message(operation))
         return None
     if session.kind is SessionKind.FEDERATION:

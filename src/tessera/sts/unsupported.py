@@ -1,10 +1,6 @@
 """STS operations of the pinned model that Tessera does not build (#14 §6), answered
 with a clean, documented refusal instead of ``InvalidAction``.
 
-- ``AssumeRoot`` belongs with the organizations work (centralized root access needs
-  a management account, a delegated IAM administrator and the ``RootSessions``
-  feature). AWS answers unmet prerequisites with ``AccessDenied``
-  (aws-2026-additions.md §5); so does Tessera, always.
 - ``GetDelegatedAccessToken`` trades in a token from IAM temporary delegation, an
   AWS partner programme (the partner is onboarded by AWS; ``CreateDelegationRequest``
   is "not available for general use"). Tessera answers ``AccessDenied`` as AWS does
@@ -24,10 +20,6 @@ from tessera.registry import Operation, declare
 
 #: operation → why it is refused (the AccessDenied message)
 UNSUPPORTED: dict[str, str] = {
-    "AssumeRoot": (
-        "AssumeRoot is not supported by Tessera: centralized root access needs AWS "
-        "Organizations, which this server does not implement yet."
-    ),
     "GetDelegatedAccessToken": (
         "GetDelegatedAccessToken is not supported by Tessera: IAM temporary delegation "
         "is an AWS partner programme this server does not take part in."

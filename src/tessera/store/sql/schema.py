@@ -218,7 +218,7 @@ issuer_keys = Table(
     Column("retired_at", TS, nullable=True),
 )
 
-# --- organizations (SCPs and RCPs); the Organizations API itself is a later issue;
+# --- organizations (SCPs and RCPs), managed by the Organizations API and `tessera org`;
 # accounts.org_id / accounts.ou_path place an account in one organization
 organizations = Table(
     "organizations",
@@ -304,6 +304,76 @@ saml_assertion_ids = Table(
     Column("provider_arn", String(2048), nullable=False),
     Column("expires_at", TS, nullable=False),
     Index("ix_saml_assertion_ids_expires", "expires_at"),
+)
+
+# --- the AWS Organizations API (migration 13): member account details, settings
+# (enabled policy types, trusted service access, IAM root-access features),
+# CreateAccount requests, handshakes, delegated administrators and tags
+org_accounts = Table(
+    "org_accounts",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name", String(50), nullable=False),
+    Column("email", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # ACTIVE | SUSPENDED | PENDING_CLOSURE
+    Column("joined_method", String(8), nullable=False),  # CREATED | INVITED
+    Column("joined_at", TS, nullable=False),
+)
+
+org_settings = Table(
+    "org_settings",
+    metadata,
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), primary_key=True),
+    Column("name", String(160), primary_key=True),  # e.g. PolicyType/SERVICE_CONTROL_POLICY
+    Column("enabled_at", TS, nullable=False),
+)
+
+org_create_account_requests = Table(
+    "org_create_account_requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),  # car-…
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), nullable=False),
+    Column("account_name", String(50), nullable=False),
+    Column("email", String(64), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_at", TS, nullable=False),
+    Column("completed_at", TS, nullable=True),
+    Column("account_id", String(12), nullable=True),
+    Column("failure_reason", String(64), nullable=True),
+    Index("ix_org_create_account_requests_org", "org_id"),
+)
+
+org_handshakes = Table(
+    "org_handshakes",
+    metadata,
+    Column("handshake_id", String(40), primary_key=True),  # h-…
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), nullable=False),
+    Column("target_account_id", String(12), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("notes", String(1024), nullable=True),
+    Index("ix_org_handshakes_org", "org_id"),
+    Index("ix_org_handshakes_target", "target_account_id"),
+)
+
+org_delegated_admins = Table(
+    "org_delegated_admins",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("service_principal", String(128), primary_key=True),
+    Column("org_id", String(34), ForeignKey("organizations.org_id"), nullable=False),
+    Column("registered_at", TS, nullable=False),
+)
+
+org_tags = Table(
+    "org_tags",
+    metadata,
+    Column("resource_id", String(130), primary_key=True),  # account, OU, root or policy id
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
 )
 
 # --- service-linked roles (migration 9) ---------------------------------------------------
@@ -587,6 +657,39 @@ def _add_tip_columns(conn: Connection) -> None:
     _add_columns(saml_providers, "context_provider", "identity_center_arn")(conn)
 
 
+def _organizations_api(conn: Connection) -> None:
+    """Migration 13: the Organizations API's tables; members placed before it get
+    their details (name = account id, INVITED, joined when created) and existing
+    organizations keep SCPs and RCPs enabled, as they always were."""
+    for table in (
+        org_accounts,
+        org_settings,
+        org_create_account_requests,
+        org_handshakes,
+        org_delegated_admins,
+        org_tags,
+    ):
+        table.create(conn)
+    for row in conn.execute(select(accounts).where(accounts.c.org_id.is_not(None))).all():
+        conn.execute(
+            org_accounts.insert().values(
+                account_id=row.account_id,
+                name=row.account_id,
+                email="",
+                status="ACTIVE",
+                joined_method="INVITED",
+                joined_at=row.created_at,
+            )
+        )
+    for row in conn.execute(select(organizations)).all():
+        for policy_type in ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"):
+            conn.execute(
+                org_settings.insert().values(
+                    org_id=row.org_id, name=f"PolicyType/{policy_type}", enabled_at=row.created_at
+                )
+            )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (
         1,
@@ -647,6 +750,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         12,
         "IAM Roles Anywhere: trust anchors, profiles, CRLs and subjects",
         _create(rolesanywhere_resources, rolesanywhere_subjects),
+    ),
+    (
+        13,
+        "the AWS Organizations API: accounts, settings, requests, handshakes, tags",
+        _organizations_api,
     ),
     (
         15,
