@@ -22,7 +22,8 @@ class InstanceRecord:
 
     instance_id: str
     account_id: str
-    profile_id: str  # the instance profile's unique id (AIPA…)
+    profile_name: str  # its name (IAM profiles cannot be renamed)
+    profile_id: str  # the instance profile's unique id (AIPA…): the binding
     region: str
     state: InstanceState
     created_at: datetime

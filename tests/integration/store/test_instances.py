@@ -32,6 +32,7 @@ def _inst(iid: str, account: str = ACCT, **kw: object) -> InstanceRecord:
     return InstanceRecord(
         instance_id=iid,
         account_id=account,
+        profile_name="web",
         profile_id="AIPAEXAMPLE0000000001",
         region="us-east-1",
         state="enabled",

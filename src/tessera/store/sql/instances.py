@@ -25,6 +25,7 @@ class SqlInstances(SqlEngine):
         return InstanceRecord(
             instance_id=row.instance_id,
             account_id=row.account_id,
+            profile_name=row.profile_name,
             profile_id=row.profile_id,
             region=row.region,
             state=row.state,
@@ -43,6 +44,7 @@ class SqlInstances(SqlEngine):
                     insert(s.instances).values(
                         instance_id=instance.instance_id,
                         account_id=instance.account_id,
+                        profile_name=instance.profile_name,
                         profile_id=instance.profile_id,
                         name=instance.name,
                         private_ipv4=instance.private_ipv4,

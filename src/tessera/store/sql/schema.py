@@ -519,7 +519,8 @@ instances = Table(
     metadata,
     Column("instance_id", String(19), primary_key=True),  # i- + 17 hex
     Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
-    Column("profile_id", String(32), nullable=False),  # AIPA…
+    Column("profile_name", String(128), nullable=False),
+    Column("profile_id", String(32), nullable=False),  # AIPA…: the binding
     Column("name", String(128), nullable=True),
     Column("private_ipv4", String(15), nullable=True),
     Column("network", String(64), nullable=True),
