@@ -33,6 +33,7 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
+    from tessera.instances import ops as instance_ops  # noqa: F401
     from tessera.rolesanywhere import (  # noqa: F401
         ops_anchors,
         ops_crls,

@@ -512,6 +512,8 @@ UploadServerCertificateMembers = Literal[
 ]
 #: iam UploadSigningCertificate
 UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
+#: rolesanywhere CreateInstanceSession
+CreateInstanceSessionMembers = Literal["durationSeconds"]
 #: rolesanywhere CreateProfile
 CreateProfileMembers = Literal[
     "acceptRoleSessionName",
@@ -575,6 +577,8 @@ GetSubjectMembers = Literal["subjectId"]
 GetTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere ImportCrl
 ImportCrlMembers = Literal["aliasName", "crlData", "enabled", "name", "tags", "trustAnchorArn"]
+#: rolesanywhere JoinInstance
+JoinInstanceMembers = Literal["csr", "joinToken"]
 #: rolesanywhere ListCrls
 ListCrlsMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere ListProfiles
@@ -589,6 +593,8 @@ ListTrustAnchorsMembers = Literal["nextToken", "pageSize"]
 PutAttributeMappingMembers = Literal["certificateField", "mappingRules", "profileId"]
 #: rolesanywhere PutNotificationSettings
 PutNotificationSettingsMembers = Literal["notificationSettings", "trustAnchorId"]
+#: rolesanywhere RenewInstanceCertificate
+RenewInstanceCertificateMembers = Literal["csr"]
 #: rolesanywhere ResetNotificationSettings
 ResetNotificationSettingsMembers = Literal["notificationSettingKeys", "trustAnchorId"]
 #: rolesanywhere TagResource
