@@ -50,6 +50,12 @@ ALLOWED: Mapping[str, str] = {
     # documents that GetSessionToken cannot be restricted by IAM policy (it only
     # turns long-term credentials into a session with the same permissions).
     "sts:GetSessionToken": "AWS never authorises it (declared action=None)",
+    # Unsigned calls that authenticate themselves with an X.509 signature (or, for
+    # JoinInstance, a one-time join token); the role's trust policy decides.
+    "rolesanywhere:CreateSession": "X.509-signed; the role's trust policy decides",
+    "rolesanywhere:JoinInstance": "authenticated by its one-time join token",
+    "rolesanywhere:RenewInstanceCertificate": "signed by the instance certificate",
+    "rolesanywhere:CreateInstanceSession": "X.509-signed; the role's trust policy decides",
 }
 
 #: Operations whose sample input cannot be generated from the model alone.
@@ -215,5 +221,12 @@ def test_the_allow_list_names_declared_operations() -> None:
 
 def test_unsigned_operations_are_the_federation_calls_and_never_inline() -> None:
     unsigned = {o.name for o in DECLARED if not o.signed}
-    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
+    assert unsigned == {
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoleWithSAML",
+        "CreateSession",
+        "JoinInstance",
+        "RenewInstanceCertificate",
+        "CreateInstanceSession",
+    }
     assert not any(o.inline for o in DECLARED if not o.signed or o.service == "iam")

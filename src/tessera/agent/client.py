@@ -31,6 +31,7 @@ __all__ = [
     "SessionClient",
     "SessionParams",
     "default_endpoint",
+    "parse_credential_set",
     "parse_timestamp",
     "resolve_region",
 ]
@@ -190,20 +191,29 @@ class SessionClient:
         return self._parse_success(data)
 
     def _parse_success(self, data: bytes) -> RoleCredentials:
-        # never echo the body: it holds the secret
-        try:
-            doc = json.loads(data)
-            entry = doc["credentialSet"][0]
-            creds = entry["credentials"]
-            access_key_id = creds["accessKeyId"]
-            secret = creds["secretAccessKey"]
-            token = creds["sessionToken"]
-            expiration = parse_timestamp(creds["expiration"])
-            role_arn = entry.get("roleArn") or self._params.role_arn
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise AgentError("CreateSession answered without usable credentials") from None
-        if not all(isinstance(v, str) and v for v in (access_key_id, secret, token, role_arn)):
-            raise AgentError("CreateSession answered without usable credentials")
-        if expiration <= self._clock.now():
-            raise AgentError("CreateSession answered with credentials that already expired")
-        return RoleCredentials(access_key_id, Secret(secret), Secret(token), expiration, role_arn)
+        return parse_credential_set(data, "CreateSession", self._params.role_arn, self._clock)
+
+
+def parse_credential_set(
+    data: bytes, what: str, default_role_arn: str | None, clock: Clock
+) -> RoleCredentials:
+    """The credentials in a CreateSession-shaped answer
+    (``credentialSet[0].credentials``); never echoes the body (it holds the secret)."""
+    try:
+        doc = json.loads(data)
+        entry = doc["credentialSet"][0]
+        creds = entry["credentials"]
+        access_key_id = creds["accessKeyId"]
+        secret = creds["secretAccessKey"]
+        token = creds["sessionToken"]
+        expiration = parse_timestamp(creds["expiration"])
+        role_arn = entry.get("roleArn") or default_role_arn
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise AgentError(f"{what} answered without usable credentials") from None
+    if not all(isinstance(v, str) and v for v in (access_key_id, secret, token)) or not (
+        isinstance(role_arn, str) and role_arn
+    ):
+        raise AgentError(f"{what} answered without usable credentials")
+    if expiration <= clock.now():
+        raise AgentError(f"{what} answered with credentials that already expired")
+    return RoleCredentials(access_key_id, Secret(secret), Secret(token), expiration, role_arn)

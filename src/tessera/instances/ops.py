@@ -157,6 +157,7 @@ def join_instance(ctx: OperationContext, params: Params[JoinInstanceMembers]) ->
         "availabilityZone": model.availability_zone(inst.region),
         "instanceArn": model.instance_arn(inst.region, inst.account_id, inst.instance_id),
         "instanceProfileId": inst.profile_id,
+        "created": _iso(inst.created_at),
         **issued,
     }
     if profile is not None:
