@@ -11,6 +11,8 @@ Tessera restart; certificate renewal at half-life with shifted clocks."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 import signal
@@ -32,7 +34,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tessera.agent.errors import AgentError
-from tessera.agent.instance import InstanceAgent
+from tessera.agent.instance import InstanceAgent, join
+from tessera.cli.main import main
 from tests.e2e.server import TesseraServer, free_port, tessera_cmd
 
 pytestmark = pytest.mark.e2e
@@ -91,9 +94,16 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _create_instance(srv: TesseraServer, env: dict[str, str], account: str, *more: str) -> Any:
-    out = _run(
-        env,
+def _cli(*args: str) -> tuple[int, str, str]:
+    """``tessera …`` in this process (the same code, without a Python start-up)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _create_instance(srv: TesseraServer, account: str, *more: str) -> Any:
+    rc, out, err = _cli(
         "instance",
         "create",
         "--data-dir",
@@ -105,11 +115,11 @@ def _create_instance(srv: TesseraServer, env: dict[str, str], account: str, *mor
         "--json",
         *more,
     )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    assert rc == 0, err
+    return json.loads(out)
 
 
-def _join(env: dict[str, str], srv: TesseraServer, token: str, state: Path, *more: str) -> Any:
+def _join_cmd(env: dict[str, str], srv: TesseraServer, token: str, state: Path, *more: str) -> Any:
     return _run(
         env,
         "agent",
@@ -189,7 +199,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         iam.add_role_to_instance_profile(InstanceProfileName=PROFILE, RoleName=ROLE)
         env = _scrubbed_env(tmp)
         created = _create_instance(
-            srv, env, root.account_id, "--private-ipv4", IP, "--network", NETWORK, "--name", "web-1"
+            srv, root.account_id, "--private-ipv4", IP, "--network", NETWORK, "--name", "web-1"
         )
         assert set(created) == {"instance_id", "join_token", "join_token_expires", "ca_fingerprint"}
         iid = created["instance_id"]
@@ -199,7 +209,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             PolicyDocument=_policy(f"arn:aws:ec2:us-east-1:{root.account_id}:instance/{iid}"),
         )
         state = tmp / "state"
-        joined = _join(
+        joined = _join_cmd(
             env, srv, created["join_token"], state, "--ca-fingerprint", created["ca_fingerprint"]
         )
         assert joined.returncode == 0, joined.stderr
@@ -325,43 +335,39 @@ def test_instance_metadata_paths(world: World) -> None:
         assert _imds_get(world, missing, token).status_code == 404
 
 
+def _join(world: World, token: str, name: str, **kw: Any) -> Any:
+    return join(world.srv.endpoint, token, world.tmp / name, clock=_Clock(), **kw)
+
+
 def test_join_token_replay_is_refused(world: World) -> None:
-    env = _scrubbed_env(world.tmp)
-    created = _create_instance(world.srv, env, world.account)
-    first = _join(env, world.srv, created["join_token"], world.tmp / "replay-1")
-    assert first.returncode == 0, first.stderr
-    again = _join(env, world.srv, created["join_token"], world.tmp / "replay-2")
-    assert again.returncode == 1
-    assert "already used" in again.stderr
-    assert created["join_token"] not in again.stderr
+    created = _create_instance(world.srv, world.account)
+    assert _join(world, created["join_token"], "replay-1").instance_id == created["instance_id"]
+    with pytest.raises(AgentError, match="already used") as info:
+        _join(world, created["join_token"], "replay-2")
+    assert created["join_token"] not in info.value.reason
 
 
 def test_wrong_ca_fingerprint_saves_nothing(world: World) -> None:
-    env = _scrubbed_env(world.tmp)
-    created = _create_instance(world.srv, env, world.account)
-    state = world.tmp / "wrong-fp"
-    out = _join(
-        env, world.srv, created["join_token"], state, "--ca-fingerprint", "sha256:" + "0" * 64
-    )
-    assert out.returncode == 1 and "fingerprint" in out.stderr
-    assert not (state / "cert.pem").exists() and not (state / "key.pem").exists()
+    created = _create_instance(world.srv, world.account)
+    with pytest.raises(AgentError, match="fingerprint"):
+        _join(world, created["join_token"], "wrong-fp", ca_fingerprint="sha256:" + "0" * 64)
+    assert not (world.tmp / "wrong-fp" / "cert.pem").exists()
+    assert not (world.tmp / "wrong-fp" / "key.pem").exists()
 
 
-def test_disabled_instance_is_refused(world: World) -> None:
-    env = _scrubbed_env(world.tmp)
-    created = _create_instance(world.srv, env, world.account)
-    state = world.tmp / "disabled"
-    assert _join(env, world.srv, created["join_token"], state).returncode == 0
-    agent = InstanceAgent(state, clock=_Clock())
+def test_disabled_and_deleted_instances_are_refused(world: World) -> None:
+    created = _create_instance(world.srv, world.account)
+    _join(world, created["join_token"], "disabled")
+    agent = InstanceAgent(world.tmp / "disabled", clock=_Clock())
     assert agent.create_session().role_arn.endswith(f":role/{ROLE}")
     data = ["--data-dir", str(world.srv.data_dir), "--json"]
-    out = _run(env, "instance", "disable", created["instance_id"], *data)
-    assert out.returncode == 0 and json.loads(out.stdout)["state"] == "disabled"
+    rc, out, _ = _cli("instance", "disable", created["instance_id"], *data)
+    assert rc == 0 and json.loads(out)["state"] == "disabled"
     with pytest.raises(AgentError, match="disabled"):
         agent.create_session()
     with pytest.raises(AgentError, match="disabled"):
         agent.renew()
-    assert _run(env, "instance", "delete", created["instance_id"], *data).returncode == 0
+    assert _cli("instance", "delete", created["instance_id"], *data)[0] == 0
     with pytest.raises(AgentError, match="not a current instance certificate"):
         agent.create_session()
 
@@ -377,8 +383,7 @@ class _Clock:
 def test_agent_serves_across_a_restart_and_expired_token_is_refused(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = _scrubbed_env(world.tmp)
-    created = _create_instance(world.srv, env, world.account, "--ttl", "60")
+    created = _create_instance(world.srv, world.account, "--ttl", "60")
     world.srv.stop()
     token = httpx.put(
         world.imds + "latest/api/token",
@@ -391,8 +396,8 @@ def test_agent_serves_across_a_restart_and_expired_token_is_refused(
     session = _imds_session(world, monkeypatch)
     sts = session.client("sts", endpoint_url=world.srv.endpoint, region_name="us-east-1")
     assert sts.get_caller_identity()["Arn"].endswith(f"/{world.instance_id}")
-    out = _join(env, world.srv, created["join_token"], world.tmp / "expired")
-    assert out.returncode == 1 and "expired" in out.stderr
+    with pytest.raises(AgentError, match="expired"):
+        _join(world, created["join_token"], "expired")
 
 
 def test_certificate_renewal_at_half_life(world: World) -> None:
