@@ -34,6 +34,7 @@ def all_operations() -> tuple[Operation, ...]:
         unsupported,
     )
     from tessera.instances import ops as instance_ops  # noqa: F401
+    from tessera.instances import ops_admin as instance_admin_ops  # noqa: F401
     from tessera.rolesanywhere import (  # noqa: F401
         ops_anchors,
         ops_crls,

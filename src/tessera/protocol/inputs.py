@@ -512,6 +512,14 @@ UploadServerCertificateMembers = Literal[
 ]
 #: iam UploadSigningCertificate
 UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
+#: rolesanywhere CreateInstance
+CreateInstanceMembers = Literal[
+    "instanceProfileName",
+    "joinTokenTtlSeconds",
+    "name",
+    "network",
+    "privateIpv4",
+]
 #: rolesanywhere CreateInstanceSession
 CreateInstanceSessionMembers = Literal["durationSeconds"]
 #: rolesanywhere CreateProfile
@@ -551,24 +559,32 @@ CreateTrustAnchorMembers = Literal[
 DeleteAttributeMappingMembers = Literal["certificateField", "profileId", "specifiers"]
 #: rolesanywhere DeleteCrl
 DeleteCrlMembers = Literal["crlId"]
+#: rolesanywhere DeleteInstance
+DeleteInstanceMembers = Literal["instanceId"]
 #: rolesanywhere DeleteProfile
 DeleteProfileMembers = Literal["profileId"]
 #: rolesanywhere DeleteTrustAnchor
 DeleteTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere DisableCrl
 DisableCrlMembers = Literal["crlId"]
+#: rolesanywhere DisableInstance
+DisableInstanceMembers = Literal["instanceId"]
 #: rolesanywhere DisableProfile
 DisableProfileMembers = Literal["profileId"]
 #: rolesanywhere DisableTrustAnchor
 DisableTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere EnableCrl
 EnableCrlMembers = Literal["crlId"]
+#: rolesanywhere EnableInstance
+EnableInstanceMembers = Literal["instanceId"]
 #: rolesanywhere EnableProfile
 EnableProfileMembers = Literal["profileId"]
 #: rolesanywhere EnableTrustAnchor
 EnableTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere GetCrl
 GetCrlMembers = Literal["crlId"]
+#: rolesanywhere GetInstance
+GetInstanceMembers = Literal["instanceId"]
 #: rolesanywhere GetProfile
 GetProfileMembers = Literal["profileId"]
 #: rolesanywhere GetSubject
@@ -581,6 +597,8 @@ ImportCrlMembers = Literal["aliasName", "crlData", "enabled", "name", "tags", "t
 JoinInstanceMembers = Literal["csr", "joinToken"]
 #: rolesanywhere ListCrls
 ListCrlsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListInstances
+ListInstancesMembers = Literal["maxResults", "nextToken"]
 #: rolesanywhere ListProfiles
 ListProfilesMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere ListSubjects

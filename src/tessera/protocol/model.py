@@ -141,8 +141,99 @@ _INSTANCE_OPERATIONS: Final[dict[str, Any]] = {
             },
             "input": {"shape": "TesseraCreateInstanceSessionRequest"},
         },
+        # the automation API (SigV4-signed, authorised by the policy engine)
+        "CreateInstance": {
+            "name": "CreateInstance",
+            "http": {"method": "POST", "requestUri": "/tessera/instances", "responseCode": 201},
+            "input": {"shape": "TesseraCreateInstanceRequest"},
+        },
+        "ListInstances": {
+            "name": "ListInstances",
+            "http": {"method": "GET", "requestUri": "/tessera/instances", "responseCode": 200},
+            "input": {"shape": "TesseraListInstancesRequest"},
+        },
+        "GetInstance": {
+            "name": "GetInstance",
+            "http": {
+                "method": "GET",
+                "requestUri": "/tessera/instances/{instanceId}",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "DisableInstance": {
+            "name": "DisableInstance",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/{instanceId}/disable",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "EnableInstance": {
+            "name": "EnableInstance",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/{instanceId}/enable",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "DeleteInstance": {
+            "name": "DeleteInstance",
+            "http": {
+                "method": "DELETE",
+                "requestUri": "/tessera/instances/{instanceId}",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
     },
     "shapes": {
+        "TesseraCreateInstanceRequest": {
+            "type": "structure",
+            "required": ["instanceProfileName"],
+            "members": {
+                "instanceProfileName": {"shape": "TesseraProfileName"},
+                "name": {"shape": "TesseraInstanceName"},
+                "privateIpv4": {"shape": "TesseraIpv4"},
+                "network": {"shape": "TesseraNetwork"},
+                "joinTokenTtlSeconds": {"shape": "TesseraTokenTtl"},
+            },
+        },
+        "TesseraListInstancesRequest": {
+            "type": "structure",
+            "members": {
+                "nextToken": {
+                    "shape": "TesseraInstanceId",
+                    "location": "querystring",
+                    "locationName": "nextToken",
+                },
+                "maxResults": {
+                    "shape": "TesseraMaxResults",
+                    "location": "querystring",
+                    "locationName": "maxResults",
+                },
+            },
+        },
+        "TesseraInstanceIdRequest": {
+            "type": "structure",
+            "required": ["instanceId"],
+            "members": {
+                "instanceId": {
+                    "shape": "TesseraInstanceId",
+                    "location": "uri",
+                    "locationName": "instanceId",
+                }
+            },
+        },
+        "TesseraProfileName": {"type": "string", "min": 1, "max": 128},
+        "TesseraInstanceName": {"type": "string", "min": 1, "max": 128},
+        "TesseraIpv4": {"type": "string", "min": 7, "max": 15},
+        "TesseraNetwork": {"type": "string", "min": 1, "max": 64},
+        "TesseraTokenTtl": {"type": "integer", "min": 60, "max": 604800},
+        "TesseraInstanceId": {"type": "string", "min": 19, "max": 19},
+        "TesseraMaxResults": {"type": "integer", "min": 1, "max": 1000},
         "TesseraJoinInstanceRequest": {
             "type": "structure",
             "required": ["joinToken", "csr"],
