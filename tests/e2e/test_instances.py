@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from tessera.agent.errors import AgentError
 from tessera.agent.instance import InstanceAgent, join
 from tessera.cli.main import main
-from tests.e2e.server import TesseraServer, free_port, tessera_cmd
+from tests.e2e.server import Creds, TesseraServer, free_port, tessera_cmd
 
 pytestmark = pytest.mark.e2e
 
@@ -370,6 +370,75 @@ def test_disabled_and_deleted_instances_are_refused(world: World) -> None:
     assert _cli("instance", "delete", created["instance_id"], *data)[0] == 0
     with pytest.raises(AgentError, match="not a current instance certificate"):
         agent.create_session()
+
+
+def _api(world: World, method: str, path: str, creds: Any, doc: Any = None) -> httpx.Response:
+    """A SigV4-signed call of the automation API (botocore's signer)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = b"" if doc is None else json.dumps(doc).encode()
+    request = AWSRequest(
+        method=method,
+        url=world.srv.endpoint + path,
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    SigV4Auth(
+        Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
+        "rolesanywhere",
+        "us-east-1",
+    ).add_auth(request)
+    return httpx.request(
+        method, world.srv.endpoint + path, content=body, headers=dict(request.headers), timeout=10
+    )
+
+
+def test_automation_api_is_authorised_by_the_policy_engine(world: World) -> None:
+    root = world.srv.root
+    assert root is not None
+    made = _api(world, "POST", "/tessera/instances", root, {"instanceProfileName": PROFILE})
+    assert made.status_code == 201, made.text
+    created = made.json()
+    assert set(created) == {"instanceId", "joinToken", "joinTokenExpires", "caFingerprint"}
+    iid = created["instanceId"]
+    got = _api(world, "GET", f"/tessera/instances/{iid}", root).json()["instance"]
+    assert got["instanceProfileName"] == PROFILE and got["state"] == "enabled"
+    listed = _api(world, "GET", "/tessera/instances?maxResults=1000", root).json()["instances"]
+    assert iid in [i["instanceId"] for i in listed]
+    stopped = _api(world, "POST", f"/tessera/instances/{iid}/disable", root).json()
+    assert stopped["instance"]["state"] == "disabled"
+    started = _api(world, "POST", f"/tessera/instances/{iid}/enable", root).json()
+    assert started["instance"]["state"] == "enabled"
+    # a user allowed ec2:RunInstances but not iam:PassRole on the profile's role
+    iam = world.srv.client("iam", root)
+    iam.create_user(UserName="ops")
+    iam.put_user_policy(
+        UserName="ops",
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ec2:RunInstances", "ec2:DescribeInstances"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="ops")["AccessKey"]
+    ops = Creds(root.account_id, key["AccessKeyId"], key["SecretAccessKey"])
+    denied = _api(world, "POST", "/tessera/instances", ops, {"instanceProfileName": PROFILE})
+    assert denied.status_code == 403 and "iam:PassRole" in denied.text
+    assert _api(world, "GET", f"/tessera/instances/{iid}", ops).status_code == 200
+    gone = _api(world, "DELETE", f"/tessera/instances/{iid}", ops)
+    assert gone.status_code == 403 and "ec2:TerminateInstances" in gone.text
+    assert _api(world, "DELETE", f"/tessera/instances/{iid}", root).json()["deleted"] is True
+    assert _api(world, "GET", f"/tessera/instances/{iid}", root).status_code == 404
 
 
 class _Clock:

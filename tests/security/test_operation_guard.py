@@ -71,6 +71,11 @@ EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
         "Audience": ["https://rp.example.com"],
         "SigningAlgorithm": "RS256",
     },
+    # instance ids are i- and 17 hex digits (checked before authorising)
+    **{
+        f"rolesanywhere:{name}Instance": {"instanceId": "i-0123456789abcdef0"}
+        for name in ("Get", "Disable", "Enable", "Delete")
+    },
     # the model's EntityPath pattern has no generated sample
     "iam:GenerateOrganizationsAccessReport": {"EntityPath": "o-a1b2c3d4e5/r-ab12"},
 }
