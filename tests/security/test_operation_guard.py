@@ -51,10 +51,12 @@ ALLOWED: Mapping[str, str] = {
     # documents that GetSessionToken cannot be restricted by IAM policy (it only
     # turns long-term credentials into a session with the same permissions).
     "sts:GetSessionToken": "AWS never authorises it (declared action=None)",
-    # Roles Anywhere's CreateSession is signed with an X.509 certificate, not AWS
-    # credentials: the trust anchor, profile and role trust policy decide (its
-    # refusals are tested in tests/security/test_rolesanywhere_session.py)
-    "rolesanywhere:CreateSession": "unsigned (X.509-signed) call (declared action=None)",
+    # Unsigned calls that authenticate themselves with an X.509 signature (or, for
+    # JoinInstance, a one-time join token); the role's trust policy decides.
+    "rolesanywhere:CreateSession": "X.509-signed; the role's trust policy decides",
+    "rolesanywhere:JoinInstance": "authenticated by its one-time join token",
+    "rolesanywhere:RenewInstanceCertificate": "signed by the instance certificate",
+    "rolesanywhere:CreateInstanceSession": "X.509-signed; the role's trust policy decides",
 }
 
 #: Roles Anywhere ids and ARNs (UUID patterns the sample generator cannot satisfy)
@@ -84,6 +86,11 @@ EXTRA_PARAMS: Mapping[str, dict[str, Any]] = {
     "sts:GetWebIdentityToken": {
         "Audience": ["https://rp.example.com"],
         "SigningAlgorithm": "RS256",
+    },
+    # instance ids are i- and 17 hex digits (checked before authorising)
+    **{
+        f"rolesanywhere:{name}Instance": {"instanceId": "i-0123456789abcdef0"}
+        for name in ("Get", "Disable", "Enable", "Delete")
     },
     # the model's EntityPath pattern has no generated sample
     "iam:GenerateOrganizationsAccessReport": {"EntityPath": "o-a1b2c3d4e5/r-ab12"},
@@ -279,5 +286,12 @@ def test_the_allow_list_names_declared_operations() -> None:
 
 def test_unsigned_operations_are_the_federation_calls_and_never_inline() -> None:
     unsigned = {o.name for o in DECLARED if not o.signed}
-    assert unsigned == {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "CreateSession"}
+    assert unsigned == {
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoleWithSAML",
+        "CreateSession",
+        "JoinInstance",
+        "RenewInstanceCertificate",
+        "CreateInstanceSession",
+    }
     assert not any(o.inline for o in DECLARED if not o.signed or o.service == "iam")

@@ -6,27 +6,22 @@ string (as AWS's ``aws_signing_helper`` sends them) and, with ``durationSeconds`
 and the optional ``roleSessionName``, in the JSON body, so a server that reads
 either place finds them. The answer is ``201`` with ``credentialSet[0].credentials``.
 
-Every call has a total deadline (10 s by default, covering name resolution,
-connect, TLS, sending and reading): the exchange runs in a daemon thread and is
-abandoned when the deadline passes. Failures raise :class:`AgentError` with one
-line built from the status and the REST-JSON error (``__type`` / ``message``),
-never from a request header, the private key or a credential. No proxy is used.
+The exchange itself (deadline, TLS, no proxy, one-line errors that never echo a
+header, key or credential) is :mod:`tessera.agent.transport`'s.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import ssl
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from tessera.agent.errors import AgentError, one_line
 from tessera.agent.signer import X509Identity, sign_request
+from tessera.agent.transport import Transport
 from tessera.clock import Clock, SystemClock
 from tessera.sensitive import Secret
 
@@ -36,13 +31,12 @@ __all__ = [
     "SessionClient",
     "SessionParams",
     "default_endpoint",
+    "parse_credential_set",
     "parse_timestamp",
     "resolve_region",
 ]
 
 DEFAULT_TIMEOUT = 10.0
-#: the largest CreateSession answer we read
-MAX_RESPONSE_BYTES = 256 * 1024
 MIN_DURATION, MAX_DURATION = 900, 43_200
 
 _ARN_RE = re.compile(r"arn:[a-z0-9-]+:rolesanywhere:([a-z0-9-]+):\d{12}:(trust-anchor|profile)/\S+")
@@ -143,33 +137,12 @@ class SessionClient:
                 f"(got {params.duration_seconds})"
             )
         check_role_arn(params.role_arn)
-        url = urlsplit(params.endpoint)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise AgentError("--endpoint must be an http:// or https:// URL")
-        if url.username is not None or url.password is not None or url.query or url.fragment:
-            raise AgentError("--endpoint must not carry credentials, a query or a fragment")
-        try:
-            self._port = url.port
-        except ValueError:
-            raise AgentError("--endpoint has an invalid port") from None
+        self._transport = Transport(params.endpoint, ca_bundle=ca_bundle, timeout=timeout)
         self._identity = identity
         self._params = params
-        self._timeout = timeout
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._user_agent = user_agent
-        self._https = url.scheme == "https"
-        self._hostname = url.hostname
-        self._host_header = url.netloc
-        self._path = url.path.rstrip("/") + "/sessions"
-        self._context: ssl.SSLContext | None = None
-        if self._https:
-            from tessera.tls.client import client_ssl_context
-            from tessera.tls.errors import TlsConfigError
-
-            try:
-                self._context = client_ssl_context(ca_bundle)
-            except TlsConfigError as exc:
-                raise AgentError(str(exc)) from None
+        self._path = self._transport.base_path + "/sessions"
 
     @property
     def params(self) -> SessionParams:
@@ -203,7 +176,7 @@ class SessionClient:
         headers = sign_request(
             self._identity,
             method="POST",
-            host=self._host_header,
+            host=self._transport.host_header,
             path=self._path,
             query_string=query,
             body=body,
@@ -212,98 +185,35 @@ class SessionClient:
         )
         headers.append(("User-Agent", self._user_agent))
         headers.append(("Accept", "application/json"))
-        conn: http.client.HTTPConnection
-        if self._https:
-            conn = http.client.HTTPSConnection(
-                self._hostname, self._port, timeout=self._timeout, context=self._context
-            )
-        else:
-            conn = http.client.HTTPConnection(self._hostname, self._port, timeout=self._timeout)
-        outcome: list[tuple[int, str, bytes] | BaseException] = []
-
-        def exchange() -> None:
-            try:
-                conn.request("POST", f"{self._path}?{query}", body, dict(headers))
-                resp = conn.getresponse()
-                data = resp.read(MAX_RESPONSE_BYTES + 1)
-                error_type = resp.getheader("x-amzn-ErrorType", "") or ""
-                outcome.append((resp.status, error_type, data))
-            except BaseException as exc:  # reported by the caller
-                outcome.append(exc)
-
-        worker = threading.Thread(target=exchange, name="tessera-agent-create-session", daemon=True)
-        worker.start()
-        worker.join(self._timeout)
-        if worker.is_alive() or not outcome:
-            conn.close()
-            raise AgentError(
-                f"CreateSession at {self._params.endpoint}: no answer within {self._timeout:g} s"
-            )
-        conn.close()
-        result = outcome[0]
-        if isinstance(result, BaseException):
-            raise AgentError(_network_reason(self._params.endpoint, result, self._timeout))
-        status, error_type, data = result
-        if len(data) > MAX_RESPONSE_BYTES:
-            raise AgentError(f"CreateSession answer larger than {MAX_RESPONSE_BYTES} bytes")
-        if status not in (200, 201):
-            raise AgentError(_error_reason(status, error_type, data))
+        _, data = self._transport.exchange(
+            "CreateSession", "POST", f"{self._path}?{query}", body, headers
+        )
         return self._parse_success(data)
 
     def _parse_success(self, data: bytes) -> RoleCredentials:
-        # never echo the body: it holds the secret
-        try:
-            doc = json.loads(data)
-            entry = doc["credentialSet"][0]
-            creds = entry["credentials"]
-            access_key_id = creds["accessKeyId"]
-            secret = creds["secretAccessKey"]
-            token = creds["sessionToken"]
-            expiration = parse_timestamp(creds["expiration"])
-            role_arn = entry.get("roleArn") or self._params.role_arn
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise AgentError("CreateSession answered without usable credentials") from None
-        if not all(isinstance(v, str) and v for v in (access_key_id, secret, token, role_arn)):
-            raise AgentError("CreateSession answered without usable credentials")
-        if expiration <= self._clock.now():
-            raise AgentError("CreateSession answered with credentials that already expired")
-        return RoleCredentials(access_key_id, Secret(secret), Secret(token), expiration, role_arn)
+        return parse_credential_set(data, "CreateSession", self._params.role_arn, self._clock)
 
 
-def _network_reason(endpoint: str, exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = exc.verify_message or exc.reason or "verification failed"
-        return f"TLS certificate of {endpoint} not trusted: {detail} (see --ca-bundle)"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error talking to {endpoint}: {exc.reason or exc}"
-    if isinstance(exc, TimeoutError):
-        return f"CreateSession at {endpoint}: no answer within {timeout:g} s"
-    if isinstance(exc, OSError):
-        return f"cannot reach {endpoint}: {exc.strerror or exc}"
-    if isinstance(exc, http.client.HTTPException):
-        return f"bad HTTP answer from {endpoint}: {type(exc).__name__}"
-    return f"CreateSession at {endpoint} failed: {type(exc).__name__}"
-
-
-def _error_reason(status: int, error_type: str, data: bytes) -> str:
-    code = error_type
-    message = ""
+def parse_credential_set(
+    data: bytes, what: str, default_role_arn: str | None, clock: Clock
+) -> RoleCredentials:
+    """The credentials in a CreateSession-shaped answer
+    (``credentialSet[0].credentials``); never echoes the body (it holds the secret)."""
     try:
         doc = json.loads(data)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        raw_type = doc.get("__type") or doc.get("code") or doc.get("Code")
-        if isinstance(raw_type, str) and raw_type:
-            code = raw_type
-        raw_message = doc.get("message") or doc.get("Message")
-        if isinstance(raw_message, str):
-            message = raw_message
-    # "aws.protocoltests#ValidationException:http://…" -> "ValidationException"
-    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
-    reason = f"CreateSession failed: HTTP {status}"
-    if code:
-        reason += f" {code}"
-    if message:
-        reason += f": {message}"
-    return one_line(reason)
+        entry = doc["credentialSet"][0]
+        creds = entry["credentials"]
+        access_key_id = creds["accessKeyId"]
+        secret = creds["secretAccessKey"]
+        token = creds["sessionToken"]
+        expiration = parse_timestamp(creds["expiration"])
+        role_arn = entry.get("roleArn") or default_role_arn
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise AgentError(f"{what} answered without usable credentials") from None
+    if not all(isinstance(v, str) and v for v in (access_key_id, secret, token)) or not (
+        isinstance(role_arn, str) and role_arn
+    ):
+        raise AgentError(f"{what} answered without usable credentials")
+    if expiration <= clock.now():
+        raise AgentError(f"{what} answered with credentials that already expired")
+    return RoleCredentials(access_key_id, Secret(secret), Secret(token), expiration, role_arn)

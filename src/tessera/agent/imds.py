@@ -16,6 +16,9 @@ Rules copied from EC2 (docs/.. ``workload-identity.md`` §1):
   ``…/iam/security-credentials/<role>`` answers EC2's JSON document; the
   ``security-credentials-extended`` paths newer SDKs try first add ``AccountId``;
   anything else is 404; other methods 405; everything is ``text/plain``;
+* an instance's agent (``agent.instance``) adds its metadata paths (instance id,
+  local IPv4, placement, ``iam/info``, the identity document) and serves the role
+  of the credentials it holds;
 * without credentials to serve (CreateSession failing and the old ones expired)
   the credentials path answers 503, EC2's "try again".
 """
@@ -26,7 +29,7 @@ import hashlib
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from tessera.agent.cache import CredentialCache
@@ -100,13 +103,29 @@ class TokenStore:
 
 
 class ImdsEndpoint:
-    """Answers IMDSv2 requests from ``cache`` for one role."""
+    """Answers IMDSv2 requests from ``cache`` for one role: ``role_arn``, or (None)
+    the role of the credentials being served (an instance profile's role can
+    change). ``metadata`` answers the other paths an instance has (``None``: 404)."""
 
-    def __init__(self, cache: CredentialCache, role_arn: str, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        cache: CredentialCache,
+        role_arn: str | None,
+        *,
+        clock: Clock,
+        metadata: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._cache = cache
-        self._role = role_name(role_arn)
+        self._fixed_role = role_name(role_arn) if role_arn is not None else None
         self._clock = clock
+        self._metadata = metadata
         self.tokens = TokenStore(clock)
+
+    def _role(self) -> str | None:
+        if self._fixed_role is not None:
+            return self._fixed_role
+        served = self._cache.current()
+        return None if served is None else role_name(served[0].role_arn)
 
     def handle(self, method: str, path: str, headers: Mapping[str, list[str]]) -> Response:
         path = path.split("?", 1)[0]
@@ -122,10 +141,19 @@ class ImdsEndpoint:
             return text(401, "Unauthorized")
         ttl = ((TTL_HEADER, str(left)),)
         for prefix, extended in ((CREDS_PREFIX, False), (EXTENDED_PREFIX, True)):
-            if path in (prefix, prefix + "/"):
-                return Response(200, self._role.encode(), headers=ttl)
-            if path in (f"{prefix}/{self._role}", f"{prefix}/{self._role}/"):
-                return self._credentials(extended, ttl)
+            if path == prefix or path.startswith(prefix + "/"):
+                role = self._role()
+                if role is None:
+                    return text(503, "Service Unavailable")
+                if path in (prefix, prefix + "/"):
+                    return Response(200, role.encode(), headers=ttl)
+                if path in (f"{prefix}/{role}", f"{prefix}/{role}/"):
+                    return self._credentials(extended, ttl)
+                return text(404, "Not Found")
+        if self._metadata is not None:
+            body = self._metadata(path)
+            if body is not None:
+                return Response(200, body.encode(), headers=ttl)
         return text(404, "Not Found")
 
     def _put_token(self, headers: Mapping[str, list[str]]) -> Response:

@@ -33,6 +33,8 @@ def all_operations() -> tuple[Operation, ...]:
         simulate,
         unsupported,
     )
+    from tessera.instances import ops as instance_ops  # noqa: F401
+    from tessera.instances import ops_admin as instance_admin_ops  # noqa: F401
     from tessera.organizations import (  # noqa: F401
         ops_admin,
         ops_organization,

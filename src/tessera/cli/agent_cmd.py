@@ -4,6 +4,10 @@ Anywhere's CreateSession) for SDKs that know nothing of certificates.
 * ``tessera agent credential-process …`` prints one ``credential_process`` JSON
   object (for ``credential_process = …`` in ``~/.aws/config``); on failure it
   exits 1 with one line on stderr, within ``PROCESS_TIMEOUT`` seconds;
+* ``tessera agent join --endpoint URL --token T --state-dir DIR`` enrols this
+  machine as a Tessera instance (#16); ``tessera agent serve --state-dir DIR``
+  then serves the instance's IMDSv2 view (its instance profile role's
+  credentials and its metadata), renewing the instance certificate at half-life;
 * ``tessera agent serve …`` serves the credentials on 127.0.0.1: an
   IMDSv2-compatible endpoint (``--port``, default 9911) and, with
   ``--container-port`` and ``--container-token-file``, the container-credentials
@@ -76,13 +80,13 @@ def _duration(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
 
 
-def _add_credential_args(p: argparse.ArgumentParser) -> None:
+def _add_credential_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument(
-        "--certificate", required=True, type=Path, metavar="CERT.pem", help="leaf certificate"
+        "--certificate", required=required, type=Path, metavar="CERT.pem", help="leaf certificate"
     )
     p.add_argument(
         "--private-key",
-        required=True,
+        required=required,
         type=Path,
         metavar="KEY.pem",
         help="its private key (PEM, RSA or EC, unencrypted; must not be readable by group or "
@@ -91,13 +95,13 @@ def _add_credential_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--intermediates", type=Path, metavar="PEM", help="intermediate CA certificates to send"
     )
-    p.add_argument("--trust-anchor-arn", required=True, metavar="ARN", help="the trust anchor")
-    p.add_argument("--profile-arn", required=True, metavar="ARN", help="the profile")
-    p.add_argument("--role-arn", required=True, metavar="ARN", help="the role to assume")
+    p.add_argument("--trust-anchor-arn", required=required, metavar="ARN", help="the trust anchor")
+    p.add_argument("--profile-arn", required=required, metavar="ARN", help="the profile")
+    p.add_argument("--role-arn", required=required, metavar="ARN", help="the role to assume")
     p.add_argument(
         "--session-duration",
         type=_duration,
-        default=3600,
+        default=None if not required else 3600,
         metavar="SECONDS",
         help="session duration, 900-43200 (default 3600)",
     )
@@ -159,7 +163,15 @@ def register(subparsers: Any) -> None:
         "and optionally the container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI="
         "http://127.0.0.1:P/v1/credentials with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).",
     )
-    _add_credential_args(p_serve)
+    _add_credential_args(p_serve, required=False)
+    p_serve.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="serve the enrolled instance of DIR (see 'tessera agent join'): its instance "
+        "profile role's credentials and its instance metadata, instead of a Roles Anywhere "
+        "profile",
+    )
     p_serve.add_argument(
         "--port",
         type=_port,
@@ -183,15 +195,58 @@ def register(subparsers: Any) -> None:
     )
     p_serve.set_defaults(func=cmd_serve)
 
+    p_join = sub.add_parser(
+        "join",
+        help="enrol this machine as a Tessera instance with a one-time join token",
+        description="Make a key here (never sent), send a CSR with the join token from "
+        "'tessera instance create' and keep the instance certificate in --state-dir "
+        "(0700; key.pem 0600). Then run 'tessera agent serve --state-dir DIR'.",
+    )
+    p_join.add_argument(
+        "--endpoint", required=True, metavar="URL", help="the Tessera server's base URL"
+    )
+    p_join.add_argument("--token", required=True, metavar="T", help="the join token")
+    p_join.add_argument(
+        "--state-dir", required=True, type=Path, metavar="DIR", help="where to keep the identity"
+    )
+    p_join.add_argument(
+        "--ca-fingerprint",
+        metavar="sha256:…",
+        help="the instance CA fingerprint 'tessera instance create' printed (checked)",
+    )
+    p_join.add_argument(
+        "--ca-bundle", type=Path, metavar="PEM", help="extra CA certificates trusted for HTTPS"
+    )
+    p_join.add_argument("--json", action="store_true", help="print one JSON object")
+    p_join.set_defaults(func=cmd_join)
+
 
 def _fail(command: str, reason: str) -> int:
     print(f"{command}: {reason}", file=sys.stderr)
     return 1
 
 
+_RA_FLAGS = (
+    ("certificate", "--certificate"),
+    ("private_key", "--private-key"),
+    ("trust_anchor_arn", "--trust-anchor-arn"),
+    ("profile_arn", "--profile-arn"),
+    ("role_arn", "--role-arn"),
+)
+_RA_ONLY = (
+    *_RA_FLAGS,
+    ("intermediates", "--intermediates"),
+    ("session_duration", "--session-duration"),
+    ("role_session_name", "--role-session-name"),
+    ("region", "--region"),
+)
+
+
 def _make_fetch(args: argparse.Namespace, *, timeout: float) -> Any:
     """A function that loads the identity (again: certificates get renewed on
     disk) and calls CreateSession; validates the arguments once first."""
+    if getattr(args, "session_duration", None) is None:
+        args.session_duration = 3600
     from tessera.agent.client import SessionClient, SessionParams, default_endpoint, resolve_region
     from tessera.agent.signer import load_identity
 
@@ -266,10 +321,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tessera.agent.container import ContainerEndpoint, check_token_file
     from tessera.agent.httpd import LoopbackServer
     from tessera.agent.imds import ImdsEndpoint, role_name
-    from tessera.clock import SystemClock
 
     command = "tessera agent serve"
     _configure_logging(args.debug)
+    if args.state_dir is not None:
+        given = [flag for attr, flag in _RA_ONLY if getattr(args, attr) is not None]
+        if given:
+            return _fail(command, f"{', '.join(given)} cannot be used with --state-dir")
+    else:
+        missing = [flag for attr, flag in _RA_FLAGS if getattr(args, attr) is None]
+        if missing:
+            return _fail(command, f"{', '.join(missing)} required (or --state-dir)")
     if (args.container_port is None) != (args.container_token_file is None):
         return _fail(command, "--container-port and --container-token-file go together")
     if args.container_port is not None and args.container_port == args.port:
@@ -277,18 +339,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         if args.container_token_file is not None:
             check_token_file(args.container_token_file)
-        fetch = _make_fetch(args, timeout=PROCESS_TIMEOUT)
+        clock = _clock()
+        instance = None
+        if args.state_dir is not None:
+            from tessera.agent.instance import InstanceAgent, InstanceMetadata
+
+            instance = InstanceAgent(
+                args.state_dir,
+                clock=clock,
+                endpoint=args.endpoint,
+                ca_bundle=args.ca_bundle,
+                timeout=PROCESS_TIMEOUT,
+            )
+            instance.renew_if_due()
+            fetch = instance.create_session
+        else:
+            fetch = _make_fetch(args, timeout=PROCESS_TIMEOUT)
     except AgentError as exc:
         return _fail(command, exc.reason)
 
-    clock = SystemClock()
     cache = CredentialCache(fetch, clock=clock)
     cache.run_once()  # pre-fetch: the first SDK request must not wait for CreateSession
     servers: list[LoopbackServer] = []
+    metadata = None
+    if instance is not None:
+
+        def obtained() -> Any:
+            served = cache.current()
+            return None if served is None else served[1]
+
+        metadata = InstanceMetadata(instance.state, lambda: instance.profile, obtained)
     try:
         servers.append(
             LoopbackServer(
-                ImdsEndpoint(cache, args.role_arn, clock=clock), args.port, hop_limit=args.hop_limit
+                ImdsEndpoint(cache, args.role_arn, clock=clock, metadata=metadata),
+                args.port,
+                hop_limit=args.hop_limit,
             )
         )
         if args.container_port is not None:
@@ -313,11 +399,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for server in servers:
         server.start()
     cache.start()
-    log.info(
-        "IMDS endpoint http://127.0.0.1:%d/ serving role %s",
-        servers[0].port,
-        role_name(args.role_arn),
-    )
+    if instance is not None:
+        instance.start()
+        log.info(
+            "IMDS endpoint http://127.0.0.1:%d/ serving instance %s",
+            servers[0].port,
+            instance.state.instance_id,
+        )
+    else:
+        log.info(
+            "IMDS endpoint http://127.0.0.1:%d/ serving role %s",
+            servers[0].port,
+            role_name(args.role_arn),
+        )
     if len(servers) > 1:
         log.info("container endpoint http://127.0.0.1:%d/v1/credentials", servers[1].port)
     try:
@@ -328,6 +422,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for server in servers:
             server.stop()
         cache.stop()
+        if instance is not None:
+            instance.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    return 0
+
+
+def _clock() -> Any:
+    """The system clock, or (tests only) one shifted by ``TESSERA_AGENT_INSECURE_CLOCK_OFFSET``
+    seconds, so certificate renewal at half-life can be exercised without waiting."""
+    from tessera.clock import SystemClock
+
+    raw = os.environ.get("TESSERA_AGENT_INSECURE_CLOCK_OFFSET")
+    if not raw:
+        return SystemClock()
+    from datetime import timedelta
+
+    try:
+        offset = timedelta(seconds=float(raw))
+    except ValueError:
+        raise AgentError("TESSERA_AGENT_INSECURE_CLOCK_OFFSET is not a number") from None
+    log.warning("INSECURE: the agent's clock is shifted by %s", offset)
+    base = SystemClock()
+
+    class _Shifted:
+        def now(self) -> Any:
+            return base.now() + offset
+
+    return _Shifted()
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    import json
+
+    from tessera.agent.instance import join
+
+    command = "tessera agent join"
+    try:
+        state = join(
+            args.endpoint,
+            args.token,
+            args.state_dir,
+            clock=_clock(),
+            ca_fingerprint=args.ca_fingerprint,
+            ca_bundle=args.ca_bundle,
+            timeout=PROCESS_TIMEOUT,
+        )
+    except AgentError as exc:
+        return _fail(command, exc.reason)
+    except OSError as exc:
+        return _fail(command, f"cannot write {args.state_dir}: {exc.strerror or exc}")
+    result = {
+        "instance_id": state.instance_id,
+        "instance_arn": state.instance_arn,
+        "ca_fingerprint": state.ca_fingerprint,
+        "state_dir": str(args.state_dir),
+    }
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(
+            f"enrolled {state.instance_id}; now run: tessera agent serve --state-dir "
+            f"{args.state_dir}"
+        )
     return 0

@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tessera.cli import agent_cmd
 
     agent_cmd.register(sub)
+    from tessera.cli import instance_cmd
+
+    instance_cmd.register(sub)
     _name_commands(parser, "tessera")
     return parser
 

@@ -666,6 +666,16 @@ UpdateOrganizationalUnitMembers = Literal["Name", "OrganizationalUnitId"]
 UpdatePolicyMembers = Literal["Content", "Description", "Name", "PolicyId"]
 #: organizations UpdateResponsibilityTransfer
 UpdateResponsibilityTransferMembers = Literal["Id", "Name"]
+#: rolesanywhere CreateInstance
+CreateInstanceMembers = Literal[
+    "instanceProfileName",
+    "joinTokenTtlSeconds",
+    "name",
+    "network",
+    "privateIpv4",
+]
+#: rolesanywhere CreateInstanceSession
+CreateInstanceSessionMembers = Literal["durationSeconds"]
 #: rolesanywhere CreateProfile
 CreateProfileMembers = Literal[
     "acceptRoleSessionName",
@@ -703,24 +713,32 @@ CreateTrustAnchorMembers = Literal[
 DeleteAttributeMappingMembers = Literal["certificateField", "profileId", "specifiers"]
 #: rolesanywhere DeleteCrl
 DeleteCrlMembers = Literal["crlId"]
+#: rolesanywhere DeleteInstance
+DeleteInstanceMembers = Literal["instanceId"]
 #: rolesanywhere DeleteProfile
 DeleteProfileMembers = Literal["profileId"]
 #: rolesanywhere DeleteTrustAnchor
 DeleteTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere DisableCrl
 DisableCrlMembers = Literal["crlId"]
+#: rolesanywhere DisableInstance
+DisableInstanceMembers = Literal["instanceId"]
 #: rolesanywhere DisableProfile
 DisableProfileMembers = Literal["profileId"]
 #: rolesanywhere DisableTrustAnchor
 DisableTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere EnableCrl
 EnableCrlMembers = Literal["crlId"]
+#: rolesanywhere EnableInstance
+EnableInstanceMembers = Literal["instanceId"]
 #: rolesanywhere EnableProfile
 EnableProfileMembers = Literal["profileId"]
 #: rolesanywhere EnableTrustAnchor
 EnableTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere GetCrl
 GetCrlMembers = Literal["crlId"]
+#: rolesanywhere GetInstance
+GetInstanceMembers = Literal["instanceId"]
 #: rolesanywhere GetProfile
 GetProfileMembers = Literal["profileId"]
 #: rolesanywhere GetSubject
@@ -729,8 +747,12 @@ GetSubjectMembers = Literal["subjectId"]
 GetTrustAnchorMembers = Literal["trustAnchorId"]
 #: rolesanywhere ImportCrl
 ImportCrlMembers = Literal["aliasName", "crlData", "enabled", "name", "tags", "trustAnchorArn"]
+#: rolesanywhere JoinInstance
+JoinInstanceMembers = Literal["csr", "joinToken"]
 #: rolesanywhere ListCrls
 ListCrlsMembers = Literal["nextToken", "pageSize"]
+#: rolesanywhere ListInstances
+ListInstancesMembers = Literal["maxResults", "nextToken"]
 #: rolesanywhere ListProfiles
 ListProfilesMembers = Literal["nextToken", "pageSize"]
 #: rolesanywhere ListSubjects
@@ -743,6 +765,8 @@ ListTrustAnchorsMembers = Literal["nextToken", "pageSize"]
 PutAttributeMappingMembers = Literal["certificateField", "mappingRules", "profileId"]
 #: rolesanywhere PutNotificationSettings
 PutNotificationSettingsMembers = Literal["notificationSettings", "trustAnchorId"]
+#: rolesanywhere RenewInstanceCertificate
+RenewInstanceCertificateMembers = Literal["csr"]
 #: rolesanywhere ResetNotificationSettings
 ResetNotificationSettingsMembers = Literal["notificationSettingKeys", "trustAnchorId"]
 #: rolesanywhere TagResource

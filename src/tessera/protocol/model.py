@@ -9,7 +9,9 @@ One operation is not in any botocore model: Roles Anywhere's ``CreateSession``
 is added to the ``rolesanywhere`` model here, from the helper's serializer
 (``docs/wire-facts.md`` and ``workload-identity.md`` §3.2), so that it is decoded
 and validated like every other operation; it has no output shape (its handler's
-result is written as it is)."""
+result is written as it is). Tessera's instance calls (JoinInstance,
+RenewInstanceCertificate, CreateInstanceSession under ``/tessera/instances/``) are
+added the same way."""
 
 from __future__ import annotations
 
@@ -106,6 +108,155 @@ _CREATE_SESSION: Final[dict[str, Any]] = {
 }
 
 
+#: Tessera's own instance calls (#16, ``tessera.instances.ops``), added to the
+#: ``rolesanywhere`` model beside CreateSession because they authenticate the same
+#: way (a join token, or the AWS4-X509 signature of an instance certificate); their
+#: paths are under ``/tessera/instances/`` and collide with none of Roles Anywhere's.
+_INSTANCE_OPERATIONS: Final[dict[str, Any]] = {
+    "operations": {
+        "JoinInstance": {
+            "name": "JoinInstance",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/join",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraJoinInstanceRequest"},
+        },
+        "RenewInstanceCertificate": {
+            "name": "RenewInstanceCertificate",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/certificate",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraRenewInstanceCertificateRequest"},
+        },
+        "CreateInstanceSession": {
+            "name": "CreateInstanceSession",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/session",
+                "responseCode": 201,
+            },
+            "input": {"shape": "TesseraCreateInstanceSessionRequest"},
+        },
+        # the automation API (SigV4-signed, authorised by the policy engine)
+        "CreateInstance": {
+            "name": "CreateInstance",
+            "http": {"method": "POST", "requestUri": "/tessera/instances", "responseCode": 201},
+            "input": {"shape": "TesseraCreateInstanceRequest"},
+        },
+        "ListInstances": {
+            "name": "ListInstances",
+            "http": {"method": "GET", "requestUri": "/tessera/instances", "responseCode": 200},
+            "input": {"shape": "TesseraListInstancesRequest"},
+        },
+        "GetInstance": {
+            "name": "GetInstance",
+            "http": {
+                "method": "GET",
+                "requestUri": "/tessera/instances/{instanceId}",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "DisableInstance": {
+            "name": "DisableInstance",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/{instanceId}/disable",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "EnableInstance": {
+            "name": "EnableInstance",
+            "http": {
+                "method": "POST",
+                "requestUri": "/tessera/instances/{instanceId}/enable",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+        "DeleteInstance": {
+            "name": "DeleteInstance",
+            "http": {
+                "method": "DELETE",
+                "requestUri": "/tessera/instances/{instanceId}",
+                "responseCode": 200,
+            },
+            "input": {"shape": "TesseraInstanceIdRequest"},
+        },
+    },
+    "shapes": {
+        "TesseraCreateInstanceRequest": {
+            "type": "structure",
+            "required": ["instanceProfileName"],
+            "members": {
+                "instanceProfileName": {"shape": "TesseraProfileName"},
+                "name": {"shape": "TesseraInstanceName"},
+                "privateIpv4": {"shape": "TesseraIpv4"},
+                "network": {"shape": "TesseraNetwork"},
+                "joinTokenTtlSeconds": {"shape": "TesseraTokenTtl"},
+            },
+        },
+        "TesseraListInstancesRequest": {
+            "type": "structure",
+            "members": {
+                "nextToken": {
+                    "shape": "TesseraInstanceId",
+                    "location": "querystring",
+                    "locationName": "nextToken",
+                },
+                "maxResults": {
+                    "shape": "TesseraMaxResults",
+                    "location": "querystring",
+                    "locationName": "maxResults",
+                },
+            },
+        },
+        "TesseraInstanceIdRequest": {
+            "type": "structure",
+            "required": ["instanceId"],
+            "members": {
+                "instanceId": {
+                    "shape": "TesseraInstanceId",
+                    "location": "uri",
+                    "locationName": "instanceId",
+                }
+            },
+        },
+        "TesseraProfileName": {"type": "string", "min": 1, "max": 128},
+        "TesseraInstanceName": {"type": "string", "min": 1, "max": 128},
+        "TesseraIpv4": {"type": "string", "min": 7, "max": 15},
+        "TesseraNetwork": {"type": "string", "min": 1, "max": 64},
+        "TesseraTokenTtl": {"type": "integer", "min": 60, "max": 604800},
+        "TesseraInstanceId": {"type": "string", "min": 19, "max": 19},
+        "TesseraMaxResults": {"type": "integer", "min": 1, "max": 1000},
+        "TesseraJoinInstanceRequest": {
+            "type": "structure",
+            "required": ["joinToken", "csr"],
+            "members": {
+                "joinToken": {"shape": "TesseraJoinToken"},
+                "csr": {"shape": "TesseraCsr"},
+            },
+        },
+        "TesseraRenewInstanceCertificateRequest": {
+            "type": "structure",
+            "required": ["csr"],
+            "members": {"csr": {"shape": "TesseraCsr"}},
+        },
+        "TesseraCreateInstanceSessionRequest": {
+            "type": "structure",
+            "members": {"durationSeconds": {"shape": "TesseraSessionDuration"}},
+        },
+        "TesseraJoinToken": {"type": "string", "min": 1, "max": 128},
+        "TesseraCsr": {"type": "string", "min": 1, "max": 16384},
+    },
+}
+
+
 @functools.cache
 def _session() -> Any:
     return botocore.session.get_session()
@@ -120,6 +271,8 @@ def _load(name: str) -> Any:
     extra = _CREATE_SESSION
     raw["operations"]["CreateSession"] = copy.deepcopy(extra["operation"])
     raw["shapes"].update(copy.deepcopy(extra["shapes"]))
+    raw["operations"].update(copy.deepcopy(_INSTANCE_OPERATIONS["operations"]))
+    raw["shapes"].update(copy.deepcopy(_INSTANCE_OPERATIONS["shapes"]))
     return botocore.model.ServiceModel(raw, service_name=name)
 
 

@@ -12,6 +12,7 @@ from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
 from tessera.store.identities import IdentityStore
 from tessera.store.instance_profiles import InstanceProfileStore
+from tessera.store.instances import InstanceStore
 from tessera.store.issuer_keys import IssuerKeyStore
 from tessera.store.login_profiles import LoginProfileStore
 from tessera.store.meta import MetaStore
@@ -48,6 +49,7 @@ class Store(
     UserCredentialStore,
     RolesAnywhereStore,
     AccessAdvisorStore,
+    InstanceStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -76,4 +78,5 @@ AGGREGATES: tuple[type, ...] = (
     UserCredentialStore,
     RolesAnywhereStore,
     AccessAdvisorStore,
+    InstanceStore,
 )

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from tessera import arn as arns
 from tessera import ids
-from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKind
+from tessera.auth.principal import ComputeContext, Principal, PrincipalKind, Session, SessionKind
 from tessera.errors import (
     AccessDenied,
     InvalidContextAssertion,
@@ -265,6 +265,8 @@ class RoleSessionRequest:
     on_issued: Callable[[], object] | None = None
     # trusted identity propagation keys (tessera.iam.tip_model), copied unchanged
     tip_context: tuple[tuple[str, str], ...] = ()
+    # the machine the session is delivered to (an enrolled instance, #16)
+    compute: ComputeContext | None = None
 
 
 def issue_role_session(
@@ -298,6 +300,7 @@ def issue_role_session(
         original_expires_at=expires,
         web_identity_claims=req.web_identity_claims,
         tip_context=req.tip_context,
+        compute=req.compute,
     )
     issued = ctx.sessions.issue(session, now, min_size=req.min_token_size)
     if req.on_issued is not None:

@@ -580,6 +580,55 @@ access_reports = Table(
     Index("ix_access_reports_account", "account_id", "created_at"),
 )
 
+# The instance registry (#16, migration 16): enrolled instances bound to their
+# instance profile by its unique id; join tokens by SHA-256 only (single use);
+# the serials of the certificates issued to each instance; the server's instance
+# CA (key sealed under the KEK, context "instance-ca:<ca_id>").
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", String(19), primary_key=True),  # i- + 17 hex
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("profile_name", String(128), nullable=False),
+    Column("profile_id", String(32), nullable=False),  # AIPA…: the binding
+    Column("name", String(128), nullable=True),
+    Column("private_ipv4", String(15), nullable=True),
+    Column("network", String(64), nullable=True),
+    Column("region", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_instances_account", "account_id", "instance_id"),
+)
+
+instance_join_tokens = Table(
+    "instance_join_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex; never the token
+    Column("instance_id", String(19), nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS, nullable=True),
+    Index("ix_instance_join_tokens_instance", "instance_id"),
+)
+
+instance_certificates = Table(
+    "instance_certificates",
+    metadata,
+    Column("serial", String(64), primary_key=True),  # decimal
+    Column("instance_id", String(19), nullable=False),
+    Column("issued_at", TS, nullable=False),
+    Column("not_after", TS, nullable=False),
+    Index("ix_instance_certificates_instance", "instance_id", "not_after"),
+)
+
+instance_ca = Table(
+    "instance_ca",
+    metadata,
+    Column("ca_id", String(32), primary_key=True),
+    Column("certificate_pem", Text, nullable=False),
+    Column("private_sealed", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -760,5 +809,10 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         15,
         "access advisor: service last accessed and its reports",
         _create(service_last_accessed, access_reports),
+    ),
+    (
+        16,
+        "instance registry: instances, join tokens, issued certificates, instance CA",
+        _create(instances, instance_join_tokens, instance_certificates, instance_ca),
     ),
 ]

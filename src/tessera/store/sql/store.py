@@ -20,6 +20,7 @@ from tessera.store.sql.attachments import SqlAttachments
 from tessera.store.sql.engine import sqlite_url
 from tessera.store.sql.identities import SqlIdentities
 from tessera.store.sql.instance_profiles import SqlInstanceProfiles
+from tessera.store.sql.instances import SqlInstances
 from tessera.store.sql.issuer_keys import SqlIssuerKeys
 from tessera.store.sql.login_profiles import SqlLoginProfiles
 from tessera.store.sql.meta import SqlMeta
@@ -56,6 +57,7 @@ class SqlStore(
     SqlUserCredentials,
     SqlRolesAnywhere,
     SqlAccessAdvisor,
+    SqlInstances,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
