@@ -8,6 +8,7 @@ from typing import Protocol
 
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.accounts import AccountStore
+from tessera.store.audit import AuditStore
 from tessera.store.identities import IdentityStore
 from tessera.store.issuer_keys import IssuerKeyStore
 from tessera.store.meta import MetaStore
@@ -32,6 +33,7 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    AuditStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -52,4 +54,5 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    AuditStore,
 )

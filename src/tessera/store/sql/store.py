@@ -15,6 +15,7 @@ from tessera.store.memo import Memo
 from tessera.store.sql.access_keys import SqlAccessKeys
 from tessera.store.sql.accounts import SqlAccounts
 from tessera.store.sql.attachments import SqlAttachments
+from tessera.store.sql.audit import SqlAudit
 from tessera.store.sql.engine import sqlite_url
 from tessera.store.sql.identities import SqlIdentities
 from tessera.store.sql.issuer_keys import SqlIssuerKeys
@@ -40,6 +41,7 @@ class SqlStore(
     SqlOidcProviders,
     SqlSamlProviders,
     SqlOrganizations,
+    SqlAudit,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
