@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera.auth.principal import Principal
+from tessera.auth.sigv4 import HttpRequest
 from tessera.clock import Clock
 from tessera.config import ServerConfig
 from tessera.errors import InternalFailure
@@ -61,7 +62,7 @@ class OperationRuntime(Protocol):
 @dataclass(slots=True)
 class OperationContext:
     request_id: str
-    service: str  # "sts" | "iam"
+    service: str  # "sts" | "iam" | "rolesanywhere" | "organizations" | "cloudtrail"
     operation: str
     region: str  # the SigV4 scope region (us-east-1 for unsigned requests)
     now: datetime
@@ -71,6 +72,12 @@ class OperationContext:
     runtime: OperationRuntime
     principal: Principal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the raw request, for handlers that authenticate it themselves (Roles
+    #: Anywhere's CreateSession verifies an X.509 signature)
+    http: HttpRequest | None = None
+    #: the HTTP status of the answer when the handler chooses it (JSON protocols;
+    #: otherwise the model's ``responseCode``, or 200)
+    response_status: int | None = None
 
     @property
     def store(self) -> Store:

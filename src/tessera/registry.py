@@ -1,4 +1,5 @@
-"""The operation registry: each STS/IAM operation is declared once, beside its
+"""The operation registry: each operation (STS, IAM, Roles Anywhere, Organizations,
+CloudTrail) is declared once, beside its
 handler, with ``@operation(service, name, action=..., ...)`` (or ``declare`` for
 handlers a factory makes). A declaration says what the pipeline and the guard test
 need to know: the service and wire name, whether a request must be signed, whether
@@ -15,7 +16,7 @@ from typing import Literal, TypeVar
 
 from tessera.operation import Handler
 
-Service = Literal["sts", "iam"]
+Service = Literal["sts", "iam", "rolesanywhere", "organizations", "cloudtrail"]
 #: Optional runtime services an operation may need; an operation that needs one is
 #: served only when that service is configured.
 Requirement = Literal["issuers", "inbound_oidc"]
@@ -97,7 +98,13 @@ def operation_table(
 ) -> OperationTable:
     """The per-service table of ``operations``, without those that need an optional
     service not in ``available``."""
-    table: OperationTable = {"sts": {}, "iam": {}}
+    table: OperationTable = {
+        "sts": {},
+        "iam": {},
+        "rolesanywhere": {},
+        "organizations": {},
+        "cloudtrail": {},
+    }
     for op in operations:
         if op.requires is None or op.requires in available:
             table.setdefault(op.service, {})[op.name] = op

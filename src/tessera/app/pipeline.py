@@ -1,16 +1,17 @@
-"""The request path, kept straight (see DESIGN.md):
-decode the Query form → SigV4 → principal → decode & validate the operation
-input → operation (which authorises) → render XML/JSON, or the one error
-renderer. Pure with respect to HTTP framing: takes the request facts, returns
-status, headers and body. Which operations exist, which may be called unsigned and
-which may run on the event loop come from their declarations (``tessera.registry``)."""
+"""The request path, kept straight (see docs/architecture.md): find the protocol
+(JSON 1.1 by ``X-Amz-Target``, REST-JSON by method and path, else the Query form)
+→ SigV4 → principal → decode & validate the operation input → operation (which
+authorises) → render XML/JSON, or the protocol's one error renderer. Pure with
+respect to HTTP framing: takes the request facts, returns status, headers and body.
+Which operations exist, which may be called unsigned and which may run on the event
+loop come from their declarations (``tessera.registry``)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,19 @@ from tessera.errors import (
 )
 from tessera.ids import new_request_id
 from tessera.operation import OperationContext
-from tessera.protocol.model import ServiceSpec, service_for_version, service_spec
+from tessera.protocol.jsonwire import (
+    UnknownOperationException,
+    decode_json,
+    error_body,
+    result_body,
+)
+from tessera.protocol.model import (
+    SERVICE_NAMES,
+    ServiceSpec,
+    service_for_target,
+    service_for_version,
+    service_spec,
+)
 from tessera.protocol.query import Params, decode, parse_form
 from tessera.protocol.render import (
     JSON_CONTENT_TYPE,
@@ -34,6 +47,7 @@ from tessera.protocol.render import (
     render_result,
     wants_json,
 )
+from tessera.protocol.rest import RestRoutes
 from tessera.registry import Operation
 from tessera.sts.restrictions import session_restriction
 
@@ -56,6 +70,18 @@ DEFAULT_REGION = "us-east-1"
 #: A form parameter whose name, or the Action value, is percent-encoded.
 _ENCODED_ACTION = re.compile(r"(?:^|&)(?:[^=&]*%[^=&]*(?:=|&|$)|Action=[^&]*%)")
 _ENCODED_ACTION_RAW = re.compile(_ENCODED_ACTION.pattern.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonRoute:
+    """A JSON-protocol request: its service (None: a target Tessera does not speak),
+    operation (None: no operation has this method on this path), path labels and the
+    ``X-Amz-Target`` it came with."""
+
+    spec: ServiceSpec | None
+    operation: str | None
+    labels: dict[str, str]
+    target: str
 
 
 class _NotInline(Exception):
@@ -124,6 +150,8 @@ class Pipeline:
             sorted({op.name for n in inline_services for op in table[n].values() if not op.inline})
         )
         self._threaded_actions_raw = tuple(a.encode() for a in self._threaded_actions)
+        # REST-JSON services are routed by method and path (Query requests go to "/").
+        self._rest = RestRoutes([service_spec(name) for name in SERVICE_NAMES])
 
     def runs_inline(self, request: Request) -> bool:
         """Whether ``handle`` may run on the event loop for this request: it is
@@ -176,8 +204,13 @@ class Pipeline:
         request_id = new_request_id()
         as_json = wants_json(request.header("accept"))
         spec: ServiceSpec | None = None
+        route: _JsonRoute | None = None
         try:
             self.runtime.store.validate_read_cache()
+            route = self._json_route(request)
+            if route is not None:
+                spec = route.spec
+                return self._handle_json(request, request_id, route)
             spec, ctx, params_op = self._prepare(request, request_id)
             op = self._operation(spec.name, ctx.operation)
             if inline_only and not op.inline:
@@ -188,11 +221,15 @@ class Pipeline:
         except _NotInline:
             return None
         except TesseraError as exc:
+            if route is not None:
+                return self._json_error(route.spec, exc, request_id)
             body = render_error(spec, exc, request_id, as_json=as_json)
             return Response(exc.status, self._headers(request_id, as_json), body)
         except Exception:
             log.exception("internal failure handling request %s", request_id)
             exc2 = InternalFailure("An internal error occurred.")
+            if route is not None:
+                return self._json_error(route.spec, exc2, request_id)
             body = render_error(spec, exc2, request_id, as_json=as_json)
             return Response(500, self._headers(request_id, as_json), body)
 
@@ -209,6 +246,120 @@ class Pipeline:
             ("x-amzn-requestid", request_id),
         )
 
+    # --- the JSON protocols (JSON 1.1 by X-Amz-Target, REST-JSON by path) -----------
+
+    def _json_route(self, request: Request) -> _JsonRoute | None:
+        """The JSON-protocol service (and operation) a request is for; None for the
+        Query protocol."""
+        target = request.header("x-amz-target")
+        if target is not None:
+            found = service_for_target(target.strip())
+            if found is None:
+                return _JsonRoute(None, None, {}, target.strip())
+            spec, name = found
+            return _JsonRoute(spec, name, {}, target.strip())
+        match = self._rest.match(request.method, request.path)
+        if match is None:
+            return None
+        return _JsonRoute(match.spec, match.operation, match.labels, "")
+
+    def _handle_json(self, request: Request, request_id: str, route: _JsonRoute) -> Response:
+        spec, name = route.spec, route.operation
+        if spec is None:
+            raise UnknownOperationException(f"No service answers the target {route.target}.")
+        if name is None:
+            raise UnknownOperationException(
+                f"No operation of {spec.name} answers {request.method} {request.path}."
+            )
+        op = self.runtime.operations.get(spec.name, {}).get(name)
+        if op is None or (spec.protocol == "json" and request.method != "POST"):
+            raise UnknownOperationException(f"{spec.name} has no operation {name}.")
+        http_request = self._http_request(request)
+        now = self.runtime.clock.now().astimezone(UTC)
+        principal: Principal | None = None
+        region = DEFAULT_REGION
+        # An operation declared unsigned authenticates the request itself (Roles
+        # Anywhere's CreateSession: an X.509 signature SigV4 cannot parse).
+        if op.signed:
+            signature = sigv4.extract(http_request)
+            if signature is None:
+                raise MissingAuthenticationToken()
+            principal, region = self._authenticate(http_request, signature, spec, now)
+        params = decode_json(
+            spec,
+            name,
+            request.body,
+            labels=route.labels,
+            query=parse_form(request.query_string) if spec.protocol == "rest-json" else (),
+            headers=request.header_map(),
+        )
+        if principal is not None and principal.session is not None:
+            refusal = session_restriction(principal, spec.name, name)
+            if refusal is not None:
+                raise refusal
+        ctx = OperationContext(
+            request_id=request_id,
+            service=spec.name,
+            operation=name,
+            region=region,
+            now=now,
+            source_ip=request.source_ip,
+            secure_transport=request.secure_transport,
+            user_agent=request.header("user-agent") or "",
+            runtime=self.runtime,
+            principal=principal,
+            http=http_request,
+        )
+        result = op.handler(ctx, params)
+        body = result_body(spec, name, result)
+        status = ctx.response_status
+        if status is None:
+            status = int(spec.model.operation_model(name).http.get("responseCode", 200))
+        headers = (("content-type", spec.content_type), ("x-amzn-requestid", request_id))
+        return Response(status, headers, body)
+
+    @staticmethod
+    def _json_error(spec: ServiceSpec | None, exc: TesseraError, request_id: str) -> Response:
+        status, code, body = error_body(spec, exc)
+        ctype = spec.content_type if spec is not None else "application/x-amz-json-1.1"
+        headers = (
+            ("content-type", ctype),
+            ("x-amzn-requestid", request_id),
+            ("x-amzn-errortype", code),
+        )
+        return Response(status, headers, body)
+
+    # --- shared by every protocol ------------------------------------------------------
+
+    @staticmethod
+    def _http_request(request: Request) -> sigv4.HttpRequest:
+        return sigv4.HttpRequest(
+            method=request.method,
+            path=request.path,
+            query_string=request.query_string,
+            headers=request.headers,
+            body=request.body,
+            header_map=request.header_map(),
+        )
+
+    def _authenticate(
+        self,
+        http_request: sigv4.HttpRequest,
+        signature: sigv4.SignatureInfo,
+        spec: ServiceSpec,
+        now: datetime,
+    ) -> tuple[Principal, str]:
+        """Verify ``signature`` for ``spec``: the caller and the scope's region."""
+        rt = self.runtime
+        sigv4.check_scope(signature, service=spec.name)
+        sigv4.check_time(signature, now)
+        principal, secret = rt.resolver.resolve(
+            signature.access_key_id, signature.security_token, now
+        )
+        sigv4.verify(http_request, signature, secret)
+        self._record_key_use(principal, spec.name, signature.region, now.timestamp())
+        return principal, signature.region
+
     def _prepare(
         self, request: Request, request_id: str
     ) -> tuple[ServiceSpec, OperationContext, Params[Any]]:
@@ -221,29 +372,15 @@ class Pipeline:
         elif request.method != "GET":
             raise InvalidAction(f"The HTTP method {request.method} is not supported.")
 
-        http_request = sigv4.HttpRequest(
-            method=request.method,
-            path=request.path,
-            query_string=request.query_string,
-            headers=request.headers,
-            body=request.body,
-            header_map=request.header_map(),
-        )
+        http_request = self._http_request(request)
         signature = sigv4.extract(http_request)
         version = _first(pairs, "Version")
         now = rt.clock.now().astimezone(UTC)
         principal: Principal | None = None
         region = DEFAULT_REGION
         if signature is not None:
-            region = signature.region
             spec = _spec_for(signature.service, version)
-            sigv4.check_scope(signature, service=spec.name)
-            sigv4.check_time(signature, now)
-            principal, secret = rt.resolver.resolve(
-                signature.access_key_id, signature.security_token, now
-            )
-            sigv4.verify(http_request, signature, secret)
-            self._record_key_use(principal, spec.name, region, now.timestamp())
+            principal, region = self._authenticate(http_request, signature, spec, now)
         else:
             spec = service_for_version(version or "") or service_spec("sts")
             action = _first(pairs, "Action")
@@ -266,6 +403,7 @@ class Pipeline:
             user_agent=request.header("user-agent") or "",
             runtime=rt,
             principal=principal,
+            http=http_request,
         )
         return spec, ctx, decoded.params
 

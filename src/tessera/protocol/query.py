@@ -50,7 +50,16 @@ from tessera.errors import (
 
 from .model import ServiceSpec
 
-__all__ = ["DecodedRequest", "Params", "decode", "params_for", "parse_form", "precompile"]
+__all__ = [
+    "DecodedRequest",
+    "Node",
+    "Params",
+    "decode",
+    "decode_members",
+    "params_for",
+    "parse_form",
+    "precompile",
+]
 
 
 # --- form parsing ---------------------------------------------------------------------
@@ -286,14 +295,14 @@ class DecodedRequest:
 # --- the request tree -----------------------------------------------------------------
 
 
-class _Node:
+class Node:
     """One dotted-key segment of the request: its own value and its sub-keys."""
 
     __slots__ = ("children", "value")
 
     def __init__(self) -> None:
         self.value: str | None = None
-        self.children: dict[str, _Node] | None = None
+        self.children: dict[str, Node] | None = None
 
 
 class _Sentinel:
@@ -310,7 +319,7 @@ _ABSENT: Final = _Sentinel("ABSENT")  # not given (or given in a form we cannot 
 _INVALID: Final = _Sentinel("INVALID")  # given, but an error has been recorded
 
 # decoder(node, path, errors) -> value | _ABSENT | _INVALID
-_Decoder = Callable[[_Node, str, list[str]], object]
+_Decoder = Callable[[Node, str, list[str]], object]
 _Check = Callable[[Any], "str | None"]
 
 
@@ -538,7 +547,7 @@ class _Compiler:
             checks += _range_checks(meta)
         converter = _CONVERTERS.get(kind)
 
-        def decode_scalar(node: _Node, path: str, errors: list[str]) -> object:
+        def decode_scalar(node: Node, path: str, errors: list[str]) -> object:
             text = node.value
             if text is None:
                 return _ABSENT
@@ -558,7 +567,7 @@ class _Compiler:
         member_key = shape.member.serialization.get("name", "member")
         checks = _length_checks(shape.metadata)
 
-        def decode_list(node: _Node, path: str, errors: list[str]) -> object:
+        def decode_list(node: Node, path: str, errors: list[str]) -> object:
             children = node.children
             if children is not None and not flattened:
                 children = children[member_key].children if member_key in children else None
@@ -599,7 +608,7 @@ class _Compiler:
         value_name = shape.value.serialization.get("name", "value")
         checks = _length_checks(shape.metadata)
 
-        def decode_map(node: _Node, path: str, errors: list[str]) -> object:
+        def decode_map(node: Node, path: str, errors: list[str]) -> object:
             children = node.children
             if children is not None and not flattened:
                 children = children["entry"].children if "entry" in children else None
@@ -673,13 +682,13 @@ class _StructDecoder:
         self.members: tuple[tuple[str, str, str, _Decoder, bool], ...] = ()
         self.sensitive = False
 
-    def __call__(self, node: _Node, path: str, errors: list[str]) -> object:
+    def __call__(self, node: Node, path: str, errors: list[str]) -> object:
         children = node.children
         if children is None:
             return _ABSENT
         return self.decode_children(children, path, errors)
 
-    def decode_children(self, children: dict[str, _Node], path: str, errors: list[str]) -> object:
+    def decode_children(self, children: dict[str, Node], path: str, errors: list[str]) -> object:
         out: dict[str, object] = {}
         ok = True
         for wire, name, camel, decoder, required in self.members:
@@ -697,10 +706,10 @@ class _StructDecoder:
         return out if ok else _INVALID
 
 
-def _indexed(children: dict[str, _Node]) -> list[tuple[int, _Node]]:
+def _indexed(children: dict[str, Node]) -> list[tuple[int, Node]]:
     """``member.N`` children in N order; keys that are not decimal indices are ignored
     and, when two keys name the same N (``1`` and ``01``), the first one given wins."""
-    seen: dict[int, _Node] = {}
+    seen: dict[int, Node] = {}
     for key, child in children.items():
         if key.isascii() and key.isdigit() and len(key) <= 18:
             seen.setdefault(int(key), child)
@@ -795,14 +804,14 @@ def decode(spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> DecodedReques
         return DecodedRequest(action, Params({}, plan.schema))
 
     top_level = plan.top_level
-    root: dict[str, _Node] = {}
+    root: dict[str, Node] = {}
     for key, value in first.items():
         head, dot, rest = key.partition(".")
         if head not in top_level:
             continue
         node = root.get(head)
         if node is None:
-            node = root[head] = _Node()
+            node = root[head] = Node()
         if dot:
             for part in rest.split("."):
                 children = node.children
@@ -810,11 +819,17 @@ def decode(spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> DecodedReques
                     children = node.children = {}
                 child = children.get(part)
                 if child is None:
-                    child = children[part] = _Node()
+                    child = children[part] = Node()
                 node = child
         if node.value is None:
             node.value = value
 
+    return DecodedRequest(action, _decode_root(plan, root))
+
+
+def _decode_root(plan: _OperationPlan, root: dict[str, Node]) -> Params[Any]:
+    if plan.decoder is None:
+        return Params({}, plan.schema)
     errors: list[str] = []
     result = plan.decoder.decode_children(root, "", errors)
     if errors:
@@ -822,7 +837,19 @@ def decode(spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> DecodedReques
         noun = "error" if count == 1 else "errors"
         raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(errors))
     assert isinstance(result, dict)
-    return DecodedRequest(action, Params(result, plan.schema))
+    return Params(result, plan.schema)
+
+
+def decode_members(spec: ServiceSpec, operation: str, root: dict[str, Node]) -> Params[Any]:
+    """Validate an input already arranged as a tree of ``Node`` (top-level members by
+    wire name; lists as ``member`` → ``1``, ``2`` …; maps as ``entry`` → ``N`` →
+    ``key``/``value``; scalars as text) against ``operation``'s input shape: the
+    JSON protocols (``tessera.protocol.jsonwire``) reuse the Query protocol's
+    constraint checks and messages this way. Raises ``ValidationError``."""
+    service = _service_plans(spec)
+    if operation not in service.operations:
+        raise KeyError(f"{spec.name} has no operation {operation!r}")
+    return _decode_root(_plan(spec, service, operation), root)
 
 
 def params_for(spec: ServiceSpec, operation: str, data: dict[str, object]) -> Params[Any]:

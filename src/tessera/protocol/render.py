@@ -33,6 +33,7 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "STS_NAMESPACE",
     "XML_CONTENT_TYPE",
+    "json_output",
     "precompile",
     "render_error",
     "render_result",
@@ -147,6 +148,10 @@ def _xml_blob(value: object, out: list[str]) -> None:
 def _json_timestamp(value: object) -> object:
     seconds = _as_utc(value).timestamp()
     return int(seconds) if seconds.is_integer() else seconds
+
+
+def _json_iso_timestamp(value: object) -> object:
+    return format_timestamp(_as_utc(value))
 
 
 def _json_blob(value: object) -> object:
@@ -372,6 +377,8 @@ class _Compiler:
             return lambda value: {
                 key_render(k): value_render(v) for k, v in _check_mapping(name, value).items()
             }
+        if kind == "timestamp" and shape.serialization.get("timestampFormat") == "iso8601":
+            return _json_iso_timestamp
         return _JSON_SCALARS[kind]
 
     def json_struct(self, shape: Any) -> _JsonStruct:
@@ -474,6 +481,18 @@ def render_result(
     out.append("</RequestId></ResponseMetadata>")
     out.append(plan.suffix)
     return "".join(out).encode("utf-8")
+
+
+def json_output(spec: ServiceSpec, operation: str, result: Mapping[str, object] | None) -> object:
+    """The JSON-able body of ``operation``'s output (JSON and REST-JSON protocols):
+    members by their wire names, timestamps as epoch seconds or, where the model
+    says ``iso8601``, ISO 8601 strings; ``{}`` for an operation without output."""
+    plan = _plan(spec, operation)
+    if plan.json_render is None:
+        if result:
+            raise AssertionError(f"{operation} has no output members; got {sorted(result)}")
+        return {}
+    return plan.json_render(result or {})
 
 
 def render_error(
