@@ -45,6 +45,15 @@ class SqlStore(
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
 
+    def schema_version(self) -> int:
+        """The highest migration applied (``/ready`` compares it with the code's)."""
+        from sqlalchemy import func, select
+
+        from tessera.store.sql.schema import schema_migrations
+
+        with self._tx(bump=False) as conn:
+            return int(conn.execute(select(func.max(schema_migrations.c.version))).scalar() or 0)
+
 
 def open_sql_store(
     kek: KeyEncryptionKey, *, data_dir: Path | None = None, database_url: str | None = None
