@@ -41,9 +41,12 @@ def test_put_skips_duplicates_and_scopes_by_account(store: SqlStore) -> None:
         "222222222222", attribute=None, start=None, end=None, limit=50, cursor=None
     )
     assert [r.event_id for r in other.rows] == [cross.event_id]
-    assert store.lookup_audit_events(
-        "333333333333", attribute=None, start=None, end=None, limit=50, cursor=None
-    ).rows == ()
+    assert (
+        store.lookup_audit_events(
+            "333333333333", attribute=None, start=None, end=None, limit=50, cursor=None
+        ).rows
+        == ()
+    )
 
 
 @pytest.mark.parametrize(
