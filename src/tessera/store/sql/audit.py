@@ -1,5 +1,7 @@
-"""SQL store: the audit trail (``audit_events``, migration 14). Writes never bump the
-read-cache generation: an audit row changes nothing a request decides."""
+"""SQL store: the audit trail (``audit_events``, migration 14). Its transactions go
+around ``SqlEngine._tx``: an audit row changes nothing a request decides, so its
+writes neither bump the read-cache generation nor empty this process's read cache
+(which ``_tx`` does after any write: every request would then miss the cache)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ class SqlAudit(SqlEngine):
             stmt = sqlite.insert(table).on_conflict_do_nothing(
                 index_elements=["account_id", "event_id"]
             )
-        with self._tx(bump=False) as conn:
+        with self.engine.begin() as conn:
             inserted = conn.execute(stmt.returning(table.c.seq), values).all()
         return len(inserted)
 
@@ -130,7 +132,7 @@ class SqlAudit(SqlEngine):
             .order_by(c.event_time.desc(), c.seq.desc())
             .limit(limit + 1)
         )
-        with self._tx(bump=False) as conn:
+        with self.engine.begin() as conn:
             found = conn.execute(query).all()
         rows = tuple(
             AuditRow(
@@ -160,7 +162,7 @@ class SqlAudit(SqlEngine):
         return AuditPage(rows=rows, next_cursor=next_cursor)
 
     def prune_audit_events(self, before: datetime) -> int:
-        with self._tx(bump=False) as conn:
+        with self.engine.begin() as conn:
             result = conn.execute(
                 delete(s.audit_events).where(s.audit_events.c.event_time < utc_req(before))
             )
