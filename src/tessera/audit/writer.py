@@ -5,7 +5,8 @@ Design: **write-ahead spool + batched background writer.** Before the response i
 sent, the request appends the event as one JSON line to this process's spool file
 (``<data-dir>/audit-spool/<pid>.jsonl``, one ``write(2)`` on an ``O_APPEND``
 descriptor, a few microseconds, no fsync) and puts it on an in-memory queue. A
-single background thread takes up to ``batch`` events at a time, inserts them in
+single background thread takes up to ``batch`` events at a time (lingering up to
+50 ms for a partial batch, so a busy server commits rarely), inserts them in
 one transaction (a duplicate event id is skipped), writes them to the
 ``--audit-log`` sink, and empties the spool once everything in it is committed.
 
@@ -51,6 +52,8 @@ SPOOL_DIR = "audit-spool"
 DEFAULT_RETENTION_DAYS = 90
 _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
+#: how long the writer waits for more events before committing a partial batch
+_LINGER_SECONDS = 0.05
 
 
 def _row(event: AuditEvent) -> AuditRow:
@@ -257,6 +260,9 @@ class AuditWriter:
                     self._changed.wait(max(0.01, next_prune - time.monotonic()))
                 if self._closed and not self._pending:
                     return
+                if 0 < len(self._pending) < self._batch and not self._closed:
+                    # linger: one commit for the events of the next few milliseconds
+                    self._changed.wait(_LINGER_SECONDS)
                 take = min(len(self._pending), self._batch)
                 batch = [self._pending.popleft() for _ in range(take)]
                 self._in_flight = take
