@@ -80,6 +80,10 @@ def lookup_events(ctx: OperationContext, params: Params[LookupEventsMembers]) ->
     assert principal is not None  # declared signed
     account = principal.account_id
     ctx.authorize("cloudtrail:LookupEvents", "*")
+    # every member read before any is judged (none is silently ignored)
+    raw_start, raw_end = params.get_datetime("StartTime"), params.get_datetime("EndTime")
+    limit = params.get_int("MaxResults")
+    token = params.get_str("NextToken")
     category = params.get_str("EventCategory")
     if category is not None and category != "insight":
         raise InvalidEventCategoryException(f"The event category {category} is not valid.")
@@ -88,16 +92,13 @@ def lookup_events(ctx: OperationContext, params: Params[LookupEventsMembers]) ->
             "Tessera records management events only; it has no Insights events."
         )
     attribute = _attribute(params)
-    start = _utc(params.get_datetime("StartTime"))
-    end = _utc(params.get_datetime("EndTime"))
+    start, end = _utc(raw_start), _utc(raw_end)
     if start is not None and end is not None and start > end:
         raise InvalidTimeRangeException("Start time must be before the end time.")
-    limit = params.get_int("MaxResults")
     if limit is None:
         limit = DEFAULT_MAX_RESULTS
     if not 1 <= limit <= DEFAULT_MAX_RESULTS:
         raise InvalidMaxResultsException("MaxResults must be between 1 and 50.")
-    token = params.get_str("NextToken")
     try:
         page = ctx.store.lookup_audit_events(
             account, attribute=attribute, start=start, end=end, limit=limit, cursor=token
