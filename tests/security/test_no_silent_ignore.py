@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
