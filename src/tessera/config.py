@@ -3,8 +3,12 @@ which can also come from a ``TESSERA_*`` environment variable."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7070
@@ -60,6 +64,16 @@ class ServerConfig:
     metrics_listen: str | None = None
     rate_limit: str | None = None
     rate_limit_by_source: bool = False
+    # --network-cidr LABEL=CIDR: requests from these networks carry aws:SourceVpc
+    # (the label) and aws:VpcSourceIp (#16); the first network that contains the
+    # address wins
+    networks: tuple[tuple[str, str], ...] = ()
+
+    def network_of(self, address: str) -> str | None:
+        """The label of the first ``networks`` entry that contains ``address``."""
+        if not self.networks:
+            return None
+        return _network_of(self.networks, address)
 
     @property
     def scheme(self) -> str:
@@ -75,3 +89,32 @@ class ServerConfig:
         if host in ("0.0.0.0", "[::]"):  # noqa: S104 - display only, not a bind
             host = "127.0.0.1"
         return f"{self.scheme}://{host}:{self.port}"
+
+
+@functools.cache
+def _parsed(networks: tuple[tuple[str, str], ...]) -> tuple[tuple[str, IPNetwork], ...]:
+    return tuple((label, ipaddress.ip_network(cidr, strict=False)) for label, cidr in networks)
+
+
+def _network_of(networks: tuple[tuple[str, str], ...], address: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    for label, network in _parsed(networks):
+        if ip.version == network.version and ip in network:
+            return label
+    return None
+
+
+def parse_network(text: str) -> tuple[str, str]:
+    """``LABEL=CIDR`` (``--network-cidr``) → (label, normalised CIDR); ValueError
+    says what is wrong."""
+    label, sep, cidr = text.partition("=")
+    label = label.strip()
+    if not sep or not label or not cidr.strip():
+        raise ValueError(f"{text!r} is not LABEL=CIDR")
+    if len(label) > 64 or not all(c.isalnum() or c in "-_." for c in label):
+        raise ValueError(f"network label {label!r}: use 1-64 letters, digits, '-', '_' or '.'")
+    network = ipaddress.ip_network(cidr.strip(), strict=False)
+    return label, str(network)

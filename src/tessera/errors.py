@@ -275,3 +275,67 @@ class ServiceFailure(TesseraError):
     code = "ServiceFailure"
     status = 500
     sender_fault = False
+
+
+# --- IAM login profiles, password policy and account reports (iam-account) -------------
+
+
+class PasswordPolicyViolation(SenderError):
+    code = "PasswordPolicyViolation"
+
+
+class InvalidUserType(SenderError):
+    code = "InvalidUserType"
+
+
+class ReportNotPresent(SenderError):
+    code = "ReportNotPresent"
+    status = 410
+
+
+class ReportExpired(SenderError):
+    code = "ReportExpired"
+    status = 410
+
+
+class ReportInProgress(SenderError):
+    code = "ReportInProgress"
+    status = 404
+
+
+# --- IAM credentials of other kinds (instance profiles, certificates, SSH keys,
+# service-specific credentials) ---------------------------------------------------
+
+
+class MalformedCertificate(SenderError):
+    code = "MalformedCertificate"
+
+
+class KeyPairMismatch(SenderError):
+    code = "KeyPairMismatch"
+
+
+class InvalidCertificate(SenderError):
+    code = "InvalidCertificate"
+
+
+class DuplicateCertificate(SenderError):
+    code = "DuplicateCertificate"
+    status = 409
+
+
+class InvalidPublicKey(SenderError):
+    code = "InvalidPublicKey"
+
+
+class UnrecognizedPublicKeyEncoding(SenderError):
+    code = "UnrecognizedPublicKeyEncoding"
+
+
+class DuplicateSSHPublicKey(SenderError):
+    code = "DuplicateSSHPublicKey"
+
+
+class ServiceNotSupported(SenderError):
+    code = "NotSupportedService"
+    status = 404

@@ -21,6 +21,7 @@ succeeds (``ALWAYS_RETURNED``, from the model documentation and
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Iterator, Mapping
@@ -107,9 +108,26 @@ FRESH: Mapping[tuple[str, str], str] = {
     ("CreateRole", "RoleName"): "new-r{n}",
     ("CreatePolicy", "PolicyName"): "new-p{n}",
     ("CreateVirtualMFADevice", "VirtualMFADeviceName"): "new-mfa{n}",
+    ("CreateInstanceProfile", "InstanceProfileName"): "new-ip{n}",
+    ("UploadServerCertificate", "ServerCertificateName"): "new-sc{n}",
 }
 
 _counter = itertools.count(1)
+
+
+@functools.cache
+def _server_certificate() -> tuple[str, str]:
+    """A self-signed certificate and its key (PEM) for the certificate operations."""
+    from tests.unit.iam.certs import self_signed
+
+    return self_signed("guard.example.com")
+
+
+@functools.cache
+def _ssh_key() -> str:
+    from tests.unit.iam.certs import ssh_ed25519
+
+    return ssh_ed25519()
 
 
 class _World:
@@ -161,6 +179,18 @@ class _World:
         )
         body = t.root("CreateVirtualMFADevice", VirtualMFADeviceName=f"mfa{n}")
         self.mfa = body.split("<SerialNumber>")[1].split("<")[0]
+        t.root("CreateInstanceProfile", InstanceProfileName=f"ip{n}")
+
+    def server_certificate(self, t: _Tester) -> None:
+        """Upload this world's server certificate (AWS's quota is 20 per account:
+        ``_drop_server_certificates`` empties the account after each such call)."""
+        cert, key = _server_certificate()
+        t.root(
+            "UploadServerCertificate",
+            ServerCertificateName=f"sc{self.n}",
+            CertificateBody=cert,
+            PrivateKey=key,
+        )
 
     def value(self, op: Operation, member: str) -> Any:
         """A valid value of ``member`` naming this world's resources (None: use the
@@ -202,6 +232,12 @@ class _World:
             "Url": f"https://new{self.n}.example.com",
             "ClientID": "client2",
             "ThumbprintList": ["b" * 40],
+            "InstanceProfileName": f"ip{self.n}",
+            "ServerCertificateName": f"sc{self.n}",
+            "CertificateBody": _server_certificate()[0],
+            "PrivateKey": _server_certificate()[1],
+            "SSHPublicKeyBody": _ssh_key(),
+            "ServiceName": "codecommit.amazonaws.com",
         }
         if op.name == "GetFederationToken" and member == "Name":
             return "fed"
@@ -305,6 +341,12 @@ def _sample(op: Operation, member: str, world: _World) -> Any:
     return value
 
 
+def _drop_server_certificates(tester: _Tester) -> None:
+    body = tester.root("ListServerCertificates")
+    for chunk in body.split("<ServerCertificateName>")[1:]:
+        tester.root("DeleteServerCertificate", ServerCertificateName=chunk.split("<")[0])
+
+
 def _baseline(op: Operation, world: _World) -> dict[str, Any]:
     shape = _shape(op)
     if shape is None:
@@ -322,10 +364,16 @@ def test_every_member_is_read_or_refused(
     tester: _Tester, op: Operation, member: str | None
 ) -> None:
     world = _World(tester)
+    if "ServerCertificate" in op.name:
+        world.server_certificate(tester)
     params = _baseline(op, world)
     if member is not None:
         params[member] = _sample(op, member, world)
-    status, body, seen = tester.send(op, params)
+    try:
+        status, body, seen = tester.send(op, params)
+    finally:
+        if "ServerCertificate" in op.name:
+            _drop_server_certificates(tester)
     if member is not None and status >= 400 and "not supported by Tessera" in body:
         # refused: the request did nothing, so no member of it was ignored
         named = f"parameter {member} " in body or f"{op.name} is not supported" in body

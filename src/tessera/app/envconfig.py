@@ -27,6 +27,7 @@ from tessera.config import (
     DEFAULT_MAX_HEADER_LINE_BYTES,
     DEFAULT_PORT,
     ServerConfig,
+    parse_network,
 )
 
 __all__ = [
@@ -174,6 +175,8 @@ def config_from_env() -> ServerConfig:
     values = {name: env_default(env, conv, dflt) for name, env, conv, dflt in SERVE_OPTIONS}
     proxies = os.environ.get("TESSERA_TRUSTED_PROXIES", "")
     values["trusted_proxies"] = tuple(p for p in proxies.split(",") if p)
+    networks = os.environ.get("TESSERA_NETWORKS", "")
+    values["networks"] = tuple(parse_network(n) for n in networks.split(",") if n)
     return ServerConfig(**values)  # type: ignore[arg-type]
 
 
@@ -187,3 +190,4 @@ def export_env(config: ServerConfig) -> None:
         else:
             os.environ[env] = str(value)
     os.environ["TESSERA_TRUSTED_PROXIES"] = ",".join(config.trusted_proxies)
+    os.environ["TESSERA_NETWORKS"] = ",".join(f"{label}={cidr}" for label, cidr in config.networks)

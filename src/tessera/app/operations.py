@@ -13,11 +13,21 @@ def all_operations() -> tuple[Operation, ...]:
     # imported here: the service modules are only needed once a runtime is built
     from tessera.audit import lookup  # noqa: F401
     from tessera.iam import (  # noqa: F401
+        authorization_details,
+        credential_report,
         mfa,
+        ops_account,
+        ops_instance_profiles,
+        ops_login,
         ops_oidc,
         ops_policies,
         ops_roles,
         ops_saml,
+        ops_server_certificates,
+        ops_service_credentials,
+        ops_service_linked,
+        ops_signing_certificates,
+        ops_ssh_keys,
         ops_users,
         outbound,
         simulate,

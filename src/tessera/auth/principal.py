@@ -25,6 +25,30 @@ class SessionKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ComputeContext:
+    """The machine a session was delivered to (an enrolled instance, #16), sealed in
+    its session token: the outbound token's ``ec2_*`` claims and the condition keys
+    ``ec2:SourceInstanceArn``, ``aws:Ec2InstanceSourceVpc``,
+    ``aws:Ec2InstanceSourcePrivateIPv4`` and ``ec2:RoleDelivery`` come from it, and
+    from nothing a caller can send. Fields left ``None`` are absent."""
+
+    instance_arn: str  # arn:aws:ec2:<region>:<account>:instance/i-…
+    source_vpc: str | None = None  # the instance's network label
+    private_ipv4: str | None = None
+    role_delivery: str | None = None  # "2.0": delivered through the IMDSv2 channel
+
+    def condition_keys(self) -> dict[str, str]:
+        keys = {"ec2:SourceInstanceArn": self.instance_arn}
+        if self.source_vpc:
+            keys["aws:Ec2InstanceSourceVpc"] = self.source_vpc
+        if self.private_ipv4:
+            keys["aws:Ec2InstanceSourcePrivateIPv4"] = self.private_ipv4
+        if self.role_delivery:
+            keys["ec2:RoleDelivery"] = self.role_delivery
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """Everything a temporary credential carries (sealed in its session token)."""
 
@@ -59,6 +83,9 @@ class Session:
     # AssumeRoleWithWebIdentity/SAML through a provider with a ContextProvider and
     # copied unchanged along AssumeRole chains; never settable by a caller
     tip_context: tuple[tuple[str, str], ...] = ()
+    # the instance the session was delivered to (never copied to chained sessions,
+    # as EC2's instance keys are not)
+    compute: ComputeContext | None = None
 
     @property
     def has_session_policy(self) -> bool:

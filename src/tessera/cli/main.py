@@ -35,6 +35,7 @@ from tessera.config import (
     DEFAULT_MAX_HEADER_LINE_BYTES,
     DEFAULT_PORT,
     ServerConfig,
+    parse_network,
 )
 from tessera.kek import KekError
 
@@ -207,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=env_default("TESSERA_TLS", str, "off"),
         help="'auto': serve HTTPS with the local CA in <data-dir>/tls, created on first start "
         "(default off; env TESSERA_TLS)",
+    )
+    p_serve.add_argument(
+        "--network-cidr",
+        action="append",
+        default=None,
+        metavar="LABEL=CIDR",
+        help=(
+            "requests from CIDR carry aws:SourceVpc=LABEL and aws:VpcSourceIp (repeatable;"
+            " env TESSERA_NETWORKS, comma-separated)"
+        ),
     )
     p_serve.add_argument(
         "--trusted-proxy",
@@ -520,6 +531,11 @@ def cmd_root_key_delete(args: argparse.Namespace) -> int:
 
 
 def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    """The configuration ``tessera serve`` was given; ValueError for a bad
+    ``--network-cidr``."""
+    networks: Sequence[str] = args.network_cidr or [
+        n for n in os.environ.get("TESSERA_NETWORKS", "").split(",") if n
+    ]
     proxies: Sequence[str]
     if args.trusted_proxy:
         proxies = args.trusted_proxy
@@ -537,6 +553,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         trusted_proxies=tuple(proxies),
+        networks=tuple(parse_network(n) for n in networks),
         log_level=args.log_level,
         insecure_clock_offset_seconds=args.insecure_clock_offset,
         oidc_ca_bundle=args.oidc_ca_bundle,
@@ -626,7 +643,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tessera.tls.errors import TlsConfigError
     from tessera.tls.server import uvicorn_ssl_kwargs
 
-    config = _serve_config(args)
+    try:
+        config = _serve_config(args)
+    except ValueError as exc:
+        print(f"tessera serve: --network-cidr: {exc}", file=sys.stderr)
+        return 2
     try:
         parse_cidrs(config.trusted_proxies)
     except ValueError as exc:

@@ -284,6 +284,8 @@ class Authorizer:
             extra["aws:FederatedProvider"] = session.federated_provider
         if session is not None:  # <provider>:aud / :sub of a web-identity session
             extra.update(session.web_identity_claims)
+            if session.compute is not None:  # ec2:SourceInstanceArn … (#16)
+                extra.update(session.compute.condition_keys())
             # aws:OriginIdentity/* and aws:TransactionContext/* (trusted identity
             # propagation): last, so nothing else the session carries can shadow them
             extra.update(session.tip_context)
@@ -327,6 +329,11 @@ class Authorizer:
             requested_region=ctx.region,
             mfa_age_seconds=mfa_age,
         )
+        network = ctx.config.network_of(ctx.source_ip)
+        if network is not None:  # --network-cidr: the request came from this network
+            keys.update(
+                normalize_keys({"aws:SourceVpc": network, "aws:VpcSourceIp": ctx.source_ip})
+            )
         if resource_tags:
             keys.update(
                 normalize_keys({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})

@@ -16,6 +16,7 @@ Texts: **[C]** seen verbatim in real AWS answers quoted in public threads,
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -41,18 +42,21 @@ from tessera.iam.ops_common import (
     path_or_default,
     render_tags,
     require_user_credentials,
+    resource_tags,
+    tag_operations,
     tag_request_keys,
     tag_resource,
     tags_from,
     with_truncation,
 )
 from tessera.iam.ops_users import get_user_for, user_shape
-from tessera.operation import OperationContext, Result
+from tessera.operation import ContextValue, OperationContext, Result
 from tessera.protocol.inputs import (
     CreateVirtualMFADeviceMembers,
     DeactivateMFADeviceMembers,
     DeleteVirtualMFADeviceMembers,
     EnableMFADeviceMembers,
+    GetMFADeviceMembers,
     ListMFADevicesMembers,
     ListVirtualMFADevicesMembers,
     ResyncMFADeviceMembers,
@@ -270,6 +274,41 @@ def list_virtual_mfa_devices(
             item["Tags"] = render_tags(tags)
         items.append(item)
     return with_truncation({"VirtualMFADevices": items}, nxt)
+
+
+@operation("iam", "GetMFADevice", action="iam:GetMFADevice")
+def get_mfa_device(ctx: OperationContext, params: Params[GetMFADeviceMembers]) -> Result:
+    """The device assigned to the user (``UserName``, else the calling user). Virtual
+    devices carry no FIPS/FIDO ``Certifications`` (AWS returns them for FIDO keys)."""
+    serial = params.req_str("SerialNumber")
+    name = params.get_str("UserName")
+    if name is None:
+        name = require_user_credentials(ctx)
+    if name is None:  # the account root: Tessera keeps no root MFA devices
+        ctx.authorize("iam:GetMFADevice", list_resource(ctx, "user", None))
+        raise no_such_device(serial)
+    user = get_user_for(ctx, "iam:GetMFADevice", name)
+    device = _assigned_to(ctx, serial, user)
+    return {
+        "UserName": user.name,
+        "SerialNumber": device.serial_number,
+        "EnableDate": device.enable_date,
+    }
+
+
+def _locate_device(
+    ctx: OperationContext, action: str, serial: str, keys: Mapping[str, ContextValue] | None
+) -> tuple[str, str]:
+    """Authorise ``action`` on the device's serial (its ARN), then require it."""
+    device = _device_in_account(ctx, serial)
+    tags = None if device is None else resource_tags(ctx, TAG_RESOURCE_TYPE, serial)
+    ctx.authorize(action, serial, request_keys=keys, resource_tags=tags)
+    if device is None:
+        raise no_such_device(serial)
+    return device.account_id, device.serial_number
+
+
+tag_operations("MFADevice", "SerialNumber", TAG_RESOURCE_TYPE, _locate_device)
 
 
 # --- STS: SerialNumber + TokenCode ------------------------------------------------------------

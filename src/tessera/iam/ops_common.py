@@ -24,6 +24,7 @@ from tessera.errors import (
     NoSuchEntity,
     ValidationError,
 )
+from tessera.iam import aws_managed
 from tessera.iam.model import Group, ManagedPolicy, Page, Role, Tag, User
 from tessera.iam.policy.parse import MSG, PolicyKind, inline_size_message, parse_policy, policy_size
 from tessera.operation import ContextValue, OperationContext, Result
@@ -54,6 +55,9 @@ _KIND_TITLE: Final = {
     "policy": "Policy",
     "oidc-provider": "OpenIdConnectProvider",
     "saml-provider": "SAMLProvider",
+    "instance-profile": "InstanceProfile",
+    "server-cert": "ServerCertificate",
+    "mfa": "MFADevice",
 }
 
 # [C] "This policy contains invalid Json" (AWSCookbook/Security#2, CreateRole).
@@ -186,8 +190,13 @@ def get_role(ctx: OperationContext, name: str) -> Role:
 
 
 def find_policy(ctx: OperationContext, policy_arn: str) -> ManagedPolicy | None:
-    """A customer managed policy of the caller's account (other accounts' policies and
-    AWS managed policies are not visible: Tessera ships none)."""
+    """A customer managed policy of the caller's account or an AWS managed policy (its
+    usage counted within the caller's account); other accounts' policies are not
+    visible."""
+    aws_policy = aws_managed.get(policy_arn)
+    if aws_policy is not None:
+        attached, bounded = ctx.store.policy_usage(account_of(ctx)).get(policy_arn, (0, 0))
+        return aws_policy.as_managed(attached, bounded)
     policy = ctx.store.get_managed_policy(policy_arn)
     if policy is None or policy.account_id != account_of(ctx):
         return None

@@ -2,8 +2,12 @@
 customer managed policies and their versions, attachments (Attach/Detach/ListAttached*,
 ListEntitiesForPolicy), policy tags and permissions boundaries.
 
-Only customer managed policies exist: Tessera ships no AWS managed policies, so
-``Scope=AWS`` lists nothing and ``arn:aws:iam::aws:policy/…`` ARNs are unknown."""
+AWS managed policies (``arn:aws:iam::aws:policy/…``, ``tessera.iam.aws_managed``) are
+listed (``Scope=AWS|All``), read, attached and used as boundaries like customer ones,
+with usage counted within the caller's account; they cannot be changed, deleted or
+tagged (AccessDenied, as for any other account's policy), and the ``/aws-service-role/``
+ones attach only to service-linked roles (PolicyNotAttachable). Service-linked roles
+themselves refuse every change made through these operations (UnmodifiableEntity)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera import arn as arns
-from tessera.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from tessera.errors import (
+    AccessDenied,
+    DeleteConflict,
+    EntityAlreadyExists,
+    LimitExceeded,
+    NoSuchEntity,
+    PolicyNotAttachable,
+)
+from tessera.iam import aws_managed
+from tessera.iam.authz import denial_message
 from tessera.iam.model import ManagedPolicy, PolicyVersion
 from tessera.iam.ops_common import (
     GROUP_INLINE_LIMIT,
@@ -47,7 +60,7 @@ from tessera.iam.ops_common import (
     validate_policy_document,
     with_truncation,
 )
-from tessera.iam.ops_roles import get_role_for
+from tessera.iam.ops_roles import get_role_for, refuse_service_linked
 from tessera.iam.ops_users import get_group_for, get_user_for
 from tessera.ids import POLICY_PREFIX, new_unique_id
 from tessera.operation import ContextValue, Handler, OperationContext, Result
@@ -93,10 +106,27 @@ def _resolve_group(
     return get_group_for(ctx, action, name, request_keys=keys).name
 
 
+#: role actions that change a role (refused on service-linked roles)
+_ROLE_CHANGES = frozenset(
+    f"iam:{a}"
+    for a in (
+        "PutRolePolicy",
+        "DeleteRolePolicy",
+        "AttachRolePolicy",
+        "DetachRolePolicy",
+        "PutRolePermissionsBoundary",
+        "DeleteRolePermissionsBoundary",
+    )
+)
+
+
 def _resolve_role(
     ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
 ) -> str:
-    return get_role_for(ctx, action, name, request_keys=keys).name
+    role = get_role_for(ctx, action, name, request_keys=keys)
+    if action in _ROLE_CHANGES:
+        refuse_service_linked(ctx, role)
+    return role.name
 
 
 USER = _EntityKind("user", "User", "UserName", USER_INLINE_LIMIT, _resolve_user)
@@ -189,6 +219,9 @@ def _attach(entity: _EntityKind) -> Handler:
         target = owner(ctx, entity.kind, name)
         if find_policy(ctx, policy_arn) is None:
             raise not_attachable(policy_arn)
+        aws_policy = aws_managed.get(policy_arn)
+        if aws_policy is not None and aws_policy.service_linked_only:
+            raise _service_role_policy(entity)
         attached = ctx.store.attached_policies(target)
         already = any(p.arn == policy_arn for p in attached)
         if not already and len(attached) >= MAX_ATTACHED_POLICIES:
@@ -200,6 +233,15 @@ def _attach(entity: _EntityKind) -> Handler:
         return None
 
     return handler
+
+
+def _service_role_policy(entity: _EntityKind) -> PolicyNotAttachable:
+    """A ``/aws-service-role/`` policy attaches only to service-linked roles, which
+    CreateServiceLinkedRole alone attaches policies to."""
+    # [C] "Cannot attach a Service Role Policy to a Customer Role." (aws/aws-cdk#6131);
+    # [I] the user and group forms follow it
+    target = {"role": "Customer Role", "user": "User", "group": "Group"}[entity.kind]
+    return PolicyNotAttachable(f"Cannot attach a Service Role Policy to a {target}.")
 
 
 def _detach(entity: _EntityKind) -> Handler:
@@ -265,11 +307,33 @@ def _policy_for(
     action: str,
     policy_arn: str,
     request_keys: Mapping[str, ContextValue] | None = None,
+    *,
+    change: bool = False,
 ) -> ManagedPolicy:
+    """Authorise ``action`` on the policy, then require it to exist; ``change``:
+    the action modifies, deletes or tags the policy, which no account may do to an
+    AWS managed policy."""
     found = find_policy(ctx, policy_arn)
     tags = resource_tags(ctx, "policy", None if found is None else found.arn)
     ctx.authorize(action, policy_arn, request_keys=request_keys, resource_tags=tags)
-    return get_policy(ctx, policy_arn)
+    policy = get_policy(ctx, policy_arn)
+    if change and policy.account_id == aws_managed.AWS_ACCOUNT:
+        raise _not_yours(ctx, action, policy.arn)
+    return policy
+
+
+def _not_yours(ctx: OperationContext, action: str, policy_arn: str) -> AccessDenied:
+    """AWS managed policies belong to AWS's account: changing one is a cross-account
+    action that no resource-based policy allows. [I] the denial text of any
+    cross-account call (an AWS capture for this case is not public)."""
+    return AccessDenied(
+        denial_message(
+            ctx.caller.arn,
+            action,
+            policy_arn,
+            f"because no resource-based policy allows the {action} action",
+        )
+    )
 
 
 @operation("iam", "CreatePolicy", action="iam:CreatePolicy")
@@ -318,38 +382,84 @@ def get_policy_op(ctx: OperationContext, params: Params[GetPolicyMembers]) -> Re
     return {"Policy": shape}
 
 
+#: customer managed policies read per store page when Scope=All merges them with AWS's
+_LOCAL_PAGE = 1000
+
+
+def _in_use(usage: tuple[int, int], only_attached: bool, usage_filter: str | None) -> bool:
+    """OnlyAttached: attached (PermissionsPolicy or no filter) or used as a boundary
+    (PermissionsBoundary) at least once in the caller's account."""
+    if not only_attached:
+        return True
+    return usage[1] > 0 if usage_filter == "PermissionsBoundary" else usage[0] > 0
+
+
+def _local_policies(ctx: OperationContext, prefix: str) -> list[ManagedPolicy]:
+    out: list[ManagedPolicy] = []
+    next_marker: str | None = None
+    while True:
+        page = ctx.store.list_managed_policies(
+            account_of(ctx), prefix, False, next_marker, _LOCAL_PAGE
+        )
+        out.extend(page.items)
+        if page.marker is None:
+            return out
+        next_marker = page.marker
+
+
 @operation("iam", "ListPolicies", action="iam:ListPolicies")
 def list_policies(ctx: OperationContext, params: Params[ListPoliciesMembers]) -> Result:
     prefix = params.get_str("PathPrefix")
     ctx.authorize("iam:ListPolicies", list_resource(ctx, "policy", prefix))
     scope = params.get_str("Scope") or "All"
     only_attached = bool(params.get_bool("OnlyAttached"))
-    usage = params.get_str("PolicyUsageFilter")
-    if scope == "AWS":
-        if marker(params) is not None:
-            raise invalid_marker()
-        return with_truncation({"Policies": []}, None)
-    try:
-        page = ctx.store.list_managed_policies(
-            account_of(ctx),
-            prefix or "/",
-            only_attached and usage != "PermissionsBoundary",
-            marker(params),
-            max_items(params),
+    usage_filter = params.get_str("PolicyUsageFilter")
+    if scope == "Local":
+        try:
+            page = ctx.store.list_managed_policies(
+                account_of(ctx),
+                prefix or "/",
+                only_attached and usage_filter != "PermissionsBoundary",
+                marker(params),
+                max_items(params),
+            )
+        except InvalidMarker as exc:
+            raise invalid_marker() from exc
+        items = page.items
+        if only_attached and usage_filter == "PermissionsBoundary":
+            items = [p for p in items if p.boundary_usage_count > 0]
+        return with_truncation(
+            {"Policies": [policy_shape(p, description=False) for p in items]}, page.marker
         )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    items = page.items
-    if only_attached and usage == "PermissionsBoundary":
-        items = [p for p in items if p.boundary_usage_count > 0]
-    return with_truncation(
-        {"Policies": [policy_shape(p, description=False) for p in items]}, page.marker
+    # All: the account's own (by name), then AWS's (in AWS's order); one offset
+    # marker pages through both
+    usage = ctx.store.policy_usage(account_of(ctx))
+    none = (0, 0)
+    path = prefix or "/"
+    listed: list[aws_managed.AwsManagedPolicy | ManagedPolicy] = []
+    if scope == "All":
+        listed.extend(
+            p
+            for p in _local_policies(ctx, path)
+            if _in_use((p.attachment_count, p.boundary_usage_count), only_attached, usage_filter)
+        )
+    listed.extend(
+        p
+        for p in aws_managed.all_policies()
+        if p.path.startswith(path) and _in_use(usage.get(p.arn, none), only_attached, usage_filter)
     )
+    page_items, nxt = paginate(listed, params)
+    shapes = []
+    for p in page_items:
+        if isinstance(p, aws_managed.AwsManagedPolicy):
+            p = p.as_managed(*usage.get(p.arn, none))
+        shapes.append(policy_shape(p, description=False))
+    return with_truncation({"Policies": shapes}, nxt)
 
 
 @operation("iam", "DeletePolicy", action="iam:DeletePolicy")
 def delete_policy(ctx: OperationContext, params: Params[DeletePolicyMembers]) -> Result:
-    policy = _policy_for(ctx, "iam:DeletePolicy", params.req_str("PolicyArn"))
+    policy = _policy_for(ctx, "iam:DeletePolicy", params.req_str("PolicyArn"), change=True)
     if policy.attachment_count or policy.boundary_usage_count:
         raise DeleteConflict("Cannot delete a policy attached to entities.")  # [C]
     if len(ctx.store.list_policy_versions(policy.arn)) > 1:
@@ -366,7 +476,7 @@ def delete_policy(ctx: OperationContext, params: Params[DeletePolicyMembers]) ->
 def create_policy_version(
     ctx: OperationContext, params: Params[CreatePolicyVersionMembers]
 ) -> Result:
-    policy = _policy_for(ctx, "iam:CreatePolicyVersion", params.req_str("PolicyArn"))
+    policy = _policy_for(ctx, "iam:CreatePolicyVersion", params.req_str("PolicyArn"), change=True)
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "managed", MANAGED_POLICY_LIMIT)
     if len(ctx.store.list_policy_versions(policy.arn)) >= MAX_POLICY_VERSIONS:
@@ -381,10 +491,26 @@ def create_policy_version(
     return {"PolicyVersion": version_shape(version, document=False)}
 
 
-def _version_for(ctx: OperationContext, action: str, params: Params[Any]) -> PolicyVersion:
-    policy = _policy_for(ctx, action, params.req_str("PolicyArn"))
+def _versions_of(ctx: OperationContext, policy: ManagedPolicy) -> list[PolicyVersion]:
+    """Newest first. An AWS managed policy has only its default version (the packaged
+    snapshot holds no older ones)."""
+    aws_policy = aws_managed.get(policy.arn)
+    if aws_policy is not None:
+        return [aws_policy.default_version()]
+    return ctx.store.list_policy_versions(policy.arn)
+
+
+def _version_for(
+    ctx: OperationContext, action: str, params: Params[Any], *, change: bool = False
+) -> PolicyVersion:
+    policy = _policy_for(ctx, action, params.req_str("PolicyArn"), change=change)
     version_id = params.req_str("VersionId")
-    version = ctx.store.get_policy_version(policy.arn, version_id)
+    aws_policy = aws_managed.get(policy.arn)
+    if aws_policy is not None:
+        default = aws_policy.default_version()
+        version = default if default.version_id == version_id else None
+    else:
+        version = ctx.store.get_policy_version(policy.arn, version_id)
     if version is None:
         raise no_such_version(policy.arn, version_id)
     return version
@@ -401,7 +527,7 @@ def list_policy_versions(
     ctx: OperationContext, params: Params[ListPolicyVersionsMembers]
 ) -> Result:
     policy = _policy_for(ctx, "iam:ListPolicyVersions", params.req_str("PolicyArn"))
-    versions = ctx.store.list_policy_versions(policy.arn)
+    versions = _versions_of(ctx, policy)
     page, nxt = paginate(versions, params)
     return with_truncation({"Versions": [version_shape(v, document=False) for v in page]}, nxt)
 
@@ -410,7 +536,7 @@ def list_policy_versions(
 def delete_policy_version(
     ctx: OperationContext, params: Params[DeletePolicyVersionMembers]
 ) -> Result:
-    version = _version_for(ctx, "iam:DeletePolicyVersion", params)
+    version = _version_for(ctx, "iam:DeletePolicyVersion", params, change=True)
     if version.is_default:
         raise DeleteConflict("Cannot delete the default version of a policy.")  # [C]
     ctx.store.delete_policy_version(version.policy_arn, version.version_id)
@@ -421,7 +547,7 @@ def delete_policy_version(
 def set_default_policy_version(
     ctx: OperationContext, params: Params[SetDefaultPolicyVersionMembers]
 ) -> Result:
-    version = _version_for(ctx, "iam:SetDefaultPolicyVersion", params)
+    version = _version_for(ctx, "iam:SetDefaultPolicyVersion", params, change=True)
     ctx.store.set_default_policy_version(version.policy_arn, version.version_id, now_of(ctx))
     return None
 
@@ -442,7 +568,7 @@ def list_entities_for_policy(
         wanted_kind = "none"  # no policy is attached to a policy
     entities = [
         e
-        for e in ctx.store.entities_using_policy(policy.account_id, policy.arn)
+        for e in ctx.store.entities_using_policy(account_of(ctx), policy.arn)
         if (wanted_usage is None or e[0] == wanted_usage)
         and (wanted_kind is None or e[1] == wanted_kind)
         and e[4].startswith(prefix)
@@ -511,7 +637,8 @@ for _entity in (USER, ROLE):
 def _locate_policy(
     ctx: OperationContext, action: str, policy_arn: str, keys: Mapping[str, ContextValue] | None
 ) -> tuple[str, str]:
-    policy = _policy_for(ctx, action, policy_arn, keys)
+    change = action != "iam:ListPolicyTags"
+    policy = _policy_for(ctx, action, policy_arn, keys, change=change)
     return policy.account_id, policy.arn
 
 

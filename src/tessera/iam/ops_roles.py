@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from tessera import arn as arns
-from tessera.errors import DeleteConflict
+from tessera.errors import DeleteConflict, UnmodifiableEntity
 from tessera.iam.model import Role
 from tessera.iam.ops_common import (
     TRUST_POLICY_LIMIT,
@@ -48,6 +48,11 @@ from tessera.registry import operation
 from tessera.store.base import AlreadyExists
 
 DEFAULT_MAX_SESSION_DURATION = 3600
+# [C] DeleteRole / DeleteInstanceProfile while a role is in an instance profile
+# (99designs/iamy#47 and #68, hashicorp/terraform-provider-aws#18534)
+MUST_REMOVE_ROLES_FROM_PROFILES = (
+    "Cannot delete entity, must remove roles from instance profile first."
+)
 
 
 def role_shape(store: EntityReader, role: Role) -> dict[str, object]:
@@ -101,6 +106,23 @@ def get_role_for(
     if role is None:
         raise no_such_role(name)
     return role
+
+
+def protected_role(role_name: str) -> UnmodifiableEntity:
+    # [C] "Cannot perform the operation on the protected role 'AWSServiceRoleForSupport'
+    # - this role is only modifiable by AWS" (gruntwork-io/cloud-nuke#880, DetachRolePolicy;
+    # rebuy-de/aws-nuke#331, DeleteRolePolicy)
+    return UnmodifiableEntity(
+        f"Cannot perform the operation on the protected role '{role_name}' - "
+        "this role is only modifiable by AWS"
+    )
+
+
+def refuse_service_linked(ctx: OperationContext, role: Role) -> None:
+    """Ordinary role operations may not change a service-linked role (only
+    DeleteServiceLinkedRole deletes it, and its description may be edited)."""
+    if ctx.store.service_linked_role_service(role.account_id, role.role_id) is not None:
+        raise protected_role(role.name)
 
 
 #: MaxSigninSessionDuration limits AWS console sign-in sessions; Tessera has no console
@@ -165,6 +187,8 @@ def list_roles(ctx: OperationContext, params: Params[ListRolesMembers]) -> Resul
 def update_role(ctx: OperationContext, params: Params[UpdateRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:UpdateRole", params.req_str("RoleName"))
     params.refuse("MaxSigninSessionDuration", _NO_SIGNIN)
+    if params.get_int("MaxSessionDuration") is not None:
+        refuse_service_linked(ctx, role)
     # Tessera never stores a console sign-in duration, so resetting it to the
     # default changes nothing: honoured as the no-op it is
     params.get_bool("ResetMaxSigninSessionDuration")
@@ -196,6 +220,7 @@ def update_assume_role_policy(
     ctx: OperationContext, params: Params[UpdateAssumeRolePolicyMembers]
 ) -> Result:
     role = get_role_for(ctx, "iam:UpdateAssumeRolePolicy", params.req_str("RoleName"))
+    refuse_service_linked(ctx, role)
     document = params.req_str("PolicyDocument")
     validate_policy_document(document, "trust", TRUST_POLICY_LIMIT)
     principal_ids = bind_principals(ctx.store, document)
@@ -206,6 +231,10 @@ def update_assume_role_policy(
 @operation("iam", "DeleteRole", action="iam:DeleteRole")
 def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Result:
     role = get_role_for(ctx, "iam:DeleteRole", params.req_str("RoleName"))
+    refuse_service_linked(ctx, role)
+    # the role, by unique id, in an instance profile (#16)
+    if ctx.store.list_instance_profiles_for_role(role.account_id, role.role_id):
+        raise DeleteConflict(MUST_REMOVE_ROLES_FROM_PROFILES)
     target = owner(ctx, "role", role.name)
     if ctx.store.attached_policies(target):
         raise DeleteConflict(MUST_DETACH_POLICIES)

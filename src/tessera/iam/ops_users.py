@@ -72,6 +72,7 @@ MUST_REMOVE_FROM_GROUP = "Cannot delete entity, must remove users from group fir
 MUST_DELETE_KEYS = "Cannot delete entity, must delete access keys first."  # [C]
 MUST_DELETE_POLICIES = "Cannot delete entity, must delete policies first."  # [C]
 MUST_DETACH_POLICIES = "Cannot delete entity, must detach all policies first."  # [C]
+MUST_DELETE_LOGIN_PROFILE = "Cannot delete entity, must delete login profile first."  # [C]
 
 
 # --- shapes -----------------------------------------------------------------------------
@@ -221,8 +222,14 @@ def delete_user(ctx: OperationContext, params: Params[DeleteUserMembers]) -> Res
         raise DeleteConflict(MUST_DETACH_POLICIES)
     if ctx.store.groups_for_user(account, user.name):
         raise DeleteConflict(MUST_REMOVE_FROM_GROUP)
+    if ctx.store.get_login_profile(user.user_id) is not None:
+        raise DeleteConflict(MUST_DELETE_LOGIN_PROFILE)
     if ctx.store.list_mfa_devices(account, user_name=user.name, assigned=True):
         raise DeleteConflict("Cannot delete entity, must delete MFA device first.")
+    # signing certificates, SSH keys, service-specific credentials (#17)
+    from tessera.iam.user_credentials import credentials_conflict
+
+    credentials_conflict(ctx, user)
     ctx.store.delete_user(account, user.name)
     return None
 

@@ -21,6 +21,8 @@ AcceptDelegationRequestMembers = Literal["DelegationRequestId"]
 AcquireRoleMembers = Literal["ReplacementValues", "TemplateArn", "TemplateMinorVersion"]
 #: iam AddClientIDToOpenIDConnectProvider
 AddClientIDToOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
+#: iam AddRoleToInstanceProfile
+AddRoleToInstanceProfileMembers = Literal["InstanceProfileName", "RoleName"]
 #: iam AddUserToGroup
 AddUserToGroupMembers = Literal["GroupName", "UserName"]
 #: iam AssociateDelegationRequest
@@ -31,8 +33,12 @@ AttachGroupPolicyMembers = Literal["GroupName", "PolicyArn"]
 AttachRolePolicyMembers = Literal["PolicyArn", "RoleName"]
 #: iam AttachUserPolicy
 AttachUserPolicyMembers = Literal["PolicyArn", "UserName"]
+#: iam ChangePassword
+ChangePasswordMembers = Literal["NewPassword", "OldPassword"]
 #: iam CreateAccessKey
 CreateAccessKeyMembers = Literal["UserName"]
+#: iam CreateAccountAlias
+CreateAccountAliasMembers = Literal["AccountAlias"]
 #: iam CreateDelegationRequest
 CreateDelegationRequestMembers = Literal[
     "Description",
@@ -47,6 +53,15 @@ CreateDelegationRequestMembers = Literal[
 ]
 #: iam CreateGroup
 CreateGroupMembers = Literal["GroupName", "Path"]
+#: iam CreateInstanceProfile
+CreateInstanceProfileMembers = Literal["InstanceProfileName", "Path", "Tags"]
+#: iam CreateLoginProfile
+CreateLoginProfileMembers = Literal[
+    "MaxSigninSessionDuration",
+    "Password",
+    "PasswordResetRequired",
+    "UserName",
+]
 #: iam CreateOpenIDConnectProvider
 CreateOpenIDConnectProviderMembers = Literal[
     "ClientIDList",
@@ -81,6 +96,10 @@ CreateSAMLProviderMembers = Literal[
     "SAMLMetadataDocument",
     "Tags",
 ]
+#: iam CreateServiceLinkedRole
+CreateServiceLinkedRoleMembers = Literal["AWSServiceName", "CustomSuffix", "Description"]
+#: iam CreateServiceSpecificCredential
+CreateServiceSpecificCredentialMembers = Literal["CredentialAgeDays", "ServiceName", "UserName"]
 #: iam CreateUser
 CreateUserMembers = Literal["Path", "PermissionsBoundary", "Tags", "UserName"]
 #: iam CreateVirtualMFADevice
@@ -89,10 +108,18 @@ CreateVirtualMFADeviceMembers = Literal["Path", "Tags", "VirtualMFADeviceName"]
 DeactivateMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam DeleteAccessKey
 DeleteAccessKeyMembers = Literal["AccessKeyId", "UserName"]
+#: iam DeleteAccountAlias
+DeleteAccountAliasMembers = Literal["AccountAlias"]
+#: iam DeleteAccountPasswordPolicy: no input members
+DeleteAccountPasswordPolicyMembers = Never
 #: iam DeleteGroup
 DeleteGroupMembers = Literal["GroupName"]
 #: iam DeleteGroupPolicy
 DeleteGroupPolicyMembers = Literal["GroupName", "PolicyName"]
+#: iam DeleteInstanceProfile
+DeleteInstanceProfileMembers = Literal["InstanceProfileName"]
+#: iam DeleteLoginProfile
+DeleteLoginProfileMembers = Literal["UserName"]
 #: iam DeleteOpenIDConnectProvider
 DeleteOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam DeletePolicy
@@ -107,6 +134,16 @@ DeleteRolePermissionsBoundaryMembers = Literal["RoleName"]
 DeleteRolePolicyMembers = Literal["PolicyName", "RoleName"]
 #: iam DeleteSAMLProvider
 DeleteSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam DeleteSSHPublicKey
+DeleteSSHPublicKeyMembers = Literal["SSHPublicKeyId", "UserName"]
+#: iam DeleteServerCertificate
+DeleteServerCertificateMembers = Literal["ServerCertificateName"]
+#: iam DeleteServiceLinkedRole
+DeleteServiceLinkedRoleMembers = Literal["RoleName"]
+#: iam DeleteServiceSpecificCredential
+DeleteServiceSpecificCredentialMembers = Literal["ServiceSpecificCredentialId", "UserName"]
+#: iam DeleteSigningCertificate
+DeleteSigningCertificateMembers = Literal["CertificateId", "UserName"]
 #: iam DeleteUser
 DeleteUserMembers = Literal["UserName"]
 #: iam DeleteUserPermissionsBoundary
@@ -132,10 +169,20 @@ EnableMFADeviceMembers = Literal[
 ]
 #: iam EnableOutboundWebIdentityFederation: no input members
 EnableOutboundWebIdentityFederationMembers = Never
+#: iam GenerateCredentialReport: no input members
+GenerateCredentialReportMembers = Never
 #: iam GetAccessKeyLastUsed
 GetAccessKeyLastUsedMembers = Literal["AccessKeyId"]
+#: iam GetAccountAuthorizationDetails
+GetAccountAuthorizationDetailsMembers = Literal["Filter", "Marker", "MaxItems"]
+#: iam GetAccountPasswordPolicy: no input members
+GetAccountPasswordPolicyMembers = Never
 #: iam GetAccountProperties: no input members
 GetAccountPropertiesMembers = Never
+#: iam GetAccountSummary: no input members
+GetAccountSummaryMembers = Never
+#: iam GetCredentialReport: no input members
+GetCredentialReportMembers = Never
 #: iam GetDelegationRequest
 GetDelegationRequestMembers = Literal["DelegationPermissionCheck", "DelegationRequestId"]
 #: iam GetGroup
@@ -144,6 +191,12 @@ GetGroupMembers = Literal["GroupName", "Marker", "MaxItems"]
 GetGroupPolicyMembers = Literal["GroupName", "PolicyName"]
 #: iam GetHumanReadableSummary
 GetHumanReadableSummaryMembers = Literal["EntityArn", "Locale"]
+#: iam GetInstanceProfile
+GetInstanceProfileMembers = Literal["InstanceProfileName"]
+#: iam GetLoginProfile
+GetLoginProfileMembers = Literal["UserName"]
+#: iam GetMFADevice
+GetMFADeviceMembers = Literal["SerialNumber", "UserName"]
 #: iam GetOpenIDConnectProvider
 GetOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn"]
 #: iam GetOutboundWebIdentityFederationInfo: no input members
@@ -160,12 +213,20 @@ GetRolePolicyMembers = Literal["PolicyName", "RoleName"]
 GetRoleTemplateVersionMembers = Literal["MinorVersion", "TemplateArn"]
 #: iam GetSAMLProvider
 GetSAMLProviderMembers = Literal["SAMLProviderArn"]
+#: iam GetSSHPublicKey
+GetSSHPublicKeyMembers = Literal["Encoding", "SSHPublicKeyId", "UserName"]
+#: iam GetServerCertificate
+GetServerCertificateMembers = Literal["ServerCertificateName"]
+#: iam GetServiceLinkedRoleDeletionStatus
+GetServiceLinkedRoleDeletionStatusMembers = Literal["DeletionTaskId"]
 #: iam GetUser
 GetUserMembers = Literal["UserName"]
 #: iam GetUserPolicy
 GetUserPolicyMembers = Literal["PolicyName", "UserName"]
 #: iam ListAccessKeys
 ListAccessKeysMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListAccountAliases
+ListAccountAliasesMembers = Literal["Marker", "MaxItems"]
 #: iam ListAttachedGroupPolicies
 ListAttachedGroupPoliciesMembers = Literal["GroupName", "Marker", "MaxItems", "PathPrefix"]
 #: iam ListAttachedRolePolicies
@@ -189,6 +250,14 @@ ListGroupPoliciesMembers = Literal["GroupName", "Marker", "MaxItems"]
 ListGroupsMembers = Literal["Marker", "MaxItems", "PathPrefix"]
 #: iam ListGroupsForUser
 ListGroupsForUserMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListInstanceProfileTags
+ListInstanceProfileTagsMembers = Literal["InstanceProfileName", "Marker", "MaxItems"]
+#: iam ListInstanceProfiles
+ListInstanceProfilesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
+#: iam ListInstanceProfilesForRole
+ListInstanceProfilesForRoleMembers = Literal["Marker", "MaxItems", "RoleName"]
+#: iam ListMFADeviceTags
+ListMFADeviceTagsMembers = Literal["Marker", "MaxItems", "SerialNumber"]
 #: iam ListMFADevices
 ListMFADevicesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListOpenIDConnectProviderTags
@@ -218,6 +287,22 @@ ListRolesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
 ListSAMLProviderTagsMembers = Literal["Marker", "MaxItems", "SAMLProviderArn"]
 #: iam ListSAMLProviders: no input members
 ListSAMLProvidersMembers = Never
+#: iam ListSSHPublicKeys
+ListSSHPublicKeysMembers = Literal["Marker", "MaxItems", "UserName"]
+#: iam ListServerCertificateTags
+ListServerCertificateTagsMembers = Literal["Marker", "MaxItems", "ServerCertificateName"]
+#: iam ListServerCertificates
+ListServerCertificatesMembers = Literal["Marker", "MaxItems", "PathPrefix"]
+#: iam ListServiceSpecificCredentials
+ListServiceSpecificCredentialsMembers = Literal[
+    "AllUsers",
+    "Marker",
+    "MaxItems",
+    "ServiceName",
+    "UserName",
+]
+#: iam ListSigningCertificates
+ListSigningCertificatesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListUserPolicies
 ListUserPoliciesMembers = Literal["Marker", "MaxItems", "UserName"]
 #: iam ListUserTags
@@ -242,8 +327,12 @@ PutUserPolicyMembers = Literal["PolicyDocument", "PolicyName", "UserName"]
 RejectDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam RemoveClientIDFromOpenIDConnectProvider
 RemoveClientIDFromOpenIDConnectProviderMembers = Literal["ClientID", "OpenIDConnectProviderArn"]
+#: iam RemoveRoleFromInstanceProfile
+RemoveRoleFromInstanceProfileMembers = Literal["InstanceProfileName", "RoleName"]
 #: iam RemoveUserFromGroup
 RemoveUserFromGroupMembers = Literal["GroupName", "UserName"]
+#: iam ResetServiceSpecificCredential
+ResetServiceSpecificCredentialMembers = Literal["ServiceSpecificCredentialId", "UserName"]
 #: iam ResyncMFADevice
 ResyncMFADeviceMembers = Literal[
     "AuthenticationCode1",
@@ -255,6 +344,8 @@ ResyncMFADeviceMembers = Literal[
 SendDelegationTokenMembers = Literal["DelegationRequestId"]
 #: iam SetDefaultPolicyVersion
 SetDefaultPolicyVersionMembers = Literal["PolicyArn", "VersionId"]
+#: iam SetSecurityTokenServicePreferences
+SetSecurityTokenServicePreferencesMembers = Literal["GlobalEndpointTokenVersion"]
 #: iam SimulateCustomPolicy
 SimulateCustomPolicyMembers = Literal[
     "ActionNames",
@@ -286,6 +377,10 @@ SimulatePrincipalPolicyMembers = Literal[
     "ResourceOwner",
     "ResourcePolicy",
 ]
+#: iam TagInstanceProfile
+TagInstanceProfileMembers = Literal["InstanceProfileName", "Tags"]
+#: iam TagMFADevice
+TagMFADeviceMembers = Literal["SerialNumber", "Tags"]
 #: iam TagOpenIDConnectProvider
 TagOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn", "Tags"]
 #: iam TagPolicy
@@ -294,8 +389,14 @@ TagPolicyMembers = Literal["PolicyArn", "Tags"]
 TagRoleMembers = Literal["RoleName", "Tags"]
 #: iam TagSAMLProvider
 TagSAMLProviderMembers = Literal["SAMLProviderArn", "Tags"]
+#: iam TagServerCertificate
+TagServerCertificateMembers = Literal["ServerCertificateName", "Tags"]
 #: iam TagUser
 TagUserMembers = Literal["Tags", "UserName"]
+#: iam UntagInstanceProfile
+UntagInstanceProfileMembers = Literal["InstanceProfileName", "TagKeys"]
+#: iam UntagMFADevice
+UntagMFADeviceMembers = Literal["SerialNumber", "TagKeys"]
 #: iam UntagOpenIDConnectProvider
 UntagOpenIDConnectProviderMembers = Literal["OpenIDConnectProviderArn", "TagKeys"]
 #: iam UntagPolicy
@@ -304,16 +405,38 @@ UntagPolicyMembers = Literal["PolicyArn", "TagKeys"]
 UntagRoleMembers = Literal["RoleName", "TagKeys"]
 #: iam UntagSAMLProvider
 UntagSAMLProviderMembers = Literal["SAMLProviderArn", "TagKeys"]
+#: iam UntagServerCertificate
+UntagServerCertificateMembers = Literal["ServerCertificateName", "TagKeys"]
 #: iam UntagUser
 UntagUserMembers = Literal["TagKeys", "UserName"]
 #: iam UpdateAccessKey
 UpdateAccessKeyMembers = Literal["AccessKeyId", "Status", "UserName"]
+#: iam UpdateAccountPasswordPolicy
+UpdateAccountPasswordPolicyMembers = Literal[
+    "AllowUsersToChangePassword",
+    "HardExpiry",
+    "MaxPasswordAge",
+    "MinimumPasswordLength",
+    "PasswordReusePrevention",
+    "RequireLowercaseCharacters",
+    "RequireNumbers",
+    "RequireSymbols",
+    "RequireUppercaseCharacters",
+]
 #: iam UpdateAssumeRolePolicy
 UpdateAssumeRolePolicyMembers = Literal["PolicyDocument", "RoleName"]
 #: iam UpdateDelegationRequest
 UpdateDelegationRequestMembers = Literal["DelegationRequestId", "Notes"]
 #: iam UpdateGroup
 UpdateGroupMembers = Literal["GroupName", "NewGroupName", "NewPath"]
+#: iam UpdateLoginProfile
+UpdateLoginProfileMembers = Literal[
+    "MaxSigninSessionDuration",
+    "Password",
+    "PasswordResetRequired",
+    "ResetMaxSigninSessionDuration",
+    "UserName",
+]
 #: iam UpdateOpenIDConnectProvider
 UpdateOpenIDConnectProviderMembers = Literal[
     "ContextProvider",
@@ -346,8 +469,37 @@ UpdateSAMLProviderMembers = Literal[
     "SAMLMetadataDocument",
     "SAMLProviderArn",
 ]
+#: iam UpdateSSHPublicKey
+UpdateSSHPublicKeyMembers = Literal["SSHPublicKeyId", "Status", "UserName"]
+#: iam UpdateServerCertificate
+UpdateServerCertificateMembers = Literal[
+    "NewPath",
+    "NewServerCertificateName",
+    "ServerCertificateName",
+]
+#: iam UpdateServiceSpecificCredential
+UpdateServiceSpecificCredentialMembers = Literal[
+    "ServiceSpecificCredentialId",
+    "Status",
+    "UserName",
+]
+#: iam UpdateSigningCertificate
+UpdateSigningCertificateMembers = Literal["CertificateId", "Status", "UserName"]
 #: iam UpdateUser
 UpdateUserMembers = Literal["NewPath", "NewUserName", "UserName"]
+#: iam UploadSSHPublicKey
+UploadSSHPublicKeyMembers = Literal["SSHPublicKeyBody", "UserName"]
+#: iam UploadServerCertificate
+UploadServerCertificateMembers = Literal[
+    "CertificateBody",
+    "CertificateChain",
+    "Path",
+    "PrivateKey",
+    "ServerCertificateName",
+    "Tags",
+]
+#: iam UploadSigningCertificate
+UploadSigningCertificateMembers = Literal["CertificateBody", "UserName"]
 #: sts AssumeRole
 AssumeRoleMembers = Literal[
     "DurationSeconds",

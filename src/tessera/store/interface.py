@@ -7,17 +7,23 @@ from __future__ import annotations
 from typing import Protocol
 
 from tessera.store.access_keys import AccessKeyStore
+from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
 from tessera.store.audit import AuditStore
 from tessera.store.identities import IdentityStore
+from tessera.store.instance_profiles import InstanceProfileStore
 from tessera.store.issuer_keys import IssuerKeyStore
+from tessera.store.login_profiles import LoginProfileStore
 from tessera.store.meta import MetaStore
 from tessera.store.mfa import MfaStore
 from tessera.store.oidc_providers import OidcProviderStore
 from tessera.store.organizations import OrganizationStore
 from tessera.store.policies import PolicyStore
 from tessera.store.saml_providers import SamlProviderStore, SamlReplayCache
+from tessera.store.server_certificates import ServerCertificateStore
+from tessera.store.service_linked_roles import ServiceLinkedRoleStore
 from tessera.store.tags import TagStore
+from tessera.store.user_credentials import UserCredentialStore
 
 
 class Store(
@@ -33,6 +39,12 @@ class Store(
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    ServiceLinkedRoleStore,
+    LoginProfileStore,
+    AccountSettingsStore,
+    InstanceProfileStore,
+    ServerCertificateStore,
+    UserCredentialStore,
     AuditStore,
     Protocol,
 ):
@@ -54,5 +66,11 @@ AGGREGATES: tuple[type, ...] = (
     SamlReplayCache,
     OrganizationStore,
     MetaStore,
+    ServiceLinkedRoleStore,
+    LoginProfileStore,
+    AccountSettingsStore,
+    InstanceProfileStore,
+    ServerCertificateStore,
+    UserCredentialStore,
     AuditStore,
 )

@@ -38,7 +38,10 @@ class ManagedPolicyStore(Protocol):
 
     def get_policy_version(self, arn: str, version_id: str) -> PolicyVersion | None: ...
 
-    def get_default_policy_document(self, arn: str) -> str | None: ...
+    def get_default_policy_document(self, arn: str) -> str | None:
+        """The default version's document; for an AWS managed policy ARN, the
+        packaged one (``tessera.iam.aws_managed``)."""
+        ...
 
     def list_policy_versions(self, arn: str) -> list[PolicyVersion]:
         """Newest first."""
@@ -66,10 +69,19 @@ class AttachmentStore(Protocol):
 
     def detach_policy(self, owner: Owner, arn: str) -> bool: ...
 
-    def attached_policies(self, owner: Owner) -> list[ManagedPolicy]: ...
+    def attached_policies(self, owner: Owner) -> list[ManagedPolicy]:
+        """Customer and AWS managed policies attached to ``owner``, by name (usage
+        counts not filled in)."""
+        ...
 
     def attached_policy_documents(self, owners: Sequence[Owner]) -> list[tuple[str, str]]:
-        """(policy ARN, default version document) for every policy attached to any owner."""
+        """(policy ARN, default version document) for every policy attached to any
+        owner, AWS managed ones included."""
+        ...
+
+    def policy_usage(self, account_id: str) -> dict[str, tuple[int, int]]:
+        """(attachments, permissions-boundary uses) within ``account_id`` of every
+        managed policy ARN the account uses."""
         ...
 
     def entities_using_policy(

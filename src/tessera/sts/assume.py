@@ -27,6 +27,7 @@ from tessera.errors import (
     InvalidParameterValue,
     ValidationError,
 )
+from tessera.iam import aws_managed
 from tessera.iam.authz import denial_message
 from tessera.iam.mfa import check_mfa
 from tessera.iam.model import Role, Tag
@@ -107,7 +108,7 @@ def session_policy_from(
     ctx: OperationContext, params: Params[Any], account_id: str
 ) -> tuple[str | None, tuple[str, ...]]:
     """The validated inline session policy (canonical form) and policy ARNs; the ARNs
-    must name managed policies of ``account_id``."""
+    must name managed policies of ``account_id`` or AWS managed policies."""
     policy = params.get_str("Policy")
     arn_list: list[str] = []
     for item in params.get_struct_list("PolicyArns") or []:
@@ -117,6 +118,8 @@ def session_policy_from(
         arn_list.append(value)
     packing.validate_session_policy(policy, arn_list)
     for policy_arn in arn_list:
+        if aws_managed.get(policy_arn) is not None:
+            continue  # an AWS managed policy: every account may use it
         found = ctx.store.get_managed_policy(policy_arn)
         if found is None or found.account_id != account_id:
             # [I] STS's text for a missing managed session policy is not published

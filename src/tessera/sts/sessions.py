@@ -32,7 +32,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tessera import arn as arns
 from tessera import ids
-from tessera.auth.principal import Principal, PrincipalKind, Session, SessionKind
+from tessera.auth.principal import (
+    ComputeContext,
+    Principal,
+    PrincipalKind,
+    Session,
+    SessionKind,
+)
 from tessera.errors import ExpiredToken, InvalidClientTokenId, PackedPolicyTooLarge
 from tessera.iam.model import Tag
 from tessera.sensitive import constant_time_equals
@@ -199,6 +205,7 @@ def _encode_session(session: Session, akid: str, secret: str) -> tuple[int, byte
         "ss": session.scoped_session_id,
         "sd": session.scoped_description,
         "tc": [list(p) for p in session.tip_context] or None,
+        "cc": _compute_doc(session.compute),
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     raw = json.dumps(doc, separators=(",", ":")).encode()
@@ -237,8 +244,22 @@ def _decode_session(blob: bytes, version: int) -> tuple[Session, str, str]:
         scoped_session_id=doc.get("ss"),
         scoped_description=doc.get("sd"),
         tip_context=tuple((str(a), str(b)) for a, b in doc.get("tc", ())),
+        compute=_compute_from(doc.get("cc")),
     )
     return session, doc["a"], doc["s"]
+
+
+def _compute_doc(compute: ComputeContext | None) -> list[str | None] | None:
+    if compute is None:
+        return None
+    return [compute.instance_arn, compute.source_vpc, compute.private_ipv4, compute.role_delivery]
+
+
+def _compute_from(raw: object) -> ComputeContext | None:
+    if not isinstance(raw, list) or len(raw) != 4 or not isinstance(raw[0], str):
+        return None
+    vpc, ip, delivery = (str(v) if v is not None else None for v in raw[1:])
+    return ComputeContext(raw[0], vpc, ip, delivery)
 
 
 def principal_for(session: Session, access_key_id: str | None = None) -> Principal:

@@ -28,7 +28,7 @@ import logging
 from datetime import timedelta
 from typing import Final
 
-from tessera.auth.principal import Principal, PrincipalKind
+from tessera.auth.principal import Principal, PrincipalKind, Session
 from tessera.errors import OutboundWebIdentityFederationDisabled, SessionDurationEscalation
 from tessera.errors import ValidationError as ModelValidationError
 from tessera.iam.model import Tag
@@ -146,6 +146,7 @@ def get_web_identity_token(
         original_session_exp=session.expires_at if session is not None else None,
         federated_provider=session.federated_provider if session is not None else None,
         source_identity=session.source_identity if session is not None else None,
+        **_compute_claims(session),
         subject_mode=modes.ORIGIN_IDENTITY if origin is not None else None,
         origin_identity=origin.claim() if origin is not None else {},
         scope=raw_scope if scope_tokens else None,
@@ -159,3 +160,16 @@ def get_web_identity_token(
         account.account_id,
     )
     return {"WebIdentityToken": issued.token.reveal(), "Expiration": issued.expires_at}
+
+
+def _compute_claims(session: Session | None) -> dict[str, str | None]:
+    """The ``ec2_*`` claims of a session delivered to an enrolled instance (#16)."""
+    compute = session.compute if session is not None else None
+    if compute is None:
+        return {}
+    return {
+        "ec2_source_instance_arn": compute.instance_arn,
+        "ec2_instance_source_vpc": compute.source_vpc,
+        "ec2_instance_source_private_ipv4": compute.private_ipv4,
+        "ec2_role_delivery": compute.role_delivery,
+    }

@@ -172,10 +172,12 @@ def test_list_policies(h: Harness) -> None:
     page = h.call("ListPolicies", MaxItems=2)
     assert [p["PolicyName"] for p in page["Policies"]] == ["a", "b"]
     assert "Description" not in page["Policies"][0]
-    assert [p["PolicyName"] for p in h.call("ListPolicies", Marker=page["Marker"])["Policies"]] == [
-        "c"
-    ]
-    assert h.call("ListPolicies", Scope="AWS") == {"Policies": [], "IsTruncated": False}
+    rest = h.call("ListPolicies", Marker=page["Marker"], MaxItems=2)["Policies"]
+    # the account's own policies come first, then AWS's
+    assert [p["PolicyName"] for p in rest] == ["c", "AdministratorAccess"]
+    aws = h.call("ListPolicies", Scope="AWS", MaxItems=1000)
+    assert aws["IsTruncated"] and len(aws["Policies"]) == 1000
+    assert all(p["Arn"].startswith("arn:aws:iam::aws:policy/") for p in aws["Policies"])
     assert len(h.call("ListPolicies", Scope="Local")["Policies"]) == 3
     h.call("AttachUserPolicy", UserName="alice", PolicyArn=arns["b"])
     h.call("PutRolePermissionsBoundary", RoleName="app", PermissionsBoundary=arns["c"])
@@ -387,7 +389,7 @@ def test_policies_are_isolated(h: Harness) -> None:
     arn = h.call("CreatePolicy", PolicyName="p", PolicyDocument=IDENTITY)["Policy"]["Arn"]
     b = h.as_caller(root(ACCOUNT_B))
     assert b.error("GetPolicy", PolicyArn=arn)["Code"] == "NoSuchEntity"
-    assert b.call("ListPolicies")["Policies"] == []
+    assert b.call("ListPolicies", Scope="Local")["Policies"] == []
     b.call("CreateUser", UserName="bob")
     assert b.error("AttachUserPolicy", UserName="bob", PolicyArn=arn)["Code"] == "NoSuchEntity"
     assert b.error("DeletePolicy", PolicyArn=arn)["Code"] == "NoSuchEntity"

@@ -97,3 +97,23 @@ def test_header_is_authenticated(codec: SessionCodec) -> None:
         raw[0] = version
         with pytest.raises(InvalidClientTokenId):
             codec.decode(base64.b64encode(bytes(raw)).decode())
+
+
+def test_compute_context_round_trips_and_is_absent_by_default(codec: SessionCodec) -> None:
+    """#16: the instance context is sealed in the token and read back exactly;
+    sessions without one carry none (so no ec2:* key appears for them)."""
+    from dataclasses import replace
+
+    from tessera.auth.principal import ComputeContext
+
+    compute = ComputeContext(
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0", "lab", "10.0.0.7", "2.0"
+    )
+    for session in (replace(_session(), compute=compute), _session()):
+        issued = codec.issue(session, NOW)
+        decoded, _, _ = codec.decode(issued.session_token)
+        assert decoded.compute == session.compute
+    partial = replace(_session(), compute=ComputeContext(compute.instance_arn))
+    decoded, _, _ = codec.decode(codec.issue(partial, NOW).session_token)
+    assert decoded.compute is not None
+    assert decoded.compute.condition_keys() == {"ec2:SourceInstanceArn": compute.instance_arn}

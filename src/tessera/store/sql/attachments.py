@@ -1,5 +1,8 @@
 """SQL store: where policies apply: inline policies embedded in users, groups and
-roles, managed-policy attachments, and policy usage (ListEntitiesForPolicy)."""
+roles, managed-policy attachments, and policy usage (ListEntitiesForPolicy).
+
+An attachment of an AWS managed policy stores only its ARN; the policy itself is
+read from the packaged data (``tessera.iam.aws_managed``)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,16 @@ from collections.abc import Sequence
 from sqlalchemy import (
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from tessera.iam import aws_managed
 from tessera.iam.model import (
     InlinePolicy,
     ManagedPolicy,
@@ -139,7 +145,29 @@ class SqlAttachments(SqlEngine):
                 )
                 .order_by(mp.name_key)
             ).all()
-        return [policy_from_row(r) for r in rows]
+            aws_arns = self._attached_aws_arns(conn, [owner])
+        policies = [policy_from_row(r) for r in rows]
+        for arn in aws_arns:
+            found = aws_managed.get(arn)
+            if found is not None:
+                policies.append(found.as_managed())
+        policies.sort(key=lambda p: p.name.lower())
+        return policies
+
+    @staticmethod
+    def _attached_aws_arns(conn: Connection, owners: Sequence[Owner]) -> list[str]:
+        """The AWS managed policy ARNs attached to any of ``owners``."""
+        a = s.attachments.c
+        conds = [
+            and_(a.account_id == o.account_id, a.owner_type == o.kind, a.owner_key == o.key)
+            for o in owners
+        ]
+        rows = conn.execute(
+            select(a.policy_arn)
+            .where(and_(or_(*conds), a.policy_arn.startswith(aws_managed.AWS_POLICY_PREFIX)))
+            .order_by(a.policy_arn)
+        ).all()
+        return [r.policy_arn for r in rows]
 
     @cached
     def attached_policy_documents(self, owners: Sequence[Owner]) -> list[tuple[str, str]]:
@@ -161,7 +189,13 @@ class SqlAttachments(SqlEngine):
                 )
                 .where(or_(*conds))
             ).all()
-        return [(r.arn, r.document) for r in rows]
+            aws_arns = self._attached_aws_arns(conn, owners)
+        out = [(r.arn, r.document) for r in rows]
+        for arn in dict.fromkeys(aws_arns):
+            document = aws_managed.default_document(arn)
+            if document is not None:
+                out.append((arn, document))
+        return out
 
     def entities_for_policy(self, arn: str) -> list[tuple[str, str, str]]:
         """(owner_type, owner name, owner id) for every attachment of ``arn``."""
@@ -235,3 +269,25 @@ class SqlAttachments(SqlEngine):
                 ).all()
                 out.extend(("boundary", kind, r[0], r[1], r[2]) for r in rows)
         return out
+
+    def policy_usage(self, account_id: str) -> dict[str, tuple[int, int]]:
+        """(attachments, permissions-boundary uses) within ``account_id`` of every
+        managed policy ARN the account uses (customer or AWS managed)."""
+        a = s.attachments.c
+        usage: dict[str, list[int]] = {}
+        with self._tx() as conn:
+            for arn, count in conn.execute(
+                select(a.policy_arn, func.count())
+                .where(a.account_id == account_id)
+                .group_by(a.policy_arn)
+            ).all():
+                usage.setdefault(arn, [0, 0])[0] += int(count)
+            for table in (s.users, s.roles):
+                boundary = table.c.permissions_boundary
+                for arn, count in conn.execute(
+                    select(boundary, func.count())
+                    .where(and_(table.c.account_id == account_id, boundary.is_not(None)))
+                    .group_by(boundary)
+                ).all():
+                    usage.setdefault(arn, [0, 0])[1] += int(count)
+        return {arn: (c[0], c[1]) for arn, c in usage.items()}

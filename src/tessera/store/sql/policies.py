@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from tessera.iam import aws_managed
 from tessera.iam.model import (
     ManagedPolicy,
     Page,
@@ -184,6 +185,8 @@ class SqlPolicies(SqlEngine):
 
     @cached
     def get_default_policy_document(self, arn: str) -> str | None:
+        if aws_managed.is_aws_managed_arn(arn):
+            return aws_managed.default_document(arn)
         mp, pv = s.managed_policies.c, s.policy_versions.c
         with self._tx() as conn:
             return conn.execute(

@@ -307,6 +307,152 @@ saml_assertion_ids = Table(
     Index("ix_saml_assertion_ids_expires", "expires_at"),
 )
 
+# --- service-linked roles (migration 9) ---------------------------------------------------
+
+#: which roles are service-linked (by unique id) and for which service
+service_linked_roles = Table(
+    "service_linked_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("role_id", String(32), primary_key=True),
+    Column("role_key", String(128), nullable=False),
+    Column("service_name", String(128), nullable=False),
+)
+
+#: DeleteServiceLinkedRole tasks, kept for GetServiceLinkedRoleDeletionStatus
+slr_deletion_tasks = Table(
+    "slr_deletion_tasks",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("task_id", String(512), primary_key=True),
+    Column("role_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(1000), nullable=True),
+    Column("created_at", TS, nullable=False),
+)
+
+# --- login profiles, password policy, account settings, credential reports (migration 10)
+login_profiles = Table(
+    "login_profiles",
+    metadata,
+    Column("user_id", String(32), primary_key=True),  # the user's unique id (AIDA…)
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("password_sealed", LargeBinary, nullable=False),  # kek.seal(KDF hash, password:<id>)
+    Column("created_at", TS, nullable=False),
+    Column("password_changed_at", TS, nullable=False),
+    Column("reset_required", Boolean, nullable=False, default=False),
+    Column("max_signin_session_duration", Integer, nullable=True),
+    Column("password_last_used", TS, nullable=True),
+    Index("ix_login_profiles_account", "account_id"),
+)
+
+password_history = Table(
+    "password_history",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # higher = newer
+    Column("password_sealed", LargeBinary, nullable=False),
+)
+
+account_settings = Table(
+    "account_settings",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("password_policy", Text, nullable=True),  # JSON; NULL = none
+    Column("alias", String(63), nullable=True, unique=True),
+    Column("sts_token_version", String(8), nullable=True),
+)
+
+credential_reports = Table(
+    "credential_reports",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("started_at", TS, nullable=False),
+    Column("generated_at", TS, nullable=True),
+    Column("content", LargeBinary, nullable=True),
+)
+
+
+# --- instance profiles, server and signing certificates, SSH public keys and
+# service-specific credentials (migration 11) ---------------------------------------
+instance_profiles = Table(
+    "instance_profiles",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("profile_id", String(32), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    # the unique id (AROA…) of the one role in the profile, NULL when empty
+    Column("role_id", String(32), nullable=True),
+    Index("ix_instance_profiles_role", "account_id", "role_id"),
+)
+
+server_certificates = Table(
+    "server_certificates",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("certificate_id", String(32), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("chain", Text, nullable=True),
+    # kek.seal(PEM, "server-cert-key:<certificate_id>"): never stored in clear
+    Column("private_key_sealed", LargeBinary, nullable=False),
+    Column("uploaded_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+
+signing_certificates = Table(
+    "signing_certificates",
+    metadata,
+    Column("certificate_id", String(64), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_id", String(32), nullable=False),  # the owner's AIDA… id
+    Column("user_name", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # sha256 hex of the DER
+    Column("status", String(16), nullable=False),
+    Column("uploaded_at", TS, nullable=False),
+    UniqueConstraint("account_id", "fingerprint", name="uq_signing_certificates_cert"),
+    Index("ix_signing_certificates_user", "account_id", "user_id"),
+)
+
+ssh_public_keys = Table(
+    "ssh_public_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("fingerprint", String(48), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("uploaded_at", TS, nullable=False),
+    UniqueConstraint("user_id", "fingerprint", name="uq_ssh_public_keys_key"),
+    Index("ix_ssh_public_keys_user", "account_id", "user_id"),
+)
+
+service_specific_credentials = Table(
+    "service_specific_credentials",
+    metadata,
+    Column("credential_id", String(32), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("service_name", String(128), nullable=False),
+    Column("service_user_name", String(200), nullable=True),
+    Column("service_credential_alias", String(200), nullable=True),
+    Column("secret_hash", String(256), nullable=False),  # scrypt; the secret is never stored
+    Column("status", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=True),
+    Index("ix_service_specific_credentials_user", "account_id", "user_id"),
+)
+
+
 # The audit trail (migration 14): one row per (account that sees it, event). ``seq``
 # orders events stored within the same instant (pagination); ``record`` is the
 # CloudTrail record as JSON text, already redacted. Indexed for LookupEvents'
@@ -451,5 +597,27 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (7, "principals bound by unique id: access keys and trust policies", _bind_principals),
     (8, "trusted identity propagation on OIDC and SAML providers", _add_tip_columns),
+    (
+        9,
+        "service-linked roles and their deletion tasks",
+        _create(service_linked_roles, slr_deletion_tasks),
+    ),
+    (
+        10,
+        "login profiles, password history, account settings, credential reports",
+        _create(login_profiles, password_history, account_settings, credential_reports),
+    ),
+    (
+        11,
+        "instance profiles, server and signing certificates, SSH public keys and "
+        "service-specific credentials",
+        _create(
+            instance_profiles,
+            server_certificates,
+            signing_certificates,
+            ssh_public_keys,
+            service_specific_credentials,
+        ),
+    ),
     (14, "the audit trail (CloudTrail-format events)", _create(audit_events)),
 ]

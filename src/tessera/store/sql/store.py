@@ -13,19 +13,25 @@ from tessera.store.base import StoreError
 from tessera.store.interface import Store
 from tessera.store.memo import Memo
 from tessera.store.sql.access_keys import SqlAccessKeys
+from tessera.store.sql.account_settings import SqlAccountSettings
 from tessera.store.sql.accounts import SqlAccounts
 from tessera.store.sql.attachments import SqlAttachments
 from tessera.store.sql.audit import SqlAudit
 from tessera.store.sql.engine import sqlite_url
 from tessera.store.sql.identities import SqlIdentities
+from tessera.store.sql.instance_profiles import SqlInstanceProfiles
 from tessera.store.sql.issuer_keys import SqlIssuerKeys
+from tessera.store.sql.login_profiles import SqlLoginProfiles
 from tessera.store.sql.meta import SqlMeta
 from tessera.store.sql.mfa import SqlMfa
 from tessera.store.sql.oidc_providers import SqlOidcProviders
 from tessera.store.sql.organizations import SqlOrganizations
 from tessera.store.sql.policies import SqlPolicies
 from tessera.store.sql.saml_providers import SqlSamlProviders
+from tessera.store.sql.server_certificates import SqlServerCertificates
+from tessera.store.sql.service_linked_roles import SqlServiceLinkedRoles
 from tessera.store.sql.tags import SqlTags
+from tessera.store.sql.user_credentials import SqlUserCredentials
 
 
 class SqlStore(
@@ -41,6 +47,12 @@ class SqlStore(
     SqlOidcProviders,
     SqlSamlProviders,
     SqlOrganizations,
+    SqlServiceLinkedRoles,
+    SqlLoginProfiles,
+    SqlAccountSettings,
+    SqlInstanceProfiles,
+    SqlServerCertificates,
+    SqlUserCredentials,
     SqlAudit,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
