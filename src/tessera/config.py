@@ -64,6 +64,8 @@ class ServerConfig:
     metrics_listen: str | None = None
     rate_limit: str | None = None
     rate_limit_by_source: bool = False
+    # benchmarks only: record no audit events at all (calls leave no trace; warns)
+    insecure_no_audit: bool = False
     # --network-cidr LABEL=CIDR: requests from these networks carry aws:SourceVpc
     # (the label) and aws:VpcSourceIp (#16); the first network that contains the
     # address wins

@@ -14,6 +14,7 @@ plain in-process registry."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -84,6 +85,12 @@ def denial_policy_type(message: str) -> str:
     return "other"
 
 
+#: the labelled children of (service, action, status): ``labels()`` hashes and locks
+#: on every call; services and actions are declared names, so this stays small
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+_MAX_CHILDREN = 4096
+
+
 def observe_request(
     service: str,
     action: str,
@@ -94,9 +101,21 @@ def observe_request(
     error_message: str | None,
 ) -> None:
     """Count one answered request (the request path calls this once)."""
-    REQUESTS.labels(service, action, str(status)).inc()
-    LATENCY.labels(service, action).observe(seconds)
-    if error_code is None and action in _CREDENTIAL_OPERATIONS:
-        CREDENTIALS_ISSUED.labels(action).inc()
+    key = (service, action, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        issued = CREDENTIALS_ISSUED.labels(action) if action in _CREDENTIAL_OPERATIONS else None
+        children = (
+            REQUESTS.labels(service, action, str(status)),
+            LATENCY.labels(service, action),
+            issued,
+        )
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = children
+    requests, latency, issued = children
+    requests.inc()
+    latency.observe(seconds)
+    if error_code is None and issued is not None:
+        issued.inc()
     elif error_code in ("AccessDenied", "AccessDeniedException"):
         DENIALS.labels(denial_policy_type(error_message or "")).inc()

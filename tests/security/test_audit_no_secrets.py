@@ -114,9 +114,10 @@ def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
         key = iam.create_access_key(UserName="bob")["AccessKey"]
         seen.append(key["SecretAccessKey"])
         password = "Pa55-" + secrets.token_hex(10)
-        with pytest.raises(ClientError):  # not implemented: refused, still recorded
-            iam.create_login_profile(UserName="bob", Password=password)
+        iam.create_login_profile(UserName="bob", Password=password)
         seen.append(password)
+        with pytest.raises(ClientError):  # refused (no such user), still recorded
+            iam.update_login_profile(UserName="nobody-" + password[:6], Password=password)
         role = iam.create_role(
             RoleName="r",
             AssumeRolePolicyDocument=json.dumps(

@@ -211,12 +211,14 @@ def _register_observer(runtime: Runtime) -> None:
     if config.rate_limit:
         share = RateLimit.parse(config.rate_limit).share(config.workers)
         limiter = TokenBuckets(share)
-    audit = AuditWriter(
-        runtime.store,
-        spool_dir=config.data_dir / SPOOL_DIR,
-        log_path=config.audit_log,
-        retention_days=config.audit_retention_days,
-    )
+    audit = None
+    if not config.insecure_no_audit:
+        audit = AuditWriter(
+            runtime.store,
+            spool_dir=config.data_dir / SPOOL_DIR,
+            log_path=config.audit_log,
+            retention_days=config.audit_retention_days,
+        )
     runtime.observer = RequestObserver(
         runtime.clock,
         audit=audit,

@@ -159,6 +159,7 @@ SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("metrics_listen", "TESSERA_METRICS_LISTEN", metrics_address, None),
     ("rate_limit", "TESSERA_RATE_LIMIT", rate_limit, None),
     ("rate_limit_by_source", "TESSERA_RATE_LIMIT_BY_SOURCE", flag, False),
+    ("insecure_no_audit", "TESSERA_INSECURE_NO_AUDIT", flag, False),
 ]
 
 

@@ -224,8 +224,6 @@ def build_event(facts: CallFacts) -> AuditEvent:
     event_source = EVENT_SOURCES.get(facts.service, f"{facts.service}.amazonaws.com")
     read_only = is_read_only(facts.service, facts.operation)
     params = redactor.request(facts.params) if facts.params is not None else None
-    if params is not None and len(json.dumps(params, default=str)) > MAX_PARAMETERS_CHARS:
-        params = {"omitted": "requestParameters too large"}
     response = None
     if facts.result is not None and facts.error_code is None:
         response = redactor.response(facts.result) or None
@@ -270,6 +268,12 @@ def build_event(facts: CallFacts) -> AuditEvent:
             tls["clientProvidedHostHeader"] = facts.host[:256]
         record["tlsDetails"] = tls
     text = json.dumps(record, separators=(",", ":"), default=str)
+    if len(text) > MAX_PARAMETERS_CHARS and (
+        len(json.dumps(params, default=str)) > MAX_PARAMETERS_CHARS
+    ):
+        # only a record this long can hold parameters this long: measure them then
+        record["requestParameters"] = {"omitted": "requestParameters too large"}
+        text = json.dumps(record, separators=(",", ":"), default=str)
     scrubbed = scrub(text, redactor.secrets)
     if scrubbed != text:
         record = json.loads(scrubbed)

@@ -90,10 +90,32 @@ def secret_members() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.cache
+def secret_names_any_case() -> frozenset[str]:
+    """``secret_members()`` as sent (``RoleArn``) and as CloudTrail spells them
+    (``roleArn``): one set lookup decides whether a member is secret."""
+    names = secret_members()
+    return names | frozenset(_camel_uncached(n) for n in names)
+
+
+def _camel_uncached(name: str) -> str:
+    return name[:1].lower() + name[1:] if name else name
+
+
+_CAMEL: dict[str, str] = {}
+_MAX_CAMEL = 8192
+
+
 def _camel(name: str) -> str:
     """CloudTrail's member names: the first letter lowered (``RoleArn`` →
-    ``roleArn``, ``SAMLAssertionID`` → ``sAMLAssertionID``)."""
-    return name[:1].lower() + name[1:] if name else name
+    ``roleArn``, ``SAMLAssertionID`` → ``sAMLAssertionID``); memoised (member names
+    come from the models, a bounded set)."""
+    camel = _CAMEL.get(name)
+    if camel is None:
+        camel = _camel_uncached(name)
+        if len(_CAMEL) < _MAX_CAMEL:
+            _CAMEL[name] = camel
+    return camel
 
 
 def cloudtrail_time(value: datetime) -> str:
@@ -114,7 +136,7 @@ class Redactor:
 
     def __init__(self) -> None:
         self.secrets: set[str] = set()
-        self._names = secret_members()
+        self._names = secret_names_any_case()
 
     def _collect(self, value: object) -> None:
         if isinstance(value, str):
@@ -135,7 +157,7 @@ class Redactor:
                 self._collect(text())
 
     def is_secret(self, name: str) -> bool:
-        return name in self._names or (name[:1].upper() + name[1:]) in self._names
+        return name in self._names
 
     def request(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``requestParameters``: camelCase names, secrets hidden."""
@@ -152,9 +174,11 @@ class Redactor:
         return out
 
     def _value(self, name: str, value: Any, *, hide: bool) -> Any:
-        if self.is_secret(name):
+        if name in self._names:
             self._collect(value)
             return HIDDEN
+        if type(value) is str:
+            return value
         if isinstance(value, Mapping):
             return self.request(value) if hide else self.response(value)
         if isinstance(value, list | tuple):
@@ -174,6 +198,8 @@ class Redactor:
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every collected secret (at least ``_MIN_SCRUB`` long) and
     every JWT-shaped string replaced by ``HIDDEN``."""
+    if not secrets and "eyJ" not in text:
+        return text
     for secret in sorted((s for s in secrets if len(s) >= _MIN_SCRUB), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, HIDDEN)
@@ -181,4 +207,4 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         quoted = json.dumps(secret)[1:-1]
         if quoted != secret and quoted in text:
             text = text.replace(quoted, HIDDEN)
-    return _JWT.sub(HIDDEN, text)
+    return _JWT.sub(HIDDEN, text) if "eyJ" in text else text

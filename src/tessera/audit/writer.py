@@ -1,31 +1,39 @@
 """Writing audit events without slowing the request path or losing one a client saw
 answered.
 
-Design: **write-ahead spool + batched background writer.** Before the response is
-sent, the request appends the event as one JSON line to this process's spool file
-(``<data-dir>/audit-spool/<pid>.jsonl``, one ``write(2)`` on an ``O_APPEND``
-descriptor, a few microseconds, no fsync) and puts it on an in-memory queue. A
-single background thread takes up to ``batch`` events at a time (lingering up to
-50 ms for a partial batch, so a busy server commits rarely), inserts them in
-one transaction (a duplicate event id is skipped), writes them to the
-``--audit-log`` sink, and empties the spool once everything in it is committed.
+Design: **write-ahead spool + batched background writer.**
 
-Why not in the request's transaction: most calls (GetCallerIdentity, AssumeRole)
-write nothing, so an audit insert would add a commit (an fsync on SQLite, a round
-trip on PostgreSQL) to every call, and the signed STS calls run on the event loop
-on SQLite. Why not a plain in-memory queue: a worker that crashes or is killed
-would lose the events of calls it had already answered. With the spool, an
-answered call's event is in the kernel before the answer leaves, so it survives
-the process (not a power loss: the spool is not fsynced; the store's own commits
-are). A spool left by a dead process (its ``flock`` is free) is replayed into the
-store at the next start of any worker on that data directory, then deleted.
+The guarantee, precisely: ``record(event)`` returns only after the event's line has
+been handed to the kernel by one ``write(2)`` on this process's spool file
+(``<data-dir>/audit-spool/<pid>-<ns>.jsonl``, ``O_APPEND``, no fsync), and the
+pipeline calls it before the answer is written to the socket. So every event of a
+call whose answer a client received is in the page cache before that answer left:
+it survives the process being killed or crashing (not a power loss of the host,
+since the spool is not fsynced; the store's own commits are durable). The line is
+the already-redacted record, never a secret.
+
+Off the request path a single background thread commits events to the store in
+large batches: it waits for the first event, then lingers (``_LINGER_SECONDS``)
+until ``batch`` events have gathered or the time is up, and inserts them in one
+transaction (a duplicate event id is skipped, so a replay is idempotent); then it
+writes them to the ``--audit-log`` sink. A request never wakes the writer except
+for the first event of a batch and a full batch, so a busy server commits a few
+times a second, not per request, and the writer rarely competes with requests for
+the GIL or the database.
+
+Spool files rotate with the batches: when the writer takes every pending event it
+opens a fresh spool for the events that follow, and deletes the old one once its
+batch is committed. A spool left by a dead process (its ``flock`` is free) is
+replayed into the store at the next start of any worker on that data directory,
+then deleted.
 
 The queue is bounded (``max_pending``): when the store falls that far behind, a
 request waits for room (back-pressure) rather than dropping events or growing
-without limit. A failed batch is logged (never its content) and retried; the events
-stay queued and spooled. ``flush`` waits until everything recorded so far is
-committed; ``close`` flushes and stops the thread (worker shutdown). Events older
-than the retention period are pruned at start and hourly.
+without limit. A failed batch is logged (never its content) and retried; the
+events stay queued and spooled. ``flush`` waits until everything recorded so far
+is committed (cutting the linger short); ``close`` flushes and stops the thread
+(worker shutdown). Events older than the retention period are pruned at start and
+hourly.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ DEFAULT_RETENTION_DAYS = 90
 _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
 #: how long the writer waits for more events before committing a partial batch
-_LINGER_SECONDS = 0.05
+_LINGER_SECONDS = 0.2
 
 
 def _row(event: AuditEvent) -> AuditRow:
@@ -72,31 +80,32 @@ def _row(event: AuditEvent) -> AuditRow:
 
 
 def spool_line(row: AuditRow) -> bytes:
-    """One spool line: the lookup columns and the (already redacted) record."""
-    return (
-        json.dumps(
-            {
-                "id": row.event_id,
-                "t": row.event_time.isoformat(),
-                "n": row.event_name,
-                "s": row.event_source,
-                "ro": row.read_only,
-                "u": row.username,
-                "k": row.access_key_id,
-                "a": list(row.accounts),
-                "r": [list(r) for r in row.resources],
-                "rec": row.record_json,
-            },
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
+    """One spool line: the lookup columns, then the (already redacted) record as
+    JSON embedded as is (no second serialisation of the record)."""
+    columns = json.dumps(
+        {
+            "id": row.event_id,
+            "t": row.event_time.isoformat(),
+            "n": row.event_name,
+            "s": row.event_source,
+            "ro": row.read_only,
+            "u": row.username,
+            "k": row.access_key_id,
+            "a": list(row.accounts),
+            "r": [list(r) for r in row.resources],
+        },
+        separators=(",", ":"),
     )
+    return f'{columns[:-1]},"rec":{row.record_json}}}\n'.encode()
 
 
 def parse_spool_line(line: bytes) -> AuditRow | None:
     """The row of one spool line, or None for a torn/malformed line."""
     try:
         d = json.loads(line)
+        record = d["rec"]
+        if not isinstance(record, dict):
+            return None
         return AuditRow(
             event_id=str(d["id"]),
             event_time=datetime.fromisoformat(d["t"]),
@@ -107,7 +116,7 @@ def parse_spool_line(line: bytes) -> AuditRow | None:
             access_key_id=d["k"],
             accounts=tuple(str(a) for a in d["a"]),
             resources=tuple((str(t), str(n)) for t, n in d["r"]),
-            record_json=str(d["rec"]),
+            record_json=json.dumps(record, separators=(",", ":")),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -124,28 +133,37 @@ class AuditWriter:
         log_path: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         max_pending: int = 10_000,
-        batch: int = 512,
+        batch: int = 2048,
+        linger: float = _LINGER_SECONDS,
     ) -> None:
         self._store = store
         self._retention = timedelta(days=retention_days)
         self._max_pending = max_pending
         self._batch = batch
+        self._linger = linger
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._work = threading.Condition(self._lock)  # the writer thread waits here
+        self._done = threading.Condition(self._lock)  # flush and back-pressure wait here
         self._pending: deque[AuditRow] = deque()
         self._in_flight = 0
         self._recorded = 0  # events handed to record()
         self._committed = 0  # events stored (or replayed)
+        self._flushing = 0  # flush() callers waiting: no linger
         self._closed = False
         self.written = 0
         self.failures = 0
+        self._spool_dir = spool_dir
         self._spool_fd: int | None = None
         self._spool_path: Path | None = None
         self._spool_bytes = 0
+        #: spools rotated out whose batch is not committed yet (writer thread only)
+        self._retired: list[tuple[int, Path]] = []
         self._sink: IO[str] | None = None
         self._sink_owned = False
         if spool_dir is not None:
-            self._open_spool(spool_dir)
+            spool_dir.mkdir(mode=0o700, exist_ok=True)
+            self._spool_fd, self._spool_path = self._new_spool(spool_dir)
+            self._replay_orphans(spool_dir)
         if log_path:
             self._open_sink(log_path)
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
@@ -153,13 +171,13 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ setup
 
-    def _open_spool(self, spool_dir: Path) -> None:
-        spool_dir.mkdir(mode=0o700, exist_ok=True)
+    @staticmethod
+    def _new_spool(spool_dir: Path) -> tuple[int, Path]:
+        """A fresh spool file of this process, locked while it lives."""
         path = spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        self._spool_fd, self._spool_path = fd, path
-        self._replay_orphans(spool_dir)
+        return fd, path
 
     def _replay_orphans(self, spool_dir: Path) -> None:
         """Store what dead processes spooled but had not committed, then delete it."""
@@ -198,12 +216,14 @@ class AuditWriter:
     # ------------------------------------------------------------------ request path
 
     def record(self, event: AuditEvent) -> None:
-        """Spool ``event`` and queue it for the store (call before answering)."""
+        """Spool ``event`` and queue it for the store. Returns once the event is in
+        the kernel (the write-ahead guarantee): call it before answering."""
         row = _row(event)
         line = spool_line(row) if self._spool_fd is not None else b""
-        with self._changed:
+        with self._lock:
             while len(self._pending) >= self._max_pending and not self._closed:
-                self._changed.wait(0.5)  # back-pressure: the store is far behind
+                self._work.notify()
+                self._done.wait(0.5)  # back-pressure: the store is far behind
             if self._spool_fd is not None:
                 os.write(self._spool_fd, line)
                 self._spool_bytes += len(line)
@@ -212,7 +232,9 @@ class AuditWriter:
                 return
             self._pending.append(row)
             self._recorded += 1
-            self._changed.notify_all()
+            n = len(self._pending)
+            if n == 1 or n == self._batch:  # the writer waits for exactly these
+                self._work.notify()
 
     # ------------------------------------------------------------------ writer thread
 
@@ -222,50 +244,81 @@ class AuditWriter:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every event recorded so far is committed; False on timeout."""
         deadline = time.monotonic() + timeout
-        with self._changed:
+        with self._lock:
             target = self._recorded
-            while self._committed < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._changed.wait(left)
+            self._flushing += 1
+            try:
+                self._work.notify()
+                while self._committed < target:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        return False
+                    self._done.wait(left)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self) -> None:
         """Flush, stop the thread, remove the (empty) spool and close the sink."""
         self.flush()
-        with self._changed:
+        with self._lock:
             self._closed = True
-            self._changed.notify_all()
+            self._work.notify()
+            self._done.notify_all()
         self._thread.join(timeout=10)
         with self._lock:
             if self._spool_fd is not None and not self._pending:
-                os.close(self._spool_fd)
-                self._spool_fd = None
                 if self._spool_path is not None:
                     self._spool_path.unlink(missing_ok=True)
+                os.close(self._spool_fd)
+                self._spool_fd = None
         if self._sink is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._sink.flush()
             if self._sink_owned:
                 self._sink.close()
 
+    def _take(self, next_prune: float) -> tuple[list[AuditRow], tuple[int, Path] | None] | None:
+        """Under the lock: wait for a batch (lingering for a full one); None to stop.
+        Returns the batch and, when it empties the queue, the spool it rotated out."""
+        while not self._pending and not self._closed:
+            left = next_prune - time.monotonic()
+            if left <= 0:
+                return [], None
+            self._work.wait(left)
+        if self._closed and not self._pending:
+            return None
+        deadline = time.monotonic() + self._linger
+        while len(self._pending) < self._batch and not self._closed and not self._flushing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._work.wait(left)
+        take = min(len(self._pending), self._batch)
+        batch = [self._pending.popleft() for _ in range(take)]
+        self._in_flight = take
+        retired = None
+        if not self._pending and self._spool_fd is not None and self._spool_dir is not None:
+            if self._spool_bytes:
+                # everything spooled so far is in this batch: later events go to a
+                # fresh file, this one is deleted once the batch is committed
+                assert self._spool_path is not None
+                retired = (self._spool_fd, self._spool_path)
+                self._spool_fd, self._spool_path = self._new_spool(self._spool_dir)
+                self._spool_bytes = 0
+        return batch, retired
+
     def _run(self) -> None:
         next_prune = 0.0
+        retired = self._retired
         while True:
-            with self._changed:
-                while not self._pending and not self._closed:
-                    if time.monotonic() >= next_prune:
-                        break
-                    self._changed.wait(max(0.01, next_prune - time.monotonic()))
-                if self._closed and not self._pending:
-                    return
-                if 0 < len(self._pending) < self._batch and not self._closed:
-                    # linger: one commit for the events of the next few milliseconds
-                    self._changed.wait(_LINGER_SECONDS)
-                take = min(len(self._pending), self._batch)
-                batch = [self._pending.popleft() for _ in range(take)]
-                self._in_flight = take
+            with self._lock:
+                taken = self._take(next_prune)
+            if taken is None:
+                return
+            batch, old = taken
+            if old is not None:
+                retired.append(old)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
                 self._prune()
@@ -276,20 +329,21 @@ class AuditWriter:
             except Exception:
                 self.failures += 1
                 log.exception("could not store %d audit events; retrying", len(batch))
-                with self._changed:
+                with self._lock:
                     self._pending.extendleft(reversed(batch))
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
+            for fd, path in retired:  # every event in them is committed now
+                path.unlink(missing_ok=True)
+                os.close(fd)
+            retired.clear()
             self._write_sink(batch)
-            with self._changed:
+            with self._lock:
                 self._in_flight = 0
                 self._committed += len(batch)
                 self.written += len(batch)
-                if not self._pending and self._spool_fd is not None and self._spool_bytes:
-                    os.ftruncate(self._spool_fd, 0)  # everything in it is committed
-                    self._spool_bytes = 0
-                self._changed.notify_all()
+                self._done.notify_all()
 
     def _write_sink(self, batch: list[AuditRow]) -> None:
         if self._sink is None:

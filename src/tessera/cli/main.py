@@ -569,6 +569,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         metrics_listen=args.metrics_listen,
         rate_limit=args.rate_limit,
         rate_limit_by_source=bool(args.rate_limit_by_source),
+        insecure_no_audit=bool(args.insecure_no_audit),
     )
 
 
@@ -614,6 +615,13 @@ def add_operations_args(p_serve: argparse.ArgumentParser) -> None:
         default=env_default("TESSERA_RATE_LIMIT_BY_SOURCE", flag, False),
         help="with --rate-limit, also limit each source address (unsigned calls are "
         "always limited by address; env TESSERA_RATE_LIMIT_BY_SOURCE=1)",
+    )
+    p_serve.add_argument(
+        "--insecure-no-audit",
+        action="store_true",
+        default=env_default("TESSERA_INSECURE_NO_AUDIT", flag, False),
+        help="INSECURE, for benchmarks only: record no audit events, so calls leave no "
+        "trace (env TESSERA_INSECURE_NO_AUDIT=1)",
     )
 
 
@@ -684,6 +692,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except TlsConfigError as exc:
             print(f"tessera serve: {exc}", file=sys.stderr)
             return 1
+    if config.insecure_no_audit:
+        log.warning("INSECURE: no audit events are recorded (insecure_no_audit); benchmarks only")
     if config.insecure_clock_offset_seconds:
         log.warning(
             "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset);"
