@@ -118,9 +118,20 @@ def _camel(name: str) -> str:
     return camel
 
 
+_LAST_TIME: tuple[datetime, str] | None = None
+
+
 def cloudtrail_time(value: datetime) -> str:
-    """``2019-07-01T22:22:51Z``: eventTime, session creationDate."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2019-07-01T22:22:51Z``: eventTime, session creationDate (the last second
+    formatted is remembered: the calls of one second share it)."""
+    global _LAST_TIME
+    v = value.astimezone(UTC).replace(microsecond=0)
+    last = _LAST_TIME
+    if last is not None and last[0] == v:
+        return last[1]
+    text = v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_TIME = (v, text)
+    return text
 
 
 def element_time(value: datetime) -> str:
@@ -204,7 +215,8 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret in text:
             text = text.replace(secret, HIDDEN)
         # the same secret as it appears inside JSON text (escaped characters)
-        quoted = json.dumps(secret)[1:-1]
-        if quoted != secret and quoted in text:
-            text = text.replace(quoted, HIDDEN)
+        if not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret:
+            quoted = json.dumps(secret)[1:-1]
+            if quoted != secret and quoted in text:
+                text = text.replace(quoted, HIDDEN)
     return _JWT.sub(HIDDEN, text) if "eyJ" in text else text
