@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,7 +83,14 @@ class AuditEvent:
     accounts: tuple[str, ...]
     resources: tuple[tuple[str, str], ...]  # (type, name)
     record_json: str
-    record: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as a dict (parsed from ``record_json``: the request path never
+        needs it)."""
+        value = json.loads(self.record_json)
+        assert isinstance(value, dict)
+        return value
 
 
 def is_read_only(service: str, operation: str) -> bool:
@@ -216,14 +223,52 @@ def _resources(facts: CallFacts, account: str | None) -> list[dict[str, str]]:
     return found
 
 
+#: serialised ``userIdentity`` elements by caller (see ``_identity_json``)
+_IDENTITIES: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+_MAX_IDENTITIES = 4096
+_str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, dict[str, Any]]:
+    """``userIdentity`` as JSON text and as a dict. A signed caller's element is the
+    same on every call with the same key, so it is serialised once per key."""
+    if principal is None or principal.access_key_id is None:
+        ident = user_identity(principal, facts)
+        return _dumps(ident), ident
+    session = principal.session
+    key = (
+        principal.access_key_id,
+        principal.arn,
+        principal.kind,
+        session.issued_at if session is not None else None,
+    )
+    found = _IDENTITIES.get(key)
+    if found is None:
+        ident = user_identity(principal, facts)
+        found = (_dumps(ident), ident)
+        if len(_IDENTITIES) >= _MAX_IDENTITIES:
+            _IDENTITIES.clear()
+        _IDENTITIES[key] = found
+    return found
+
+
 def build_event(facts: CallFacts) -> AuditEvent:
-    """The CloudTrail record of one call, redacted, and its lookup columns."""
+    """The CloudTrail record of one call, redacted, and its lookup columns. The
+    record's JSON text is assembled from its parts (the caller's identity is
+    serialised once per key), in the key order CloudTrail writes."""
     redactor = Redactor()
     principal = facts.principal
-    ident = user_identity(principal, facts)
+    ident_json, ident = _identity_json(principal, facts)
     event_source = EVENT_SOURCES.get(facts.service, f"{facts.service}.amazonaws.com")
     read_only = is_read_only(facts.service, facts.operation)
     params = redactor.request(facts.params) if facts.params is not None else None
+    params_json = _dumps(params)
+    if len(params_json) > MAX_PARAMETERS_CHARS:
+        params_json = '{"omitted":"requestParameters too large"}'
     response = None
     if facts.result is not None and facts.error_code is None:
         response = redactor.response(facts.result) or None
@@ -233,31 +278,51 @@ def build_event(facts: CallFacts) -> AuditEvent:
     if facts.operation.startswith("AssumeRole") and role_account:
         recipient = role_account
     event_id = str(uuid.uuid4())
-    record: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": ident,
-        "eventTime": cloudtrail_time(facts.event_time),
-        "eventSource": event_source,
-        "eventName": facts.operation,
-        "awsRegion": facts.region,
-        "sourceIPAddress": facts.source_ip,
-        "userAgent": facts.user_agent[:1024],
-    }
+    parts = [
+        '{"eventVersion":"',
+        EVENT_VERSION,
+        '","userIdentity":',
+        ident_json,
+        ',"eventTime":"',
+        cloudtrail_time(facts.event_time),
+        '","eventSource":',
+        _str(event_source),
+        ',"eventName":',
+        _str(facts.operation),
+        ',"awsRegion":',
+        _str(facts.region),
+        ',"sourceIPAddress":',
+        _str(facts.source_ip),
+        ',"userAgent":',
+        _str(facts.user_agent[:1024]),
+    ]
     if facts.error_code is not None:
-        record["errorCode"] = facts.error_code
-        record["errorMessage"] = (facts.error_message or "")[:1024]
-    record["requestParameters"] = params
-    record["responseElements"] = response
-    record["requestID"] = facts.request_id
-    record["eventID"] = event_id
-    record["readOnly"] = read_only
+        parts += (
+            ',"errorCode":',
+            _str(facts.error_code),
+            ',"errorMessage":',
+            _str((facts.error_message or "")[:1024]),
+        )
+    parts += (
+        ',"requestParameters":',
+        params_json,
+        ',"responseElements":',
+        _dumps(response),
+        ',"requestID":',
+        _str(facts.request_id),
+        ',"eventID":"',
+        event_id,
+        '","readOnly":',
+        "true" if read_only else "false",
+    )
     resources = _resources(facts, recipient)
     if resources:
-        record["resources"] = resources
-    record["eventType"] = "AwsApiCall"
-    record["managementEvent"] = True
-    record["recipientAccountId"] = recipient or ""
-    record["eventCategory"] = "Management"
+        parts += (',"resources":', _dumps(resources))
+    parts += (
+        ',"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":',
+        _str(recipient or ""),
+        ',"eventCategory":"Management"',
+    )
     if facts.secure_transport:
         tls: dict[str, str] = {}
         if facts.tls_version:
@@ -266,17 +331,9 @@ def build_event(facts: CallFacts) -> AuditEvent:
             tls["cipherSuite"] = facts.cipher_suite
         if facts.host:
             tls["clientProvidedHostHeader"] = facts.host[:256]
-        record["tlsDetails"] = tls
-    text = json.dumps(record, separators=(",", ":"), default=str)
-    if len(text) > MAX_PARAMETERS_CHARS and (
-        len(json.dumps(params, default=str)) > MAX_PARAMETERS_CHARS
-    ):
-        # only a record this long can hold parameters this long: measure them then
-        record["requestParameters"] = {"omitted": "requestParameters too large"}
-        text = json.dumps(record, separators=(",", ":"), default=str)
-    scrubbed = scrub(text, redactor.secrets)
-    if scrubbed != text:
-        record = json.loads(scrubbed)
+        parts += (',"tlsDetails":', _dumps(tls))
+    parts.append("}")
+    scrubbed = scrub("".join(parts), redactor.secrets)
     accounts = tuple(dict.fromkeys(a for a in (caller_account, recipient) if a))
     return AuditEvent(
         event_id=event_id,
@@ -289,7 +346,6 @@ def build_event(facts: CallFacts) -> AuditEvent:
         accounts=accounts,
         resources=tuple((r["type"], r.get("ARN") or r.get("name", "")) for r in resources),
         record_json=scrubbed,
-        record=record,
     )
 
 

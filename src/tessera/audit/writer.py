@@ -79,24 +79,25 @@ def _row(event: AuditEvent) -> AuditRow:
     )
 
 
+_str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
+
+
+def _opt(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
 def spool_line(row: AuditRow) -> bytes:
     """One spool line: the lookup columns, then the (already redacted) record as
     JSON embedded as is (no second serialisation of the record)."""
-    columns = json.dumps(
-        {
-            "id": row.event_id,
-            "t": row.event_time.isoformat(),
-            "n": row.event_name,
-            "s": row.event_source,
-            "ro": row.read_only,
-            "u": row.username,
-            "k": row.access_key_id,
-            "a": list(row.accounts),
-            "r": [list(r) for r in row.resources],
-        },
-        separators=(",", ":"),
-    )
-    return f'{columns[:-1]},"rec":{row.record_json}}}\n'.encode()
+    accounts = ",".join(map(_str, row.accounts))
+    resources = ",".join(f"[{_str(t)},{_str(n)}]" for t, n in row.resources)
+    return (
+        f'{{"id":{_str(row.event_id)},"t":"{row.event_time.isoformat()}",'
+        f'"n":{_str(row.event_name)},"s":{_str(row.event_source)},'
+        f'"ro":{"true" if row.read_only else "false"},"u":{_opt(row.username)},'
+        f'"k":{_opt(row.access_key_id)},"a":[{accounts}],"r":[{resources}],'
+        f'"rec":{row.record_json}}}\n'
+    ).encode()
 
 
 def parse_spool_line(line: bytes) -> AuditRow | None:
