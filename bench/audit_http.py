@@ -35,6 +35,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--generator", choices=("auto", "wrk", "async"), default="auto")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="an extra `tessera serve` option for both servers (repeatable), e.g. "
+        "--server-arg=--busy-poll-us=0",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 0.5), 10.0)
@@ -42,8 +49,9 @@ def main() -> int:
     generator, _why = choose_generator(args.generator)
     servers: dict[str, Target] = {}
     try:
-        servers["on"] = start_tessera(args.workers)
-        servers["off"] = start_tessera(args.workers, extra_args=("--insecure-no-audit",))
+        extra = tuple(args.server_arg)
+        servers["on"] = start_tessera(args.workers, extra_args=extra)
+        servers["off"] = start_tessera(args.workers, extra_args=(*extra, "--insecure-no-audit"))
         for target in servers.values():
             seed(target)
         results: dict[str, Any] = {

@@ -83,6 +83,7 @@ class RequestObserver:
         self.limiter = limiter
         self.limit_by_source = limit_by_source
         self.metrics = metrics
+        self._sigv4: Any = None
 
     def admit(self, trace: CallTrace, source_ip: str) -> None:
         """Take a token for the caller (and its address); ``Throttling`` if empty."""
@@ -117,7 +118,9 @@ class RequestObserver:
                 error_message=error.message if error is not None else None,
             )
             if trace.signed:
-                telemetry.SIGNATURES.labels("AWS4-HMAC-SHA256").inc()
+                if self._sigv4 is None:  # labelled once, in the worker that counts
+                    self._sigv4 = telemetry.SIGNATURES.labels("AWS4-HMAC-SHA256")
+                self._sigv4.inc()
         if self.audit is None:
             return
         facts = CallFacts(
