@@ -6,7 +6,7 @@ LookupEvents filters on (``AuditEvent``). Pure: no I/O."""
 from __future__ import annotations
 
 import json
-import uuid
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,9 +45,11 @@ _RESOURCE_MEMBERS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallFacts:
-    """What the request path knows about one call once it is answered."""
+    """What the request path knows about one call once it is answered (not frozen:
+    a frozen dataclass's ``__init__`` costs a ``object.__setattr__`` per field, on
+    every request; nothing changes it after it is built)."""
 
     request_id: str
     event_time: datetime
@@ -68,9 +70,10 @@ class CallFacts:
     cipher_suite: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditEvent:
-    """A record and the columns LookupEvents filters on."""
+    """A record and the columns LookupEvents filters on (not frozen, as
+    ``CallFacts``; nothing changes it after it is built)."""
 
     event_id: str
     event_time: datetime
@@ -229,8 +232,28 @@ _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
 
+def _event_id() -> str:
+    """A random (version 4) UUID for ``eventID``. From the ``random`` module's
+    generator (seeded from the OS at start and re-seeded in every forked child),
+    not ``os.urandom``: an event id must be unique, not secret, and a system call
+    per request is a measurable part of the audit cost (bench/README.md)."""
+    bits = random.getrandbits(128)
+    bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """``json.dumps(value, separators=(",", ":"), default=str)`` without building
+    an encoder per call."""
+    if value is None:
+        return "null"
+    if not value and isinstance(value, dict):
+        return "{}"
+    return _ENCODER.encode(value)
 
 
 def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, dict[str, Any]]:
@@ -277,7 +300,7 @@ def build_event(facts: CallFacts) -> AuditEvent:
     role_account = _account_of_arn((facts.params or {}).get("RoleArn"))
     if facts.operation.startswith("AssumeRole") and role_account:
         recipient = role_account
-    event_id = str(uuid.uuid4())
+    event_id = _event_id()
     parts = [
         '{"eventVersion":"',
         EVENT_VERSION,
