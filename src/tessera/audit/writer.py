@@ -304,9 +304,14 @@ class AuditWriter:
                 # everything spooled so far is in this batch: later events go to a
                 # fresh file, this one is deleted once the batch is committed
                 assert self._spool_path is not None
-                retired = (self._spool_fd, self._spool_path)
-                self._spool_fd, self._spool_path = self._new_spool(self._spool_dir)
-                self._spool_bytes = 0
+                try:
+                    fresh = self._new_spool(self._spool_dir)
+                except OSError:  # e.g. the disk is full: keep appending to this one
+                    log.warning("could not open a new audit spool; keeping the current one")
+                else:
+                    retired = (self._spool_fd, self._spool_path)
+                    self._spool_fd, self._spool_path = fresh
+                    self._spool_bytes = 0
         return batch, retired
 
     def _run(self) -> None:
