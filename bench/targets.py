@@ -259,9 +259,10 @@ def start_tessera(
     database_url: str | None = None,
     data_dir: Path | None = None,
     root: Credentials | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Target:
     """Start ``tessera serve`` (after ``tessera init`` unless ``root`` says the store
-    in ``data_dir`` already exists)."""
+    in ``data_dir`` already exists), with ``extra_args`` appended to its options."""
     workdir = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
     target = Target(name="tessera", workdir=workdir)
     data = data_dir or workdir / "data"
@@ -274,6 +275,7 @@ def start_tessera(
         serve = [
             *("serve", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)),
             *("--workers", str(workers), "--log-level", "warning", *db_args),
+            *extra_args,
         ]
         with open(log, "ab") as out_file:
             target.proc = subprocess.Popen(

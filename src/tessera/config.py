@@ -55,6 +55,17 @@ class ServerConfig:
     # append " Encoded authorization failure message: <msg>" to the message of an
     # AccessDenied that carries one, as EC2 does (off: AWS's STS/IAM text exactly)
     append_authorization_message: bool = False
+    # operations (#19): the audit trail's JSON-lines copy ("-": stdout) and how long
+    # the store keeps events; the Prometheus listener (HOST:PORT, loopback unless
+    # told otherwise); token-bucket rate limits ("RPS[:BURST]") per principal, and
+    # per source address too when rate_limit_by_source
+    audit_log: str | None = None
+    audit_retention_days: int = 90
+    metrics_listen: str | None = None
+    rate_limit: str | None = None
+    rate_limit_by_source: bool = False
+    # benchmarks only: record no audit events at all (calls leave no trace; warns)
+    insecure_no_audit: bool = False
     # --network-cidr LABEL=CIDR: requests from these networks carry aws:SourceVpc
     # (the label) and aws:VpcSourceIp (#16); the first network that contains the
     # address wins

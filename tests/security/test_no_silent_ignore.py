@@ -287,6 +287,9 @@ class _World:
             "PolicySourceArn": f"arn:aws:iam::{acct}:user/{self.user}",
             "RoleArn": f"arn:aws:iam::{acct}:role/{self.role}",
             "RoleSessionName": "session",
+            # LookupEvents' time range (a timestamp the model samples cannot give)
+            "StartTime": datetime(2026, 1, 1, tzinfo=UTC),
+            "EndTime": datetime(2026, 1, 2, tzinfo=UTC),
             "PolicyInputList": [ALLOW_ALL],
             "PermissionsBoundaryPolicyInputList": [ALLOW_ALL],
             "ResourcePolicy": json.dumps(

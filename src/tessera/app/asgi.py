@@ -79,6 +79,8 @@ class TesseraApp:
         if request.method in ("GET", "HEAD"):
             if request.path == "/health":
                 return _HEALTH
+            if request.path == "/ready":
+                return None  # asks the store: in a thread (answer_in_thread)
             for route in self.get_routes:
                 answer = route(request)
                 if answer is not None:
@@ -88,7 +90,29 @@ class TesseraApp:
     def answer_in_thread(self, request: Request) -> Response:
         """The pipeline, for requests ``answer_now`` declined (blocking: call it in a
         worker thread)."""
+        if request.path == "/ready" and request.method in ("GET", "HEAD"):
+            return self.readiness()
         return self.pipeline.handle(request, threaded=True)
+
+    def readiness(self) -> Response:
+        """``/ready``: 200 when the store answers, its migrations are all applied and
+        the session keys are loaded; 503 (with the failed checks) otherwise, and while
+        this worker shuts down (``ready`` cleared)."""
+        import json
+
+        from tessera.store.sql.schema import MIGRATIONS
+
+        checks: dict[str, bool] = {"accepting": self.ready}
+        try:
+            store = self.runtime.store
+            checks["store"] = store.is_initialised()
+            checks["migrations"] = store.schema_version() >= max(v for v, _d, _r in MIGRATIONS)
+            checks["keys"] = bool(self.runtime.sessions.ring.active(self.runtime.clock.now()))
+        except Exception:
+            checks.setdefault("store", False)
+        ok = all(checks.values()) and {"store", "migrations", "keys"} <= checks.keys()
+        body = json.dumps({"status": "ready" if ok else "not ready", "checks": checks})
+        return Response(200 if ok else 503, (("content-type", "application/json"),), body.encode())
 
     async def answer(self, request: Request) -> Response:
         response = self.answer_now(request)

@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tessera import ids
 from tessera.app.asgi import TesseraApp
@@ -25,6 +26,9 @@ from tessera.store.base import AlreadyExists, StoreAlreadyInitialised
 from tessera.store.bookkeeping import Bookkeeping
 from tessera.store.sql import SqlStore, open_sql_store
 from tessera.sts.sessions import SessionCodec, SessionKeyRing
+
+if TYPE_CHECKING:
+    from tessera.federation.oidc import InboundOidc
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ def build_runtime(config: ServerConfig, clock: Clock | None = None) -> Runtime:
     )
     _register_outbound(runtime)
     _register_inbound_oidc(runtime)
+    _register_observer(runtime)
     # every declared operation whose optional service (if any) is configured
     runtime.operations = build_table(runtime.optional_services())
     for name in ("sts", "iam"):
@@ -171,6 +176,54 @@ def _register_inbound_oidc(runtime: Runtime) -> None:
     config = runtime.config
     runtime.inbound_oidc = InboundOidc(
         ca_bundle=config.oidc_ca_bundle, insecure_http=config.insecure_oidc_http
+    )
+    _count_idp_fetches(runtime.inbound_oidc)
+
+
+def _count_idp_fetches(inbound: InboundOidc) -> None:
+    """``tessera_idp_fetches_total{outcome}`` around the key-set cache's fetches."""
+    from tessera import telemetry
+
+    cache: Any = inbound.cache
+    fetch = cache._fetch
+
+    def counted(issuer: str) -> Any:
+        try:
+            keys = fetch(issuer)
+        except Exception:
+            telemetry.IDP_FETCHES.labels("failure").inc()
+            raise
+        telemetry.IDP_FETCHES.labels("success").inc()
+        return keys
+
+    cache._fetch = counted
+
+
+def _register_observer(runtime: Runtime) -> None:
+    """Metrics, the audit trail (spooled under the data directory) and the rate
+    limit (this worker's share of it: ``tessera.ratelimit``)."""
+    from tessera.app.observe import RequestObserver
+    from tessera.audit.writer import SPOOL_DIR, AuditWriter
+    from tessera.ratelimit import RateLimit, TokenBuckets
+
+    config = runtime.config
+    limiter = None
+    if config.rate_limit:
+        share = RateLimit.parse(config.rate_limit).share(config.workers)
+        limiter = TokenBuckets(share)
+    audit = None
+    if not config.insecure_no_audit:
+        audit = AuditWriter(
+            runtime.store,
+            spool_dir=config.data_dir / SPOOL_DIR,
+            log_path=config.audit_log,
+            retention_days=config.audit_retention_days,
+        )
+    runtime.observer = RequestObserver(
+        runtime.clock,
+        audit=audit,
+        limiter=limiter,
+        limit_by_source=config.rate_limit_by_source,
     )
 
 

@@ -100,6 +100,28 @@ def flag(raw: str) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def metrics_address(raw: str) -> str:
+    """``HOST:PORT`` or ``PORT`` (then 127.0.0.1) for ``--metrics-listen``."""
+    host, sep, port = raw.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", raw
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {raw!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {raw!r}")
+    return f"{host}:{number}"
+
+
+def rate_limit(raw: str) -> str:
+    """``RPS[:BURST]`` for ``--rate-limit`` (checked, kept as text)."""
+    from tessera.ratelimit import RateLimit
+
+    return str(RateLimit.parse(raw))
+
+
 #: (ServerConfig field, env var, converter, default)
 SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ("data_dir", "TESSERA_DATA_DIR", Path, Path(DEFAULT_DATA_DIR)),
@@ -127,6 +149,17 @@ SERVE_OPTIONS: list[tuple[str, str, Callable[[str], object], object]] = [
     ),
     ("header_timeout_seconds", "TESSERA_HEADER_TIMEOUT", positive_seconds, DEFAULT_HEADER_TIMEOUT),
     ("append_authorization_message", "TESSERA_APPEND_AUTHORIZATION_MESSAGE", flag, False),
+    ("audit_log", "TESSERA_AUDIT_LOG", str, None),
+    (
+        "audit_retention_days",
+        "TESSERA_AUDIT_RETENTION_DAYS",
+        whole_number(1, 36500, noun="a whole number of days"),
+        90,
+    ),
+    ("metrics_listen", "TESSERA_METRICS_LISTEN", metrics_address, None),
+    ("rate_limit", "TESSERA_RATE_LIMIT", rate_limit, None),
+    ("rate_limit_by_source", "TESSERA_RATE_LIMIT_BY_SOURCE", flag, False),
+    ("insecure_no_audit", "TESSERA_INSECURE_NO_AUDIT", flag, False),
 ]
 
 

@@ -14,7 +14,9 @@ Behaviour kept from uvicorn's httptools protocol: keep-alive (HTTP/1.1 default,
 ``Expect: 100-continue``, HEAD (headers with the body's length, no body), the
 ``Date`` header, ``400`` and close on a malformed request, the keep-alive timeout
 (``--timeout-keep-alive``, 5 s), graceful shutdown (idle connections close at
-once, busy ones after their response; uvicorn waits for the tasks), read paused
+once, busy ones after their response with ``Connection: close``; a request
+partly received when the shutdown begins is still read and answered, then the
+connection closes; uvicorn waits for the tasks), read paused
 while the client is not reading responses. Added: a body over
 ``MAX_BODY_BYTES`` (by ``Content-Length`` or as it arrives) is answered ``413``
 without reading it all, then the connection closes after the rest of the message
@@ -151,6 +153,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.runner: asyncio.Task[None] | None = None
         self.in_message = False  # a request is partly received
         self.closing = False  # close once the queue is answered
+        self.draining = False  # shut down mid-request: answer that one, then close
         self.read_paused = False
         self.write_paused = False
         # one timer per connection, re-armed when it fires rather than per request
@@ -232,9 +235,15 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self._resume_reading()
 
     def shutdown(self) -> None:
-        """uvicorn's graceful shutdown: close now if idle, else after the answers."""
-        self._cancel_head_timer()
+        """uvicorn's graceful shutdown: close now if idle, else after the answers. A
+        request partly received is drained: read to its end (its head still within
+        the header timeout), answered with ``Connection: close``, then the
+        connection closes."""
         self.closing = True
+        if self.in_message and not self.too_large:
+            self.draining = True
+            return
+        self._cancel_head_timer()
         if self.runner is None and not self.queue:
             self._close()
 
@@ -309,8 +318,10 @@ class TesseraHttpProtocol(asyncio.Protocol):
             if self.runner is None and not self.queue:
                 self._close()
             return
-        if self.closing or self.transport is None or self.transport.is_closing():
-            # after "Connection: close", a shutdown, or the client left: not run
+        draining, self.draining = self.draining, False
+        if (self.closing and not draining) or self.transport is None or self.transport.is_closing():
+            # after "Connection: close", a shutdown between requests, or the client
+            # left: not run (a request partly received at the shutdown is answered)
             return
         request, keep_alive = self._request()
         self.server_state.total_requests += 1

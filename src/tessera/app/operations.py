@@ -11,6 +11,7 @@ from tessera.registry import Operation, OperationTable, Requirement, declared, o
 def all_operations() -> tuple[Operation, ...]:
     """Every declared STS and IAM operation, optional services' ones included."""
     # imported here: the service modules are only needed once a runtime is built
+    from tessera.audit import lookup  # noqa: F401
     from tessera.iam import (  # noqa: F401
         authorization_details,
         credential_report,

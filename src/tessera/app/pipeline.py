@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
+from tessera.app.observe import CallTrace
 from tessera.app.runtime import Runtime
 from tessera.auth import sigv4
 from tessera.auth.principal import Principal
@@ -189,9 +190,12 @@ class Pipeline:
         return self._handle(request, threaded=False, inline_only=True)
 
     def close(self) -> None:
-        """Write the pending bookkeeping and stop its thread."""
+        """Write the pending bookkeeping and audit events and stop their threads."""
         if self.runtime.bookkeeping is not None:
             self.runtime.bookkeeping.close()
+        observer = self.runtime.observer
+        if observer is not None and observer.audit is not None:
+            observer.audit.close()  # everything recorded is stored before the store closes
 
     def handle(self, request: Request, *, threaded: bool = False) -> Response:
         """The response to ``request``. ``threaded``: the caller is a worker thread,
@@ -204,7 +208,15 @@ class Pipeline:
     def _handle(self, request: Request, *, threaded: bool, inline_only: bool) -> Response | None:
         if threaded and self.runtime.bookkeeping is not None:
             self.runtime.bookkeeping.flush()
-        request_id = new_request_id()
+        trace = CallTrace(new_request_id())
+        response = self._answer(request, trace, inline_only=inline_only)
+        # the one observer hook: metrics and the audit event, before the answer leaves
+        if response is not None and self.runtime.observer is not None:
+            self.runtime.observer.observe(request, trace, response)
+        return response
+
+    def _answer(self, request: Request, trace: CallTrace, *, inline_only: bool) -> Response | None:
+        request_id = trace.request_id
         as_json = wants_json(request.header("accept"))
         spec: ServiceSpec | None = None
         route: _JsonRoute | None = None
@@ -213,17 +225,21 @@ class Pipeline:
             route = self._json_route(request)
             if route is not None:
                 spec = route.spec
-                return self._handle_json(request, request_id, route)
-            spec, ctx, params_op = self._prepare(request, request_id)
+                return self._handle_json(request, request_id, route, trace)
+            spec, ctx, params_op = self._prepare(request, request_id, trace)
             op = self._operation(spec.name, ctx.operation)
             if inline_only and not op.inline:
                 raise _NotInline
+            trace.operation = op.name
+            self._admit(trace, request)
             result = op.handler(ctx, params_op)
+            trace.result = result
             body = render_result(spec, ctx.operation, result, request_id, as_json=as_json)
             return Response(200, self._headers(request_id, as_json), body)
         except _NotInline:
             return None
         except TesseraError as exc:
+            trace.error = exc
             if route is not None:
                 return self._json_error(route.spec, exc, request_id)
             spec = spec or _error_spec(request)
@@ -232,6 +248,7 @@ class Pipeline:
         except Exception:
             log.exception("internal failure handling request %s", request_id)
             exc2 = InternalFailure("An internal error occurred.")
+            trace.error = exc2
             if route is not None:
                 return self._json_error(route.spec, exc2, request_id)
             spec = spec or _error_spec(request)
@@ -268,8 +285,12 @@ class Pipeline:
             return None
         return _JsonRoute(match.spec, match.operation, match.labels, "")
 
-    def _handle_json(self, request: Request, request_id: str, route: _JsonRoute) -> Response:
+    def _handle_json(
+        self, request: Request, request_id: str, route: _JsonRoute, trace: CallTrace
+    ) -> Response:
         spec, name = route.spec, route.operation
+        if spec is not None:
+            trace.service = spec.name
         if spec is None:
             raise UnknownOperationException(f"No service answers the target {route.target}.")
         if name is None:
@@ -290,6 +311,8 @@ class Pipeline:
             if signature is None:
                 raise MissingAuthenticationToken()
             principal, region = self._authenticate(http_request, signature, spec, now)
+            trace.principal, trace.region, trace.signed = principal, region, True
+        trace.operation = name
         params = decode_json(
             spec,
             name,
@@ -315,7 +338,10 @@ class Pipeline:
             principal=principal,
             http=http_request,
         )
+        trace.params = params.raw()
+        self._admit(trace, request)
         result = op.handler(ctx, params)
+        trace.result = result
         body = result_body(spec, name, result)
         status = ctx.response_status
         if status is None:
@@ -365,8 +391,13 @@ class Pipeline:
         self._record_key_use(principal, spec.name, signature.region, now.timestamp())
         return principal, signature.region
 
+    def _admit(self, trace: CallTrace, request: Request) -> None:
+        """The rate limit (``--rate-limit``), once the caller is known."""
+        if self.runtime.observer is not None:
+            self.runtime.observer.admit(trace, request.source_ip)
+
     def _prepare(
-        self, request: Request, request_id: str
+        self, request: Request, request_id: str, trace: CallTrace
     ) -> tuple[ServiceSpec, OperationContext, Params[Any]]:
         rt = self.runtime
         pairs = parse_form(request.query_string)
@@ -385,14 +416,18 @@ class Pipeline:
         region = DEFAULT_REGION
         if signature is not None:
             spec = _spec_for(signature.service, version)
+            trace.service = spec.name
             principal, region = self._authenticate(http_request, signature, spec, now)
+            trace.principal, trace.region, trace.signed = principal, region, True
         else:
             spec = service_for_version(version or "") or service_spec("sts")
+            trace.service = spec.name
             action = _first(pairs, "Action")
             if action not in self._unsigned:
                 raise MissingAuthenticationToken()
 
         decoded = decode(spec, [(k, v) for k, v in pairs if k not in _PRESIGN_PARAMS])
+        trace.operation, trace.params = decoded.operation, decoded.params.raw()
         if principal is not None and principal.session is not None:
             refusal = session_restriction(principal, spec.name, decoded.operation)
             if refusal is not None:

@@ -16,6 +16,7 @@ from tessera.iam.authz import Authorizer
 from tessera.store.bookkeeping import Bookkeeping
 
 if TYPE_CHECKING:
+    from tessera.app.observe import RequestObserver
     from tessera.federation.oidc import InboundOidc
     from tessera.oidc.issuers import IssuerService
     from tessera.registry import OperationTable, Requirement
@@ -39,6 +40,8 @@ class Runtime:
     inbound_oidc: InboundOidc | None = None  # AssumeRoleWithWebIdentity's IdP client
     #: usage bookkeeping written behind the request (None: written at once)
     bookkeeping: Bookkeeping | None = None
+    #: metrics, audit events and rate limits of each request (bootstrap sets it)
+    observer: RequestObserver | None = None
 
     def optional_services(self) -> frozenset[Requirement]:
         """The optional services configured (operations that require one are served

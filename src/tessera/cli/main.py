@@ -320,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="INSECURE, testing only: allow plain-http OIDC providers on any host, not just "
         "loopback (default off; env TESSERA_INSECURE_OIDC_HTTP=1)",
     )
+    add_operations_args(p_serve)
     p_serve.set_defaults(func=cmd_serve)
     from tessera.cli.outbound import add_outbound_commands
 
@@ -570,6 +571,64 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         max_header_line_bytes=min(args.max_header_line_bytes, args.max_header_bytes),
         header_timeout_seconds=args.header_timeout_seconds,
         append_authorization_message=bool(args.append_authorization_message),
+        audit_log=args.audit_log,
+        audit_retention_days=args.audit_retention_days,
+        metrics_listen=args.metrics_listen,
+        rate_limit=args.rate_limit,
+        rate_limit_by_source=bool(args.rate_limit_by_source),
+        insecure_no_audit=bool(args.insecure_no_audit),
+    )
+
+
+def add_operations_args(p_serve: argparse.ArgumentParser) -> None:
+    """The audit, metrics and rate-limit options of ``serve`` (#19)."""
+    from tessera.app.envconfig import metrics_address, rate_limit, whole_number
+
+    p_serve.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        default=env_default("TESSERA_AUDIT_LOG", str, None),
+        help="also write every audit event (CloudTrail record format) as a JSON line to "
+        "PATH ('-': standard output); events always go to the store (env TESSERA_AUDIT_LOG)",
+    )
+    days = whole_number(1, 36500, noun="a whole number of days")
+    p_serve.add_argument(
+        "--audit-retention-days",
+        type=days,
+        metavar="DAYS",
+        default=env_default("TESSERA_AUDIT_RETENTION_DAYS", days, 90),
+        help="prune stored audit events older than DAYS (default 90, as CloudTrail's "
+        "event history; env TESSERA_AUDIT_RETENTION_DAYS)",
+    )
+    p_serve.add_argument(
+        "--metrics-listen",
+        type=metrics_address,
+        metavar="HOST:PORT",
+        default=env_default("TESSERA_METRICS_LISTEN", metrics_address, None),
+        help="serve Prometheus metrics at http://HOST:PORT/metrics on a separate listener "
+        "(PORT alone binds 127.0.0.1; default off; env TESSERA_METRICS_LISTEN)",
+    )
+    p_serve.add_argument(
+        "--rate-limit",
+        type=rate_limit,
+        metavar="RPS[:BURST]",
+        default=env_default("TESSERA_RATE_LIMIT", rate_limit, None),
+        help="token bucket per principal: RPS requests per second, bursts of BURST "
+        "(default RPS); over it, Throttling 'Rate exceeded' (env TESSERA_RATE_LIMIT)",
+    )
+    p_serve.add_argument(
+        "--rate-limit-by-source",
+        action="store_true",
+        default=env_default("TESSERA_RATE_LIMIT_BY_SOURCE", flag, False),
+        help="with --rate-limit, also limit each source address (unsigned calls are "
+        "always limited by address; env TESSERA_RATE_LIMIT_BY_SOURCE=1)",
+    )
+    p_serve.add_argument(
+        "--insecure-no-audit",
+        action="store_true",
+        default=env_default("TESSERA_INSECURE_NO_AUDIT", flag, False),
+        help="INSECURE, for benchmarks only: record no audit events, so calls leave no "
+        "trace (env TESSERA_INSECURE_NO_AUDIT=1)",
     )
 
 
@@ -640,6 +699,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except TlsConfigError as exc:
             print(f"tessera serve: {exc}", file=sys.stderr)
             return 1
+    if config.insecure_no_audit:
+        log.warning("INSECURE: no audit events are recorded (insecure_no_audit); benchmarks only")
     if config.insecure_clock_offset_seconds:
         log.warning(
             "INSECURE: the server clock is shifted by %+.0f s (insecure_clock_offset);"
@@ -661,12 +722,10 @@ def _serve_on(
     ssl_kwargs: dict[str, object],
     tls_note: str | None,
 ) -> int:
-    import uvicorn
 
-    from tessera.app.bootstrap import create_app, init_store, is_initialised, open_store
+    from tessera.app.bootstrap import init_store, is_initialised, open_store
     from tessera.app.http import TesseraHttpProtocol
     from tessera.clock import SystemClock
-    from tessera.tls.errors import TlsConfigError
 
     try:
         if not is_initialised(config.data_dir, config.database_url):
@@ -692,6 +751,50 @@ def _serve_on(
         ws="none",
         **ssl_kwargs,
     )
+    stop_metrics: Any = None
+    multiproc_dir: str | None = None
+    if config.metrics_listen:
+        from tessera.app import metrics
+
+        if config.workers > 1:
+            multiproc_dir = metrics.prepare_workers()
+        try:
+            stop_metrics = metrics.start_listener(
+                config.metrics_listen,
+                store_opener=lambda: open_store(config.data_dir, config.database_url),
+                rotation_interval=config.key_rotation_interval_seconds,
+                multiproc_dir=multiproc_dir,
+            )
+        except OSError as exc:
+            print(
+                f"tessera serve: cannot listen on {config.metrics_listen} for metrics: {exc}",
+                file=sys.stderr,
+            )
+            if multiproc_dir is not None:
+                metrics.cleanup_workers(multiproc_dir)
+            return 1
+    try:
+        return _serve_announced(config, common, listener, tls_note)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        if multiproc_dir is not None:
+            from tessera.app import metrics
+
+            metrics.cleanup_workers(multiproc_dir)
+
+
+def _serve_announced(
+    config: ServerConfig,
+    common: dict[str, object],
+    listener: socket.socket,
+    tls_note: str | None,
+) -> int:
+    import uvicorn
+
+    from tessera.app.bootstrap import create_app, open_store
+    from tessera.tls.errors import TlsConfigError
+
     announce = f"Tessera serving STS and IAM at {config.effective_public_url}"
     if config.workers > 1:
         try:  # the workers open the store themselves: fail here, once, if they could not

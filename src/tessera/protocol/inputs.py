@@ -6,6 +6,15 @@ does not have (``tessera.protocol.query.Params``)."""
 
 from typing import Literal, Never
 
+#: cloudtrail LookupEvents
+LookupEventsMembers = Literal[
+    "EndTime",
+    "EventCategory",
+    "LookupAttributes",
+    "MaxResults",
+    "NextToken",
+    "StartTime",
+]
 #: iam AcceptDelegationRequest
 AcceptDelegationRequestMembers = Literal["DelegationRequestId"]
 #: iam AcquireRole

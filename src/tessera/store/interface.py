@@ -10,6 +10,7 @@ from tessera.store.access_advisor import AccessAdvisorStore
 from tessera.store.access_keys import AccessKeyStore
 from tessera.store.account_settings import AccountSettingsStore
 from tessera.store.accounts import AccountStore
+from tessera.store.audit import AuditStore
 from tessera.store.identities import IdentityStore
 from tessera.store.instance_profiles import InstanceProfileStore
 from tessera.store.instances import InstanceStore
@@ -50,6 +51,7 @@ class Store(
     RolesAnywhereStore,
     AccessAdvisorStore,
     InstanceStore,
+    AuditStore,
     Protocol,
 ):
     """Every aggregate of the storage interface (one engine implements all)."""
@@ -79,4 +81,5 @@ AGGREGATES: tuple[type, ...] = (
     RolesAnywhereStore,
     AccessAdvisorStore,
     InstanceStore,
+    AuditStore,
 )

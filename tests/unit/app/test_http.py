@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -463,3 +464,25 @@ def test_busy_polling_off(tmp_path: Path) -> None:
                 assert reader.response()[0] == 200
         poller = served.app._poller
         assert poller is not None and poller.window == 0.0 and poller.turns == 0
+
+
+def test_shutdown_mid_request_answers_it_with_connection_close(served: Served) -> None:
+    """SIGTERM drains: a request partly received when the shutdown begins is read to
+    its end and answered (``Connection: close``), then the connection closes."""
+    with served.connect() as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")  # the head is not complete yet
+        reader = Reader(sock)
+        deadline = time.monotonic() + 10
+        while not served.server.server_state.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        protocol = next(iter(served.server.server_state.connections))
+        while not protocol.in_message and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done = threading.Event()
+        protocol.loop.call_soon_threadsafe(lambda: (protocol.shutdown(), done.set()))
+        assert done.wait(10)
+        sock.sendall(b"X-Late: 1\r\n\r\n")  # the rest arrives after the shutdown began
+        status, headers, _body = reader.response()
+        assert status == 200
+        assert headers.get("connection") == "close"
+        assert reader.closed()

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -629,6 +630,40 @@ instance_ca = Table(
     Column("created_at", TS, nullable=False),
 )
 
+
+# The audit trail (migration 14): one row per (account that sees it, event). ``seq``
+# orders events stored within the same instant (pagination); ``record`` is the
+# CloudTrail record as JSON text, already redacted. Indexed for LookupEvents'
+# attributes within an account, newest first, and for pruning by age.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("account_id", String(12), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event_time", TS, nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("event_source", String(128), nullable=False),
+    Column("read_only", Boolean, nullable=False),
+    Column("username", String(256), nullable=True),
+    Column("access_key_id", String(128), nullable=True),
+    Column("resource_type", String(128), nullable=True),
+    Column("resource_name", String(2048), nullable=True),
+    Column("resource_types", Text, nullable=True),  # JSON list, every resource's type
+    Column("resource_names", Text, nullable=True),  # JSON list, every resource's name
+    Column("record", Text, nullable=False),
+    UniqueConstraint("account_id", "event_id", name="uq_audit_events_account_event"),
+    Index("ix_audit_events_time", "event_time"),
+    Index("ix_audit_events_account_time", "account_id", "event_time"),
+    Index("ix_audit_events_account_name", "account_id", "event_name", "event_time"),
+    Index("ix_audit_events_account_user", "account_id", "username", "event_time"),
+    Index("ix_audit_events_account_key", "account_id", "access_key_id", "event_time"),
+    Index("ix_audit_events_account_source", "account_id", "event_source", "event_time"),
+    Index("ix_audit_events_account_resource", "account_id", "resource_name"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -805,6 +840,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "the AWS Organizations API: accounts, settings, requests, handshakes, tags",
         _organizations_api,
     ),
+    (14, "the audit trail (CloudTrail-format events)", _create(audit_events)),
     (
         15,
         "access advisor: service last accessed and its reports",

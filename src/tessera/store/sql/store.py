@@ -17,6 +17,7 @@ from tessera.store.sql.access_keys import SqlAccessKeys
 from tessera.store.sql.account_settings import SqlAccountSettings
 from tessera.store.sql.accounts import SqlAccounts
 from tessera.store.sql.attachments import SqlAttachments
+from tessera.store.sql.audit import SqlAudit
 from tessera.store.sql.engine import sqlite_url
 from tessera.store.sql.identities import SqlIdentities
 from tessera.store.sql.instance_profiles import SqlInstanceProfiles
@@ -58,8 +59,18 @@ class SqlStore(
     SqlRolesAnywhere,
     SqlAccessAdvisor,
     SqlInstances,
+    SqlAudit,
 ):
     """One store, any number of accounts. Thread-safe; every method is one transaction."""
+
+    def schema_version(self) -> int:
+        """The highest migration applied (``/ready`` compares it with the code's)."""
+        from sqlalchemy import func, select
+
+        from tessera.store.sql.schema import schema_migrations
+
+        with self._tx(bump=False) as conn:
+            return int(conn.execute(select(func.max(schema_migrations.c.version))).scalar() or 0)
 
 
 def open_sql_store(

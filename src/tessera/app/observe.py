@@ -1,0 +1,145 @@
+"""The request path's one observer: what ``Pipeline`` reports about each call.
+
+``Pipeline`` fills a ``CallTrace`` as it learns the facts (service, operation,
+caller, decoded input, result or error) and calls
+
+* ``admit(trace, source_ip)`` once the caller is known and before the handler runs:
+  the ``--rate-limit`` token buckets (per principal, and per source address with
+  ``--rate-limit-by-source``); over the limit it raises ``Throttling`` ("Rate
+  exceeded"), which every SDK retries;
+* ``observe(request, trace, response)`` once per answered request, before the
+  answer is sent: the metrics (``tessera.telemetry``) and the audit event
+  (``tessera.audit``), spooled ahead of the answer (see ``tessera.audit.writer``).
+
+Both are cheap and never raise anything but ``Throttling``: a failure to record is
+logged, not answered."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tessera import telemetry
+from tessera.audit.record import CallFacts, build_event
+from tessera.auth.principal import Principal
+from tessera.errors import TesseraError, Throttling
+from tessera.ratelimit import TokenBuckets
+
+if TYPE_CHECKING:
+    from tessera.audit.writer import AuditWriter
+    from tessera.clock import Clock
+
+log = logging.getLogger("tessera.observe")
+
+
+class Request(Protocol):
+    """What the observer reads of ``tessera.app.pipeline.Request``."""
+
+    @property
+    def source_ip(self) -> str: ...
+    @property
+    def secure_transport(self) -> bool: ...
+    def header(self, name: str) -> str | None: ...
+
+
+class Response(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+@dataclass(slots=True)
+class CallTrace:
+    """What the pipeline learned about one call (filled as it goes)."""
+
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    service: str = "sts"
+    operation: str | None = None  # a declared operation's name, once decoded
+    region: str = "us-east-1"
+    principal: Principal | None = None
+    params: Mapping[str, Any] | None = None
+    result: Mapping[str, Any] | None = None
+    error: TesseraError | None = None
+    signed: bool = False
+
+
+class RequestObserver:
+    """Metrics, audit events and rate limits for every request."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        audit: AuditWriter | None,
+        limiter: TokenBuckets | None = None,
+        limit_by_source: bool = False,
+        metrics: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.audit = audit
+        self.limiter = limiter
+        self.limit_by_source = limit_by_source
+        self.metrics = metrics
+        self._sigv4: Any = None
+
+    def admit(self, trace: CallTrace, source_ip: str) -> None:
+        """Take a token for the caller (and its address); ``Throttling`` if empty."""
+        limiter = self.limiter
+        if limiter is None:
+            return
+        principal = trace.principal
+        if principal is not None and not limiter.take(f"p:{principal.user_id}"):
+            telemetry.THROTTLED.labels("principal").inc()
+            raise Throttling("Rate exceeded")
+        if (principal is None or self.limit_by_source) and not limiter.take(f"s:{source_ip}"):
+            telemetry.THROTTLED.labels("source").inc()
+            raise Throttling("Rate exceeded")
+
+    def observe(self, request: Request, trace: CallTrace, response: Response) -> None:
+        """Record one answered call (metrics, audit event)."""
+        try:
+            self._observe(request, trace, response)
+        except Exception:
+            log.exception("could not record request %s", trace.request_id)
+
+    def _observe(self, request: Request, trace: CallTrace, response: Response) -> None:
+        operation = trace.operation or "Unknown"
+        error = trace.error
+        if self.metrics:
+            telemetry.observe_request(
+                trace.service,
+                operation,
+                response.status,
+                time.perf_counter() - trace.started,
+                error_code=error.code if error is not None else None,
+                error_message=error.message if error is not None else None,
+            )
+            if trace.signed:
+                if self._sigv4 is None:  # labelled once, in the worker that counts
+                    self._sigv4 = telemetry.SIGNATURES.labels("AWS4-HMAC-SHA256")
+                self._sigv4.inc()
+        if self.audit is None:
+            return
+        facts = CallFacts(
+            request_id=trace.request_id,
+            event_time=self.clock.now(),
+            service=trace.service,
+            operation=operation,
+            region=trace.region,
+            source_ip=request.source_ip,
+            user_agent=request.header("user-agent") or "",
+            status=response.status,
+            principal=trace.principal,
+            params=trace.params,
+            result=trace.result if error is None else None,
+            error_code=error.code if error is not None else None,
+            error_message=error.message if error is not None else None,
+            host=request.header("host"),
+            secure_transport=request.secure_transport,
+        )
+        self.audit.record(build_event(facts))
+        if self.metrics:
+            telemetry.AUDIT_EVENTS.inc()

@@ -1,0 +1,222 @@
+"""What never enters an audit record: secret keys, session tokens, JWTs (web
+identity tokens, GetWebIdentityToken's token), SAML responses, passwords, TOTP
+codes, private keys and MFA seeds.
+
+The set of secret member names is derived from the pinned botocore models (every
+structure member whose target shape carries the ``sensitive`` trait in STS and
+IAM) plus an explicit list for what the models do not mark (``SessionToken``, the
+MFA ``AuthenticationCode1/2`` and ``TokenCode`` …). In Organizations and Roles
+Anywhere ``sensitive`` marks personal data (account names, e-mail addresses, tag
+values), which CloudTrail records, so only the explicit list applies there.
+
+In ``requestParameters`` a secret's value becomes ``HIDDEN_DUE_TO_SECURITY_REASONS``
+(as CloudTrail writes it); in ``responseElements`` a secret member is omitted (as
+CloudTrail omits the secret access key). Access key ids stay. Every secret value
+seen while redacting is also collected, and ``scrub`` removes any of them (and any
+string shaped like a JWT) from the final record text: an error message or a
+free-text member that echoes a secret cannot carry it into the trail."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+#: Secret members the models do not mark ``sensitive`` (or that a JSON service
+#: spells in camelCase).
+EXPLICIT_SECRETS: frozenset[str] = frozenset(
+    {
+        "SecretAccessKey",
+        "SessionToken",
+        "WebIdentityToken",
+        "SAMLAssertion",
+        "SAMLResponse",
+        "Password",
+        "OldPassword",
+        "NewPassword",
+        "AuthenticationCode1",
+        "AuthenticationCode2",
+        "TokenCode",
+        "Base32StringSeed",
+        "QRCodePNG",
+        "PrivateKey",
+        "TradeInToken",
+        "SubjectToken",
+        "ClientSecret",
+        "ServicePassword",
+        "ServiceCredentialSecret",
+        "AddPrivateKey",
+        "Token",
+        "secretAccessKey",
+        "sessionToken",
+        "privateKey",
+        "password",
+        "token",
+    }
+)
+
+#: Services whose ``sensitive`` trait marks secrets (elsewhere it marks PII).
+_SECRET_TRAIT_SERVICES = ("sts", "iam")
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+#: Collected secrets shorter than this are not scrubbed from free text (a
+#: six-digit TOTP code could collide with anything); they are hidden where they
+#: stand, which is the only place they appear.
+_MIN_SCRUB = 8
+
+
+@functools.cache
+def secret_members() -> frozenset[str]:
+    """Member names whose values are secrets (derived once from the models)."""
+    import botocore.session
+
+    names: set[str] = set(EXPLICIT_SECRETS)
+    session = botocore.session.get_session()
+    for service in _SECRET_TRAIT_SERVICES:
+        model = session.get_service_model(service)
+        for shape_name in model.shape_names:
+            shape = model.shape_for(shape_name)
+            if shape.type_name != "structure":
+                continue
+            for member, target in shape.members.items():
+                if target.metadata.get("sensitive") or target.serialization.get("sensitive"):
+                    names.add(member)
+    return frozenset(names)
+
+
+@functools.cache
+def secret_names_any_case() -> frozenset[str]:
+    """``secret_members()`` as sent (``RoleArn``) and as CloudTrail spells them
+    (``roleArn``): one set lookup decides whether a member is secret."""
+    names = secret_members()
+    return names | frozenset(_camel_uncached(n) for n in names)
+
+
+def _camel_uncached(name: str) -> str:
+    return name[:1].lower() + name[1:] if name else name
+
+
+_CAMEL: dict[str, str] = {}
+_MAX_CAMEL = 8192
+
+
+def _camel(name: str) -> str:
+    """CloudTrail's member names: the first letter lowered (``RoleArn`` →
+    ``roleArn``, ``SAMLAssertionID`` → ``sAMLAssertionID``); memoised (member names
+    come from the models, a bounded set)."""
+    camel = _CAMEL.get(name)
+    if camel is None:
+        camel = _camel_uncached(name)
+        if len(_CAMEL) < _MAX_CAMEL:
+            _CAMEL[name] = camel
+    return camel
+
+
+_LAST_TIME: tuple[datetime, str] | None = None
+
+
+def cloudtrail_time(value: datetime) -> str:
+    """``2019-07-01T22:22:51Z``: eventTime, session creationDate (the last second
+    formatted is remembered: the calls of one second share it)."""
+    global _LAST_TIME
+    v = value.astimezone(UTC).replace(microsecond=0)
+    last = _LAST_TIME
+    if last is not None and last[0] == v:
+        return last[1]
+    text = v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_TIME = (v, text)
+    return text
+
+
+def element_time(value: datetime) -> str:
+    """``Jul 2, 2019 12:22:51 AM``: timestamps inside requestParameters and
+    responseElements, as CloudTrail's documented STS and IAM records show them."""
+    v = value.astimezone(UTC)
+    hour = v.hour % 12 or 12
+    return f"{v:%b} {v.day}, {v.year} {hour}:{v:%M:%S} {'AM' if v.hour < 12 else 'PM'}"
+
+
+class Redactor:
+    """One record's redaction: collects the secret values it hides."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self._names = secret_names_any_case()
+
+    def _collect(self, value: object) -> None:
+        if isinstance(value, str):
+            if value:
+                self.secrets.add(value)
+        elif isinstance(value, bytes):
+            if value:
+                self.secrets.add(base64.b64encode(value).decode())
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                self._collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                self._collect(item)
+        else:
+            text = getattr(value, "reveal", None)
+            if callable(text):
+                self._collect(text())
+
+    def is_secret(self, name: str) -> bool:
+        return name in self._names
+
+    def request(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``requestParameters``: camelCase names, secrets hidden."""
+        return {_camel(k): self._value(k, v, hide=True) for k, v in params.items()}
+
+    def response(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        """``responseElements``: camelCase names, secret members omitted."""
+        out: dict[str, Any] = {}
+        for key, value in result.items():
+            if self.is_secret(key):
+                self._collect(value)
+                continue
+            out[_camel(key)] = self._value(key, value, hide=False)
+        return out
+
+    def _value(self, name: str, value: Any, *, hide: bool) -> Any:
+        if name in self._names:
+            self._collect(value)
+            return HIDDEN
+        if type(value) is str:
+            return value
+        if isinstance(value, Mapping):
+            return self.request(value) if hide else self.response(value)
+        if isinstance(value, list | tuple):
+            return [self._value("", item, hide=hide) for item in value]
+        if isinstance(value, datetime):
+            return element_time(value)
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, str | int | float | bool) or value is None:
+            return value
+        if hasattr(value, "reveal"):  # a tessera.sensitive.Secret
+            self._collect(value)
+            return HIDDEN
+        return str(value)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every collected secret (at least ``_MIN_SCRUB`` long) and
+    every JWT-shaped string replaced by ``HIDDEN``."""
+    if not secrets and "eyJ" not in text:
+        return text
+    for secret in sorted((s for s in secrets if len(s) >= _MIN_SCRUB), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, HIDDEN)
+        # the same secret as it appears inside JSON text (escaped characters)
+        if not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret:
+            quoted = json.dumps(secret)[1:-1]
+            if quoted != secret and quoted in text:
+                text = text.replace(quoted, HIDDEN)
+    return _JWT.sub(HIDDEN, text) if "eyJ" in text else text

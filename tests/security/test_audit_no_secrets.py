@@ -1,0 +1,166 @@
+"""No secret reaches the audit trail: for every STS and IAM operation, every member
+the botocore models mark ``sensitive`` (plus the explicit list) is hidden in
+requestParameters and omitted from responseElements, and a secret echoed in an error
+message or a free-text member, or any JWT, is scrubbed; end to end, the secrets a
+real server hands out or receives (secret keys, session tokens, passwords) appear
+neither in the store's audit rows nor in the --audit-log file."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+
+from tessera.audit.record import CallFacts, build_event
+from tessera.audit.redact import HIDDEN, secret_members
+from tests.e2e.server import Creds, TesseraServer
+
+
+def _fill(shape: object, secret: str, depth: int = 0) -> object:
+    kind = shape.type_name  # type: ignore[attr-defined]
+    if depth > 4:
+        return None
+    if kind == "structure":
+        return {n: _fill(m, secret, depth + 1) for n, m in shape.members.items()}  # type: ignore[attr-defined]
+    if kind == "list":
+        return [_fill(shape.member, secret, depth + 1)]  # type: ignore[attr-defined]
+    if kind == "map":
+        return {"k": _fill(shape.value, secret, depth + 1)}  # type: ignore[attr-defined]
+    if kind in ("integer", "long"):
+        return 1
+    if kind == "boolean":
+        return True
+    if kind == "timestamp":
+        return datetime(2026, 1, 1, tzinfo=UTC)
+    return secret if kind in ("string", "blob") else None
+
+
+@pytest.mark.parametrize("service", ["sts", "iam"])
+def test_every_sensitive_member_is_hidden(service: str) -> None:
+    model = botocore.session.get_session().get_service_model(service)
+    names = secret_members()
+    for op_name in model.operation_names:
+        op = model.operation_model(op_name)
+        for shape, where in ((op.input_shape, "params"), (op.output_shape, "result")):
+            if shape is None:
+                continue
+            secret = "S3CRET" + secrets.token_hex(12)
+            filled = _fill(shape, secret)
+            assert isinstance(filled, dict)
+            sensitive = {n for n in filled if n in names}
+            if not sensitive:
+                continue
+            # other members carry harmless values; only secret members carry the secret
+            data = {
+                k: (v if k in sensitive else ("plain" if isinstance(v, str) else v))
+                for k, v in filled.items()
+            }
+            facts = CallFacts(
+                request_id="r",
+                event_time=datetime.now(UTC),
+                service=service,
+                operation=op_name,
+                region="us-east-1",
+                source_ip="127.0.0.1",
+                user_agent="t",
+                status=200,
+                params=data if where == "params" else {},
+                result=data if where == "result" else None,
+            )
+            event = build_event(facts)
+            assert secret not in event.record_json, (op_name, where, sensitive)
+
+
+def test_echoed_secrets_and_jwts_are_scrubbed() -> None:
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    facts = CallFacts(
+        request_id="r",
+        event_time=datetime.now(UTC),
+        service="sts",
+        operation="AssumeRoleWithWebIdentity",
+        region="us-east-1",
+        source_ip="127.0.0.1",
+        user_agent=f"evil {jwt}",
+        status=400,
+        params={
+            "WebIdentityToken": jwt,
+            "RoleArn": "arn:aws:iam::123456789012:role/r",
+            "RoleSessionName": jwt[:20] + "xx",
+        },
+        error_code="InvalidIdentityToken",
+        error_message=f"token {jwt} is not valid",
+    )
+    event = build_event(facts)
+    assert jwt not in event.record_json
+    assert event.record["requestParameters"]["webIdentityToken"] == HIDDEN
+
+
+@pytest.mark.e2e
+def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    srv = TesseraServer(data_dir=tmp_path / "data", extra_args=("--audit-log", str(log)))
+    root = srv.init()
+    srv.start()
+    seen: list[str] = [root.secret_access_key]
+    try:
+        iam = srv.client("iam")
+        iam.create_user(UserName="bob")
+        key = iam.create_access_key(UserName="bob")["AccessKey"]
+        seen.append(key["SecretAccessKey"])
+        password = "Pa55-" + secrets.token_hex(10)
+        iam.create_login_profile(UserName="bob", Password=password)
+        seen.append(password)
+        with pytest.raises(ClientError):  # refused (no such user), still recorded
+            iam.update_login_profile(UserName="nobody-" + password[:6], Password=password)
+        role = iam.create_role(
+            RoleName="r",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+        )["Role"]
+        iam.put_user_policy(
+            UserName="bob",
+            PolicyName="all",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )
+        bob = Creds(root.account_id, key["AccessKeyId"], key["SecretAccessKey"])
+        creds = srv.client("sts", bob).assume_role(RoleArn=role["Arn"], RoleSessionName="sess")[
+            "Credentials"
+        ]
+        seen += [creds["SecretAccessKey"], creds["SessionToken"]]
+        session = srv.client("sts").get_session_token()["Credentials"]
+        seen += [session["SecretAccessKey"], session["SessionToken"]]
+        srv.client(
+            "sts", Creds("", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        ).get_caller_identity()
+        assert key["AccessKeyId"]
+    finally:
+        srv.stop()  # flushes the writer
+    rows = (
+        sqlite3.connect(tmp_path / "data" / "tessera.db")
+        .execute("SELECT record FROM audit_events")
+        .fetchall()
+    )
+    stored = "\n".join(r[0] for r in rows)
+    assert len(rows) >= 7
+    text = log.read_text()
+    assert creds["AccessKeyId"] in stored  # access key ids stay
+    for secret in seen:
+        assert secret not in stored
+        assert secret not in text
