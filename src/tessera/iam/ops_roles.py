@@ -14,16 +14,18 @@ from tessera.iam.ops_common import (
     TRUST_POLICY_LIMIT,
     account_of,
     already_exists,
+    authorize_then_require,
     boundary_shape,
     check_boundary,
     encode_document,
     list_named,
+    locate_with,
+    name_key,
     no_such_role,
     now_of,
     owner,
     path_or_default,
     render_tags,
-    resource_tags,
     tag_operations,
     tag_request_keys,
     tag_resource,
@@ -99,13 +101,16 @@ def get_role_for(
 ) -> Role:
     """Authorise ``action`` on the role's ARN, then require the role to exist."""
     account = account_of(ctx)
-    role = ctx.store.get_role(account, name)
-    resource = role.arn if role is not None else arns.role_arn(account, "/", name)
-    tags = resource_tags(ctx, "role", None if role is None else role.name.lower())
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if role is None:
-        raise no_such_role(name)
-    return role
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_role(account, name),
+        missing_arn=arns.role_arn(account, "/", name),
+        missing=no_such_role(name),
+        tag_type="role",
+        tag_key=name_key,
+        request_keys=request_keys,
+    )
 
 
 def protected_role(role_name: str) -> UnmodifiableEntity:
@@ -247,11 +252,4 @@ def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Res
     return None
 
 
-def _locate_role(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    role = get_role_for(ctx, action, name, request_keys=keys)
-    return role.account_id, role.name.lower()
-
-
-tag_operations("Role", "RoleName", "role", _locate_role)
+tag_operations("Role", "RoleName", "role", locate_with(get_role_for, name_key))

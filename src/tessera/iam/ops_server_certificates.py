@@ -23,8 +23,10 @@ from tessera.iam.credential_model import (
 )
 from tessera.iam.ops_common import (
     account_of,
+    authorize_then_require,
     invalid_marker,
     list_resource,
+    locate_with,
     marker,
     max_items,
     now_of,
@@ -78,6 +80,11 @@ def metadata(c: ServerCertificate) -> dict[str, object]:
     }
 
 
+def _tag_key(certificate: ServerCertificate) -> str:
+    """Tags are kept under the certificate's id, so a rename keeps them."""
+    return certificate.certificate_id
+
+
 def get_certificate_for(
     ctx: OperationContext,
     action: str,
@@ -87,16 +94,16 @@ def get_certificate_for(
 ) -> ServerCertificate:
     """Authorise ``action`` on the certificate's ARN, then require it."""
     account = account_of(ctx)
-    certificate = ctx.store.get_server_certificate(account, name)
-    if certificate is None:
-        resource, tags = server_certificate_arn(account, "/", name), None
-    else:
-        resource = certificate.arn
-        tags = resource_tags(ctx, TAG_RESOURCE_TYPE, certificate.certificate_id)
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if certificate is None:
-        raise no_such_certificate(name)
-    return certificate
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_server_certificate(account, name),
+        missing_arn=server_certificate_arn(account, "/", name),
+        missing=no_such_certificate(name),
+        tag_type=TAG_RESOURCE_TYPE,
+        tag_key=_tag_key,
+        request_keys=request_keys,
+    )
 
 
 @operation("iam", "UploadServerCertificate", action="iam:UploadServerCertificate")
@@ -221,11 +228,9 @@ def delete_server_certificate(
     return None
 
 
-def _locate_certificate(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    certificate = get_certificate_for(ctx, action, name, request_keys=keys)
-    return certificate.account_id, certificate.certificate_id
-
-
-tag_operations("ServerCertificate", "ServerCertificateName", TAG_RESOURCE_TYPE, _locate_certificate)
+tag_operations(
+    "ServerCertificate",
+    "ServerCertificateName",
+    TAG_RESOURCE_TYPE,
+    locate_with(get_certificate_for, _tag_key),
+)
