@@ -103,11 +103,14 @@ def list_named(
     result_key: str,
     fetch: Callable[[str, str, str | None, int], Page[T]],
     shape: Callable[[T], dict[str, object]],
+    *,
+    action: str | None = None,
 ) -> Result:
-    """ListUsers / ListGroups / ListRoles: authorise ``iam:List<result_key>`` on the
-    path-prefix resource, then answer one page ordered by name."""
+    """ListUsers / ListGroups / ListRoles / ListInstanceProfiles /
+    ListServerCertificates: authorise ``action`` (``iam:List<result_key>`` unless
+    given) on the path-prefix resource, then answer one page ordered by name."""
     prefix = params.get_str("PathPrefix")
-    ctx.authorize(f"iam:List{result_key}", list_resource(ctx, kind, prefix))
+    ctx.authorize(action or f"iam:List{result_key}", list_resource(ctx, kind, prefix))
     try:
         page = fetch(account_of(ctx), prefix or "/", marker(params), max_items(params))
     except InvalidMarker as exc:

@@ -26,11 +26,8 @@ from tessera.iam.model import Role
 from tessera.iam.ops_common import (
     account_of,
     authorize_then_require,
-    invalid_marker,
-    list_resource,
+    list_named,
     locate_with,
-    marker,
-    max_items,
     name_key,
     now_of,
     paginate,
@@ -56,7 +53,7 @@ from tessera.protocol.inputs import (
 )
 from tessera.protocol.query import Params
 from tessera.registry import operation
-from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.base import AlreadyExists
 from tessera.store.identities import IdentityStore
 from tessera.store.instance_profiles import InstanceProfileStore
 
@@ -200,17 +197,15 @@ def delete_instance_profile(
 def list_instance_profiles(
     ctx: OperationContext, params: Params[ListInstanceProfilesMembers]
 ) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListInstanceProfiles", list_resource(ctx, "instance-profile", prefix))
-    try:
-        page = ctx.store.list_instance_profiles(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
     # like every IAM List* call, without tags (GetInstanceProfile has them)
-    items = [profile_shape(ctx, p, with_tags=False) for p in page.items]
-    return with_truncation({"InstanceProfiles": items}, page.marker)
+    return list_named(
+        ctx,
+        params,
+        "instance-profile",
+        "InstanceProfiles",
+        ctx.store.list_instance_profiles,
+        lambda p: profile_shape(ctx, p, with_tags=False),
+    )
 
 
 @operation("iam", "AddRoleToInstanceProfile", action="iam:AddRoleToInstanceProfile")

@@ -24,11 +24,8 @@ from tessera.iam.credential_model import (
 from tessera.iam.ops_common import (
     account_of,
     authorize_then_require,
-    invalid_marker,
-    list_resource,
+    list_named,
     locate_with,
-    marker,
-    max_items,
     now_of,
     path_or_default,
     render_tags,
@@ -37,7 +34,6 @@ from tessera.iam.ops_common import (
     tag_request_keys,
     tag_resource,
     tags_from,
-    with_truncation,
 )
 from tessera.ids import new_unique_id
 from tessera.operation import ContextValue, OperationContext, Result
@@ -50,7 +46,7 @@ from tessera.protocol.inputs import (
 )
 from tessera.protocol.query import Params
 from tessera.registry import operation
-from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.base import AlreadyExists
 
 TAG_RESOURCE_TYPE: Final = "server-cert"
 #: AWS's default quota of server certificates per account
@@ -177,16 +173,15 @@ def get_server_certificate(
 def list_server_certificates(
     ctx: OperationContext, params: Params[ListServerCertificatesMembers]
 ) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListServerCertificates", list_resource(ctx, "server-certificate", prefix))
-    try:
-        page = ctx.store.list_server_certificates(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    items = [metadata(c) for c in page.items]
-    return with_truncation({"ServerCertificateMetadataList": items}, page.marker)
+    return list_named(
+        ctx,
+        params,
+        "server-certificate",
+        "ServerCertificateMetadataList",
+        ctx.store.list_server_certificates,
+        metadata,
+        action="iam:ListServerCertificates",
+    )
 
 
 @operation("iam", "UpdateServerCertificate", action="iam:UpdateServerCertificate")
