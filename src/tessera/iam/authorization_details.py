@@ -26,7 +26,7 @@ from tessera.iam.ops_common import (
     with_truncation,
 )
 from tessera.iam.ops_policies import policy_shape, version_shape
-from tessera.iam.ops_roles import role_shape
+from tessera.iam.ops_roles import role_last_used, role_shape
 from tessera.operation import OperationContext, Result
 from tessera.protocol.inputs import GetAccountAuthorizationDetailsMembers
 from tessera.protocol.query import Params
@@ -121,12 +121,7 @@ def _role_detail(ctx: OperationContext, role: Role) -> dict[str, object]:
     if boundary is not None:
         shape["PermissionsBoundary"] = boundary
     shape["Tags"] = render_tags(ctx.store.get_tags(role.account_id, "role", role.name.lower()))
-    last_used: dict[str, object] = {}
-    if role.last_used_at is not None:
-        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
-        if role.last_used_region is not None:
-            last_used["Region"] = role.last_used_region
-    shape["RoleLastUsed"] = last_used
+    shape["RoleLastUsed"] = role_last_used(role)
     return shape
 
 

@@ -74,6 +74,17 @@ def role_shape(store: EntityReader, role: Role) -> dict[str, object]:
     return shape
 
 
+def role_last_used(role: Role) -> dict[str, object]:
+    """``RoleLastUsed``: when (to the second) and in which region the role was last
+    used; empty when it never was."""
+    last_used: dict[str, object] = {}
+    if role.last_used_at is not None:
+        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
+        if role.last_used_region is not None:
+            last_used["Region"] = role.last_used_region
+    return last_used
+
+
 def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
     """GetRole/CreateRole/UpdateRoleDescription: with boundary, tags and last use."""
     shape = role_shape(ctx.store, role)
@@ -83,12 +94,7 @@ def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
     tags = ctx.store.get_tags(role.account_id, "role", role.name.lower())
     if tags:
         shape["Tags"] = render_tags(tags)
-    last_used: dict[str, object] = {}
-    if role.last_used_at is not None:
-        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
-        if role.last_used_region is not None:
-            last_used["Region"] = role.last_used_region
-    shape["RoleLastUsed"] = last_used
+    shape["RoleLastUsed"] = role_last_used(role)
     return shape
 
 
