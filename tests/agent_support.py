@@ -24,7 +24,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+
+from tests.pki import build_certificate, cert_pem, cn_name, key_pem, key_usage
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -69,44 +70,27 @@ class Pki:
     def __post_init__(self) -> None:
         now = datetime.now(UTC)
         self.ca_key = new_key(self.kind)
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Test Root {self.kind}")])
-        self.ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(self.ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self.ca_key, hashes.SHA256())
+        ca_name = cn_name(f"Test Root {self.kind}")
+        self.ca_cert = build_certificate(
+            ca_name,
+            self.ca_key.public_key(),
+            ca_name,
+            self.ca_key,
+            not_before=now - timedelta(hours=1),
+            not_after=now + timedelta(days=2),
+            ca=True,
+            usage=key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
         )
         self.inter_key = new_key(self.kind)
-        inter_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Intermediate")])
-        self.inter_cert = (
-            x509.CertificateBuilder()
-            .subject_name(inter_name)
-            .issuer_name(ca_name)
-            .public_key(self.inter_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(self.ca_key, hashes.SHA256())
+        self.inter_cert = build_certificate(
+            cn_name("Test Intermediate"),
+            self.inter_key.public_key(),
+            ca_name,
+            self.ca_key,
+            not_before=now - timedelta(hours=1),
+            not_after=now + timedelta(days=2),
+            ca=True,
+            path_length=0,
         )
         self.issue_leaf()
 
@@ -116,30 +100,15 @@ class Pki:
         issuer = self.inter_cert if via_intermediate else self.ca_cert
         assert issuer is not None
         self.leaf_key = new_key(self.kind)
-        self.leaf_cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(issuer.subject)
-            .public_key(self.leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(issuer_key, hashes.SHA256())
+        self.leaf_cert = build_certificate(
+            cn_name(cn),
+            self.leaf_key.public_key(),
+            issuer.subject,
+            issuer_key,
+            not_before=now - timedelta(minutes=5),
+            not_after=now + timedelta(days=1),
+            ca=False,
+            usage=key_usage(digital_signature=True),
         )
         self.write()
 
@@ -169,16 +138,12 @@ class Pki:
         if self.key_path.exists():
             self.key_path.unlink()
         fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(
-                self.leaf_key.private_bytes(
-                    pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                )
-            )
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key_pem(self.leaf_key))
 
     def ca_pem(self) -> str:
         assert self.ca_cert is not None
-        return self.ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+        return cert_pem(self.ca_cert)
 
 
 # --- independent verification of an AWS4-X509 request ----------------------------

@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,16 @@ class TesseraServer:
             env=env,
             timeout=60,
         )
+
+
+@contextmanager
+def running_debug_server(base: Path) -> Iterator[TesseraServer]:
+    """A server initialised under ``base`` and serving with ``--log-level debug`` (for
+    tests that read its log for what must never be there), stopped afterwards."""
+    srv = TesseraServer(data_dir=base / "data")
+    srv.init()
+    srv.start("--log-level", "debug")
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+from tests.pki import Key, build_certificate, cert_pem, key_usage
 
 
 def new_key(kind: str) -> Key:
@@ -45,7 +45,7 @@ class Issued:
 
     @property
     def pem(self) -> str:
-        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        return cert_pem(self.cert)
 
     @property
     def der(self) -> bytes:
@@ -65,32 +65,18 @@ def make_ca(
     key = new_key(kind)
     now = datetime.now(UTC)
     issuer_name = parent.cert.subject if parent else _name(cn)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or now - timedelta(days=1))
-        .not_valid_after(not_after or now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+    cert = build_certificate(
+        _name(cn),
+        key.public_key(),
+        issuer_name,
+        parent.key if parent else key,
+        not_before=not_before or now - timedelta(days=1),
+        not_after=not_after or now + timedelta(days=365),
+        ca=True,
+        path_length=path_length,
+        usage=key_usage(key_cert_sign=True, crl_sign=True),
+        algorithm=algorithm,
     )
-    signer = parent.key if parent else key
-    cert = builder.sign(signer, algorithm or hashes.SHA256())
     return Issued(cert, key)
 
 
@@ -111,38 +97,27 @@ def make_leaf(
     key = new_key(kind)
     now = datetime.now(UTC)
     extra = {"ou": ou} if ou else {}
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn, **extra))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or now - timedelta(hours=1))
-        .not_valid_after(not_after or now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca_flag, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=digital_signature,
-                content_commitment=False,
-                key_encipherment=not digital_signature,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca_flag,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    )
     names: list[x509.GeneralName] = []
     if dns:
         names.append(x509.DNSName(dns))
     if uri:
         names.append(x509.UniformResourceIdentifier(uri))
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    cert = builder.sign(ca.key, algorithm or hashes.SHA256())
+    cert = build_certificate(
+        _name(cn, **extra),
+        key.public_key(),
+        ca.cert.subject,
+        ca.key,
+        not_before=not_before or now - timedelta(hours=1),
+        not_after=not_after or now + timedelta(days=30),
+        ca=ca_flag,
+        usage=key_usage(
+            digital_signature=digital_signature,
+            key_encipherment=not digital_signature,
+            key_cert_sign=ca_flag,
+        ),
+        san=names,
+        algorithm=algorithm,
+    )
     return Issued(cert, key)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from tessera.kek import load_kek
 from tessera.store.sql import open_sql_store
-from tests.e2e.server import TesseraServer
+from tests.e2e.server import TesseraServer, running_debug_server
 from tests.unit.iam.certs import self_signed
 
 pytestmark = pytest.mark.e2e
@@ -43,14 +42,8 @@ TRUST = json.dumps(
 
 @pytest.fixture(scope="module")
 def debug_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TesseraServer]:
-    base: Path = tmp_path_factory.mktemp("cred-secrets")
-    srv = TesseraServer(data_dir=base / "data")
-    srv.init()
-    srv.start("--log-level", "debug")
-    try:
+    with running_debug_server(tmp_path_factory.mktemp("cred-secrets")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _db_bytes(srv: TesseraServer) -> bytes:

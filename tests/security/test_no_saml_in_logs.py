@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from lxml import etree
 
-from tests.e2e.server import TesseraServer
+from tests.e2e.server import TesseraServer, running_debug_server
 from tests.saml_fixtures import make_saml as ms
 from tests.saml_fixtures.make_saml import ResponseSpec, SamlIdP
 
@@ -32,14 +31,8 @@ ATTRIBUTE_VALUE = "attr-value-5b2d8c04-only-in-the-assertion"
 
 @pytest.fixture(scope="module")
 def debug_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TesseraServer]:
-    base: Path = tmp_path_factory.mktemp("saml-logs")
-    srv = TesseraServer(data_dir=base / "data")
-    srv.init()
-    srv.start("--log-level", "debug")
-    try:
+    with running_debug_server(tmp_path_factory.mktemp("saml-logs")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _secrets_of(xml: bytes, spec: ResponseSpec) -> list[str]:

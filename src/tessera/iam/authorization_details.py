@@ -26,7 +26,8 @@ from tessera.iam.ops_common import (
     with_truncation,
 )
 from tessera.iam.ops_policies import policy_shape, version_shape
-from tessera.iam.ops_roles import role_shape
+from tessera.iam.ops_roles import role_last_used, role_shape
+from tessera.iam.ops_users import group_shape, user_shape
 from tessera.operation import OperationContext, Result
 from tessera.protocol.inputs import GetAccountAuthorizationDetailsMembers
 from tessera.protocol.query import Params
@@ -67,13 +68,7 @@ def _inline(ctx: OperationContext, kind: str, name: str) -> list[dict[str, objec
 
 def _user_detail(ctx: OperationContext, user: User) -> dict[str, object]:
     account = account_of(ctx)
-    shape: dict[str, object] = {
-        "Path": user.path,
-        "UserName": user.name,
-        "UserId": user.user_id,
-        "Arn": user.arn,
-        "CreateDate": user.created_at,
-    }
+    shape = user_shape(user)
     inline = _inline(ctx, "user", user.name)
     if inline:
         shape["UserPolicyList"] = inline
@@ -90,11 +85,7 @@ def _user_detail(ctx: OperationContext, user: User) -> dict[str, object]:
 
 def _group_detail(ctx: OperationContext, group: Group) -> dict[str, object]:
     return {
-        "Path": group.path,
-        "GroupName": group.name,
-        "GroupId": group.group_id,
-        "Arn": group.arn,
-        "CreateDate": group.created_at,
+        **group_shape(group),
         "GroupPolicyList": _inline(ctx, "group", group.name),
         "AttachedManagedPolicies": _attached(
             ctx.store.attached_policies(owner(ctx, "group", group.name))
@@ -121,12 +112,7 @@ def _role_detail(ctx: OperationContext, role: Role) -> dict[str, object]:
     if boundary is not None:
         shape["PermissionsBoundary"] = boundary
     shape["Tags"] = render_tags(ctx.store.get_tags(role.account_id, "role", role.name.lower()))
-    last_used: dict[str, object] = {}
-    if role.last_used_at is not None:
-        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
-        if role.last_used_region is not None:
-            last_used["Region"] = role.last_used_region
-    shape["RoleLastUsed"] = last_used
+    shape["RoleLastUsed"] = role_last_used(role)
     return shape
 
 

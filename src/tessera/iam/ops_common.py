@@ -1,6 +1,7 @@
-"""Shared pieces of the IAM operations: AWS's entity-lookup errors, Marker/MaxItems
-pagination, tag handling (case-insensitive keys, the 50-tag quota), policy-document
-validation and the URL-encoding IAM applies to every policy document it returns.
+"""Shared pieces of the IAM operations: AWS's entity-lookup errors, authorise-then-require
+lookups, Marker/MaxItems pagination, tag handling (case-insensitive keys, the 50-tag
+quota, the Tag/Untag/List*Tags operations), policy-document validation and the
+URL-encoding IAM applies to every policy document it returns.
 
 Message texts are tagged in comments: **[C]** seen verbatim in real AWS responses
 quoted in public issue threads, **[I]** inferred (same family as a confirmed text,
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
 from tessera import arn as arns
@@ -102,11 +103,14 @@ def list_named(
     result_key: str,
     fetch: Callable[[str, str, str | None, int], Page[T]],
     shape: Callable[[T], dict[str, object]],
+    *,
+    action: str | None = None,
 ) -> Result:
-    """ListUsers / ListGroups / ListRoles: authorise ``iam:List<result_key>`` on the
-    path-prefix resource, then answer one page ordered by name."""
+    """ListUsers / ListGroups / ListRoles / ListInstanceProfiles /
+    ListServerCertificates: authorise ``action`` (``iam:List<result_key>`` unless
+    given) on the path-prefix resource, then answer one page ordered by name."""
     prefix = params.get_str("PathPrefix")
-    ctx.authorize(f"iam:List{result_key}", list_resource(ctx, kind, prefix))
+    ctx.authorize(action or f"iam:List{result_key}", list_resource(ctx, kind, prefix))
     try:
         page = fetch(account_of(ctx), prefix or "/", marker(params), max_items(params))
     except InvalidMarker as exc:
@@ -217,6 +221,53 @@ def check_boundary(ctx: OperationContext, boundary_arn: str) -> None:
         raise NoSuchEntity(f"Scope ARN: {boundary_arn} does not exist or is not attachable.")
 
 
+class _Resource(Protocol):
+    """An IAM entity as the lookups see it: in an account, named by an ARN."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def arn(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Resource)
+R_co = TypeVar("R_co", bound=_Resource, covariant=True)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def name_key(entity: _Named) -> str:
+    """The key a named entity's tags are kept under: its name, lower-cased (IAM
+    names are unique case-insensitively)."""
+    return entity.name.lower()
+
+
+def authorize_then_require(
+    ctx: OperationContext,
+    action: str,
+    found: R | None,
+    *,
+    missing_arn: str,
+    missing: NoSuchEntity,
+    tag_type: str,
+    tag_key: Callable[[R], str],
+    request_keys: Mapping[str, ContextValue] | None = None,
+) -> R:
+    """Authorise ``action`` on ``found``'s ARN with its tags (on ``missing_arn``, no
+    tags, when it does not exist, so a caller without permission learns nothing),
+    then raise ``missing`` if there is no such entity."""
+    if found is None:
+        ctx.authorize(action, missing_arn, request_keys=request_keys, resource_tags=None)
+        raise missing
+    tags = resource_tags(ctx, tag_type, tag_key(found))
+    ctx.authorize(action, found.arn, request_keys=request_keys, resource_tags=tags)
+    return found
+
+
 def owner(ctx: OperationContext, kind: str, name: str) -> Owner:
     return Owner(account_of(ctx), kind, name)
 
@@ -324,6 +375,33 @@ def tag_resource(
 # (ctx, action, identifier from the request, request keys) -> (account id, tag key):
 # authorises ``action`` on the resource and requires it to exist
 Locate = Callable[[OperationContext, str, str, Mapping[str, ContextValue] | None], tuple[str, str]]
+
+
+class GetFor(Protocol[R_co]):
+    """A ``get_<entity>_for`` lookup: authorise the action, then require the entity."""
+
+    def __call__(
+        self,
+        ctx: OperationContext,
+        action: str,
+        identifier: str,
+        /,
+        *,
+        request_keys: Mapping[str, ContextValue] | None = ...,
+    ) -> R_co: ...
+
+
+def locate_with(get_for: GetFor[R], tag_key: Callable[[R], str]) -> Locate:
+    """The :data:`Locate` of an entity found by ``get_for`` and tagged under
+    ``tag_key`` of it."""
+
+    def locate(
+        ctx: OperationContext, action: str, identifier: str, keys: Mapping[str, ContextValue] | None
+    ) -> tuple[str, str]:
+        found = get_for(ctx, action, identifier, request_keys=keys)
+        return found.account_id, tag_key(found)
+
+    return locate
 
 
 def tag_operations(

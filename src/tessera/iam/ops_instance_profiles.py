@@ -25,15 +25,14 @@ from tessera.iam.instance_profile_model import (
 from tessera.iam.model import Role
 from tessera.iam.ops_common import (
     account_of,
-    invalid_marker,
-    list_resource,
-    marker,
-    max_items,
+    authorize_then_require,
+    list_named,
+    locate_with,
+    name_key,
     now_of,
     paginate,
     path_or_default,
     render_tags,
-    resource_tags,
     tag_operations,
     tag_request_keys,
     tag_resource,
@@ -54,7 +53,7 @@ from tessera.protocol.inputs import (
 )
 from tessera.protocol.query import Params
 from tessera.registry import operation
-from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.base import AlreadyExists
 from tessera.store.identities import IdentityStore
 from tessera.store.instance_profiles import InstanceProfileStore
 
@@ -110,7 +109,7 @@ def profile_shape(
         "Roles": [] if role is None else [role_shape(ctx.store, role)],
     }
     if with_tags:
-        tags = ctx.store.get_tags(profile.account_id, TAG_RESOURCE_TYPE, profile.name.lower())
+        tags = ctx.store.get_tags(profile.account_id, TAG_RESOURCE_TYPE, name_key(profile))
         if tags:
             shape["Tags"] = render_tags(tags)
     return shape
@@ -125,13 +124,16 @@ def get_profile_for(
 ) -> InstanceProfile:
     """Authorise ``action`` on the profile's ARN, then require the profile."""
     account = account_of(ctx)
-    profile = ctx.store.get_instance_profile(account, name)
-    resource = profile.arn if profile is not None else instance_profile_arn(account, "/", name)
-    tags = resource_tags(ctx, TAG_RESOURCE_TYPE, None if profile is None else name.lower())
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if profile is None:
-        raise no_such_profile(name)
-    return profile
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_instance_profile(account, name),
+        missing_arn=instance_profile_arn(account, "/", name),
+        missing=no_such_profile(name),
+        tag_type=TAG_RESOURCE_TYPE,
+        tag_key=name_key,
+        request_keys=request_keys,
+    )
 
 
 # --- operations -------------------------------------------------------------------------
@@ -195,17 +197,15 @@ def delete_instance_profile(
 def list_instance_profiles(
     ctx: OperationContext, params: Params[ListInstanceProfilesMembers]
 ) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListInstanceProfiles", list_resource(ctx, "instance-profile", prefix))
-    try:
-        page = ctx.store.list_instance_profiles(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
     # like every IAM List* call, without tags (GetInstanceProfile has them)
-    items = [profile_shape(ctx, p, with_tags=False) for p in page.items]
-    return with_truncation({"InstanceProfiles": items}, page.marker)
+    return list_named(
+        ctx,
+        params,
+        "instance-profile",
+        "InstanceProfiles",
+        ctx.store.list_instance_profiles,
+        lambda p: profile_shape(ctx, p, with_tags=False),
+    )
 
 
 @operation("iam", "AddRoleToInstanceProfile", action="iam:AddRoleToInstanceProfile")
@@ -260,11 +260,9 @@ def list_instance_profiles_for_role(
     return with_truncation({"InstanceProfiles": items}, nxt)
 
 
-def _locate_profile(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    profile = get_profile_for(ctx, action, name, request_keys=keys)
-    return profile.account_id, profile.name.lower()
-
-
-tag_operations("InstanceProfile", "InstanceProfileName", TAG_RESOURCE_TYPE, _locate_profile)
+tag_operations(
+    "InstanceProfile",
+    "InstanceProfileName",
+    TAG_RESOURCE_TYPE,
+    locate_with(get_profile_for, name_key),
+)

@@ -45,6 +45,7 @@ from tessera.iam.oidc_model import (
 from tessera.iam.ops_common import (
     account_of,
     check_tag_quota,
+    locate_with,
     now_of,
     render_tags,
     tag_operations,
@@ -370,13 +371,9 @@ def remove_client_id_from_open_id_connect_provider(
     return None
 
 
-def _locate_provider(
-    ctx: OperationContext, action: str, arn: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    provider = _provider_for(ctx, action, arn, request_keys=keys)
-    return provider.account_id, provider.url
-
-
 tag_operations(
-    "OpenIDConnectProvider", "OpenIDConnectProviderArn", TAG_RESOURCE_TYPE, _locate_provider
+    "OpenIDConnectProvider",
+    "OpenIDConnectProviderArn",
+    TAG_RESOURCE_TYPE,
+    locate_with(_provider_for, lambda provider: provider.url),
 )

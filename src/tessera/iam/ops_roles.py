@@ -14,16 +14,18 @@ from tessera.iam.ops_common import (
     TRUST_POLICY_LIMIT,
     account_of,
     already_exists,
+    authorize_then_require,
     boundary_shape,
     check_boundary,
     encode_document,
     list_named,
+    locate_with,
+    name_key,
     no_such_role,
     now_of,
     owner,
     path_or_default,
     render_tags,
-    resource_tags,
     tag_operations,
     tag_request_keys,
     tag_resource,
@@ -72,6 +74,17 @@ def role_shape(store: EntityReader, role: Role) -> dict[str, object]:
     return shape
 
 
+def role_last_used(role: Role) -> dict[str, object]:
+    """``RoleLastUsed``: when (to the second) and in which region the role was last
+    used; empty when it never was."""
+    last_used: dict[str, object] = {}
+    if role.last_used_at is not None:
+        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
+        if role.last_used_region is not None:
+            last_used["Region"] = role.last_used_region
+    return last_used
+
+
 def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
     """GetRole/CreateRole/UpdateRoleDescription: with boundary, tags and last use."""
     shape = role_shape(ctx.store, role)
@@ -81,12 +94,7 @@ def full_role_shape(ctx: OperationContext, role: Role) -> dict[str, object]:
     tags = ctx.store.get_tags(role.account_id, "role", role.name.lower())
     if tags:
         shape["Tags"] = render_tags(tags)
-    last_used: dict[str, object] = {}
-    if role.last_used_at is not None:
-        last_used["LastUsedDate"] = role.last_used_at.replace(microsecond=0)
-        if role.last_used_region is not None:
-            last_used["Region"] = role.last_used_region
-    shape["RoleLastUsed"] = last_used
+    shape["RoleLastUsed"] = role_last_used(role)
     return shape
 
 
@@ -99,13 +107,16 @@ def get_role_for(
 ) -> Role:
     """Authorise ``action`` on the role's ARN, then require the role to exist."""
     account = account_of(ctx)
-    role = ctx.store.get_role(account, name)
-    resource = role.arn if role is not None else arns.role_arn(account, "/", name)
-    tags = resource_tags(ctx, "role", None if role is None else role.name.lower())
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if role is None:
-        raise no_such_role(name)
-    return role
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_role(account, name),
+        missing_arn=arns.role_arn(account, "/", name),
+        missing=no_such_role(name),
+        tag_type="role",
+        tag_key=name_key,
+        request_keys=request_keys,
+    )
 
 
 def protected_role(role_name: str) -> UnmodifiableEntity:
@@ -247,11 +258,4 @@ def delete_role(ctx: OperationContext, params: Params[DeleteRoleMembers]) -> Res
     return None
 
 
-def _locate_role(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    role = get_role_for(ctx, action, name, request_keys=keys)
-    return role.account_id, role.name.lower()
-
-
-tag_operations("Role", "RoleName", "role", _locate_role)
+tag_operations("Role", "RoleName", "role", locate_with(get_role_for, name_key))

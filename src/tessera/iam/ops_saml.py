@@ -34,6 +34,8 @@ from tessera.federation.saml.metadata import IdpMetadata, MetadataError, parse_m
 from tessera.iam.ops_common import (
     account_of,
     check_tag_quota,
+    locate_with,
+    name_key,
     now_of,
     render_tags,
     tag_operations,
@@ -467,11 +469,9 @@ def delete_saml_provider(
     return None
 
 
-def _locate_provider(
-    ctx: OperationContext, action: str, arn: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    provider = get_provider_for(ctx, action, arn, request_keys=keys)
-    return provider.account_id, provider.name.lower()
-
-
-tag_operations("SAMLProvider", "SAMLProviderArn", RESOURCE_TYPE, _locate_provider)
+tag_operations(
+    "SAMLProvider",
+    "SAMLProviderArn",
+    RESOURCE_TYPE,
+    locate_with(get_provider_for, name_key),
+)

@@ -23,10 +23,9 @@ from tessera.iam.credential_model import (
 )
 from tessera.iam.ops_common import (
     account_of,
-    invalid_marker,
-    list_resource,
-    marker,
-    max_items,
+    authorize_then_require,
+    list_named,
+    locate_with,
     now_of,
     path_or_default,
     render_tags,
@@ -35,7 +34,6 @@ from tessera.iam.ops_common import (
     tag_request_keys,
     tag_resource,
     tags_from,
-    with_truncation,
 )
 from tessera.ids import new_unique_id
 from tessera.operation import ContextValue, OperationContext, Result
@@ -48,7 +46,7 @@ from tessera.protocol.inputs import (
 )
 from tessera.protocol.query import Params
 from tessera.registry import operation
-from tessera.store.base import AlreadyExists, InvalidMarker
+from tessera.store.base import AlreadyExists
 
 TAG_RESOURCE_TYPE: Final = "server-cert"
 #: AWS's default quota of server certificates per account
@@ -78,6 +76,11 @@ def metadata(c: ServerCertificate) -> dict[str, object]:
     }
 
 
+def _tag_key(certificate: ServerCertificate) -> str:
+    """Tags are kept under the certificate's id, so a rename keeps them."""
+    return certificate.certificate_id
+
+
 def get_certificate_for(
     ctx: OperationContext,
     action: str,
@@ -87,16 +90,16 @@ def get_certificate_for(
 ) -> ServerCertificate:
     """Authorise ``action`` on the certificate's ARN, then require it."""
     account = account_of(ctx)
-    certificate = ctx.store.get_server_certificate(account, name)
-    if certificate is None:
-        resource, tags = server_certificate_arn(account, "/", name), None
-    else:
-        resource = certificate.arn
-        tags = resource_tags(ctx, TAG_RESOURCE_TYPE, certificate.certificate_id)
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if certificate is None:
-        raise no_such_certificate(name)
-    return certificate
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_server_certificate(account, name),
+        missing_arn=server_certificate_arn(account, "/", name),
+        missing=no_such_certificate(name),
+        tag_type=TAG_RESOURCE_TYPE,
+        tag_key=_tag_key,
+        request_keys=request_keys,
+    )
 
 
 @operation("iam", "UploadServerCertificate", action="iam:UploadServerCertificate")
@@ -170,16 +173,15 @@ def get_server_certificate(
 def list_server_certificates(
     ctx: OperationContext, params: Params[ListServerCertificatesMembers]
 ) -> Result:
-    prefix = params.get_str("PathPrefix")
-    ctx.authorize("iam:ListServerCertificates", list_resource(ctx, "server-certificate", prefix))
-    try:
-        page = ctx.store.list_server_certificates(
-            account_of(ctx), prefix or "/", marker(params), max_items(params)
-        )
-    except InvalidMarker as exc:
-        raise invalid_marker() from exc
-    items = [metadata(c) for c in page.items]
-    return with_truncation({"ServerCertificateMetadataList": items}, page.marker)
+    return list_named(
+        ctx,
+        params,
+        "server-certificate",
+        "ServerCertificateMetadataList",
+        ctx.store.list_server_certificates,
+        metadata,
+        action="iam:ListServerCertificates",
+    )
 
 
 @operation("iam", "UpdateServerCertificate", action="iam:UpdateServerCertificate")
@@ -221,11 +223,9 @@ def delete_server_certificate(
     return None
 
 
-def _locate_certificate(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    certificate = get_certificate_for(ctx, action, name, request_keys=keys)
-    return certificate.account_id, certificate.certificate_id
-
-
-tag_operations("ServerCertificate", "ServerCertificateName", TAG_RESOURCE_TYPE, _locate_certificate)
+tag_operations(
+    "ServerCertificate",
+    "ServerCertificateName",
+    TAG_RESOURCE_TYPE,
+    locate_with(get_certificate_for, _tag_key),
+)

@@ -14,12 +14,15 @@ from tessera.iam.ops_common import (
     MAX_ACCESS_KEYS,
     account_of,
     already_exists,
+    authorize_then_require,
     boundary_shape,
     check_boundary,
     get_group,
     get_user,
     list_named,
     list_resource,
+    locate_with,
+    name_key,
     no_such_access_key,
     no_such_user,
     now_of,
@@ -28,7 +31,6 @@ from tessera.iam.ops_common import (
     path_or_default,
     render_tags,
     require_user_credentials,
-    resource_tags,
     tag_operations,
     tag_request_keys,
     tag_resource,
@@ -244,13 +246,16 @@ def get_user_for(
     """Authorise ``action`` on the user's ARN (the path-less form when the user does
     not exist, so a caller without permission learns nothing), then require it."""
     account = account_of(ctx)
-    user = ctx.store.get_user(account, name)
-    resource = user.arn if user is not None else arns.user_arn(account, "/", name)
-    tags = resource_tags(ctx, "user", None if user is None else user.name.lower())
-    ctx.authorize(action, resource, request_keys=request_keys, resource_tags=tags)
-    if user is None:
-        raise no_such_user(name)
-    return user
+    return authorize_then_require(
+        ctx,
+        action,
+        ctx.store.get_user(account, name),
+        missing_arn=arns.user_arn(account, "/", name),
+        missing=no_such_user(name),
+        tag_type="user",
+        tag_key=name_key,
+        request_keys=request_keys,
+    )
 
 
 # --- groups -----------------------------------------------------------------------------
@@ -469,11 +474,4 @@ def get_access_key_last_used(
     return result
 
 
-def _locate_user(
-    ctx: OperationContext, action: str, name: str, keys: Mapping[str, ContextValue] | None
-) -> tuple[str, str]:
-    user = get_user_for(ctx, action, name, request_keys=keys)
-    return user.account_id, user.name.lower()
-
-
-tag_operations("User", "UserName", "user", _locate_user)
+tag_operations("User", "UserName", "user", locate_with(get_user_for, name_key))

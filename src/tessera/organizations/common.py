@@ -42,7 +42,7 @@ def begin(
     ctx: OperationContext,
     action: str,
     role: Role,
-    resource: Callable[[OrganizationsApi, Organization], str] | None = None,
+    resource: Resource | None = None,
 ) -> tuple[OrganizationsApi, Organization]:
     """Authorise ``action`` (on ``resource`` of the caller's organization, else
     ``*``) before anything is revealed, then return the organization the caller
@@ -91,6 +91,28 @@ def ou_arn(org: Organization, ou_id: str) -> str:
 
 def account_arn(org: Organization, account_id: str) -> str:
     return f"{_base(org)}:account/{org.org_id}/{account_id}"
+
+
+# --- what ``begin`` authorises on: the ARN of a resource of the caller's organization
+
+#: (api, the caller's organization) -> the ARN an action is authorised on
+Resource = Callable[[OrganizationsApi, Organization], str]
+
+
+def on_org(_api: OrganizationsApi, org: Organization) -> str:
+    return org_arn(org)
+
+
+def on_root(_api: OrganizationsApi, org: Organization) -> str:
+    return root_arn(org)
+
+
+def on_ou(ou_id: str) -> Resource:
+    return lambda _api, org: ou_arn(org, ou_id)
+
+
+def on_account(account_id: str) -> Resource:
+    return lambda _api, org: account_arn(org, account_id)
 
 
 def policy_arn(org: Organization, policy: OrgPolicy) -> str:

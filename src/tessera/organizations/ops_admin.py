@@ -14,6 +14,7 @@ from tessera.organizations.common import (
     Role,
     account_arn,
     begin,
+    on_account,
     paged,
     tags_from,
     tags_shape,
@@ -67,7 +68,7 @@ def register_delegated_administrator(
         ctx,
         "organizations:RegisterDelegatedAdministrator",
         Role.MANAGEMENT,
-        lambda _a, o: account_arn(o, account_id),
+        on_account(account_id),
     )
     service = OrganizationsApi.known_service(params.req_str("ServicePrincipal"))
     if service_access_setting(service) not in api.settings(org):
@@ -92,7 +93,7 @@ def deregister_delegated_administrator(
         ctx,
         "organizations:DeregisterDelegatedAdministrator",
         Role.MANAGEMENT,
-        lambda _a, o: account_arn(o, account_id),
+        on_account(account_id),
     )
     api.deregister_admin(org, account_id, params.req_str("ServicePrincipal"))
     return {}
@@ -134,7 +135,7 @@ def list_delegated_services_for_account(
         ctx,
         "organizations:ListDelegatedServicesForAccount",
         Role.READER,
-        lambda _a, o: account_arn(o, account_id),
+        on_account(account_id),
     )
     api.member(org, account_id)
     found = [a for a in api.store.list_delegated_admins(org.org_id) if a.account_id == account_id]

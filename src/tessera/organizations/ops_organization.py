@@ -14,12 +14,12 @@ from tessera.organizations import errors as e
 from tessera.organizations.common import (
     Pager,
     Role,
-    account_arn,
     account_shape,
     begin,
     create_status_shape,
     handshake_shape,
-    org_arn,
+    on_account,
+    on_org,
     organization_shape,
     paged,
     root_shape,
@@ -76,24 +76,20 @@ def create_organization(ctx: OperationContext, params: Params[CreateOrganization
 def describe_organization(
     ctx: OperationContext, params: Params[DescribeOrganizationMembers]
 ) -> Result:
-    api, org = begin(
-        ctx, "organizations:DescribeOrganization", Role.MEMBER, lambda _a, o: org_arn(o)
-    )
+    api, org = begin(ctx, "organizations:DescribeOrganization", Role.MEMBER, on_org)
     return {"Organization": organization_shape(api, org)}
 
 
 @operation("organizations", "DeleteOrganization", action="organizations:DeleteOrganization")
 def delete_organization(ctx: OperationContext, params: Params[DeleteOrganizationMembers]) -> Result:
-    api, org = begin(
-        ctx, "organizations:DeleteOrganization", Role.MANAGEMENT, lambda _a, o: org_arn(o)
-    )
+    api, org = begin(ctx, "organizations:DeleteOrganization", Role.MANAGEMENT, on_org)
     api.delete_organization(org)
     return {}
 
 
 @operation("organizations", "EnableAllFeatures", action="organizations:EnableAllFeatures")
 def enable_all_features(ctx: OperationContext, params: Params[EnableAllFeaturesMembers]) -> Result:
-    begin(ctx, "organizations:EnableAllFeatures", Role.MANAGEMENT, lambda _a, o: org_arn(o))
+    begin(ctx, "organizations:EnableAllFeatures", Role.MANAGEMENT, on_org)
     # every Tessera organization has all features from its creation
     raise e.HandshakeConstraintViolation(
         "ORGANIZATION_ALREADY_HAS_ALL_FEATURES",
@@ -115,7 +111,7 @@ def leave_organization(ctx: OperationContext, params: Params[LeaveOrganizationMe
         ctx,
         "organizations:LeaveOrganization",
         Role.MEMBER,
-        lambda _a, o: account_arn(o, ctx.caller.account_id),
+        on_account(ctx.caller.account_id),
     )
     api.remove_account(org, ctx.caller.account_id)
     return {}
@@ -173,9 +169,7 @@ def list_create_account_status(
 @operation("organizations", "DescribeAccount", action="organizations:DescribeAccount")
 def describe_account(ctx: OperationContext, params: Params[DescribeAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
-    api, org = begin(
-        ctx, "organizations:DescribeAccount", Role.READER, lambda _a, o: account_arn(o, account_id)
-    )
+    api, org = begin(ctx, "organizations:DescribeAccount", Role.READER, on_account(account_id))
     return {"Account": account_shape(api, org, api.member(org, account_id))}
 
 
@@ -200,9 +194,7 @@ def list_accounts_for_parent(
 @operation("organizations", "MoveAccount", action="organizations:MoveAccount")
 def move_account(ctx: OperationContext, params: Params[MoveAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
-    api, org = begin(
-        ctx, "organizations:MoveAccount", Role.MANAGEMENT, lambda _a, o: account_arn(o, account_id)
-    )
+    api, org = begin(ctx, "organizations:MoveAccount", Role.MANAGEMENT, on_account(account_id))
     api.move_account(
         org, account_id, params.req_str("SourceParentId"), params.req_str("DestinationParentId")
     )
@@ -222,7 +214,7 @@ def remove_account_from_organization(
         ctx,
         "organizations:RemoveAccountFromOrganization",
         Role.MANAGEMENT,
-        lambda _a, o: account_arn(o, account_id),
+        on_account(account_id),
     )
     api.remove_account(org, account_id)
     return {}
@@ -231,9 +223,7 @@ def remove_account_from_organization(
 @operation("organizations", "CloseAccount", action="organizations:CloseAccount")
 def close_account(ctx: OperationContext, params: Params[CloseAccountMembers]) -> Result:
     account_id = params.req_str("AccountId")
-    api, org = begin(
-        ctx, "organizations:CloseAccount", Role.MANAGEMENT, lambda _a, o: account_arn(o, account_id)
-    )
+    api, org = begin(ctx, "organizations:CloseAccount", Role.MANAGEMENT, on_account(account_id))
     api.close_account(org, account_id)
     return {}
 

@@ -7,6 +7,7 @@ has no service that would apply them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tessera.iam.org_model import Organization
 from tessera.operation import OperationContext, Result
@@ -14,11 +15,11 @@ from tessera.organizations.common import (
     Pager,
     Role,
     begin,
+    on_root,
     paged,
     policy_arn,
     policy_shape,
     policy_summary,
-    root_arn,
     root_shape,
     tags_from,
     target_arn,
@@ -108,29 +109,30 @@ def list_policies(
     return paged("Policies", [policy_summary(org, p) for p in items], nxt)
 
 
-@operation("organizations", "AttachPolicy", action="organizations:AttachPolicy")
-def attach_policy(ctx: OperationContext, params: Params[AttachPolicyMembers]) -> Result:
+def _policy_and_target(
+    ctx: OperationContext, action: str, params: Params[Any]
+) -> tuple[OrganizationsApi, str, str]:
+    """AttachPolicy / DetachPolicy: authorise ``action`` on the policy, then require
+    the policy and the target; the api, the policy's id and the target's id."""
     policy_id = params.req_str("PolicyId")
     target_id = params.req_str("TargetId")
-    api, org = begin(
-        ctx, "organizations:AttachPolicy", Role.MANAGEMENT, _policy_resource(policy_id)
-    )
+    api, org = begin(ctx, action, Role.MANAGEMENT, _policy_resource(policy_id))
     policy = api.policy(org, policy_id)
     api.target_kind(org, target_id)
-    api.orgs.attach(policy.policy_id, target_id)
+    return api, policy.policy_id, target_id
+
+
+@operation("organizations", "AttachPolicy", action="organizations:AttachPolicy")
+def attach_policy(ctx: OperationContext, params: Params[AttachPolicyMembers]) -> Result:
+    api, policy_id, target_id = _policy_and_target(ctx, "organizations:AttachPolicy", params)
+    api.orgs.attach(policy_id, target_id)
     return {}
 
 
 @operation("organizations", "DetachPolicy", action="organizations:DetachPolicy")
 def detach_policy(ctx: OperationContext, params: Params[DetachPolicyMembers]) -> Result:
-    policy_id = params.req_str("PolicyId")
-    target_id = params.req_str("TargetId")
-    api, org = begin(
-        ctx, "organizations:DetachPolicy", Role.MANAGEMENT, _policy_resource(policy_id)
-    )
-    policy = api.policy(org, policy_id)
-    api.target_kind(org, target_id)
-    api.orgs.detach(policy.policy_id, target_id)
+    api, policy_id, target_id = _policy_and_target(ctx, "organizations:DetachPolicy", params)
+    api.orgs.detach(policy_id, target_id)
     return {}
 
 
@@ -172,17 +174,13 @@ def list_targets_for_policy(
 
 @operation("organizations", "EnablePolicyType", action="organizations:EnablePolicyType")
 def enable_policy_type(ctx: OperationContext, params: Params[EnablePolicyTypeMembers]) -> Result:
-    api, org = begin(
-        ctx, "organizations:EnablePolicyType", Role.MANAGEMENT, lambda _a, o: root_arn(o)
-    )
+    api, org = begin(ctx, "organizations:EnablePolicyType", Role.MANAGEMENT, on_root)
     api.enable_type(org, params.req_str("RootId"), params.req_str("PolicyType"), ctx.now)
     return {"Root": root_shape(api, org)}
 
 
 @operation("organizations", "DisablePolicyType", action="organizations:DisablePolicyType")
 def disable_policy_type(ctx: OperationContext, params: Params[DisablePolicyTypeMembers]) -> Result:
-    api, org = begin(
-        ctx, "organizations:DisablePolicyType", Role.MANAGEMENT, lambda _a, o: root_arn(o)
-    )
+    api, org = begin(ctx, "organizations:DisablePolicyType", Role.MANAGEMENT, on_root)
     api.disable_type(org, params.req_str("RootId"), params.req_str("PolicyType"))
     return {"Root": root_shape(api, org)}

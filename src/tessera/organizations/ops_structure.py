@@ -9,7 +9,7 @@ from tessera.organizations.common import (
     Pager,
     Role,
     begin,
-    ou_arn,
+    on_ou,
     ou_shape,
     paged,
     tags_from,
@@ -51,7 +51,7 @@ def update_ou(ctx: OperationContext, params: Params[UpdateOrganizationalUnitMemb
         ctx,
         "organizations:UpdateOrganizationalUnit",
         Role.MANAGEMENT,
-        lambda _a, o: ou_arn(o, ou_id),
+        on_ou(ou_id),
     )
     name = params.get_str("Name")
     ou = api.ou(org, ou_id) if name is None else api.rename_ou(org, ou_id, name)
@@ -67,7 +67,7 @@ def delete_ou(ctx: OperationContext, params: Params[DeleteOrganizationalUnitMemb
         ctx,
         "organizations:DeleteOrganizationalUnit",
         Role.MANAGEMENT,
-        lambda _a, o: ou_arn(o, ou_id),
+        on_ou(ou_id),
     )
     api.delete_ou(org, ou_id)
     return {}
@@ -84,7 +84,7 @@ def describe_ou(ctx: OperationContext, params: Params[DescribeOrganizationalUnit
         ctx,
         "organizations:DescribeOrganizationalUnit",
         Role.READER,
-        lambda _a, o: ou_arn(o, ou_id),
+        on_ou(ou_id),
     )
     return {"OrganizationalUnit": ou_shape(api, org, api.ou(org, ou_id))}
 

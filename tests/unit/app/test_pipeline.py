@@ -4,43 +4,25 @@ and the error paths (no 500 for bad input, no detail leaked on internal failure)
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from tests.unit.app.runtime_support import in_memory_runtime
 
 from tessera.app.bootstrap import create_account
 from tessera.app.operations import build_table
 from tessera.app.pipeline import Pipeline, Request
 from tessera.app.runtime import Runtime
-from tessera.auth.credentials import CredentialResolver
-from tessera.clock import SystemClock
-from tessera.config import ServerConfig
-from tessera.iam.authz import Authorizer
-from tessera.kek import KeyEncryptionKey
 from tessera.operation import OperationContext
 from tessera.protocol.query import Params
-from tessera.store.sql import SqlStore
-from tessera.sts.sessions import SessionCodec, SessionKeyRing
 
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
-    store = SqlStore("sqlite://", KeyEncryptionKey(os.urandom(32)))
-    store.migrate()
-    store.initialise()
-    sessions = SessionCodec(SessionKeyRing(store))
-    rt = Runtime(
-        config=ServerConfig(data_dir=tmp_path),
-        store=store,
-        clock=SystemClock(),
-        resolver=CredentialResolver(store, sessions, memo=store),
-        authorizer=Authorizer(store, memo=store),
-        sessions=sessions,
-    )
+    rt = in_memory_runtime(tmp_path)
     rt.operations = {"sts": build_table(())["sts"], "iam": {}}
     return rt
 

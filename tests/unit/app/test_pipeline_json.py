@@ -7,7 +7,6 @@ handlers here are test doubles registered in this runtime only."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,22 +18,16 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from tests.unit.app.runtime_support import in_memory_runtime
 
 from tessera.app.bootstrap import create_account
 from tessera.app.pipeline import Pipeline, Request, Response
 from tessera.app.runtime import Runtime
-from tessera.auth.credentials import CredentialResolver
-from tessera.clock import SystemClock
-from tessera.config import ServerConfig
 from tessera.errors import AccessDenied, SenderError
-from tessera.iam.authz import Authorizer
-from tessera.kek import KeyEncryptionKey
 from tessera.operation import OperationContext
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import Params
 from tessera.registry import Operation
-from tessera.store.sql import SqlStore
-from tessera.sts.sessions import SessionCodec, SessionKeyRing
 
 Handler = Callable[[OperationContext, Params[Any]], dict[str, object]]
 SEEN: dict[str, Any] = {}
@@ -42,18 +35,7 @@ SEEN: dict[str, Any] = {}
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
-    store = SqlStore("sqlite://", KeyEncryptionKey(os.urandom(32)))
-    store.migrate()
-    store.initialise()
-    sessions = SessionCodec(SessionKeyRing(store))
-    rt = Runtime(
-        config=ServerConfig(data_dir=tmp_path),
-        store=store,
-        clock=SystemClock(),
-        resolver=CredentialResolver(store, sessions, memo=store),
-        authorizer=Authorizer(store, memo=store),
-        sessions=sessions,
-    )
+    rt = in_memory_runtime(tmp_path)
     rt.operations = {"sts": {}, "iam": {}, "rolesanywhere": {}, "organizations": {}}
     SEEN.clear()
     return rt

@@ -1,58 +1,38 @@
 """Test material for the certificate and SSH-key operations: self-signed and
-CA-issued X.509 certificates with their keys (PEM), and SSH public keys."""
+CA-issued X.509 certificates with their keys (PEM, built with ``tests.pki``), and
+SSH public keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from tests.pki import Key, build_certificate, cert_pem, cn_name, key_pem
 
 NOW = datetime.now(UTC)
-
-KeyT = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def key_pem(key: KeyT) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-def cert_pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def issue(
     cn: str,
-    key: KeyT,
-    issuer_key: KeyT | None = None,
+    key: Key,
+    issuer_key: Key | None = None,
     issuer_cn: str | None = None,
     *,
     ca: bool = False,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> x509.Certificate:
-    signer = issuer_key or key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(issuer_cn or cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or NOW - timedelta(days=1))
-        .not_valid_after(not_after or NOW + timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    return build_certificate(
+        cn_name(cn),
+        key.public_key(),
+        cn_name(issuer_cn or cn),
+        issuer_key or key,
+        not_before=not_before or NOW - timedelta(days=1),
+        not_after=not_after or NOW + timedelta(days=90),
+        ca=ca,
     )
-    return builder.sign(signer, hashes.SHA256())
 
 
 def ec_key() -> ec.EllipticCurvePrivateKey:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from tests.e2e.x509_signer import Issued, make_ca, make_leaf, new_key
+from tests.pki import build_certificate
 
 from tessera.iam.model import Tag
 from tessera.rolesanywhere.mappings import certificate_tags, normalise_specifier, subject_cn
@@ -24,18 +24,16 @@ def ca() -> Issued:
 
 def _cert(ca: Issued, subject: x509.Name, san: list[x509.GeneralName]) -> x509.Certificate:
     now = datetime.now(UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.cert.subject)
-        .public_key(new_key("ec").public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
+    return build_certificate(
+        subject,
+        new_key("ec").public_key(),
+        ca.cert.subject,
+        ca.key,
+        not_before=now - timedelta(hours=1),
+        not_after=now + timedelta(days=1),
+        ca=None,
+        san=san,
     )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(ca.key, hashes.SHA256())
 
 
 def test_default_mappings(ca: Issued) -> None:

@@ -13,7 +13,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 from tests.e2e.x509_signer import (
     Issued,
     make_ca,
@@ -22,6 +21,7 @@ from tests.e2e.x509_signer import (
     make_sha1_leaf,
     new_key,
 )
+from tests.pki import build_certificate, cn_name, key_usage
 
 from tessera.rolesanywhere.x509chain import (
     MAX_INTERMEDIATES,
@@ -71,31 +71,15 @@ def _validate(
 
 def _intermediate_without_key_cert_sign(parent: Issued) -> Issued:
     key = new_key("ec")
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "No keyCertSign CA")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(parent.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(parent.key, hashes.SHA256())
+    cert = build_certificate(
+        cn_name("No keyCertSign CA"),
+        key.public_key(),
+        parent.cert.subject,
+        parent.key,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=30),
+        ca=True,
+        usage=key_usage(digital_signature=True, crl_sign=True),
     )
     return Issued(cert, key)
 

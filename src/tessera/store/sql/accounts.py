@@ -7,16 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     Row,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.model import (
     Account,
 )
-from tessera.store.base import AlreadyExists
 from tessera.store.cache import cached
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc_req
@@ -37,15 +34,11 @@ class SqlAccounts(SqlEngine):
     """Accounts."""
 
     def create_account(self, account_id: str, now: datetime) -> Account:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.accounts).values(
-                        account_id=account_id, created_at=now, outbound_enabled=False
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(account_id) from exc
+        self._insert_unique(
+            s.accounts,
+            dict(account_id=account_id, created_at=now, outbound_enabled=False),
+            account_id,
+        )
         return Account(account_id=account_id, created_at=now)
 
     @cached

@@ -211,12 +211,16 @@ class SqlEngine:
             except Exception:  # noqa: S110 - already broken
                 pass
 
-    def _insert_named(self, table: Table, values: dict[str, Any]) -> None:
+    def _insert_unique(self, table: Table, values: dict[str, Any], what: str) -> None:
+        """Insert one row; ``AlreadyExists(what)`` when it breaks a unique key."""
         try:
             with self._tx() as conn:
                 conn.execute(insert(table).values(**values))
         except IntegrityError as exc:
-            raise AlreadyExists(values["name"]) from exc
+            raise AlreadyExists(what) from exc
+
+    def _insert_named(self, table: Table, values: dict[str, Any]) -> None:
+        self._insert_unique(table, values, values["name"])
 
     def _get_named(self, table: Table, account_id: str, name: str) -> Row[Any] | None:
         with self._tx() as conn:

@@ -32,6 +32,23 @@ from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc, utc_req
 
 
+def role_row(role: Role) -> dict[str, Any]:
+    """The ``roles`` row of a new role."""
+    return dict(
+        account_id=role.account_id,
+        name_key=role.name.lower(),
+        name=role.name,
+        path=role.path,
+        role_id=role.role_id,
+        created_at=role.created_at,
+        trust_policy=role.trust_policy,
+        trust_principal_ids=json.dumps([list(p) for p in role.trust_principal_ids]),
+        description=role.description,
+        max_session_duration=role.max_session_duration,
+        permissions_boundary=role.permissions_boundary,
+    )
+
+
 class SqlIdentities(SqlEngine):
     """Users, groups, roles and membership."""
 
@@ -314,22 +331,7 @@ class SqlIdentities(SqlEngine):
         return [self._user(r) for r in rows]
 
     def create_role(self, role: Role) -> None:
-        self._insert_named(
-            s.roles,
-            dict(
-                account_id=role.account_id,
-                name_key=role.name.lower(),
-                name=role.name,
-                path=role.path,
-                role_id=role.role_id,
-                created_at=role.created_at,
-                trust_policy=role.trust_policy,
-                trust_principal_ids=json.dumps([list(p) for p in role.trust_principal_ids]),
-                description=role.description,
-                max_session_duration=role.max_session_duration,
-                permissions_boundary=role.permissions_boundary,
-            ),
-        )
+        self._insert_named(s.roles, role_row(role))
 
     @cached
     def get_role(self, account_id: str, name: str) -> Role | None:

@@ -7,10 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.account_model import LoginProfile
-from tessera.store.base import AlreadyExists
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import QUIET, SqlEngine, utc, utc_req
 
@@ -32,21 +30,19 @@ class SqlLoginProfiles(SqlEngine):
     """Login profiles and password history."""
 
     def create_login_profile(self, profile: LoginProfile) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.login_profiles).values(
-                        user_id=profile.user_id,
-                        account_id=profile.account_id,
-                        password_sealed=profile.password_sealed,
-                        created_at=profile.created_at,
-                        password_changed_at=profile.password_changed_at,
-                        reset_required=profile.reset_required,
-                        max_signin_session_duration=profile.max_signin_session_duration,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(profile.user_id) from exc
+        self._insert_unique(
+            s.login_profiles,
+            dict(
+                user_id=profile.user_id,
+                account_id=profile.account_id,
+                password_sealed=profile.password_sealed,
+                created_at=profile.created_at,
+                password_changed_at=profile.password_changed_at,
+                reset_required=profile.reset_required,
+                max_signin_session_duration=profile.max_signin_session_duration,
+            ),
+            profile.user_id,
+        )
 
     def get_login_profile(self, user_id: str) -> LoginProfile | None:
         with self._tx() as conn:

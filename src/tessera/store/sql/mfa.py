@@ -10,14 +10,11 @@ from sqlalchemy import (
     Row,
     and_,
     delete,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from tessera.iam.mfa_model import MfaDevice
-from tessera.store.base import AlreadyExists
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc, utc_req
 
@@ -41,21 +38,19 @@ class SqlMfa(SqlEngine):
 
     def create_mfa_device(self, device: MfaDevice) -> None:
         """Insert an unassigned virtual device; ``AlreadyExists`` if the serial is taken."""
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.mfa_devices).values(
-                        serial_number=device.serial_number,
-                        account_id=device.account_id,
-                        name_key=device.name.lower(),
-                        name=device.name,
-                        path=device.path,
-                        seed_sealed=device.seed_sealed,
-                        created_at=device.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(device.serial_number) from exc
+        self._insert_unique(
+            s.mfa_devices,
+            dict(
+                serial_number=device.serial_number,
+                account_id=device.account_id,
+                name_key=device.name.lower(),
+                name=device.name,
+                path=device.path,
+                seed_sealed=device.seed_sealed,
+                created_at=device.created_at,
+            ),
+            device.serial_number,
+        )
 
     def get_mfa_device(self, serial_number: str) -> MfaDevice | None:
         with self._tx() as conn:

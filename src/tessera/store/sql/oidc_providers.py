@@ -12,12 +12,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, and_, delete, select, update
 
 from tessera.iam.oidc_model import TAG_RESOURCE_TYPE, OidcProvider
 from tessera.iam.tip_model import ContextProvider
-from tessera.store.base import AlreadyExists, StoreError
+from tessera.store.base import StoreError
 from tessera.store.cache import cached
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc_req
@@ -50,26 +49,24 @@ class SqlOidcProviders(SqlEngine):
 
     def create_oidc_provider(self, provider: OidcProvider) -> None:
         """Insert; ``AlreadyExists`` when the account already has this URL."""
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.oidc_providers).values(
-                        account_id=provider.account_id,
-                        url=provider.url,
-                        scheme=provider.scheme,
-                        client_ids=json.dumps(list(provider.client_ids)),
-                        thumbprints=json.dumps(list(provider.thumbprints)),
-                        created_at=provider.created_at,
-                        context_provider=(
-                            provider.context_provider.to_json()
-                            if provider.context_provider is not None
-                            else None
-                        ),
-                        identity_center_arn=provider.identity_center_arn,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(provider.url) from exc
+        self._insert_unique(
+            s.oidc_providers,
+            dict(
+                account_id=provider.account_id,
+                url=provider.url,
+                scheme=provider.scheme,
+                client_ids=json.dumps(list(provider.client_ids)),
+                thumbprints=json.dumps(list(provider.thumbprints)),
+                created_at=provider.created_at,
+                context_provider=(
+                    provider.context_provider.to_json()
+                    if provider.context_provider is not None
+                    else None
+                ),
+                identity_center_arn=provider.identity_center_arn,
+            ),
+            provider.url,
+        )
 
     @cached  # AssumeRoleWithWebIdentity reads it on every call
     def get_oidc_provider(self, account_id: str, url: str) -> OidcProvider | None:

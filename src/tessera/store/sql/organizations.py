@@ -88,19 +88,17 @@ class SqlOrganizations(SqlEngine):
         return OrgUnit(row.ou_id, row.org_id, row.parent_id, row.name, utc_req(row.created_at))
 
     def create_org_unit(self, ou: OrgUnit) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.org_units).values(
-                        ou_id=ou.ou_id,
-                        org_id=ou.org_id,
-                        parent_id=ou.parent_id,
-                        name=ou.name,
-                        created_at=ou.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(ou.name) from exc
+        self._insert_unique(
+            s.org_units,
+            dict(
+                ou_id=ou.ou_id,
+                org_id=ou.org_id,
+                parent_id=ou.parent_id,
+                name=ou.name,
+                created_at=ou.created_at,
+            ),
+            ou.name,
+        )
 
     def get_org_unit(self, ou_id: str) -> OrgUnit | None:
         with self._tx() as conn:
@@ -142,22 +140,20 @@ class SqlOrganizations(SqlEngine):
         )
 
     def create_org_policy(self, policy: OrgPolicy) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.org_policies).values(
-                        policy_id=policy.policy_id,
-                        org_id=policy.org_id,
-                        policy_type=policy.policy_type,
-                        name=policy.name,
-                        description=policy.description,
-                        content=policy.content,
-                        aws_managed=policy.aws_managed,
-                        created_at=policy.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(policy.name) from exc
+        self._insert_unique(
+            s.org_policies,
+            dict(
+                policy_id=policy.policy_id,
+                org_id=policy.org_id,
+                policy_type=policy.policy_type,
+                name=policy.name,
+                description=policy.description,
+                content=policy.content,
+                aws_managed=policy.aws_managed,
+                created_at=policy.created_at,
+            ),
+            policy.name,
+        )
 
     def get_org_policy(self, policy_id: str) -> OrgPolicy | None:
         with self._tx() as conn:
@@ -202,13 +198,11 @@ class SqlOrganizations(SqlEngine):
                 raise NotFound(policy_id)
 
     def attach_org_policy(self, policy_id: str, target_id: str) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.org_policy_targets).values(policy_id=policy_id, target_id=target_id)
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(f"{policy_id}:{target_id}") from exc
+        self._insert_unique(
+            s.org_policy_targets,
+            dict(policy_id=policy_id, target_id=target_id),
+            f"{policy_id}:{target_id}",
+        )
 
     def detach_org_policy(self, policy_id: str, target_id: str) -> None:
         with self._tx() as conn:
@@ -541,18 +535,16 @@ class SqlOrganizations(SqlEngine):
     # ------------------------------------------------------------------ delegated administrators
 
     def add_delegated_admin(self, admin: DelegatedAdmin) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(s.org_delegated_admins).values(
-                        account_id=admin.account_id,
-                        service_principal=admin.service_principal,
-                        org_id=admin.org_id,
-                        registered_at=admin.registered_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(f"{admin.account_id}:{admin.service_principal}") from exc
+        self._insert_unique(
+            s.org_delegated_admins,
+            dict(
+                account_id=admin.account_id,
+                service_principal=admin.service_principal,
+                org_id=admin.org_id,
+                registered_at=admin.registered_at,
+            ),
+            f"{admin.account_id}:{admin.service_principal}",
+        )
 
     def remove_delegated_admin(self, account_id: str, service_principal: str) -> None:
         t = s.org_delegated_admins

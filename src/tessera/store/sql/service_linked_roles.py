@@ -3,7 +3,6 @@ their deletion tasks."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import and_, delete, insert, select
@@ -15,6 +14,7 @@ from tessera.store.base import AlreadyExists
 from tessera.store.cache import cached
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc_req
+from tessera.store.sql.identities import role_row
 
 
 class SqlServiceLinkedRoles(SqlEngine):
@@ -26,21 +26,9 @@ class SqlServiceLinkedRoles(SqlEngine):
         key = role.name.lower()
         try:
             with self._tx() as conn:
-                conn.execute(
-                    insert(s.roles).values(
-                        account_id=role.account_id,
-                        name_key=key,
-                        name=role.name,
-                        path=role.path,
-                        role_id=role.role_id,
-                        created_at=role.created_at,
-                        trust_policy=role.trust_policy,
-                        trust_principal_ids=json.dumps([list(p) for p in role.trust_principal_ids]),
-                        description=role.description,
-                        max_session_duration=role.max_session_duration,
-                        permissions_boundary=None,
-                    )
-                )
+                # a service-linked role has no permissions boundary
+                row = {**role_row(role), "permissions_boundary": None}
+                conn.execute(insert(s.roles).values(**row))
                 conn.execute(
                     insert(s.service_linked_roles).values(
                         account_id=role.account_id,

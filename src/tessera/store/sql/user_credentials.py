@@ -8,28 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, and_, delete, select, update
 
 from tessera.iam.credential_model import (
     ServiceSpecificCredential,
     SigningCertificate,
     SshPublicKey,
 )
-from tessera.store.base import AlreadyExists
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc, utc_req
 
 
 class SqlUserCredentials(SqlEngine):
     """Signing certificates, SSH public keys, service-specific credentials."""
-
-    def _insert_unique(self, table: Table, values: dict[str, Any], what: str) -> None:
-        try:
-            with self._tx() as conn:
-                conn.execute(insert(table).values(**values))
-        except IntegrityError as exc:
-            raise AlreadyExists(what) from exc
 
     # --- signing certificates ---------------------------------------------------------
 
