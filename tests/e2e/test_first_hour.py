@@ -225,8 +225,9 @@ def test_org_show_reads_as_text(tmp_path: Path) -> None:
     with pytest.raises(json.JSONDecodeError):
         json.loads(shown.stdout)
     assert f"organization {org['org_id']}  management account {acct}" in shown.stdout
-    assert f"    ou {ou['ou_id']} prod  [SCP FullAWSAccess]" in shown.stdout
-    assert f"      account {member['account_id']}  [SCP FullAWSAccess]" in shown.stdout
+    assert f"    ou {ou['ou_id']} prod  [RCP RCPFullAWSAccess, SCP FullAWSAccess]" in shown.stdout
+    both = "[RCP RCPFullAWSAccess, SCP FullAWSAccess]"  # both policy types enabled, as on AWS
+    assert f"      account {member['account_id']}  {both}" in shown.stdout
     as_json = json.loads(run("org", "show", "--data-dir", data, "--json").stdout)
     assert as_json["organizations"][0]["org_id"] == org["org_id"]
 
