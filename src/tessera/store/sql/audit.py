@@ -10,7 +10,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
@@ -20,6 +20,7 @@ from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc_req
 
 _MAX_CURSOR = 512
+_str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 _COLUMNS = (
     "account_id, event_id, event_time, event_name, event_source, read_only, username, "
     "access_key_id, resource_type, resource_name, resource_names, resource_types, record"
@@ -73,16 +74,39 @@ class SqlAudit(SqlEngine):
         if not rows:
             return 0
         pg = self.dialect == "postgresql"
-        values: list[tuple[Any, ...]] = []
+        # one flat parameter list, built with as little Python per row as possible
+        # (this runs for every event, next to the request threads): the resource
+        # lists as JSON text by hand (``_str`` is ``json.dumps`` of one str, in C),
+        # memoised per distinct resource tuple (a busy server repeats a few)
+        lists: dict[tuple[tuple[str, str], ...], tuple[str | None, str | None]] = {}
+        flat: list[Any] = []
+        extend = flat.extend
         for row in rows:
-            resource = row.resources[0] if row.resources else ("", "")
-            names = json.dumps([n for _t, n in row.resources]) if row.resources else None
-            types = json.dumps([t for t, _n in row.resources]) if row.resources else None
-            at = utc_req(row.event_time)
+            resources = row.resources
+            first_type: str | None
+            first_name: str | None
+            if resources:
+                encoded = lists.get(resources)
+                if encoded is None:
+                    encoded = (
+                        "[" + ", ".join([_str(n) for _t, n in resources]) + "]",
+                        "[" + ", ".join([_str(t) for t, _n in resources]) + "]",
+                    )
+                    lists[resources] = encoded
+                names, types = encoded
+                first_type = resources[0][0][:128] or None
+                first_name = resources[0][1][:2048] or None
+            else:
+                first_type = first_name = names = types = None
+            at = row.event_time
+            if at.tzinfo is not UTC:
+                at = utc_req(at)
             # SQLite: the text SQLAlchemy's DateTime stores there (and compares)
-            when = at if pg else f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}"
-            for account in row.accounts or ("",):
-                values.append(
+            when: Any = at if pg else f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}"
+            username = row.username
+            accounts = row.accounts or ("",)
+            for account in accounts:
+                extend(
                     (
                         account,
                         row.event_id,
@@ -90,21 +114,22 @@ class SqlAudit(SqlEngine):
                         row.event_name[:128],
                         row.event_source[:128],
                         row.read_only,
-                        (row.username or "")[:256] or None,
+                        username[:256] or None if username else None,
                         row.access_key_id,
-                        resource[0][:128] or None,
-                        resource[1][:2048] or None,
+                        first_type,
+                        first_name,
                         names,
                         types,
                         row.record_json,
                     )
                 )
+        total = len(flat) // _WIDTH
         inserted = 0
         with self.engine.begin() as conn:
-            for start in range(0, len(values), _CHUNK):
-                chunk = values[start : start + _CHUNK]
-                flat = tuple(v for row_values in chunk for v in row_values)
-                result = conn.exec_driver_sql(_insert_sql(self.dialect, len(chunk)), flat)
+            for start in range(0, total, _CHUNK):
+                n = min(_CHUNK, total - start)
+                chunk = flat[start * _WIDTH : (start + n) * _WIDTH]
+                result = conn.exec_driver_sql(_insert_sql(self.dialect, n), tuple(chunk))
                 inserted += max(result.rowcount, 0)
         return inserted
 
