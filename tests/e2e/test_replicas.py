@@ -322,13 +322,16 @@ def test_two_workers_share_metrics_and_the_rate_limit(tmp_path: Path) -> None:
     try:
         request = _presigned_gci(srv)
         statuses = []
-        for _ in range(10):  # a fresh connection each: the supervisor alternates workers
+        for _ in range(10):  # a fresh connection each, handed to the less busy worker
             with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
                 sock.sendall(request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
                 statuses.append(_read_response(sock)[0])
-        # the documented share: each of the 2 workers holds BURST/2 = 2 tokens
-        assert statuses.count(200) == 4, statuses
-        assert statuses.count(400) == 6, statuses
+        # the documented share: each of the 2 workers holds BURST/2 = 2 tokens, so the
+        # server never lets more than BURST through, and a worker its share; how many
+        # connections each worker got depends on the hand-off's timing (2 to 4 answered)
+        ok = statuses.count(200)
+        assert 2 <= ok <= 4, statuses
+        assert statuses.count(400) == 10 - ok, statuses
         scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     finally:
         srv.stop()
@@ -344,5 +347,5 @@ def test_two_workers_share_metrics_and_the_rate_limit(tmp_path: Path) -> None:
             if sample.name == "tessera_throttled_total":
                 throttled += sample.value
     # one scrape sums both workers' counters
-    assert requests == {"200": 4.0, "400": 6.0}, requests
-    assert throttled == 6.0
+    assert requests == {"200": float(ok), "400": float(10 - ok)}, requests
+    assert throttled == 10 - ok

@@ -589,7 +589,8 @@ def add_operations_args(p_serve: argparse.ArgumentParser) -> None:
         metavar="PATH",
         default=env_default("TESSERA_AUDIT_LOG", str, None),
         help="also write every audit event (CloudTrail record format) as a JSON line to "
-        "PATH ('-': standard output); events always go to the store (env TESSERA_AUDIT_LOG)",
+        "PATH ('-': standard output); events always go to the store (default none; "
+        "env TESSERA_AUDIT_LOG)",
     )
     days = whole_number(1, 36500, noun="a whole number of days")
     p_serve.add_argument(
@@ -621,14 +622,14 @@ def add_operations_args(p_serve: argparse.ArgumentParser) -> None:
         action="store_true",
         default=env_default("TESSERA_RATE_LIMIT_BY_SOURCE", flag, False),
         help="with --rate-limit, also limit each source address (unsigned calls are "
-        "always limited by address; env TESSERA_RATE_LIMIT_BY_SOURCE=1)",
+        "always limited by address; default off; env TESSERA_RATE_LIMIT_BY_SOURCE=1)",
     )
     p_serve.add_argument(
         "--insecure-no-audit",
         action="store_true",
         default=env_default("TESSERA_INSECURE_NO_AUDIT", flag, False),
         help="INSECURE, for benchmarks only: record no audit events, so calls leave no "
-        "trace (env TESSERA_INSECURE_NO_AUDIT=1)",
+        "trace (default off; env TESSERA_INSECURE_NO_AUDIT=1)",
     )
 
 
