@@ -31,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tessera.instances.model import instance_uri
 from tessera.store.instances import InstanceCaRecord, InstanceRecord, InstanceStore
+from tessera.tls.ca import self_signed_ca
 
 CA_ID: Final = "default"
 CA_VALIDITY: Final = timedelta(days=3650)
@@ -75,33 +76,7 @@ def _new_ca(now: datetime) -> InstanceCaRecord:
             x509.NameAttribute(NameOID.COMMON_NAME, "Tessera instance CA"),
         ]
     )
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA384())
-    )
+    cert = self_signed_ca(key, name, now - BACKDATE, now + CA_VALIDITY, hashes.SHA384())
     return InstanceCaRecord(
         ca_id=CA_ID,
         certificate_pem=cert.public_bytes(serialization.Encoding.PEM),

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -231,18 +232,34 @@ def _ca_name() -> x509.Name:
     )
 
 
+_SHA256: Final = hashes.SHA256()
+
+
 def _new_ca(now: datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _ca_name()
+    cert = self_signed_ca(key, _ca_name(), now - BACKDATE, now - BACKDATE + CA_LIFETIME)
+    return key, cert
+
+
+def self_signed_ca(
+    key: ec.EllipticCurvePrivateKey,
+    name: x509.Name,
+    not_before: datetime,
+    not_after: datetime,
+    algorithm: hashes.SHA256 | hashes.SHA384 = _SHA256,
+) -> x509.Certificate:
+    """A self-signed CA certificate that may sign leaves only (path length 0, key
+    usage keyCertSign + cRLSign, a subject key identifier): the local TLS CA and
+    the instance CA (``tessera.instances.ca``)."""
     public = key.public_key()
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now - BACKDATE + CA_LIFETIME)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -259,9 +276,8 @@ def _new_ca(now: datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(key, algorithm)
     )
-    return key, cert
 
 
 def _new_server_cert(
