@@ -71,13 +71,3 @@ def _private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the store conformance tests in one xdist worker (``--dist loadgroup``):
-    ``test_zz_protocol_coverage.py`` checks the Protocol methods every one of them
-    called, in that worker's process."""
-    store = pytest.mark.xdist_group("store")
-    for item in items:
-        if item.nodeid.startswith("tests/integration/store/"):
-            item.add_marker(store)
