@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera import telemetry
-from tessera.audit.record import CallFacts, build_event
+from tessera.audit.record import CallFacts, capture
 from tessera.auth.principal import Principal
 from tessera.errors import TesseraError, Throttling
 from tessera.ratelimit import TokenBuckets
@@ -140,6 +140,6 @@ class RequestObserver:
             host=request.header("host"),
             secure_transport=request.secure_transport,
         )
-        self.audit.record(build_event(facts))
+        self.audit.record(capture(facts))
         if self.metrics:
             telemetry.AUDIT_EVENTS.inc()

@@ -1,7 +1,13 @@
 """One API call as a CloudTrail record (``eventVersion`` 1.11): the facts the
 pipeline hands over (``CallFacts``) become the dict CloudTrail writes, field by
 field as its documented STS and IAM examples show them, plus the indexed columns
-LookupEvents filters on (``AuditEvent``). Pure: no I/O."""
+LookupEvents filters on (``AuditEvent``). Pure: no I/O.
+
+Recording is split in two so the request path does as little as possible:
+``capture`` (on the request path) redacts the call's input and result and
+serialises every fact with one call of the C JSON encoder into the spool line;
+``build_row`` (on the audit writer's thread, a batch at a time, and when a spool is
+replayed) assembles the CloudTrail record and its columns from the capture."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Any
 
 from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
+from tessera.store.audit import AuditRow
 
 EVENT_VERSION = "1.11"
 
@@ -70,30 +77,9 @@ class CallFacts:
     cipher_suite: str | None = None
 
 
-@dataclass(slots=True)
-class AuditEvent:
-    """A record and the columns LookupEvents filters on (not frozen, as
-    ``CallFacts``; nothing changes it after it is built)."""
-
-    event_id: str
-    event_time: datetime
-    event_name: str
-    event_source: str
-    read_only: bool
-    username: str | None
-    access_key_id: str | None
-    #: the accounts that see the event (caller and recipient; may be empty)
-    accounts: tuple[str, ...]
-    resources: tuple[tuple[str, str], ...]  # (type, name)
-    record_json: str
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The record as a dict (parsed from ``record_json``: the request path never
-        needs it)."""
-        value = json.loads(self.record_json)
-        assert isinstance(value, dict)
-        return value
+#: A record and the columns LookupEvents filters on: the store's row, built once
+#: on the request path and queued as it is.
+AuditEvent = AuditRow
 
 
 def is_read_only(service: str, operation: str) -> bool:
@@ -197,33 +183,78 @@ def _username(ident: Mapping[str, Any], principal: Principal | None) -> str | No
     return str(name) if name else None
 
 
+_ARN_ACCOUNTS: dict[str, str | None] = {}
+_MAX_ARN_ACCOUNTS = 4096
+
+
 def _account_of_arn(arn: object) -> str | None:
-    if isinstance(arn, str) and arn.startswith("arn:"):
+    """The account of an ARN (memoised: a busy server names a few roles)."""
+    if not isinstance(arn, str):
+        return None
+    try:
+        return _ARN_ACCOUNTS[arn]
+    except KeyError:
+        pass
+    account = None
+    if arn.startswith("arn:"):
         parts = arn.split(":", 5)
         if len(parts) > 4 and parts[4].isdigit():
-            return parts[4]
-    return None
+            account = parts[4]
+    if len(_ARN_ACCOUNTS) >= _MAX_ARN_ACCOUNTS:
+        _ARN_ACCOUNTS.clear()
+    _ARN_ACCOUNTS[arn] = account
+    return account
 
 
-def _resources(facts: CallFacts, account: str | None) -> list[dict[str, str]]:
-    found: list[dict[str, str]] = []
+#: camelCase member name (as in the record) → (its rank in ``_RESOURCE_MEMBERS``,
+#: the resource type it names)
+_RESOURCE_OF: dict[str, tuple[int, str]] = {
+    member[:1].lower() + member[1:]: (rank, kind)
+    for rank, (member, kind) in enumerate(_RESOURCE_MEMBERS)
+}
+
+
+def _resources(
+    params: Mapping[str, Any] | None, response: Mapping[str, Any] | None, account: str | None
+) -> list[tuple[str, str, str]]:
+    """The record's ``resources``: (accountId, type, ARN or name) for each member of
+    the (redacted, camelCase) parameters that names a resource, then the issued
+    access key, in ``_RESOURCE_MEMBERS`` order, without repeats."""
+    found: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    sources: list[Mapping[str, Any]] = []
-    if facts.params:
-        sources.append(facts.params)
-    creds = (facts.result or {}).get("Credentials")
-    if isinstance(creds, Mapping):
-        sources.append({"AccessKeyId": creds.get("AccessKeyId")})
-    for source in sources:
-        for member, kind in _RESOURCE_MEMBERS:
-            value = source.get(member)
-            if not isinstance(value, str) or not value or (kind, value) in seen:
-                continue
-            seen.add((kind, value))
-            item = {"accountId": _account_of_arn(value) or account or "", "type": kind}
-            item["ARN" if value.startswith("arn:") else "name"] = value
-            found.append(item)
+    resource_of = _RESOURCE_OF
+    if params:
+        named = [
+            (hit[0], hit[1], value)
+            for key, value in params.items()
+            if (hit := resource_of.get(key)) is not None and isinstance(value, str) and value
+        ]
+        if len(named) > 1:
+            named.sort(key=lambda item: item[0])
+        for _rank, kind, value in named:
+            if (kind, value) not in seen:
+                seen.add((kind, value))
+                found.append((_account_of_arn(value) or account or "", kind, value))
+    if response:
+        creds = response.get("credentials")
+        if isinstance(creds, Mapping):
+            key_id = creds.get("accessKeyId")
+            kind = "AWS::IAM::AccessKey"
+            if isinstance(key_id, str) and key_id and (kind, key_id) not in seen:
+                found.append((_account_of_arn(key_id) or account or "", kind, key_id))
     return found
+
+
+def _resources_json(resources: list[tuple[str, str, str]]) -> str:
+    return (
+        "["
+        + ",".join(
+            f'{{"accountId":{_str(account)},"type":{_str(kind)},'
+            f'"{"ARN" if value.startswith("arn:") else "name"}":{_str(value)}}}'
+            for account, kind, value in resources
+        )
+        + "]"
+    )
 
 
 #: serialised ``userIdentity`` elements by caller (see ``_identity_json``)
@@ -232,27 +263,58 @@ _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
 
-def _event_id() -> str:
-    """A random (version 4) UUID for ``eventID``. From the ``random`` module's
-    generator (seeded from the OS at start and re-seeded in every forked child),
-    not ``os.urandom``: an event id must be unique, not secret, and a system call
-    per request is a measurable part of the audit cost (bench/README.md)."""
-    bits = random.getrandbits(128)
-    bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{bits:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+_getrandbits = random.getrandbits
+#: the last millisecond's id prefix (``tttttttt-tttt-7``), shared by its events
+_PREFIX: tuple[int, str] = (-1, "")
+_VARIANT_CLEAR = ~(0xC << 60)
+_VARIANT_SET = 0x8 << 60
 
 
+def _event_id(at: datetime) -> str:
+    """A time-ordered (version 7) UUID for ``eventID``: the event's millisecond,
+    then 74 random bits. Time-ordered because the store keeps a unique index on
+    (account, event id): random ids land all over that index, and on a table of a
+    few hundred thousand events each insert then costs about twice the CPU
+    (bench/README.md). The random bits come from the ``random`` module's generator
+    (seeded from the OS at start and re-seeded in every forked child; one C call,
+    so threads cannot draw the same bits), not ``os.urandom``: an event id must be
+    unique, not secret, and a system call per request is a measurable part of the
+    audit cost. The text is cut from one formatted number and a per-millisecond
+    prefix (formatting a 128-bit number per event cost several µs)."""
+    global _PREFIX
+    ms = int(at.timestamp() * 1000)
+    last = _PREFIX
+    if last[0] == ms:
+        prefix = last[1]
+    else:
+        stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+        prefix = f"{stamp[:8]}-{stamp[8:]}-7"
+        _PREFIX = (ms, prefix)
+    # 19 hex digits: 3 of rand_a, then the variant (10xx) and 15 of rand_b
+    h = f"{_getrandbits(76) & _VARIANT_CLEAR | _VARIANT_SET:019x}"
+    return f"{prefix}{h[:3]}-{h[3:7]}-{h[7:]}"
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+#: the C encoder ``json.dumps(value, separators=(",", ":"), default=str)`` uses,
+#: made once (``JSONEncoder.encode`` builds one on every call); no circular-
+#: reference check (a record is built from decoded input and handler results, trees)
+_C_ENCODE = (
+    _c_make_encoder(None, str, _str, None, ":", ",", False, False, True)
+    if _c_make_encoder is not None
+    else None
+)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 def _dumps(value: Any) -> str:
-    """``json.dumps(value, separators=(",", ":"), default=str)`` without building
-    an encoder per call."""
+    """``json.dumps(value, separators=(",", ":"), default=str)``, cheaply."""
     if value is None:
         return "null"
     if not value and isinstance(value, dict):
         return "{}"
+    if _C_ENCODE is not None:
+        return "".join(_C_ENCODE(value, 0))
     return _ENCODER.encode(value)
 
 
@@ -279,97 +341,241 @@ def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, 
     return found
 
 
-def build_event(facts: CallFacts) -> AuditEvent:
-    """The CloudTrail record of one call, redacted, and its lookup columns. The
-    record's JSON text is assembled from its parts (the caller's identity is
-    serialised once per key), in the key order CloudTrail writes."""
+#: The capture's fields, in order (a JSON array on the spool line, a tuple in memory)
+_FIELDS = (
+    "event_id",
+    "event_time",
+    "service",
+    "operation",
+    "region",
+    "source_ip",
+    "user_agent",
+    "request_id",
+    "error_code",
+    "error_message",
+    "host",
+    "secure_transport",
+    "tls_version",
+    "cipher_suite",
+    "username",
+    "access_key_id",
+    "caller_account",
+    "params",
+    "response",
+)
+(
+    _ID,
+    _TIME,
+    _SERVICE,
+    _OPERATION,
+    _REGION,
+    _IP,
+    _AGENT,
+    _REQUEST,
+    _ERROR_CODE,
+    _ERROR_MESSAGE,
+    _HOST,
+    _SECURE,
+    _TLS,
+    _CIPHER,
+    _USER,
+    _KEY,
+    _ACCOUNT,
+    _PARAMS,
+    _RESPONSE,
+) = range(len(_FIELDS))
+_TOO_LARGE: dict[str, Any] = {"omitted": "requestParameters too large"}
+
+
+@dataclass(slots=True)
+class Capture:
+    """What the request path keeps of one call: every fact the record needs,
+    already redacted (``values``, in ``_FIELDS`` order), the caller's identity as
+    JSON, the secret values the redaction saw (in memory only, to scrub the final
+    record as well) and the spool line (the same, scrubbed, as bytes)."""
+
+    values: tuple[Any, ...]
+    ident_json: str
+    secrets: set[str]
+    line: bytes
+
+    @property
+    def event_id(self) -> str:
+        return str(self.values[_ID])
+
+
+def capture(facts: CallFacts) -> Capture:
+    """The request path's share of recording a call: redact the input and the
+    result, take an event id, and serialise it all with one call of the C
+    encoder. The record itself is assembled later, by ``build_row``, on the
+    writer thread in batches (where the same code runs several times faster than
+    interleaved with requests)."""
     redactor = Redactor()
     principal = facts.principal
     ident_json, ident = _identity_json(principal, facts)
-    event_source = EVENT_SOURCES.get(facts.service, f"{facts.service}.amazonaws.com")
-    read_only = is_read_only(facts.service, facts.operation)
     params = redactor.request(facts.params) if facts.params is not None else None
-    params_json = _dumps(params)
-    if len(params_json) > MAX_PARAMETERS_CHARS:
-        params_json = '{"omitted":"requestParameters too large"}'
     response = None
     if facts.result is not None and facts.error_code is None:
         response = redactor.response(facts.result) or None
-    caller_account = principal.account_id if principal is not None else None
+    at = facts.event_time
+    values: tuple[Any, ...] = (
+        _event_id(at),
+        at.isoformat(),
+        facts.service,
+        facts.operation,
+        facts.region,
+        facts.source_ip,
+        facts.user_agent[:1024],
+        facts.request_id,
+        facts.error_code,
+        None if facts.error_message is None else facts.error_message[:1024],
+        None if facts.host is None else facts.host[:256],
+        facts.secure_transport,
+        facts.tls_version,
+        facts.cipher_suite,
+        _username(ident, principal),
+        principal.access_key_id if principal is not None else None,
+        principal.account_id if principal is not None else None,
+        params,
+        response,
+    )
+    text = _dumps(values)
+    if len(text) > MAX_PARAMETERS_CHARS and len(_dumps(params)) > MAX_PARAMETERS_CHARS:
+        values = (*values[:_PARAMS], _TOO_LARGE, *values[_PARAMS + 1 :])
+        text = _dumps(values)
+    line = f'{{"c1":{text},"i":{ident_json}}}\n'
+    secrets = redactor.secrets
+    if secrets or "eyJ" in line:
+        line = scrub(line, secrets)
+    return Capture(values, ident_json, secrets, line.encode())
+
+
+def parse_capture(line: bytes) -> tuple[tuple[Any, ...], str] | None:
+    """A spool line written by ``capture``: its values and identity JSON; None for
+    another kind of line."""
+    value = json.loads(line)
+    if not isinstance(value, dict) or "c1" not in value:
+        return None
+    values, ident = value["c1"], value["i"]
+    if not isinstance(values, list) or len(values) != len(_FIELDS):
+        raise ValueError("malformed capture")
+    if not isinstance(ident, dict):
+        raise ValueError("malformed identity")
+    return tuple(values), _dumps(ident)
+
+
+def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None) -> AuditRow:
+    """The CloudTrail record of one captured call and its lookup columns. The
+    record's JSON text is assembled from its parts, in the key order CloudTrail
+    writes, and scrubbed of every secret the capture saw."""
+    service: str = values[_SERVICE]
+    operation: str = values[_OPERATION]
+    params: Mapping[str, Any] | None = values[_PARAMS]
+    response: Mapping[str, Any] | None = values[_RESPONSE]
+    error_code: str | None = values[_ERROR_CODE]
+    event_id: str = values[_ID]
+    event_time = datetime.fromisoformat(values[_TIME])
+    event_source = EVENT_SOURCES.get(service, f"{service}.amazonaws.com")
+    read_only = is_read_only(service, operation)
+    caller_account: str | None = values[_ACCOUNT]
     recipient = caller_account
-    role_account = _account_of_arn((facts.params or {}).get("RoleArn"))
-    if facts.operation.startswith("AssumeRole") and role_account:
-        recipient = role_account
-    event_id = _event_id()
+    if params and operation.startswith("AssumeRole"):
+        role_account = _account_of_arn(params.get("roleArn"))
+        if role_account:
+            recipient = role_account
     parts = [
         '{"eventVersion":"',
         EVENT_VERSION,
         '","userIdentity":',
         ident_json,
         ',"eventTime":"',
-        cloudtrail_time(facts.event_time),
+        cloudtrail_time(event_time),
         '","eventSource":',
         _str(event_source),
         ',"eventName":',
-        _str(facts.operation),
+        _str(operation),
         ',"awsRegion":',
-        _str(facts.region),
+        _str(values[_REGION]),
         ',"sourceIPAddress":',
-        _str(facts.source_ip),
+        _str(values[_IP]),
         ',"userAgent":',
-        _str(facts.user_agent[:1024]),
+        _str(values[_AGENT]),
     ]
-    if facts.error_code is not None:
+    if error_code is not None:
         parts += (
             ',"errorCode":',
-            _str(facts.error_code),
+            _str(error_code),
             ',"errorMessage":',
-            _str((facts.error_message or "")[:1024]),
+            _str(values[_ERROR_MESSAGE] or ""),
         )
     parts += (
         ',"requestParameters":',
-        params_json,
+        _dumps(params),
         ',"responseElements":',
         _dumps(response),
         ',"requestID":',
-        _str(facts.request_id),
-        ',"eventID":"',
-        event_id,
-        '","readOnly":',
+        _str(values[_REQUEST]),
+        ',"eventID":',
+        _str(event_id),
+        ',"readOnly":',
         "true" if read_only else "false",
     )
-    resources = _resources(facts, recipient)
+    resources = _resources(params, response, recipient)
     if resources:
-        parts += (',"resources":', _dumps(resources))
+        parts += (',"resources":', _resources_json(resources))
     parts += (
         ',"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":',
         _str(recipient or ""),
         ',"eventCategory":"Management"',
     )
-    if facts.secure_transport:
+    if values[_SECURE]:
         tls: dict[str, str] = {}
-        if facts.tls_version:
-            tls["tlsVersion"] = facts.tls_version
-        if facts.cipher_suite:
-            tls["cipherSuite"] = facts.cipher_suite
-        if facts.host:
-            tls["clientProvidedHostHeader"] = facts.host[:256]
+        if values[_TLS]:
+            tls["tlsVersion"] = values[_TLS]
+        if values[_CIPHER]:
+            tls["cipherSuite"] = values[_CIPHER]
+        if values[_HOST]:
+            tls["clientProvidedHostHeader"] = values[_HOST]
         parts += (',"tlsDetails":', _dumps(tls))
     parts.append("}")
-    scrubbed = scrub("".join(parts), redactor.secrets)
-    accounts = tuple(dict.fromkeys(a for a in (caller_account, recipient) if a))
-    return AuditEvent(
+    text = "".join(parts)
+    if secrets or "eyJ" in text:
+        text = scrub(text, secrets or ())
+    if caller_account and recipient and caller_account != recipient:
+        accounts: tuple[str, ...] = (caller_account, recipient)
+    else:
+        only = caller_account or recipient
+        accounts = (only,) if only else ()
+    return AuditRow(
         event_id=event_id,
-        event_time=facts.event_time,
-        event_name=facts.operation,
+        event_time=event_time,
+        event_name=operation,
         event_source=event_source,
         read_only=read_only,
-        username=_username(ident, principal),
-        access_key_id=principal.access_key_id if principal is not None else None,
+        username=values[_USER],
+        access_key_id=values[_KEY],
         accounts=accounts,
-        resources=tuple((r["type"], r.get("ARN") or r.get("name", "")) for r in resources),
-        record_json=scrubbed,
+        resources=tuple((kind, value) for _account, kind, value in resources),
+        record_json=text,
     )
 
 
-__all__ = ["HIDDEN", "AuditEvent", "CallFacts", "build_event", "is_read_only", "user_identity"]
+def build_event(facts: CallFacts) -> AuditEvent:
+    """The CloudTrail record of one call and its lookup columns (``capture`` and
+    ``build_row`` in one step)."""
+    captured = capture(facts)
+    return build_row(captured.values, captured.ident_json, captured.secrets)
+
+
+__all__ = [
+    "HIDDEN",
+    "AuditEvent",
+    "CallFacts",
+    "Capture",
+    "build_event",
+    "build_row",
+    "capture",
+    "is_read_only",
+    "parse_capture",
+    "user_identity",
+]

@@ -134,16 +134,37 @@ def cloudtrail_time(value: datetime) -> str:
     return text
 
 
+_LAST_ELEMENT: tuple[datetime, str] | None = None
+
+
 def element_time(value: datetime) -> str:
     """``Jul 2, 2019 12:22:51 AM``: timestamps inside requestParameters and
-    responseElements, as CloudTrail's documented STS and IAM records show them."""
-    v = value.astimezone(UTC)
+    responseElements, as CloudTrail's documented STS and IAM records show them (the
+    last second formatted is remembered: credentials issued in one second expire in
+    one second)."""
+    global _LAST_ELEMENT
+    v = value.astimezone(UTC).replace(microsecond=0)
+    last = _LAST_ELEMENT
+    if last is not None and last[0] == v:
+        return last[1]
     hour = v.hour % 12 or 12
-    return f"{v:%b} {v.day}, {v.year} {hour}:{v:%M:%S} {'AM' if v.hour < 12 else 'PM'}"
+    text = f"{v:%b} {v.day}, {v.year} {hour}:{v:%M:%S} {'AM' if v.hour < 12 else 'PM'}"
+    _LAST_ELEMENT = (v, text)
+    return text
+
+
+#: types copied into a record as they are
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 class Redactor:
-    """One record's redaction: collects the secret values it hides."""
+    """One record's redaction: collects the secret values it hides.
+
+    Written for the request path (every answered call builds a record): one loop
+    per mapping, the member's type checked with one set lookup before any
+    ``isinstance``, names camel-cased from a memo."""
+
+    __slots__ = ("_names", "secrets")
 
     def __init__(self) -> None:
         self.secrets: set[str] = set()
@@ -172,33 +193,43 @@ class Redactor:
 
     def request(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``requestParameters``: camelCase names, secrets hidden."""
-        return {_camel(k): self._value(k, v, hide=True) for k, v in params.items()}
+        return self._walk(params, True)
 
     def response(self, result: Mapping[str, Any]) -> dict[str, Any]:
         """``responseElements``: camelCase names, secret members omitted."""
+        return self._walk(result, False)
+
+    def _walk(self, mapping: Mapping[str, Any], hide: bool) -> dict[str, Any]:
+        names = self._names
+        camel = _CAMEL
+        plain = _PLAIN
         out: dict[str, Any] = {}
-        for key, value in result.items():
-            if self.is_secret(key):
+        for key, value in mapping.items():
+            name = camel.get(key)
+            if name is None:
+                name = _camel(key)
+            if key in names:
                 self._collect(value)
-                continue
-            out[_camel(key)] = self._value(key, value, hide=False)
+                if hide:
+                    out[name] = HIDDEN
+            elif type(value) in plain:
+                out[name] = value
+            else:
+                out[name] = self._value(value, hide)
         return out
 
-    def _value(self, name: str, value: Any, *, hide: bool) -> Any:
-        if name in self._names:
-            self._collect(value)
-            return HIDDEN
-        if type(value) is str:
+    def _value(self, value: Any, hide: bool) -> Any:
+        if type(value) in _PLAIN:
             return value
         if isinstance(value, Mapping):
-            return self.request(value) if hide else self.response(value)
+            return self._walk(value, hide)
         if isinstance(value, list | tuple):
-            return [self._value("", item, hide=hide) for item in value]
+            return [self._value(item, hide) for item in value]
         if isinstance(value, datetime):
             return element_time(value)
         if isinstance(value, bytes):
             return base64.b64encode(value).decode()
-        if isinstance(value, str | int | float | bool) or value is None:
+        if isinstance(value, str | int | float | bool):  # subclasses (enums …)
             return value
         if hasattr(value, "reveal"):  # a tessera.sensitive.Secret
             self._collect(value)

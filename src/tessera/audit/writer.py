@@ -3,14 +3,22 @@ answered.
 
 Design: **write-ahead spool + batched background writer.**
 
-The guarantee, precisely: ``record(event)`` returns only after the event's line has
-been handed to the kernel by one ``write(2)`` on this process's spool file
-(``<data-dir>/audit-spool/<pid>-<ns>.jsonl``, ``O_APPEND``, no fsync), and the
-pipeline calls it before the answer is written to the socket. So every event of a
-call whose answer a client received is in the page cache before that answer left:
-it survives the process being killed or crashing (not a power loss of the host,
-since the spool is not fsynced; the store's own commits are durable). The line is
-the already-redacted record, never a secret.
+The guarantee, precisely: ``record(event)`` returns only after the event's line is
+in the kernel's page cache, in this process's spool file
+(``<data-dir>/audit-spool/<pid>-<ns>.jsonl``, no fsync), and the pipeline calls it
+before the answer is written to the socket. So every event of a call whose answer a
+client received is in the page cache before that answer left: it survives the
+process being killed or crashing (not a power loss of the host, since the spool is
+not fsynced; the store's own commits are durable). The line is the already-redacted
+record, never a secret.
+
+The spool is a file of ``_SPOOL_BYTES`` (sparse until written) mapped shared into
+memory, and a line is copied into the mapping: the copy lands in the same page-cache
+pages a ``write(2)`` would fill, so the guarantee is the same, but the request pays
+a memory copy instead of a system call (on ext4 a ``write(2)`` of a line cost
+~20 µs of CPU inside the request path, bench/README.md). The unwritten tail of a
+spool reads as NUL bytes; a line torn by a crash in mid-copy fails to parse and is
+skipped on replay (the answer of its call had not been sent).
 
 Off the request path a single background thread commits events to the store in
 large batches: it waits for the first event, then lingers (``_LINGER_SECONDS``)
@@ -20,16 +28,21 @@ writes them to the ``--audit-log`` sink. Until that commit an event lives in thi
 process's memory and its spool file: a killed or crashed worker loses nothing (the
 next start replays the spool), a host power loss may lose the uncommitted batch.
 The store keeps only an account/time and a time index on ``audit_events``
-(migration 17), so a row costs ~35-40 µs of writer CPU (bench/README.md).
+(migration 17) besides the (account, event id) unique key, which takes
+time-ordered event ids in order (bench/README.md has the costs).
 A request never wakes the writer except for the first event of a batch and a full
 batch, so a busy server commits a few times a second, not per request, and the
 writer rarely competes with requests for the GIL or the database.
 
-Spool files rotate with the batches: when the writer takes every pending event it
-opens a fresh spool for the events that follow, and deletes the old one once its
-batch is committed. A spool left by a dead process (its ``flock`` is free) is
-replayed into the store at the next start of any worker on that data directory,
-then deleted.
+A spool file (``_SPOOL_BYTES``, about 16,000 events) is allocated when it is made
+(``posix_fallocate``: a full disk shows as an error there, never as a SIGBUS on a
+store into the mapping) and its pages are faulted in ahead of use: the writer
+thread keeps a populated spare ready, and the request that finds the current spool
+full switches to it. A full spool is deleted once the writer has committed its
+last event. A spool left by a dead process (its ``flock`` is free) is replayed
+into the store at the next start of any worker on that data directory, then
+deleted; the events of it that were already committed are skipped (the store
+ignores an event id it has), so replay is idempotent.
 
 The queue is bounded (``max_pending``): when the store falls that far behind, a
 request waits for room (back-pressure) rather than dropping events or growing
@@ -43,9 +56,11 @@ hourly.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
+import mmap
 import os
 import sys
 import threading
@@ -55,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from tessera.audit.record import AuditEvent
+from tessera.audit.record import Capture, build_row, parse_capture
 from tessera.store.audit import AuditRow, AuditStore
 
 log = logging.getLogger("tessera.audit")
@@ -66,47 +81,87 @@ _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
 #: how long the writer waits for more events before committing a partial batch
 _LINGER_SECONDS = 0.2
+#: the size of a spool file (allocated when it is made; ~16,000 events)
+_SPOOL_BYTES = 8 << 20
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
-def _row(event: AuditEvent) -> AuditRow:
-    return AuditRow(
-        event_id=event.event_id,
-        event_time=event.event_time,
-        event_name=event.event_name,
-        event_source=event.event_source,
-        read_only=event.read_only,
-        username=event.username,
-        access_key_id=event.access_key_id,
-        accounts=event.accounts,
-        resources=event.resources,
-        record_json=event.record_json,
-    )
+class _Spool:
+    """One spool file, locked and mapped while its process lives."""
+
+    __slots__ = ("fd", "last_seq", "mm", "path", "size", "used")
+
+    def __init__(self, spool_dir: Path, size: int) -> None:
+        self.path = spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            # reserve the blocks now: a store into a mapped page that the file
+            # system cannot back (disk or tmpfs full) would kill the process with
+            # SIGBUS, so a full disk must show here, as an OSError
+            try:
+                os.posix_fallocate(self.fd, 0, size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                os.ftruncate(self.fd, size)
+            self.mm = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_WRITE)
+        except BaseException:
+            os.close(self.fd)
+            self.path.unlink(missing_ok=True)
+            raise
+        self.size = size
+        self.used = 0
+        #: the sequence number of the last event spooled here
+        self.last_seq = 0
+
+    def fits(self, n: int) -> bool:
+        return self.used + n <= self.size
+
+    def populate(self) -> None:
+        """Fault every page in writable now (``MADV_POPULATE_WRITE``, Linux 5.14+),
+        so the requests that fill this spool copy into mapped memory without a page
+        fault each (on ext4 a fault cost several µs of the request's CPU). Called
+        on the writer thread for the spare spool; a kernel without it just faults
+        the pages in as they are written."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.mm.madvise(_MADV_POPULATE_WRITE)
+
+    def append(self, line: bytes) -> None:
+        end = self.used + len(line)
+        self.mm[self.used : end] = line
+        self.used = end
+
+    def close(self, *, delete: bool) -> None:
+        """Unmap and close (the lock goes with the descriptor); ``delete`` first."""
+        if delete:
+            self.path.unlink(missing_ok=True)
+        with contextlib.suppress(ValueError, BufferError):
+            self.mm.close()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
-_str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
-
-
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _str(value)
-
-
-def spool_line(row: AuditRow) -> bytes:
-    """One spool line: the lookup columns, then the (already redacted) record as
-    JSON embedded as is (no second serialisation of the record)."""
-    accounts = ",".join(map(_str, row.accounts))
-    resources = ",".join(f"[{_str(t)},{_str(n)}]" for t, n in row.resources)
-    return (
-        f'{{"id":{_str(row.event_id)},"t":"{row.event_time.isoformat()}",'
-        f'"n":{_str(row.event_name)},"s":{_str(row.event_source)},'
-        f'"ro":{"true" if row.read_only else "false"},"u":{_opt(row.username)},'
-        f'"k":{_opt(row.access_key_id)},"a":[{accounts}],"r":[{resources}],'
-        f'"rec":{row.record_json}}}\n'
-    ).encode()
+def read_spool(data: bytes) -> list[AuditRow]:
+    """The rows of a spool file's content (its NUL tail and torn lines skipped)."""
+    rows = []
+    for line in data.split(b"\n"):
+        line = line.strip(b"\0")
+        if line:
+            row = parse_spool_line(line)
+            if row is not None:
+                rows.append(row)
+    return rows
 
 
 def parse_spool_line(line: bytes) -> AuditRow | None:
-    """The row of one spool line, or None for a torn/malformed line."""
+    """The row of one spool line, or None for a torn/malformed line. Reads this
+    version's lines (a capture: the record is built from it) and the finished
+    records, with their columns, that earlier versions spooled."""
     try:
+        captured = parse_capture(line)
+        if captured is not None:
+            return build_row(captured[0], captured[1], None)
         d = json.loads(line)
         record = d["rec"]
         if not isinstance(record, dict):
@@ -117,13 +172,13 @@ def parse_spool_line(line: bytes) -> AuditRow | None:
             event_name=str(d["n"]),
             event_source=str(d["s"]),
             read_only=bool(d["ro"]),
-            username=d["u"],
-            access_key_id=d["k"],
+            username=None if d["u"] is None else str(d["u"]),
+            access_key_id=None if d["k"] is None else str(d["k"]),
             accounts=tuple(str(a) for a in d["a"]),
             resources=tuple((str(t), str(n)) for t, n in d["r"]),
             record_json=json.dumps(record, separators=(",", ":")),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
 
@@ -140,6 +195,7 @@ class AuditWriter:
         max_pending: int = 10_000,
         batch: int = 2048,
         linger: float = _LINGER_SECONDS,
+        spool_bytes: int = _SPOOL_BYTES,
     ) -> None:
         self._store = store
         self._retention = timedelta(days=retention_days)
@@ -149,25 +205,26 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer thread waits here
         self._done = threading.Condition(self._lock)  # flush and back-pressure wait here
-        self._pending: deque[AuditRow] = deque()
+        self._pending: deque[Capture] = deque()
         self._in_flight = 0
-        self._recorded = 0  # events handed to record()
-        self._committed = 0  # events stored (or replayed)
+        self._recorded = 0  # events handed to record(): the last one's sequence number
+        self._committed = 0  # events stored (or replayed), in order
         self._flushing = 0  # flush() callers waiting: no linger
         self._closed = False
         self.written = 0
         self.failures = 0
         self._spool_dir = spool_dir
-        self._spool_fd: int | None = None
-        self._spool_path: Path | None = None
-        self._spool_bytes = 0
-        #: spools rotated out whose batch is not committed yet (writer thread only)
-        self._retired: list[tuple[int, Path]] = []
+        self._spool_bytes = spool_bytes
+        self._spool: _Spool | None = None
+        #: the next spool, made and populated ahead by the writer thread
+        self._spare: _Spool | None = None
+        #: spools rotated out whose last event is not committed yet (oldest first)
+        self._retired: list[_Spool] = []
         self._sink: IO[str] | None = None
         self._sink_owned = False
         if spool_dir is not None:
             spool_dir.mkdir(mode=0o700, exist_ok=True)
-            self._spool_fd, self._spool_path = self._new_spool(spool_dir)
+            self._spool = _Spool(spool_dir, spool_bytes)
             self._replay_orphans(spool_dir)
         if log_path:
             self._open_sink(log_path)
@@ -176,18 +233,11 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ setup
 
-    @staticmethod
-    def _new_spool(spool_dir: Path) -> tuple[int, Path]:
-        """A fresh spool file of this process, locked while it lives."""
-        path = spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd, path
-
     def _replay_orphans(self, spool_dir: Path) -> None:
         """Store what dead processes spooled but had not committed, then delete it."""
+        own = self._spool.path if self._spool is not None else None
         for path in sorted(spool_dir.glob("*.jsonl")):
-            if path == self._spool_path:
+            if path == own:
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY)
@@ -199,7 +249,7 @@ class AuditWriter:
                 except OSError:  # a live process owns it
                     continue
                 with os.fdopen(os.dup(fd), "rb") as handle:
-                    rows = [r for r in map(parse_spool_line, handle) if r is not None]
+                    rows = read_spool(handle.read())
                 for start in range(0, len(rows), self._batch):
                     self._store.put_audit_events(rows[start : start + self._batch])
                 if rows:
@@ -220,26 +270,86 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ request path
 
-    def record(self, event: AuditEvent) -> None:
+    def record(self, event: Capture) -> None:
         """Spool ``event`` and queue it for the store. Returns once the event is in
-        the kernel (the write-ahead guarantee): call it before answering."""
-        row = _row(event)
-        line = spool_line(row) if self._spool_fd is not None else b""
+        the kernel's page cache (the write-ahead guarantee): call it before
+        answering."""
+        line = event.line
         with self._lock:
             while len(self._pending) >= self._max_pending and not self._closed:
                 self._work.notify()
                 self._done.wait(0.5)  # back-pressure: the store is far behind
-            if self._spool_fd is not None:
-                os.write(self._spool_fd, line)
-                self._spool_bytes += len(line)
+            spool = self._spool
+            if spool is not None:
+                if not spool.fits(len(line)):
+                    try:
+                        spool = self._rotate(len(line))
+                    except (OSError, ValueError):
+                        # no room for a spool: the event is still stored, but
+                        # without its write-ahead copy (logged, never silent)
+                        log.error("audit spool full and no new one can be made")
+                        spool = None
+                if spool is not None:
+                    spool.append(line)
             if self._closed:  # shutting down: store it now, on this thread
-                self._store.put_audit_events([row])
+                self._store.put_audit_events(self._rows([event]))
                 return
-            self._pending.append(row)
+            self._pending.append(event)
             self._recorded += 1
+            if spool is not None:
+                spool.last_seq = self._recorded
             n = len(self._pending)
             if n == 1 or n == self._batch:  # the writer waits for exactly these
                 self._work.notify()
+
+    def _rows(self, batch: list[Capture]) -> list[AuditRow]:
+        """The records of captured events (on the writer thread, a batch at a
+        time). An event whose record cannot be built (a defect) is logged, counted
+        and left out rather than blocking every later one."""
+        rows = []
+        for event in batch:
+            try:
+                rows.append(build_row(event.values, event.ident_json, event.secrets))
+            except Exception:
+                self.failures += 1
+                log.exception("could not build an audit record")
+        return rows
+
+    def _rotate(self, need: int) -> _Spool:
+        """Under the lock: retire the full spool for the spare the writer thread
+        prepared (or, if it has none ready, a new one) with room for ``need``
+        bytes. ``OSError`` if no spool can be made (the disk is full)."""
+        current = self._spool
+        assert current is not None and self._spool_dir is not None
+        fresh = self._spare
+        self._spare = None
+        if fresh is None or not fresh.fits(need):
+            if fresh is not None:
+                fresh.close(delete=True)
+            fresh = _Spool(self._spool_dir, max(self._spool_bytes, need))
+        if current.used:
+            self._retired.append(current)
+        else:
+            current.close(delete=True)
+        self._spool = fresh
+        return fresh
+
+    def _prepare_spare(self) -> None:
+        """On the writer thread, outside the lock: make and populate the spool the
+        next rotation will switch to, so no request pays for creating one."""
+        if self._spare is not None or self._spool_dir is None or self._closed:
+            return
+        try:
+            spare = _Spool(self._spool_dir, self._spool_bytes)
+        except (OSError, ValueError):
+            log.warning("could not prepare an audit spool (is the disk full?)")
+            return
+        spare.populate()
+        with self._lock:
+            if self._spare is None and not self._closed:
+                self._spare = spare
+                return
+        spare.close(delete=True)
 
     # ------------------------------------------------------------------ writer thread
 
@@ -272,24 +382,27 @@ class AuditWriter:
             self._done.notify_all()
         self._thread.join(timeout=10)
         with self._lock:
-            if self._spool_fd is not None and not self._pending:
-                if self._spool_path is not None:
-                    self._spool_path.unlink(missing_ok=True)
-                os.close(self._spool_fd)
-                self._spool_fd = None
+            if self._spare is not None:
+                self._spare.close(delete=True)
+                self._spare = None
+            if self._spool is not None and not self._pending and not self._in_flight:
+                for spool in (*self._retired, self._spool):
+                    spool.close(delete=True)
+                self._retired.clear()
+                self._spool = None
         if self._sink is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._sink.flush()
             if self._sink_owned:
                 self._sink.close()
 
-    def _take(self, next_prune: float) -> tuple[list[AuditRow], tuple[int, Path] | None] | None:
+    def _take(self, next_prune: float) -> list[Capture] | None:
         """Under the lock: wait for a batch (lingering for a full one); None to stop.
-        Returns the batch and, when it empties the queue, the spool it rotated out."""
+        A batch that empties the queue rotates the spool (its events are all in it)."""
         while not self._pending and not self._closed:
             left = next_prune - time.monotonic()
             if left <= 0:
-                return [], None
+                return []
             self._work.wait(left)
         if self._closed and not self._pending:
             return None
@@ -302,40 +415,24 @@ class AuditWriter:
         take = min(len(self._pending), self._batch)
         batch = [self._pending.popleft() for _ in range(take)]
         self._in_flight = take
-        retired = None
-        if not self._pending and self._spool_fd is not None and self._spool_dir is not None:
-            if self._spool_bytes:
-                # everything spooled so far is in this batch: later events go to a
-                # fresh file, this one is deleted once the batch is committed
-                assert self._spool_path is not None
-                try:
-                    fresh = self._new_spool(self._spool_dir)
-                except OSError:  # e.g. the disk is full: keep appending to this one
-                    log.warning("could not open a new audit spool; keeping the current one")
-                else:
-                    retired = (self._spool_fd, self._spool_path)
-                    self._spool_fd, self._spool_path = fresh
-                    self._spool_bytes = 0
-        return batch, retired
+        return batch
 
     def _run(self) -> None:
         next_prune = 0.0
-        retired = self._retired
         while True:
+            self._prepare_spare()
             with self._lock:
-                taken = self._take(next_prune)
-            if taken is None:
+                batch = self._take(next_prune)
+            if batch is None:
                 return
-            batch, old = taken
-            if old is not None:
-                retired.append(old)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
                 self._prune()
             if not batch:
                 continue
+            rows = self._rows(batch)
             try:
-                self._store.put_audit_events(batch)
+                self._store.put_audit_events(rows)
             except Exception:
                 self.failures += 1
                 log.exception("could not store %d audit events; retrying", len(batch))
@@ -344,14 +441,17 @@ class AuditWriter:
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
-            for fd, path in retired:  # every event in them is committed now
-                path.unlink(missing_ok=True)
-                os.close(fd)
-            retired.clear()
-            self._write_sink(batch)
+            self._write_sink(rows)
+            with self._lock:
+                committed = self._committed + len(batch)
+                done = [s for s in self._retired if s.last_seq <= committed]
+                if done:
+                    self._retired = [s for s in self._retired if s.last_seq > committed]
+            for spool in done:  # every event in them is committed now
+                spool.close(delete=True)
             with self._lock:
                 self._in_flight = 0
-                self._committed += len(batch)
+                self._committed = committed
                 self.written += len(batch)
                 self._done.notify_all()
 

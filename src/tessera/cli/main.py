@@ -793,7 +793,7 @@ def _serve_announced(
 ) -> int:
     import uvicorn
 
-    from tessera.app.bootstrap import create_app, open_store
+    from tessera.app.bootstrap import create_app, open_store, settle_heap
     from tessera.tls.errors import TlsConfigError
 
     announce = f"Tessera serving STS and IAM at {config.effective_public_url}"
@@ -828,6 +828,7 @@ def _serve_announced(
     except (KekError, TlsConfigError) as exc:
         print(f"tessera serve: {exc}", file=sys.stderr)
         return 1
+    settle_heap()
     server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
     if tls_note:
         print(tls_note, flush=True)

@@ -4,10 +4,11 @@ newest-first order, and pruning by age."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 #: LookupEvents' attribute keys → what a row is matched on.
 LOOKUP_KEYS: tuple[str, ...] = (
@@ -22,9 +23,10 @@ LOOKUP_KEYS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit event as stored (``record_json`` is the CloudTrail record)."""
+class AuditRow(NamedTuple):
+    """One audit event as stored (``record_json`` is the CloudTrail record). A named
+    tuple, not a frozen dataclass: one is built per request, and a tuple is made in
+    C where a frozen dataclass pays an ``object.__setattr__`` per field."""
 
     event_id: str
     event_time: datetime
@@ -33,9 +35,18 @@ class AuditRow:
     read_only: bool
     username: str | None
     access_key_id: str | None
+    #: the accounts that see the event (caller and recipient; may be empty)
     accounts: tuple[str, ...]
     resources: tuple[tuple[str, str], ...]  # (type, name)
     record_json: str
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as a dict (parsed from ``record_json``: the request path never
+        needs it)."""
+        value = json.loads(self.record_json)
+        assert isinstance(value, dict)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

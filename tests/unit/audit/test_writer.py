@@ -5,15 +5,14 @@ with committed batches, and events are committed in batches, not one per call.""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tessera.audit.record import CallFacts, build_event
-from tessera.audit.writer import AuditWriter, parse_spool_line, spool_line
+from tessera.audit.record import CallFacts, Capture, build_row, capture
+from tessera.audit.writer import AuditWriter, parse_spool_line, read_spool
 from tessera.store.audit import AuditPage, AuditRow
 
 
@@ -41,48 +40,56 @@ class FakeStore:
         raise NotImplementedError  # not used by the writer
 
 
-def _event(n: int) -> object:
-    return build_event(
-        CallFacts(
-            request_id=str(uuid.uuid4()),
-            event_time=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n),
-            service="sts",
-            operation="GetCallerIdentity",
-            region="us-east-1",
-            source_ip="127.0.0.1",
-            user_agent="test",
-            status=200,
-            params={},
-            result={"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root"},
-        )
+def _facts(n: int) -> CallFacts:
+    return CallFacts(
+        request_id=str(uuid.uuid4()),
+        event_time=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n),
+        service="sts",
+        operation="GetCallerIdentity",
+        region="us-east-1",
+        source_ip="127.0.0.1",
+        user_agent="test",
+        status=200,
+        params={},
+        result={"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root"},
     )
+
+
+def _event(n: int) -> Capture:
+    return capture(_facts(n))
 
 
 def _spooled(spool: Path) -> list[AuditRow]:
     rows = []
     for path in spool.glob("*.jsonl"):
-        rows += [r for r in map(parse_spool_line, path.read_bytes().splitlines()) if r]
+        rows += read_spool(path.read_bytes())
     return rows
 
 
-def test_a_spool_line_round_trips_the_row_and_record() -> None:
-    event = _event(1)
-    row = AuditRow(
-        event_id=event.event_id,  # type: ignore[attr-defined]
-        event_time=event.event_time,  # type: ignore[attr-defined]
-        event_name="GetCallerIdentity",
-        event_source="sts.amazonaws.com",
-        read_only=True,
-        username=None,
-        access_key_id="AKIAEXAMPLE",
-        accounts=("123456789012",),
-        resources=(("AWS::IAM::Role", "arn:aws:iam::123456789012:role/r"),),
-        record_json=event.record_json,  # type: ignore[attr-defined]
-    )
-    line = spool_line(row)
+def test_a_spool_line_is_the_capture_and_replays_to_the_same_row() -> None:
+    captured = _event(1)
+    line = captured.line
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert parse_spool_line(line) == row
+    assert parse_spool_line(line) == build_row(captured.values, captured.ident_json, None)
+    row = parse_spool_line(line)
+    assert row is not None and row.event_id == captured.event_id
+    assert row.record["eventID"] == captured.event_id
+    assert row.record["responseElements"]["arn"] == "arn:aws:iam::123456789012:root"
     assert parse_spool_line(line[: len(line) // 2]) is None  # a torn last line
+
+
+def test_a_spool_line_of_the_previous_version_is_replayed() -> None:
+    old = (
+        b'{"id":"e1","t":"2026-01-01T00:00:00+00:00","n":"GetCallerIdentity",'
+        b'"s":"sts.amazonaws.com","ro":true,"u":"alice","k":"AKIAEXAMPLE",'
+        b'"a":["123456789012"],"r":[["AWS::IAM::Role","arn:aws:iam::123456789012:role/r"]],'
+        b'"rec":{"eventID":"e1"}}'
+    )
+    row = parse_spool_line(old)
+    assert row is not None
+    assert (row.event_id, row.username, row.accounts) == ("e1", "alice", ("123456789012",))
+    assert row.resources == (("AWS::IAM::Role", "arn:aws:iam::123456789012:role/r"),)
+    assert row.record == {"eventID": "e1"}
 
 
 def test_recorded_events_are_spooled_before_record_returns_and_survive_a_dead_writer(
@@ -96,12 +103,12 @@ def test_recorded_events_are_spooled_before_record_returns_and_survive_a_dead_wr
     for event in events:
         writer.record(event)  # type: ignore[arg-type]
     spooled = {r.event_id for r in _spooled(spool)}
-    assert spooled == {e.event_id for e in events}  # type: ignore[attr-defined]
+    assert spooled == {e.event_id for e in events}
     # the process dies: its spool descriptors close (the locks go), nothing committed
-    assert writer._spool_fd is not None
-    for fd in [writer._spool_fd, *(fd for fd, _path in writer._retired)]:
-        os.close(fd)
-    writer._spool_fd = None
+    assert writer._spool is not None
+    for dead in [writer._spool, *writer._retired]:
+        dead.close(delete=False)
+    writer._spool = None
     writer._retired.clear()
     assert not store.rows
     # the next worker on this data directory replays the dead process's spool
@@ -121,14 +128,13 @@ def test_events_are_committed_in_batches_and_spools_rotate_away(tmp_path: Path) 
     writer = AuditWriter(store, spool_dir=spool, linger=0.5)  # type: ignore[arg-type]
     events = [_event(n) for n in range(300)]
     for event in events:
-        writer.record(event)  # type: ignore[attr-defined, arg-type]
+        writer.record(event)  # type: ignore[arg-type]
     assert writer.flush(timeout=30)
-    assert set(store.rows) == {e.event_id for e in events}  # type: ignore[attr-defined]
+    assert set(store.rows) == {e.event_id for e in events}
     # far fewer transactions than events (the linger gathers them)
     assert len(store.batches) < 30, store.batches
-    # committed spools are gone; only the live (empty) spool file remains
-    assert _spooled(spool) == []
-    assert len(list(spool.glob("*.jsonl"))) == 1
+    # the live spool (and the spare the writer prepared) remain until close
+    assert len(list(spool.glob("*.jsonl"))) <= 2
     writer.close()
     assert list(spool.glob("*.jsonl")) == []
 
@@ -148,3 +154,65 @@ def test_a_live_writers_spool_is_not_replayed_by_another(tmp_path: Path) -> None
         store.gate.set()
         first.close()
     assert len(store.rows) == 1
+
+
+def test_a_full_spool_rotates_on_the_request_path_and_every_event_survives_a_death(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    store = FakeStore()
+    store.gate.clear()  # nothing commits: every spool must stay
+    writer = AuditWriter(
+        store,  # type: ignore[arg-type]
+        spool_dir=spool,
+        linger=0.0,
+        spool_bytes=4096,  # a few lines a file
+    )
+    events = [_event(n) for n in range(40)]
+    for event in events:
+        writer.record(event)  # type: ignore[arg-type]
+    assert len(list(spool.glob("*.jsonl"))) > 3  # rotated several times
+    assert {r.event_id for r in _spooled(spool)} == {e.event_id for e in events}
+    # dies: the next writer replays every file
+    assert writer._spool is not None
+    dead_spools = [writer._spool, *writer._retired]
+    for dead in dead_spools:
+        dead.close(delete=False)
+    writer._spool = None
+    writer._retired.clear()
+    survivor = FakeStore()
+    successor = AuditWriter(survivor, spool_dir=spool)  # type: ignore[arg-type]
+    try:
+        assert set(survivor.rows) == {e.event_id for e in events}
+        assert not any(d.path.exists() for d in dead_spools)  # replayed, then deleted
+    finally:
+        successor.close()
+        store.gate.set()
+        writer.close()
+
+
+def test_rotated_full_spools_are_deleted_once_their_events_are_committed(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    store = FakeStore()
+    writer = AuditWriter(
+        store,  # type: ignore[arg-type]
+        spool_dir=spool,
+        linger=0.0,
+        spool_bytes=4096,
+    )
+    for n in range(40):
+        writer.record(_event(n))  # type: ignore[arg-type]
+    assert writer.flush(timeout=30)
+    assert len(store.rows) == 40
+    # the full spools are gone; the live one (and the spare) remain, holding only
+    # committed events (a replay of them would be skipped as duplicates)
+    assert len(list(spool.glob("*.jsonl"))) <= 2
+    assert {r.event_id for r in _spooled(spool)} <= set(store.rows)
+    writer.close()
+    assert list(spool.glob("*.jsonl")) == []
+
+
+def test_a_torn_last_line_and_the_unwritten_tail_are_skipped() -> None:
+    rows = [_event(n) for n in range(3)]
+    data = rows[0].line + rows[1].line + rows[2].line[:50] + b"\0" * 500
+    assert [r.event_id for r in read_spool(data)] == [r.event_id for r in rows[:2]]
