@@ -1,6 +1,10 @@
 """Shared fixtures: a PostgreSQL schema per test (required in CI), a private HOME
 for the whole session (so no test, and no AWS CLI or SDK it starts, reads or writes
-the real ``~/.aws``), and helpers."""
+the real ``~/.aws``), and helpers. It also registers the store's Protocol-coverage
+check (``tests/integration/store/coverage.py``) in every process: under
+pytest-xdist the controller, which makes the check, collects nothing, so it loads
+only the conftest files on the way to the command-line paths (``tests`` by
+default), and this is the one they all share."""
 
 from __future__ import annotations
 
@@ -11,12 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.store.coverage import STORE_COVERAGE
+
 #: the HOME the test session started with; :func:`_private_home` replaces it
 REAL_HOME = os.environ.get("HOME", "")
 
 PG_BASE_URL = os.environ.get(
     "TESSERA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(STORE_COVERAGE, "tessera-store-protocol-coverage")
 
 
 def _postgres_required() -> bool:
