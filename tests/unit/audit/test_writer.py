@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tessera.audit.record import CallFacts, Capture, build_row, capture
 from tessera.audit.writer import AuditWriter, parse_spool_line, read_spool
 from tessera.store.audit import AuditPage, AuditRow
@@ -216,3 +218,36 @@ def test_a_torn_last_line_and_the_unwritten_tail_are_skipped() -> None:
     rows = [_event(n) for n in range(3)]
     data = rows[0].line + rows[1].line + rows[2].line[:50] + b"\0" * 500
     assert [r.event_id for r in read_spool(data)] == [r.event_id for r in rows[:2]]
+
+
+def test_no_room_for_a_new_spool_keeps_recording_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tessera.audit import writer as writer_module
+
+    spool = tmp_path / "spool"
+    store = FakeStore()
+    writer = AuditWriter(
+        store,  # type: ignore[arg-type]
+        spool_dir=spool,
+        linger=0.0,
+        spool_bytes=4096,
+    )
+    try:
+        writer._spare = None
+
+        def full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(writer_module._Spool, "__init__", full)
+        monkeypatch.setattr(writer, "_prepare_spare", lambda: None)
+        events = [_event(n) for n in range(20)]  # overflows the 4 KB spool
+        with caplog.at_level("ERROR", logger="tessera.audit"):
+            for event in events:
+                writer.record(event)
+        assert writer.flush(timeout=30)
+        assert set(store.rows) == {e.event_id for e in events}  # nothing dropped
+        assert "no new one can be made" in caplog.text
+    finally:
+        monkeypatch.undo()
+        writer.close()
