@@ -17,7 +17,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from tessera.audit.record import CallFacts, build_event
+from tessera.audit.record import CallFacts, build_event, render
 from tessera.audit.redact import HIDDEN, secret_members
 from tests.e2e.server import Creds, TesseraServer
 
@@ -158,9 +158,12 @@ def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
         .fetchall()
     )
     stored = "\n".join(r[0] for r in rows)
+    rendered = "\n".join(render(r[0]) for r in rows)  # what LookupEvents returns
     assert len(rows) >= 7
     text = log.read_text()
     assert creds["AccessKeyId"] in stored  # access key ids stay
+    assert creds["AccessKeyId"] in rendered
     for secret in seen:
         assert secret not in stored
+        assert secret not in rendered
         assert secret not in text

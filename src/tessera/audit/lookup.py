@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tessera.audit.record import render
 from tessera.errors import SenderError
 from tessera.operation import OperationContext
 from tessera.protocol.query import Params
@@ -114,7 +115,7 @@ def lookup_events(ctx: OperationContext, params: Params[LookupEventsMembers]) ->
             "EventTime": row.event_time,
             "EventSource": row.event_source,
             "Resources": [{"ResourceType": t, "ResourceName": n} for t, n in row.resources],
-            "CloudTrailEvent": row.record_json,
+            "CloudTrailEvent": render(row.record_json),
         }
         if row.access_key_id:
             event["AccessKeyId"] = row.access_key_id

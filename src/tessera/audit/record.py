@@ -6,17 +6,21 @@ LookupEvents filters on (``AuditEvent``). Pure: no I/O.
 Recording is split in two so the request path does as little as possible:
 ``capture`` (on the request path) redacts the call's input and result and
 serialises every fact with one call of the C JSON encoder into the spool line;
-``build_row`` (on the audit writer's thread, a batch at a time, and when a spool is
-replayed) assembles the CloudTrail record and its columns from the capture."""
+the store keeps the capture and its lookup columns (``stored_row``, on the audit
+writer's thread, a batch at a time, and when a spool is replayed), and
+``build_row``/``render`` assemble the CloudTrail record from a capture when it is
+read (LookupEvents) or written out (``--audit-log``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
@@ -263,26 +267,22 @@ _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
 
-_getrandbits = random.getrandbits
 #: the last millisecond's id prefix (``tttttttt-tttt-7``), shared by its events
 _PREFIX: tuple[int, str] = (-1, "")
 _VARIANT_CLEAR = ~(0xC << 60)
 _VARIANT_SET = 0x8 << 60
 
 
-def _event_id(at: datetime) -> str:
-    """A time-ordered (version 7) UUID for ``eventID``: the event's millisecond,
-    then 74 random bits. Time-ordered because the store keeps a unique index on
-    (account, event id): random ids land all over that index, and on a table of a
-    few hundred thousand events each insert then costs about twice the CPU
-    (bench/README.md). The random bits come from the ``random`` module's generator
-    (seeded from the OS at start and re-seeded in every forked child; one C call,
-    so threads cannot draw the same bits), not ``os.urandom``: an event id must be
-    unique, not secret, and a system call per request is a measurable part of the
-    audit cost. The text is cut from one formatted number and a per-millisecond
-    prefix (formatting a 128-bit number per event cost several µs)."""
+def _event_id(request_id: str, ms: int) -> str:
+    """The ``eventID`` of a call: a time-ordered (version 7) UUID, the event's
+    millisecond then 74 bits of a keyed hash of its request id. Time-ordered
+    because the store keeps a unique index on (account, event id): random ids
+    land all over that index, and on a table of a few hundred thousand events each
+    insert then costs about twice the CPU (bench/README.md). Derived, not drawn:
+    the request id is already unique (random) and is in the spool line, so the id
+    is computed off the request path, and a replayed spool gives every event the
+    same id again (the store skips it if it was committed)."""
     global _PREFIX
-    ms = int(at.timestamp() * 1000)
     last = _PREFIX
     if last[0] == ms:
         prefix = last[1]
@@ -290,15 +290,15 @@ def _event_id(at: datetime) -> str:
         stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
         prefix = f"{stamp[:8]}-{stamp[8:]}-7"
         _PREFIX = (ms, prefix)
+    digest = hashlib.blake2b(request_id.encode(), digest_size=10, person=b"tessera-event").digest()
     # 19 hex digits: 3 of rand_a, then the variant (10xx) and 15 of rand_b
-    h = f"{_getrandbits(76) & _VARIANT_CLEAR | _VARIANT_SET:019x}"
+    h = f"{int.from_bytes(digest, 'big') >> 4 & _VARIANT_CLEAR | _VARIANT_SET:019x}"
     return f"{prefix}{h[:3]}-{h[3:7]}-{h[7:]}"
 
 
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 #: the C encoder ``json.dumps(value, separators=(",", ":"), default=str)`` uses,
-#: made once (``JSONEncoder.encode`` builds one on every call); no circular-
-#: reference check (a record is built from decoded input and handler results, trees)
+#: made once; the fallback for what orjson refuses (integers past 64 bits)
 _C_ENCODE = (
     _c_make_encoder(None, str, _str, None, ":", ",", False, False, True)
     if _c_make_encoder is not None
@@ -307,15 +307,25 @@ _C_ENCODE = (
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
+def _dumps_bytes(value: Any) -> bytes:
+    """Compact JSON of ``value`` as UTF-8 bytes. orjson (a maintained Rust
+    encoder) rather than ``json``: serialising a call's capture is on every
+    request's path, and orjson does it ~10x faster than the standard library's C
+    encoder (bench/README.md). Anything it refuses (an integer past 64 bits) goes
+    through ``json`` instead."""
+    try:
+        return orjson.dumps(value, default=str)
+    except TypeError:
+        if _C_ENCODE is not None:
+            return "".join(_C_ENCODE(value, 0)).encode()
+        return _ENCODER.encode(value).encode()
+
+
 def _dumps(value: Any) -> str:
     """``json.dumps(value, separators=(",", ":"), default=str)``, cheaply."""
     if value is None:
         return "null"
-    if not value and isinstance(value, dict):
-        return "{}"
-    if _C_ENCODE is not None:
-        return "".join(_C_ENCODE(value, 0))
-    return _ENCODER.encode(value)
+    return _dumps_bytes(value).decode()
 
 
 def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, dict[str, Any]]:
@@ -343,8 +353,7 @@ def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, 
 
 #: The capture's fields, in order (a JSON array on the spool line, a tuple in memory)
 _FIELDS = (
-    "event_id",
-    "event_time",
+    "event_time",  # POSIX seconds (float)
     "service",
     "operation",
     "region",
@@ -364,7 +373,6 @@ _FIELDS = (
     "response",
 )
 (
-    _ID,
     _TIME,
     _SERVICE,
     _OPERATION,
@@ -401,15 +409,15 @@ class Capture:
 
     @property
     def event_id(self) -> str:
-        return str(self.values[_ID])
+        return _event_id(str(self.values[_REQUEST]), int(float(self.values[_TIME]) * 1000))
 
 
 def capture(facts: CallFacts) -> Capture:
     """The request path's share of recording a call: redact the input and the
-    result, take an event id, and serialise it all with one call of the C
-    encoder. The record itself is assembled later, by ``build_row``, on the
-    writer thread in batches (where the same code runs several times faster than
-    interleaved with requests)."""
+    result and serialise it all with one call of the C encoder. The record itself
+    (and its event id) is assembled later, by ``build_row``, on the writer thread in
+    batches (where the same code runs several times faster than interleaved with
+    requests)."""
     redactor = Redactor()
     principal = facts.principal
     ident_json, ident = _identity_json(principal, facts)
@@ -417,10 +425,8 @@ def capture(facts: CallFacts) -> Capture:
     response = None
     if facts.result is not None and facts.error_code is None:
         response = redactor.response(facts.result) or None
-    at = facts.event_time
     values: tuple[Any, ...] = (
-        _event_id(at),
-        at.isoformat(),
+        facts.event_time.timestamp(),
         facts.service,
         facts.operation,
         facts.region,
@@ -439,15 +445,15 @@ def capture(facts: CallFacts) -> Capture:
         params,
         response,
     )
-    text = _dumps(values)
-    if len(text) > MAX_PARAMETERS_CHARS and len(_dumps(params)) > MAX_PARAMETERS_CHARS:
+    data = _dumps_bytes(values)
+    if len(data) > MAX_PARAMETERS_CHARS and len(_dumps_bytes(params)) > MAX_PARAMETERS_CHARS:
         values = (*values[:_PARAMS], _TOO_LARGE, *values[_PARAMS + 1 :])
-        text = _dumps(values)
-    line = f'{{"c1":{text},"i":{ident_json}}}\n'
+        data = _dumps_bytes(values)
+    line = b'{"c1":' + data + b',"i":' + ident_json.encode() + b"}\n"
     secrets = redactor.secrets
-    if secrets or "eyJ" in line:
-        line = scrub(line, secrets)
-    return Capture(values, ident_json, secrets, line.encode())
+    if secrets or b"eyJ" in line:
+        line = scrub(line.decode(), secrets).encode()
+    return Capture(values, ident_json, secrets, line)
 
 
 def parse_capture(line: bytes) -> tuple[tuple[Any, ...], str] | None:
@@ -473,8 +479,9 @@ def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None
     params: Mapping[str, Any] | None = values[_PARAMS]
     response: Mapping[str, Any] | None = values[_RESPONSE]
     error_code: str | None = values[_ERROR_CODE]
-    event_id: str = values[_ID]
-    event_time = datetime.fromisoformat(values[_TIME])
+    seconds = float(values[_TIME])
+    event_time = datetime.fromtimestamp(seconds, UTC)
+    event_id = _event_id(str(values[_REQUEST]), int(seconds * 1000))
     event_source = EVENT_SOURCES.get(service, f"{service}.amazonaws.com")
     read_only = is_read_only(service, operation)
     caller_account: str | None = values[_ACCOUNT]
@@ -560,6 +567,56 @@ def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None
     )
 
 
+def stored_row(values: tuple[Any, ...], capture_json: str) -> AuditRow:
+    """The row the store keeps for a captured call: the lookup columns, and the
+    capture itself (its spool line's JSON, already redacted and scrubbed) in place
+    of the rendered record. Rendering a record costs the writer more than storing
+    it, and LookupEvents reads a page of events where the writer stores every one,
+    so the record is rendered when it is read (``render``)."""
+    service: str = values[_SERVICE]
+    operation: str = values[_OPERATION]
+    params: Mapping[str, Any] | None = values[_PARAMS]
+    seconds = float(values[_TIME])
+    caller_account: str | None = values[_ACCOUNT]
+    recipient = caller_account
+    if params and operation.startswith("AssumeRole"):
+        role_account = _account_of_arn(params.get("roleArn"))
+        if role_account:
+            recipient = role_account
+    resources = _resources(params, values[_RESPONSE], recipient)
+    if caller_account and recipient and caller_account != recipient:
+        accounts: tuple[str, ...] = (caller_account, recipient)
+    else:
+        only = caller_account or recipient
+        accounts = (only,) if only else ()
+    return AuditRow(
+        event_id=_event_id(str(values[_REQUEST]), int(seconds * 1000)),
+        event_time=datetime.fromtimestamp(seconds, UTC),
+        event_name=operation,
+        event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
+        read_only=is_read_only(service, operation),
+        username=values[_USER],
+        access_key_id=values[_KEY],
+        accounts=accounts,
+        resources=tuple((kind, value) for _account, kind, value in resources),
+        record_json=capture_json,
+    )
+
+
+_CAPTURE_PREFIX = '{"c1":'
+
+
+def render(stored_json: str) -> str:
+    """The CloudTrail record (JSON) of a stored event: rendered from its capture,
+    or as stored by a version that kept rendered records."""
+    if not stored_json.startswith(_CAPTURE_PREFIX):
+        return stored_json
+    captured = parse_capture(stored_json.encode())
+    if captured is None:
+        return stored_json
+    return build_row(captured[0], captured[1], None).record_json
+
+
 def build_event(facts: CallFacts) -> AuditEvent:
     """The CloudTrail record of one call and its lookup columns (``capture`` and
     ``build_row`` in one step)."""
@@ -577,5 +634,7 @@ __all__ = [
     "capture",
     "is_read_only",
     "parse_capture",
+    "render",
+    "stored_row",
     "user_identity",
 ]

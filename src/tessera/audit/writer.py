@@ -70,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from tessera.audit.record import Capture, build_row, parse_capture
+from tessera.audit.record import Capture, build_row, parse_capture, stored_row
 from tessera.store.audit import AuditRow, AuditStore
 
 log = logging.getLogger("tessera.audit")
@@ -161,7 +161,7 @@ def parse_spool_line(line: bytes) -> AuditRow | None:
     try:
         captured = parse_capture(line)
         if captured is not None:
-            return build_row(captured[0], captured[1], None)
+            return stored_row(captured[0], line.decode().rstrip("\n"))
         d = json.loads(line)
         record = d["rec"]
         if not isinstance(record, dict):
@@ -303,16 +303,17 @@ class AuditWriter:
                 self._work.notify()
 
     def _rows(self, batch: list[Capture]) -> list[AuditRow]:
-        """The records of captured events (on the writer thread, a batch at a
-        time). An event whose record cannot be built (a defect) is logged, counted
-        and left out rather than blocking every later one."""
+        """The rows of captured events (on the writer thread, a batch at a time):
+        their lookup columns and the capture itself. An event whose row cannot be
+        made (a defect) is logged, counted and left out rather than blocking every
+        later one."""
         rows = []
         for event in batch:
             try:
-                rows.append(build_row(event.values, event.ident_json, event.secrets))
+                rows.append(stored_row(event.values, event.line[:-1].decode()))
             except Exception:
                 self.failures += 1
-                log.exception("could not build an audit record")
+                log.exception("could not make an audit row")
         return rows
 
     def _rotate(self, need: int) -> _Spool:
@@ -441,7 +442,7 @@ class AuditWriter:
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
-            self._write_sink(rows)
+            self._write_sink(batch)
             with self._lock:
                 committed = self._committed + len(batch)
                 done = [s for s in self._retired if s.last_seq <= committed]
@@ -455,11 +456,19 @@ class AuditWriter:
                 self.written += len(batch)
                 self._done.notify_all()
 
-    def _write_sink(self, batch: list[AuditRow]) -> None:
+    def _write_sink(self, batch: list[Capture]) -> None:
+        """``--audit-log``: the CloudTrail record of each committed event, one JSON
+        line each (rendered here, only when a sink is configured)."""
         if self._sink is None:
             return
+        lines = []
+        for event in batch:
+            try:
+                lines.append(build_row(event.values, event.ident_json, event.secrets).record_json)
+            except Exception:
+                log.exception("could not render an audit record for the audit log")
         try:
-            self._sink.write("".join(row.record_json + "\n" for row in batch))
+            self._sink.write("".join(line + "\n" for line in lines))
             self._sink.flush()
         except (OSError, ValueError):
             log.warning("could not write %d events to the audit log", len(batch))
