@@ -17,7 +17,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from tessera.audit.record import CallFacts, build_event, render
+from tessera.audit.record import CallFacts, build_event, capture, render
 from tessera.audit.redact import HIDDEN, secret_members
 from tests.e2e.server import Creds, TesseraServer
 
@@ -99,6 +99,39 @@ def test_echoed_secrets_and_jwts_are_scrubbed() -> None:
     event = build_event(facts)
     assert jwt not in event.record_json
     assert event.record["requestParameters"]["webIdentityToken"] == HIDDEN
+
+
+def test_an_echoed_secret_with_quotes_and_non_ascii_is_scrubbed_in_every_form() -> None:
+    """The spool line and the stored capture are written by orjson (raw UTF-8,
+    only quotes, backslashes and control characters escaped), the rendered record
+    by the standard library (everything past ASCII escaped): a password echoed in
+    an error message must be gone from both spellings."""
+    password = 'pä"ss\\wörd-1234'
+    facts = CallFacts(
+        request_id="r-echo",
+        event_time=datetime.now(UTC),
+        service="iam",
+        operation="CreateLoginProfile",
+        region="us-east-1",
+        source_ip="127.0.0.1",
+        user_agent="test",
+        status=400,
+        params={"UserName": "bob", "Password": password},
+        error_code="PasswordPolicyViolation",
+        error_message=f"password {password} does not meet the policy",
+    )
+    captured = capture(facts)
+    stored = captured.line.decode()
+    rendered = render(stored.rstrip("\n"))
+    live = build_event(facts).record_json
+    for text in (stored, rendered, live):
+        for spelling in (
+            password,
+            json.dumps(password)[1:-1],
+            json.dumps(password, ensure_ascii=False)[1:-1],
+        ):
+            assert spelling not in text, (spelling, text)
+    assert json.loads(rendered)["requestParameters"]["password"] == HIDDEN
 
 
 @pytest.mark.e2e

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
+from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, needs_scrub, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 from tessera.store.audit import AuditRow
 
@@ -452,7 +452,9 @@ def capture(facts: CallFacts) -> Capture:
     line = b'{"c1":' + data + b',"i":' + ident_json.encode() + b"}\n"
     secrets = redactor.secrets
     if secrets or b"eyJ" in line:
-        line = scrub(line.decode(), secrets).encode()
+        text = line.decode()
+        if needs_scrub(text, secrets):
+            line = scrub(text, secrets).encode()
     return Capture(values, ident_json, secrets, line)
 
 

@@ -125,7 +125,7 @@ def cloudtrail_time(value: datetime) -> str:
     """``2019-07-01T22:22:51Z``: eventTime, session creationDate (the last second
     formatted is remembered: the calls of one second share it)."""
     global _LAST_TIME
-    v = value.astimezone(UTC).replace(microsecond=0)
+    v = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(microsecond=0)
     last = _LAST_TIME
     if last is not None and last[0] == v:
         return last[1]
@@ -143,7 +143,7 @@ def element_time(value: datetime) -> str:
     last second formatted is remembered: credentials issued in one second expire in
     one second)."""
     global _LAST_ELEMENT
-    v = value.astimezone(UTC).replace(microsecond=0)
+    v = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(microsecond=0)
     last = _LAST_ELEMENT
     if last is not None and last[0] == v:
         return last[1]
@@ -171,9 +171,16 @@ class Redactor:
         self._names = secret_names_any_case()
 
     def _collect(self, value: object) -> None:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             if value:
-                self.secrets.add(value)
+                self.secrets.add(value)  # type: ignore[arg-type]
+        elif kind is dict:
+            for item in value.values():  # type: ignore[attr-defined]
+                self._collect(item)
+        elif isinstance(value, str):
+            if value:
+                self.secrets.add(str(value))
         elif isinstance(value, bytes):
             if value:
                 self.secrets.add(base64.b64encode(value).decode())
@@ -219,8 +226,16 @@ class Redactor:
         return out
 
     def _value(self, value: Any, hide: bool) -> Any:
-        if type(value) in _PLAIN:
+        kind = type(value)
+        if kind in _PLAIN:
             return value
+        # the exact built-in types first: an ABC ``isinstance`` costs a µs
+        if kind is dict:
+            return self._walk(value, hide)
+        if kind is list or kind is tuple:
+            return [self._value(item, hide) for item in value]
+        if kind is datetime:
+            return element_time(value)
         if isinstance(value, Mapping):
             return self._walk(value, hide)
         if isinstance(value, list | tuple):
@@ -237,6 +252,20 @@ class Redactor:
         return str(value)
 
 
+def _escaped(secret: str) -> bool:
+    """Whether JSON text may spell ``secret`` differently (escapes)."""
+    return not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret
+
+
+def needs_scrub(text: str, secrets: Iterable[str]) -> bool:
+    """Whether ``scrub`` would change ``text`` (or might: a secret JSON escapes).
+    Substring searches only: the common case, a secret omitted where it stood and
+    echoed nowhere, costs no more than that."""
+    if "eyJ" in text:
+        return True
+    return any(len(s) >= _MIN_SCRUB and (s in text or _escaped(s)) for s in secrets)
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every collected secret (at least ``_MIN_SCRUB`` long) and
     every JWT-shaped string replaced by ``HIDDEN``."""
@@ -245,9 +274,11 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if len(s) >= _MIN_SCRUB), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, HIDDEN)
-        # the same secret as it appears inside JSON text (escaped characters)
-        if not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret:
-            quoted = json.dumps(secret)[1:-1]
-            if quoted != secret and quoted in text:
-                text = text.replace(quoted, HIDDEN)
+        # the same secret as it appears inside JSON text: escaped to ASCII (the
+        # standard library's encoder) or with only quotes, backslashes and control
+        # characters escaped (orjson)
+        if _escaped(secret):
+            for quoted in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+                if quoted != secret and quoted in text:
+                    text = text.replace(quoted, HIDDEN)
     return _JWT.sub(HIDDEN, text) if "eyJ" in text else text
