@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from tessera.audit.record import CallFacts, build_event, capture, render
 from tessera.audit.redact import HIDDEN, secret_members
 from tests.e2e.server import Creds, TesseraServer
+from tests.unit.audit.support import call_facts
 
 
 def _fill(shape: object, secret: str, depth: int = 0) -> object:
@@ -107,14 +108,9 @@ def test_an_echoed_secret_with_quotes_and_non_ascii_is_scrubbed_in_every_form() 
     by the standard library (everything past ASCII escaped): a password echoed in
     an error message must be gone from both spellings."""
     password = 'pä"ss\\wörd-1234'
-    facts = CallFacts(
-        request_id="r-echo",
-        event_time=datetime.now(UTC),
+    facts = call_facts(
         service="iam",
         operation="CreateLoginProfile",
-        region="us-east-1",
-        source_ip="127.0.0.1",
-        user_agent="test",
         status=400,
         params={"UserName": "bob", "Password": password},
         error_code="PasswordPolicyViolation",

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -472,37 +472,77 @@ def parse_capture(line: bytes) -> tuple[tuple[Any, ...], str] | None:
     return tuple(values), _dumps(ident)
 
 
-def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None) -> AuditRow:
-    """The CloudTrail record of one captured call and its lookup columns. The
-    record's JSON text is assembled from its parts, in the key order CloudTrail
-    writes, and scrubbed of every secret the capture saw."""
+class _Columns(NamedTuple):
+    """What the record and the row of a captured call derive from its values."""
+
+    event_id: str
+    event_time: datetime
+    event_source: str
+    read_only: bool
+    recipient: str | None
+    accounts: tuple[str, ...]
+    #: (accountId, type, ARN or name) of each resource the call names
+    resources: list[tuple[str, str, str]]
+
+    def row(self, values: tuple[Any, ...], record_json: str) -> AuditRow:
+        return AuditRow(
+            event_id=self.event_id,
+            event_time=self.event_time,
+            event_name=values[_OPERATION],
+            event_source=self.event_source,
+            read_only=self.read_only,
+            username=values[_USER],
+            access_key_id=values[_KEY],
+            accounts=self.accounts,
+            resources=tuple((kind, value) for _account, kind, value in self.resources),
+            record_json=record_json,
+        )
+
+
+def _columns(values: tuple[Any, ...]) -> _Columns:
     service: str = values[_SERVICE]
     operation: str = values[_OPERATION]
     params: Mapping[str, Any] | None = values[_PARAMS]
-    response: Mapping[str, Any] | None = values[_RESPONSE]
-    error_code: str | None = values[_ERROR_CODE]
     seconds = float(values[_TIME])
-    event_time = datetime.fromtimestamp(seconds, UTC)
-    event_id = _event_id(str(values[_REQUEST]), int(seconds * 1000))
-    event_source = EVENT_SOURCES.get(service, f"{service}.amazonaws.com")
-    read_only = is_read_only(service, operation)
     caller_account: str | None = values[_ACCOUNT]
     recipient = caller_account
     if params and operation.startswith("AssumeRole"):
         role_account = _account_of_arn(params.get("roleArn"))
         if role_account:
             recipient = role_account
+    if caller_account and recipient and caller_account != recipient:
+        accounts: tuple[str, ...] = (caller_account, recipient)
+    else:
+        only = caller_account or recipient
+        accounts = (only,) if only else ()
+    return _Columns(
+        event_id=_event_id(str(values[_REQUEST]), int(seconds * 1000)),
+        event_time=datetime.fromtimestamp(seconds, UTC),
+        event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
+        read_only=is_read_only(service, operation),
+        recipient=recipient,
+        accounts=accounts,
+        resources=_resources(params, values[_RESPONSE], recipient),
+    )
+
+
+def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None) -> AuditRow:
+    """The CloudTrail record of one captured call and its lookup columns. The
+    record's JSON text is assembled from its parts, in the key order CloudTrail
+    writes, and scrubbed of every secret the capture saw."""
+    columns = _columns(values)
+    error_code: str | None = values[_ERROR_CODE]
     parts = [
         '{"eventVersion":"',
         EVENT_VERSION,
         '","userIdentity":',
         ident_json,
         ',"eventTime":"',
-        cloudtrail_time(event_time),
+        cloudtrail_time(columns.event_time),
         '","eventSource":',
-        _str(event_source),
+        _str(columns.event_source),
         ',"eventName":',
-        _str(operation),
+        _str(values[_OPERATION]),
         ',"awsRegion":',
         _str(values[_REGION]),
         ',"sourceIPAddress":',
@@ -519,22 +559,21 @@ def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None
         )
     parts += (
         ',"requestParameters":',
-        _dumps(params),
+        _dumps(values[_PARAMS]),
         ',"responseElements":',
-        _dumps(response),
+        _dumps(values[_RESPONSE]),
         ',"requestID":',
         _str(values[_REQUEST]),
         ',"eventID":',
-        _str(event_id),
+        _str(columns.event_id),
         ',"readOnly":',
-        "true" if read_only else "false",
+        "true" if columns.read_only else "false",
     )
-    resources = _resources(params, response, recipient)
-    if resources:
-        parts += (',"resources":', _resources_json(resources))
+    if columns.resources:
+        parts += (',"resources":', _resources_json(columns.resources))
     parts += (
         ',"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":',
-        _str(recipient or ""),
+        _str(columns.recipient or ""),
         ',"eventCategory":"Management"',
     )
     if values[_SECURE]:
@@ -550,23 +589,7 @@ def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None
     text = "".join(parts)
     if secrets or "eyJ" in text:
         text = scrub(text, secrets or ())
-    if caller_account and recipient and caller_account != recipient:
-        accounts: tuple[str, ...] = (caller_account, recipient)
-    else:
-        only = caller_account or recipient
-        accounts = (only,) if only else ()
-    return AuditRow(
-        event_id=event_id,
-        event_time=event_time,
-        event_name=operation,
-        event_source=event_source,
-        read_only=read_only,
-        username=values[_USER],
-        access_key_id=values[_KEY],
-        accounts=accounts,
-        resources=tuple((kind, value) for _account, kind, value in resources),
-        record_json=text,
-    )
+    return columns.row(values, text)
 
 
 def stored_row(values: tuple[Any, ...], capture_json: str) -> AuditRow:
@@ -575,34 +598,7 @@ def stored_row(values: tuple[Any, ...], capture_json: str) -> AuditRow:
     of the rendered record. Rendering a record costs the writer more than storing
     it, and LookupEvents reads a page of events where the writer stores every one,
     so the record is rendered when it is read (``render``)."""
-    service: str = values[_SERVICE]
-    operation: str = values[_OPERATION]
-    params: Mapping[str, Any] | None = values[_PARAMS]
-    seconds = float(values[_TIME])
-    caller_account: str | None = values[_ACCOUNT]
-    recipient = caller_account
-    if params and operation.startswith("AssumeRole"):
-        role_account = _account_of_arn(params.get("roleArn"))
-        if role_account:
-            recipient = role_account
-    resources = _resources(params, values[_RESPONSE], recipient)
-    if caller_account and recipient and caller_account != recipient:
-        accounts: tuple[str, ...] = (caller_account, recipient)
-    else:
-        only = caller_account or recipient
-        accounts = (only,) if only else ()
-    return AuditRow(
-        event_id=_event_id(str(values[_REQUEST]), int(seconds * 1000)),
-        event_time=datetime.fromtimestamp(seconds, UTC),
-        event_name=operation,
-        event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
-        read_only=is_read_only(service, operation),
-        username=values[_USER],
-        access_key_id=values[_KEY],
-        accounts=accounts,
-        resources=tuple((kind, value) for _account, kind, value in resources),
-        record_json=capture_json,
-    )
+    return _columns(values).row(values, capture_json)
 
 
 _CAPTURE_PREFIX = '{"c1":'

@@ -8,20 +8,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from tests.unit.audit.support import call_facts
+
 from tessera.audit.record import CallFacts, build_event, capture
 
 
 def _facts(at: datetime, request_id: str = "r") -> CallFacts:
-    return CallFacts(
-        request_id=request_id,
-        event_time=at,
-        service="sts",
-        operation="GetCallerIdentity",
-        region="us-east-1",
-        source_ip="127.0.0.1",
-        user_agent="test",
-        status=200,
-    )
+    return call_facts(request_id=request_id, event_time=at)
 
 
 def test_event_ids_are_distinct_version_7_uuids_of_the_event_time() -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.unit.audit.support import call_facts
 
 from tessera.audit.record import CallFacts, Capture, build_row, capture, render, stored_row
 from tessera.audit.writer import AuditWriter, parse_spool_line, read_spool
@@ -44,18 +46,23 @@ class FakeStore:
 
 
 def _facts(n: int) -> CallFacts:
-    return CallFacts(
-        request_id=str(uuid.uuid4()),
+    return call_facts(
         event_time=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n),
-        service="sts",
-        operation="GetCallerIdentity",
-        region="us-east-1",
-        source_ip="127.0.0.1",
-        user_agent="test",
-        status=200,
         params={},
         result={"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root"},
     )
+
+
+def _die(writer: AuditWriter) -> list[Any]:
+    """The writer's process dies: its spool descriptors close (the locks go) and
+    nothing more is committed. Returns the spools it left."""
+    assert writer._spool is not None
+    left = [writer._spool, *writer._retired]
+    for dead in left:
+        dead.close(delete=False)
+    writer._spool = None
+    writer._retired.clear()
+    return left
 
 
 def _event(n: int) -> Capture:
@@ -119,12 +126,7 @@ def test_recorded_events_are_spooled_before_record_returns_and_survive_a_dead_wr
         writer.record(event)  # type: ignore[arg-type]
     spooled = {r.event_id for r in _spooled(spool)}
     assert spooled == {e.event_id for e in events}
-    # the process dies: its spool descriptors close (the locks go), nothing committed
-    assert writer._spool is not None
-    for dead in [writer._spool, *writer._retired]:
-        dead.close(delete=False)
-    writer._spool = None
-    writer._retired.clear()
+    _die(writer)  # nothing committed
     assert not store.rows
     # the next worker on this data directory replays the dead process's spool
     survivor = FakeStore()
@@ -190,13 +192,7 @@ def test_a_full_spool_rotates_on_the_request_path_and_every_event_survives_a_dea
     assert spooled_bytes > 3 * 4096
     assert len(list(spool.glob("*.jsonl"))) >= spooled_bytes // 4096  # rotated when full
     assert {r.event_id for r in _spooled(spool)} == {e.event_id for e in events}
-    # dies: the next writer replays every file
-    assert writer._spool is not None
-    dead_spools = [writer._spool, *writer._retired]
-    for dead in dead_spools:
-        dead.close(delete=False)
-    writer._spool = None
-    writer._retired.clear()
+    dead_spools = _die(writer)  # the next writer replays every file
     survivor = FakeStore()
     successor = AuditWriter(survivor, spool_dir=spool)  # type: ignore[arg-type]
     try:
@@ -249,14 +245,20 @@ def test_no_room_for_a_new_spool_keeps_recording_and_says_so(
         spool_bytes=4096,
     )
     try:
-        writer._spare = None
 
         def full(*args: object, **kwargs: object) -> None:
             raise OSError(28, "No space left on device")
 
+        deadline = time.monotonic() + 10
+        while writer._spare is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer thread makes its first spare at start
         monkeypatch.setattr(writer_module._Spool, "__init__", full)
         monkeypatch.setattr(writer, "_prepare_spare", lambda: None)
-        events = [_event(n) for n in range(20)]  # overflows the 4 KB spool
+        with writer._lock:
+            if writer._spare is not None:
+                writer._spare.close(delete=True)
+                writer._spare = None
+        events = [_event(n) for n in range(60)]  # overflows the 4 KB spool
         with caplog.at_level("ERROR", logger="tessera.audit"):
             for event in events:
                 writer.record(event)
