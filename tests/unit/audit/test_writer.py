@@ -69,6 +69,15 @@ def _event(n: int) -> Capture:
     return capture(_facts(n))
 
 
+def _replayed(spool: Path) -> dict[str, AuditRow]:
+    """What the next worker to start on this data directory stores from the spools
+    dead processes left there (its own writer is closed again)."""
+    survivor = FakeStore()
+    successor = AuditWriter(survivor, spool_dir=spool)  # type: ignore[arg-type]
+    successor.close()
+    return survivor.rows
+
+
 def _spooled(spool: Path) -> list[AuditRow]:
     rows = []
     for path in spool.glob("*.jsonl"):
@@ -129,12 +138,9 @@ def test_recorded_events_are_spooled_before_record_returns_and_survive_a_dead_wr
     _die(writer)  # nothing committed
     assert not store.rows
     # the next worker on this data directory replays the dead process's spool
-    survivor = FakeStore()
-    successor = AuditWriter(survivor, spool_dir=spool)  # type: ignore[arg-type]
     try:
-        assert set(survivor.rows) == spooled
+        assert set(_replayed(spool)) == spooled
     finally:
-        successor.close()
         store.gate.set()
         writer.close()
 
@@ -193,13 +199,10 @@ def test_a_full_spool_rotates_on_the_request_path_and_every_event_survives_a_dea
     assert len(list(spool.glob("*.jsonl"))) >= spooled_bytes // 4096  # rotated when full
     assert {r.event_id for r in _spooled(spool)} == {e.event_id for e in events}
     dead_spools = _die(writer)  # the next writer replays every file
-    survivor = FakeStore()
-    successor = AuditWriter(survivor, spool_dir=spool)  # type: ignore[arg-type]
     try:
-        assert set(survivor.rows) == {e.event_id for e in events}
+        assert set(_replayed(spool)) == {e.event_id for e in events}
         assert not any(d.path.exists() for d in dead_spools)  # replayed, then deleted
     finally:
-        successor.close()
         store.gate.set()
         writer.close()
 
