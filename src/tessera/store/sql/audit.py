@@ -101,8 +101,9 @@ class SqlAudit(SqlEngine):
             at = row.event_time
             if at.tzinfo is not UTC:
                 at = utc_req(at)
-            # SQLite: the text SQLAlchemy's DateTime stores there (and compares)
-            when: Any = at if pg else f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}"
+            # SQLite: the text SQLAlchemy's DateTime stores there (and compares),
+            # ``YYYY-MM-DD HH:MM:SS.ffffff`` (isoformat: no strftime per row)
+            when: Any = at if pg else at.isoformat(" ", "microseconds")[:26]
             username = row.username
             accounts = row.accounts or ("",)
             for account in accounts:
