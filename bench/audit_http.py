@@ -69,7 +69,9 @@ def main() -> int:
             totals = {
                 mode: {"requests": 0, "errors": 0, "seconds": 0.0, "cpu": 0.0} for mode in servers
             }
+            pair_costs: list[float] = []  # each on/off pair of rounds: its own ratio
             for _ in range(rounds):
+                pair: dict[str, float] = {}
                 for mode, target in servers.items():
                     assert target.pid is not None
                     cpu0 = tree_cpu_seconds(target.pid) or 0.0
@@ -80,6 +82,9 @@ def main() -> int:
                     t["errors"] += result.errors
                     t["seconds"] += result.seconds
                     t["cpu"] += cpu1 - cpu0
+                    pair[mode] = result.requests / max(result.seconds, 1e-9)
+                if pair.get("off"):
+                    pair_costs.append((1 - pair["on"] / pair["off"]) * 100)
             row: dict[str, Any] = {}
             for mode, t in totals.items():
                 row[mode] = {
@@ -97,6 +102,14 @@ def main() -> int:
                 * 100,
                 1,
             )
+            # the machine's speed drifts: the spread of the per-pair ratios says how
+            # far to trust the total
+            pair_costs.sort()
+            row["pair_cost_pct"] = {
+                "min": round(pair_costs[0], 1),
+                "median": round(pair_costs[len(pair_costs) // 2], 1),
+                "max": round(pair_costs[-1], 1),
+            }
             results["operations"][operation] = row
             print(
                 f"{operation}: audit on {row['on']['rps']:,.0f}/s "
@@ -105,7 +118,10 @@ def main() -> int:
                 f"({row['off']['server_cpu_us_per_request']:.0f} µs CPU/req): "
                 f"throughput cost {row['throughput_cost_pct']:.1f} %, "
                 f"server CPU per request +{row['cpu_per_request_extra_pct']:.1f} %, "
-                f"errors {row['on']['errors']}/{row['off']['errors']}",
+                f"errors {row['on']['errors']}/{row['off']['errors']}; "
+                f"per pair of rounds {row['pair_cost_pct']['min']:.1f} / "
+                f"{row['pair_cost_pct']['median']:.1f} / {row['pair_cost_pct']['max']:.1f} % "
+                "(min / median / max)",
                 flush=True,
             )
         if args.out is not None:
