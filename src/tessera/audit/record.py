@@ -3,9 +3,9 @@ pipeline hands over (``CallFacts``) become the dict CloudTrail writes, field by
 field as its documented STS and IAM examples show them, plus the indexed columns
 LookupEvents filters on (``AuditEvent``). Pure: no I/O.
 
-Recording is split in two so the request path does as little as possible:
-``capture`` (on the request path) redacts the call's input and result and
-serialises every fact with one call of the C JSON encoder into the spool line;
+Recording is split so the request path does as little as possible: ``capture``
+(on the request path) redacts the call's input and result and serialises every
+fact with one orjson call into the spool line;
 the store keeps the capture and its lookup columns (``stored_row``, on the audit
 writer's thread, a batch at a time, and when a spool is replayed), and
 ``build_row``/``render`` assemble the CloudTrail record from a capture when it is
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, needs_scrub, scrub
+from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 from tessera.store.audit import AuditRow
 
@@ -81,8 +81,8 @@ class CallFacts:
     cipher_suite: str | None = None
 
 
-#: A record and the columns LookupEvents filters on: the store's row, built once
-#: on the request path and queued as it is.
+#: A record and the columns LookupEvents filters on (``build_event``'s result: the
+#: store's row type, holding the rendered record).
 AuditEvent = AuditRow
 
 
@@ -395,6 +395,11 @@ _FIELDS = (
 _TOO_LARGE: dict[str, Any] = {"omitted": "requestParameters too large"}
 
 
+def _event_id_of(values: tuple[Any, ...]) -> str:
+    """The event id of a captured call (the same wherever and whenever it is built)."""
+    return _event_id(str(values[_REQUEST]), int(float(values[_TIME]) * 1000))
+
+
 @dataclass(slots=True)
 class Capture:
     """What the request path keeps of one call: every fact the record needs,
@@ -409,15 +414,15 @@ class Capture:
 
     @property
     def event_id(self) -> str:
-        return _event_id(str(self.values[_REQUEST]), int(float(self.values[_TIME]) * 1000))
+        return _event_id_of(self.values)
 
 
 def capture(facts: CallFacts) -> Capture:
     """The request path's share of recording a call: redact the input and the
-    result and serialise it all with one call of the C encoder. The record itself
-    (and its event id) is assembled later, by ``build_row``, on the writer thread in
-    batches (where the same code runs several times faster than interleaved with
-    requests)."""
+    result and serialise it all with one orjson call. Everything else is derived
+    later from the capture: its event id and lookup columns on the writer thread, a
+    batch at a time (``stored_row``), the CloudTrail record when it is read or
+    logged (``build_row``)."""
     redactor = Redactor()
     principal = facts.principal
     ident_json, ident = _identity_json(principal, facts)
@@ -453,8 +458,9 @@ def capture(facts: CallFacts) -> Capture:
     secrets = redactor.secrets
     if secrets or b"eyJ" in line:
         text = line.decode()
-        if needs_scrub(text, secrets):
-            line = scrub(text, secrets).encode()
+        scrubbed = scrub(text, secrets)
+        if scrubbed is not text:
+            line = scrubbed.encode()
     return Capture(values, ident_json, secrets, line)
 
 
@@ -516,7 +522,7 @@ def _columns(values: tuple[Any, ...]) -> _Columns:
         only = caller_account or recipient
         accounts = (only,) if only else ()
     return _Columns(
-        event_id=_event_id(str(values[_REQUEST]), int(seconds * 1000)),
+        event_id=_event_id_of(values),
         event_time=datetime.fromtimestamp(seconds, UTC),
         event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
         read_only=is_read_only(service, operation),

@@ -22,7 +22,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,16 +171,9 @@ class Redactor:
         self._names = secret_names_any_case()
 
     def _collect(self, value: object) -> None:
-        kind = type(value)
-        if kind is str:
+        if isinstance(value, str):
             if value:
-                self.secrets.add(value)  # type: ignore[arg-type]
-        elif kind is dict:
-            for item in value.values():  # type: ignore[attr-defined]
-                self._collect(item)
-        elif isinstance(value, str):
-            if value:
-                self.secrets.add(str(value))
+                self.secrets.add(value)
         elif isinstance(value, bytes):
             if value:
                 self.secrets.add(base64.b64encode(value).decode())
@@ -257,7 +250,7 @@ def _escaped(secret: str) -> bool:
     return not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret
 
 
-def needs_scrub(text: str, secrets: Iterable[str]) -> bool:
+def _needs_scrub(text: str, secrets: Collection[str]) -> bool:
     """Whether ``scrub`` would change ``text`` (or might: a secret JSON escapes).
     Substring searches only: the common case, a secret omitted where it stood and
     echoed nowhere, costs no more than that."""
@@ -266,10 +259,11 @@ def needs_scrub(text: str, secrets: Iterable[str]) -> bool:
     return any(len(s) >= _MIN_SCRUB and (s in text or _escaped(s)) for s in secrets)
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
+def scrub(text: str, secrets: Collection[str]) -> str:
     """``text`` with every collected secret (at least ``_MIN_SCRUB`` long) and
-    every JWT-shaped string replaced by ``HIDDEN``."""
-    if not secrets and "eyJ" not in text:
+    every JWT-shaped string replaced by ``HIDDEN`` (``text`` itself when there is
+    nothing to replace)."""
+    if not _needs_scrub(text, secrets):
         return text
     for secret in sorted((s for s in secrets if len(s) >= _MIN_SCRUB), key=len, reverse=True):
         if secret in text:

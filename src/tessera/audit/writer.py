@@ -9,11 +9,11 @@ in the kernel's page cache, in this process's spool file
 before the answer is written to the socket. So every event of a call whose answer a
 client received is in the page cache before that answer left: it survives the
 process being killed or crashing (not a power loss of the host, since the spool is
-not fsynced; the store's own commits are durable). The line is the already-redacted
-record, never a secret.
+not fsynced; the store's own commits are durable). The line is the call's capture
+(``tessera.audit.record.capture``), already redacted, never a secret.
 
-The spool is a file of ``_SPOOL_BYTES`` (sparse until written) mapped shared into
-memory, and a line is copied into the mapping: the copy lands in the same page-cache
+The spool is a file of ``_SPOOL_BYTES`` mapped shared into memory, and a line is
+copied into the mapping: the copy lands in the same page-cache
 pages a ``write(2)`` would fill, so the guarantee is the same, but the request pays
 a memory copy instead of a system call (on ext4 a ``write(2)`` of a line cost
 ~20 µs of CPU inside the request path, bench/README.md). The unwritten tail of a
@@ -292,7 +292,7 @@ class AuditWriter:
                 if spool is not None:
                     spool.append(line)
             if self._closed:  # shutting down: store it now, on this thread
-                self._store.put_audit_events(self._rows([event]))
+                self._store.put_audit_events(self._rows([event])[0])
                 return
             self._pending.append(event)
             self._recorded += 1
@@ -302,19 +302,32 @@ class AuditWriter:
             if n == 1 or n == self._batch:  # the writer waits for exactly these
                 self._work.notify()
 
-    def _rows(self, batch: list[Capture]) -> list[AuditRow]:
+    def _rows(self, batch: list[Capture]) -> tuple[list[AuditRow], list[str]]:
         """The rows of captured events (on the writer thread, a batch at a time):
-        their lookup columns and the capture itself. An event whose row cannot be
-        made (a defect) is logged, counted and left out rather than blocking every
-        later one."""
-        rows = []
+        their lookup columns and the capture itself; and, when ``--audit-log`` is
+        on, their CloudTrail records (rendered in the same pass). An event whose row
+        cannot be made (a defect) is logged, counted and left out rather than
+        blocking every later one."""
+        rows: list[AuditRow] = []
+        records: list[str] = []
+        render = self._sink is not None
         for event in batch:
+            stored = event.line[:-1].decode()
+            if render:
+                try:
+                    row = build_row(event.values, event.ident_json, event.secrets)
+                except Exception:
+                    log.exception("could not render an audit record for the audit log")
+                else:
+                    records.append(row.record_json)
+                    rows.append(row._replace(record_json=stored))
+                    continue
             try:
-                rows.append(stored_row(event.values, event.line[:-1].decode()))
+                rows.append(stored_row(event.values, stored))
             except Exception:
                 self.failures += 1
                 log.exception("could not make an audit row")
-        return rows
+        return rows, records
 
     def _rotate(self, need: int) -> _Spool:
         """Under the lock: retire the full spool for the spare the writer thread
@@ -398,8 +411,7 @@ class AuditWriter:
                 self._sink.close()
 
     def _take(self, next_prune: float) -> list[Capture] | None:
-        """Under the lock: wait for a batch (lingering for a full one); None to stop.
-        A batch that empties the queue rotates the spool (its events are all in it)."""
+        """Under the lock: wait for a batch (lingering for a full one); None to stop."""
         while not self._pending and not self._closed:
             left = next_prune - time.monotonic()
             if left <= 0:
@@ -431,7 +443,7 @@ class AuditWriter:
                 self._prune()
             if not batch:
                 continue
-            rows = self._rows(batch)
+            rows, records = self._rows(batch)
             try:
                 self._store.put_audit_events(rows)
             except Exception:
@@ -442,7 +454,7 @@ class AuditWriter:
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
-            self._write_sink(batch)
+            self._write_sink(records)
             with self._lock:
                 committed = self._committed + len(batch)
                 done = [s for s in self._retired if s.last_seq <= committed]
@@ -456,22 +468,16 @@ class AuditWriter:
                 self.written += len(batch)
                 self._done.notify_all()
 
-    def _write_sink(self, batch: list[Capture]) -> None:
+    def _write_sink(self, records: list[str]) -> None:
         """``--audit-log``: the CloudTrail record of each committed event, one JSON
-        line each (rendered here, only when a sink is configured)."""
-        if self._sink is None:
+        line each."""
+        if self._sink is None or not records:
             return
-        lines = []
-        for event in batch:
-            try:
-                lines.append(build_row(event.values, event.ident_json, event.secrets).record_json)
-            except Exception:
-                log.exception("could not render an audit record for the audit log")
         try:
-            self._sink.write("".join(line + "\n" for line in lines))
+            self._sink.write("".join(record + "\n" for record in records))
             self._sink.flush()
         except (OSError, ValueError):
-            log.warning("could not write %d events to the audit log", len(batch))
+            log.warning("could not write %d events to the audit log", len(records))
 
     def _prune(self) -> None:
         try:

@@ -24,9 +24,12 @@ LOOKUP_KEYS: tuple[str, ...] = (
 
 
 class AuditRow(NamedTuple):
-    """One audit event as stored (``record_json`` is the CloudTrail record). A named
-    tuple, not a frozen dataclass: one is built per request, and a tuple is made in
-    C where a frozen dataclass pays an ``object.__setattr__`` per field."""
+    """One audit event as stored. ``record_json`` is what the audit trail keeps of
+    it: the event's capture (rendered into the CloudTrail record by
+    ``tessera.audit.record.render``) or, in rows older versions wrote, the record
+    itself. A named tuple, not a frozen dataclass: one is built per event, and a
+    tuple is made in C where a frozen dataclass pays an ``object.__setattr__`` per
+    field."""
 
     event_id: str
     event_time: datetime
@@ -42,8 +45,7 @@ class AuditRow(NamedTuple):
 
     @property
     def record(self) -> dict[str, Any]:
-        """The record as a dict (parsed from ``record_json``: the request path never
-        needs it)."""
+        """``record_json`` parsed (the record itself for ``build_event``'s rows)."""
         value = json.loads(self.record_json)
         assert isinstance(value, dict)
         return value
