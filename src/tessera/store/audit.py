@@ -1,16 +1,26 @@
-"""Storage interface of the audit trail: CloudTrail-format records, one row per
-(account that sees it, event), the columns LookupEvents filters on, pagination in
-newest-first order, and pruning by age."""
+"""Storage interface of the audit trail: **segments** of one account's events.
+
+The audit writer commits events a batch at a time; each batch becomes one segment
+per account that sees its events: the events' lines (opaque here: the audit
+package's format, already redacted), their time span, and the distinct
+``(lookup key, value)`` terms they carry. A segment is one row, not one per event:
+the writer stores thousands of events a second next to request threads, and a row
+per event cost ~20 µs of the server's CPU each (bench/README.md). LookupEvents reads
+the segments that can hold a match (the account, the time range, the term) newest
+first and filters their events itself.
+
+Spool marks make a replay exactly-once: in the transaction that stores a batch, the
+writer records how far into its spool file the batch reached; a spool replayed
+after a crash is read from its mark on."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Protocol
 
-#: LookupEvents' attribute keys → what a row is matched on.
+#: LookupEvents' attribute keys: what a term's key may be.
 LOOKUP_KEYS: tuple[str, ...] = (
     "EventId",
     "EventName",
@@ -22,63 +32,64 @@ LOOKUP_KEYS: tuple[str, ...] = (
     "AccessKeyId",
 )
 
-
-class AuditRow(NamedTuple):
-    """One audit event as stored. ``record_json`` is what the audit trail keeps of
-    it: the event's capture (rendered into the CloudTrail record by
-    ``tessera.audit.record.render``) or, in rows older versions wrote, the record
-    itself. A named tuple, not a frozen dataclass: one is built per event, and a
-    tuple is made in C where a frozen dataclass pays an ``object.__setattr__`` per
-    field."""
-
-    event_id: str
-    event_time: datetime
-    event_name: str
-    event_source: str
-    read_only: bool
-    username: str | None
-    access_key_id: str | None
-    #: the accounts that see the event (caller and recipient; may be empty)
-    accounts: tuple[str, ...]
-    resources: tuple[tuple[str, str], ...]  # (type, name)
-    record_json: str
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """``record_json`` parsed (the record itself for ``build_event``'s rows)."""
-        value = json.loads(self.record_json)
-        assert isinstance(value, dict)
-        return value
+#: a term value longer than this is not indexed (LookupEvents takes at most 2000)
+MAX_TERM_VALUE = 2000
 
 
 @dataclass(frozen=True, slots=True)
-class AuditPage:
-    rows: tuple[AuditRow, ...]
-    #: opaque position after the last row, or None at the end
-    next_cursor: str | None
+class AuditSegment:
+    """A run of one account's events, stored and read as one row."""
+
+    account_id: str
+    #: the earliest and the latest event time in ``data`` (UTC)
+    first_time: datetime
+    last_time: datetime
+    #: how many events ``data`` holds
+    count: int
+    #: the events, one line each (``\\n``-separated)
+    data: str
+    #: every distinct (key of ``LOOKUP_KEYS``, value) an event in ``data`` matches;
+    #: written, not read back (``audit_segments`` returns it empty)
+    terms: frozenset[tuple[str, str]] = field(default=frozenset())
+    #: the store's sequence number (0 until stored): a later segment has a higher one
+    seq: int = 0
 
 
 class AuditStore(Protocol):
-    def put_audit_events(self, rows: Sequence[AuditRow]) -> int:
-        """Insert ``rows`` (an event already stored is skipped: replaying a spool is
-        safe); the number inserted."""
+    def put_audit_segments(
+        self, segments: Sequence[AuditSegment], marks: Mapping[str, int]
+    ) -> None:
+        """Store ``segments`` and set each spool's mark (``spool name → offset``) in
+        one transaction: either every segment and mark is stored, or none."""
         ...
 
-    def lookup_audit_events(
+    def audit_spool_marks(self, spools: Sequence[str]) -> dict[str, int]:
+        """The mark of each named spool that has one."""
+        ...
+
+    def drop_audit_spool_marks(self, spools: Sequence[str]) -> None:
+        """Forget the marks of spools that are gone."""
+        ...
+
+    def audit_segments(
         self,
         account_id: str,
         *,
-        attribute: tuple[str, str] | None,
+        term: tuple[str, str] | None,
         start: datetime | None,
         end: datetime | None,
+        after: tuple[datetime, int] | None,
         limit: int,
-        cursor: str | None,
-    ) -> AuditPage:
-        """The account's events, newest first, matching one ``(key, value)`` of
-        ``LOOKUP_KEYS`` and ``start <= eventTime <= end``; ``cursor`` continues a
-        previous page. ``ValueError`` for an unknown key or a malformed cursor."""
+    ) -> list[AuditSegment]:
+        """At most ``limit`` of the account's segments that may hold an event in
+        ``[start, end]`` (``last_time >= start`` and ``first_time <= end``) and, with
+        ``term``, list that term; ordered newest first by ``(last_time, seq)``;
+        ``after`` is the ``(last_time, seq)`` of the last segment a previous call
+        returned: only segments after it in that order. ``ValueError`` for a term
+        key not in ``LOOKUP_KEYS``."""
         ...
 
     def prune_audit_events(self, before: datetime) -> int:
-        """Delete events older than ``before``; how many rows went."""
+        """Delete the segments whose ``last_time`` is before ``before`` (and spool
+        marks not updated since then); the number of events they held."""
         ...
