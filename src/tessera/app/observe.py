@@ -140,6 +140,6 @@ class RequestObserver:
             host=request.header("host"),
             secure_transport=request.secure_transport,
         )
-        self.audit.record(capture(facts))
+        self.audit.record(capture(facts).line)
         if self.metrics:
             telemetry.AUDIT_EVENTS.inc()

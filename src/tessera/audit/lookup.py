@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tessera.audit.history import lookup
 from tessera.audit.record import render
 from tessera.errors import SenderError
 from tessera.operation import OperationContext
@@ -101,13 +102,13 @@ def lookup_events(ctx: OperationContext, params: Params[LookupEventsMembers]) ->
     if not 1 <= limit <= DEFAULT_MAX_RESULTS:
         raise InvalidMaxResultsException("MaxResults must be between 1 and 50.")
     try:
-        page = ctx.store.lookup_audit_events(
-            account, attribute=attribute, start=start, end=end, limit=limit, cursor=token
+        rows, next_token = lookup(
+            ctx.store, account, attribute=attribute, start=start, end=end, limit=limit, token=token
         )
     except ValueError as exc:
         raise InvalidNextTokenException("The NextToken is not valid.") from exc
     events = []
-    for row in page.rows:
+    for row in rows:
         event: dict[str, Any] = {
             "EventId": row.event_id,
             "EventName": row.event_name,
@@ -123,6 +124,6 @@ def lookup_events(ctx: OperationContext, params: Params[LookupEventsMembers]) ->
             event["Username"] = row.username
         events.append(event)
     result: dict[str, Any] = {"Events": events}
-    if page.next_cursor is not None:
-        result["NextToken"] = page.next_cursor
+    if next_token is not None:
+        result["NextToken"] = next_token
     return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -24,7 +24,6 @@ import orjson
 
 from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
-from tessera.store.audit import AuditRow
 
 EVENT_VERSION = "1.11"
 
@@ -81,8 +80,34 @@ class CallFacts:
     cipher_suite: str | None = None
 
 
-#: A record and the columns LookupEvents filters on (``build_event``'s result: the
-#: store's row type, holding the rendered record).
+class AuditRow(NamedTuple):
+    """One audit event with the fields LookupEvents answers and filters on.
+    ``record_json`` is what the trail keeps of it: the event's capture (rendered
+    into the CloudTrail record by ``render``) or the record itself (``build_row``,
+    and events stored by versions that kept rendered records). A named tuple, not
+    a frozen dataclass: a tuple is made in C."""
+
+    event_id: str
+    event_time: datetime
+    event_name: str
+    event_source: str
+    read_only: bool
+    username: str | None
+    access_key_id: str | None
+    #: the accounts that see the event (caller and recipient; may be empty)
+    accounts: tuple[str, ...]
+    resources: tuple[tuple[str, str], ...]  # (type, name)
+    record_json: str
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """``record_json`` parsed (the record itself for ``build_row``'s rows)."""
+        value = json.loads(self.record_json)
+        assert isinstance(value, dict)
+        return value
+
+
+#: A record and the columns LookupEvents filters on (``build_event``'s result).
 AuditEvent = AuditRow
 
 
@@ -395,7 +420,7 @@ _FIELDS = (
 _TOO_LARGE: dict[str, Any] = {"omitted": "requestParameters too large"}
 
 
-def _event_id_of(values: tuple[Any, ...]) -> str:
+def event_id_of(values: Sequence[Any]) -> str:
     """The event id of a captured call (the same wherever and whenever it is built)."""
     return _event_id(str(values[_REQUEST]), int(float(values[_TIME]) * 1000))
 
@@ -414,7 +439,7 @@ class Capture:
 
     @property
     def event_id(self) -> str:
-        return _event_id_of(self.values)
+        return event_id_of(self.values)
 
 
 def capture(facts: CallFacts) -> Capture:
@@ -490,7 +515,7 @@ class _Columns(NamedTuple):
     #: (accountId, type, ARN or name) of each resource the call names
     resources: list[tuple[str, str, str]]
 
-    def row(self, values: tuple[Any, ...], record_json: str) -> AuditRow:
+    def row(self, values: Sequence[Any], record_json: str) -> AuditRow:
         return AuditRow(
             event_id=self.event_id,
             event_time=self.event_time,
@@ -505,34 +530,68 @@ class _Columns(NamedTuple):
         )
 
 
-def _columns(values: tuple[Any, ...]) -> _Columns:
-    service: str = values[_SERVICE]
-    operation: str = values[_OPERATION]
-    params: Mapping[str, Any] | None = values[_PARAMS]
-    seconds = float(values[_TIME])
+def _recipient(values: Sequence[Any]) -> tuple[str | None, tuple[str, ...]]:
+    """``recipientAccountId`` (the role's account for AssumeRole*, else the
+    caller's) and the accounts that see the event (caller and recipient)."""
     caller_account: str | None = values[_ACCOUNT]
     recipient = caller_account
-    if params and operation.startswith("AssumeRole"):
+    params = values[_PARAMS]
+    if params and values[_OPERATION].startswith("AssumeRole"):
         role_account = _account_of_arn(params.get("roleArn"))
         if role_account:
             recipient = role_account
     if caller_account and recipient and caller_account != recipient:
-        accounts: tuple[str, ...] = (caller_account, recipient)
-    else:
-        only = caller_account or recipient
-        accounts = (only,) if only else ()
+        return recipient, (caller_account, recipient)
+    only = caller_account or recipient
+    return recipient, ((only,) if only else ())
+
+
+def _columns(values: Sequence[Any]) -> _Columns:
+    service: str = values[_SERVICE]
+    operation: str = values[_OPERATION]
+    recipient, accounts = _recipient(values)
     return _Columns(
-        event_id=_event_id_of(values),
-        event_time=datetime.fromtimestamp(seconds, UTC),
+        event_id=event_id_of(values),
+        event_time=datetime.fromtimestamp(float(values[_TIME]), UTC),
         event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
         read_only=is_read_only(service, operation),
         recipient=recipient,
         accounts=accounts,
-        resources=_resources(params, values[_RESPONSE], recipient),
+        resources=_resources(values[_PARAMS], values[_RESPONSE], recipient),
     )
 
 
-def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None) -> AuditRow:
+def index_terms(
+    values: Sequence[Any],
+) -> tuple[float, tuple[str, ...], list[tuple[str, str]]]:
+    """What the store indexes of a captured call (on the writer thread, for every
+    event: only what a segment needs, no event id, no datetime): its time in POSIX
+    seconds, the accounts that see it and its LookupEvents terms (``EventId``
+    excepted: an event id names its millisecond, and LookupEvents reads that
+    millisecond's segments)."""
+    service: str = values[_SERVICE]
+    operation: str = values[_OPERATION]
+    recipient, accounts = _recipient(values)
+    terms = [
+        ("EventName", operation),
+        ("EventSource", EVENT_SOURCES.get(service) or f"{service}.amazonaws.com"),
+        ("ReadOnly", "true" if is_read_only(service, operation) else "false"),
+    ]
+    user = values[_USER]
+    if user:
+        terms.append(("Username", user))
+    key = values[_KEY]
+    if key:
+        terms.append(("AccessKeyId", key))
+    params, response = values[_PARAMS], values[_RESPONSE]
+    if params or response:
+        for _account, kind, name in _resources(params, response, recipient):
+            terms.append(("ResourceType", kind))
+            terms.append(("ResourceName", name))
+    return float(values[_TIME]), accounts, terms
+
+
+def build_row(values: Sequence[Any], ident_json: str, secrets: set[str] | None) -> AuditRow:
     """The CloudTrail record of one captured call and its lookup columns. The
     record's JSON text is assembled from its parts, in the key order CloudTrail
     writes, and scrubbed of every secret the capture saw."""
@@ -598,7 +657,7 @@ def build_row(values: tuple[Any, ...], ident_json: str, secrets: set[str] | None
     return columns.row(values, text)
 
 
-def stored_row(values: tuple[Any, ...], capture_json: str) -> AuditRow:
+def stored_row(values: Sequence[Any], capture_json: str) -> AuditRow:
     """The row the store keeps for a captured call: the lookup columns, and the
     capture itself (its spool line's JSON, already redacted and scrubbed) in place
     of the rendered record. Rendering a record costs the writer more than storing
@@ -631,11 +690,14 @@ def build_event(facts: CallFacts) -> AuditEvent:
 __all__ = [
     "HIDDEN",
     "AuditEvent",
+    "AuditRow",
     "CallFacts",
     "Capture",
     "build_event",
     "build_row",
     "capture",
+    "event_id_of",
+    "index_terms",
     "is_read_only",
     "parse_capture",
     "render",

@@ -1,54 +1,53 @@
 """Writing audit events without slowing the request path or losing one a client saw
 answered.
 
-Design: **write-ahead spool + batched background writer.**
+Design: **a write-ahead spool, tailed by a background writer.**
 
-The guarantee, precisely: ``record(event)`` returns only after the event's line is
+The guarantee, precisely: ``record(line)`` returns only after the event's line is
 in the kernel's page cache, in this process's spool file
-(``<data-dir>/audit-spool/<pid>-<ns>.jsonl``, no fsync), and the pipeline calls it
-before the answer is written to the socket. So every event of a call whose answer a
-client received is in the page cache before that answer left: it survives the
-process being killed or crashing (not a power loss of the host, since the spool is
-not fsynced; the store's own commits are durable). The line is the call's capture
-(``tessera.audit.record.capture``), already redacted, never a secret.
+(``<data-dir>/audit-spool/<pid>-<ns>-<random>.spool``, no fsync), and the pipeline
+calls it before the answer is written to the socket. So every event of a call whose
+answer a client received is in the page cache before that answer left: it survives
+the process being killed or crashing (not a power loss of the host, since the spool
+is not fsynced; the store's own commits are durable). The line is the call's
+capture (``tessera.audit.record.capture``), already redacted, never a secret.
 
 The spool is a file of ``_SPOOL_BYTES`` mapped shared into memory, and a line is
-copied into the mapping: the copy lands in the same page-cache
-pages a ``write(2)`` would fill, so the guarantee is the same, but the request pays
-a memory copy instead of a system call (on ext4 a ``write(2)`` of a line cost
-~20 µs of CPU inside the request path, bench/README.md). The unwritten tail of a
-spool reads as NUL bytes; a line torn by a crash in mid-copy fails to parse and is
-skipped on replay (the answer of its call had not been sent).
+copied into the mapping: the copy lands in the same page-cache pages a ``write(2)``
+would fill, so the guarantee is the same, but the request pays a memory copy
+instead of a system call (on ext4 a ``write(2)`` of a line cost ~20 µs of CPU inside
+the request path, bench/README.md). The unwritten tail of a spool reads as NUL
+bytes; a line torn by a crash in mid-copy fails to parse and is skipped on replay
+(the answer of its call had not been sent).
 
-Off the request path a single background thread commits events to the store in
-large batches: it waits for the first event, then lingers (``_LINGER_SECONDS``)
-until ``batch`` events have gathered or the time is up, and inserts them in one
-transaction (a duplicate event id is skipped, so a replay is idempotent); then it
-writes them to the ``--audit-log`` sink. Until that commit an event lives in this
-process's memory and its spool file: a killed or crashed worker loses nothing (the
-next start replays the spool), a host power loss may lose the uncommitted batch.
-The store keeps only an account/time and a time index on ``audit_events``
-(migration 17) besides the (account, event id) unique key, which takes
-time-ordered event ids in order (bench/README.md has the costs).
-A request never wakes the writer except for the first event of a batch and a full
-batch, so a busy server commits a few times a second, not per request, and the
-writer rarely competes with requests for the GIL or the database.
+**The spool is the queue.** A request keeps nothing else of its event: no Python
+object outlives the call (objects queued for a batch were scanned again and again
+by the garbage collector). A single background thread tails the spool: it waits
+for the first new line, lingers (``_LINGER_SECONDS``) until ``batch`` events have
+gathered or the time is up, then reads every new line from the mapping, parses them
+with one orjson call and stores them as **segments** (``tessera.audit.segments``):
+one row per account with the lookup terms of its events, not a row per event (a
+row per event cost the writer ~20 µs of CPU each, next to the request threads).
+The same transaction records the spool's **mark**, how far into the file the
+stored events reach; then the writer writes them to the ``--audit-log`` sink.
 
 A spool file (``_SPOOL_BYTES``, about 16,000 events) is allocated when it is made
 (``posix_fallocate``: a full disk shows as an error there, never as a SIGBUS on a
 store into the mapping) and its pages are faulted in ahead of use: the writer
 thread keeps a populated spare ready, and the request that finds the current spool
-full switches to it. A full spool is deleted once the writer has committed its
-last event. A spool left by a dead process (its ``flock`` is free) is replayed
-into the store at the next start of any worker on that data directory, then
-deleted; the events of it that were already committed are skipped (the store
-ignores an event id it has), so replay is idempotent.
+full switches to it. A full spool is deleted once the writer has stored its last
+event, and its mark with it. A spool left by a dead process (its ``flock`` is free)
+is read from its mark on and stored at the next start of any worker on that data
+directory, then deleted: exactly once. (``*.jsonl`` spools of versions before
+segments have no mark; their events that the store already holds are recognised
+by event id and skipped.) If no spool file can be made (a full disk), events are
+kept in memory until stored, and an error is logged.
 
-The queue is bounded (``max_pending``): when the store falls that far behind, a
-request waits for room (back-pressure) rather than dropping events or growing
-without limit. A failed batch is logged (never its content) and retried; the
-events stay queued and spooled. ``flush`` waits until everything recorded so far
-is committed (cutting the linger short); ``close`` flushes and stops the thread
+The backlog is bounded (``max_pending`` events): when the store falls that far
+behind, a request waits for room (back-pressure) rather than dropping events or
+growing without limit. A failed batch is logged (never its content) and retried
+from the same place in the spool. ``flush`` waits until everything recorded so far
+is stored (cutting the linger short); ``close`` flushes and stops the thread
 (worker shutdown). Events older than the retention period are pruned at start and
 hourly.
 """
@@ -58,20 +57,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import mmap
 import os
+import secrets
 import sys
 import threading
 import time
-from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from tessera.audit.record import Capture, build_row, parse_capture, stored_row
-from tessera.store.audit import AuditRow, AuditStore
+import orjson
+
+from tessera.audit.record import build_row, event_id_of, index_terms
+from tessera.audit.segments import Parsed, build_segments, parse_lines
+from tessera.store.audit import AuditSegment, AuditStore
 
 log = logging.getLogger("tessera.audit")
 
@@ -79,20 +80,24 @@ SPOOL_DIR = "audit-spool"
 DEFAULT_RETENTION_DAYS = 90
 _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
-#: how long the writer waits for more events before committing a partial batch
+#: how long the writer waits for more events before storing a partial batch
 _LINGER_SECONDS = 0.2
 #: the size of a spool file (allocated when it is made; ~16,000 events)
 _SPOOL_BYTES = 8 << 20
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
+#: this version's spool files; ``*.jsonl`` are the previous versions' (no marks)
+_SUFFIX = ".spool"
+_LEGACY_SUFFIX = ".jsonl"
 
 
 class _Spool:
     """One spool file, locked and mapped while its process lives."""
 
-    __slots__ = ("fd", "last_seq", "mm", "path", "size", "used")
+    __slots__ = ("fd", "mm", "name", "path", "read", "size", "stored", "used")
 
     def __init__(self, spool_dir: Path, size: int) -> None:
-        self.path = spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
+        self.name = f"{os.getpid()}-{time.time_ns()}-{secrets.token_hex(4)}{_SUFFIX}"
+        self.path = spool_dir / self.name
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
@@ -105,15 +110,16 @@ class _Spool:
                 if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                     raise
                 os.ftruncate(self.fd, size)
-            self.mm = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_WRITE)
+            self.mm = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_WRITE | mmap.PROT_READ)
         except BaseException:
             os.close(self.fd)
             self.path.unlink(missing_ok=True)
             raise
         self.size = size
+        #: bytes written; bytes the writer has taken; bytes stored in the store
         self.used = 0
-        #: the sequence number of the last event spooled here
-        self.last_seq = 0
+        self.read = 0
+        self.stored = 0
 
     def fits(self, n: int) -> bool:
         return self.used + n <= self.size
@@ -132,6 +138,12 @@ class _Spool:
         self.mm[self.used : end] = line
         self.used = end
 
+    def region(self, start: int, end: int) -> bytes:
+        return self.mm[start:end]
+
+    def stored_up_to(self, offset: int) -> None:
+        self.stored = offset
+
     def close(self, *, delete: bool) -> None:
         """Unmap and close (the lock goes with the descriptor); ``delete`` first."""
         if delete:
@@ -142,44 +154,41 @@ class _Spool:
             os.close(self.fd)
 
 
-def read_spool(data: bytes) -> list[AuditRow]:
-    """The rows of a spool file's content (its NUL tail and torn lines skipped)."""
-    rows = []
-    for line in data.split(b"\n"):
-        line = line.strip(b"\0")
-        if line:
-            row = parse_spool_line(line)
-            if row is not None:
-                rows.append(row)
-    return rows
+class _MemorySpool:
+    """The spool when there is no spool directory (or no room on its disk): lines
+    held in memory until stored (no write-ahead copy)."""
+
+    __slots__ = ("buf", "read", "stored", "used")
+    name: str | None = None
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.used = 0
+        self.read = 0
+        self.stored = 0
+
+    def fits(self, n: int) -> bool:
+        return True  # bounded by the writer's back-pressure (max_pending)
+
+    def append(self, line: bytes) -> None:
+        self.buf += line
+        self.used += len(line)
+
+    def region(self, start: int, end: int) -> bytes:
+        return bytes(self.buf[start:end])
+
+    def stored_up_to(self, offset: int) -> None:
+        """Drop what is stored (under the writer's lock)."""
+        del self.buf[:offset]
+        self.used -= offset
+        self.read -= offset
+        self.stored = 0
+
+    def close(self, *, delete: bool) -> None:
+        self.buf.clear()
 
 
-def parse_spool_line(line: bytes) -> AuditRow | None:
-    """The row of one spool line, or None for a torn/malformed line. Reads this
-    version's lines (a capture: the record is built from it) and the finished
-    records, with their columns, that earlier versions spooled."""
-    try:
-        captured = parse_capture(line)
-        if captured is not None:
-            return stored_row(captured[0], line.decode().rstrip("\n"))
-        d = json.loads(line)
-        record = d["rec"]
-        if not isinstance(record, dict):
-            return None
-        return AuditRow(
-            event_id=str(d["id"]),
-            event_time=datetime.fromisoformat(d["t"]),
-            event_name=str(d["n"]),
-            event_source=str(d["s"]),
-            read_only=bool(d["ro"]),
-            username=None if d["u"] is None else str(d["u"]),
-            access_key_id=None if d["k"] is None else str(d["k"]),
-            accounts=tuple(str(a) for a in d["a"]),
-            resources=tuple((str(t), str(n)) for t, n in d["r"]),
-            record_json=json.dumps(record, separators=(",", ":")),
-        )
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return None
+_AnySpool = _Spool | _MemorySpool
 
 
 class AuditWriter:
@@ -205,27 +214,31 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer thread waits here
         self._done = threading.Condition(self._lock)  # flush and back-pressure wait here
-        self._pending: deque[Capture] = deque()
-        self._in_flight = 0
-        self._recorded = 0  # events handed to record(): the last one's sequence number
-        self._committed = 0  # events stored (or replayed), in order
+        self._recorded = 0  # events handed to record()
+        self._unread = 0  # events recorded that the writer has not taken yet
+        self._in_flight = 0  # events taken, not stored yet
+        self._committed = 0  # events stored (or given up as unreadable), in order
         self._flushing = 0  # flush() callers waiting: no linger
         self._closed = False
         self.written = 0
         self.failures = 0
         self._spool_dir = spool_dir
         self._spool_bytes = spool_bytes
-        self._spool: _Spool | None = None
+        self._spool: _AnySpool
         #: the next spool, made and populated ahead by the writer thread
         self._spare: _Spool | None = None
-        #: spools rotated out whose last event is not committed yet (oldest first)
-        self._retired: list[_Spool] = []
+        #: spools rotated out that hold events not stored yet (oldest first)
+        self._retired: list[_AnySpool] = []
+        #: names of spools deleted whose marks the store still keeps
+        self._gone: list[str] = []
         self._sink: IO[str] | None = None
         self._sink_owned = False
         if spool_dir is not None:
             spool_dir.mkdir(mode=0o700, exist_ok=True)
             self._spool = _Spool(spool_dir, spool_bytes)
             self._replay_orphans(spool_dir)
+        else:
+            self._spool = _MemorySpool()
         if log_path:
             self._open_sink(log_path)
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
@@ -234,10 +247,11 @@ class AuditWriter:
     # ------------------------------------------------------------------ setup
 
     def _replay_orphans(self, spool_dir: Path) -> None:
-        """Store what dead processes spooled but had not committed, then delete it."""
-        own = self._spool.path if self._spool is not None else None
-        for path in sorted(spool_dir.glob("*.jsonl")):
-            if path == own:
+        """Store what dead processes spooled but had not stored, then delete it."""
+        own = self._spool.name
+        paths = sorted((*spool_dir.glob("*" + _SUFFIX), *spool_dir.glob("*" + _LEGACY_SUFFIX)))
+        for path in paths:
+            if path.name == own:
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY)
@@ -249,16 +263,59 @@ class AuditWriter:
                 except OSError:  # a live process owns it
                     continue
                 with os.fdopen(os.dup(fd), "rb") as handle:
-                    rows = read_spool(handle.read())
-                for start in range(0, len(rows), self._batch):
-                    self._store.put_audit_events(rows[start : start + self._batch])
-                if rows:
-                    log.info("replayed %d audit events from %s", len(rows), path.name)
+                    data = handle.read()
+                stored = self._replay(path.name, data)
+                if stored:
+                    log.info("replayed %d audit events from %s", stored, path.name)
                 path.unlink(missing_ok=True)
+                if path.suffix == _SUFFIX:
+                    self._store.drop_audit_spool_marks([path.name])
             except Exception:
                 log.exception("could not replay audit spool %s", path.name)
             finally:
                 os.close(fd)
+
+    def _replay(self, name: str, data: bytes) -> int:
+        """Store the events of a dead process's spool that the store does not hold:
+        those past its mark (or, for a spool of an earlier version, those whose
+        event id it has not stored). The number stored."""
+        mark = 0
+        if name.endswith(_SUFFIX):
+            mark = self._store.audit_spool_marks([name]).get(name, 0)
+        end = data.rfind(b"\n", mark) + 1  # the NUL tail and a torn last line go
+        if end <= mark:
+            return 0
+        region = data[mark:end]
+        if name.endswith(_LEGACY_SUFFIX):
+            region = self._not_stored(region)
+        segments, _parsed, events = build_segments(region)
+        if segments:
+            marks = {name: end} if name.endswith(_SUFFIX) else {}
+            self._store.put_audit_segments(segments, marks)
+        return events
+
+    def _not_stored(self, region: bytes) -> bytes:
+        """The lines of an earlier version's spool whose events the store does not
+        hold (that version stored them by event id; migration 18 kept the ids as
+        ``EventId`` terms). Once per such spool, after an upgrade: a query per event."""
+        keep = []
+        for item in parse_lines(region):
+            captured = item.value.get("c1")
+            if captured is not None:
+                event_id = event_id_of(captured)
+                accounts = index_terms(captured)[1]
+            else:
+                event_id = str(item.value.get("id", ""))
+                accounts = tuple(str(a) for a in item.value.get("a") or ())
+            stored = any(
+                self._store.audit_segments(
+                    account, term=("EventId", event_id), start=None, end=None, after=None, limit=1
+                )
+                for account in accounts or ("",)
+            )
+            if not stored:
+                keep.append(item.text.encode() + b"\n")
+        return b"".join(keep)
 
     def _open_sink(self, log_path: str) -> None:
         if log_path == "-":
@@ -270,83 +327,59 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ request path
 
-    def record(self, event: Capture) -> None:
-        """Spool ``event`` and queue it for the store. Returns once the event is in
-        the kernel's page cache (the write-ahead guarantee): call it before
-        answering."""
-        line = event.line
+    def record(self, line: bytes) -> None:
+        """Spool one event's line (``Capture.line``: newline-terminated). Returns
+        once the line is in the kernel's page cache (the write-ahead guarantee):
+        call it before answering."""
         with self._lock:
-            while len(self._pending) >= self._max_pending and not self._closed:
+            while self._recorded - self._committed >= self._max_pending and not self._closed:
                 self._work.notify()
                 self._done.wait(0.5)  # back-pressure: the store is far behind
-            spool = self._spool
-            if spool is not None:
-                if not spool.fits(len(line)):
-                    try:
-                        spool = self._rotate(len(line))
-                    except (OSError, ValueError):
-                        # no room for a spool: the event is still stored, but
-                        # without its write-ahead copy (logged, never silent)
-                        log.error("audit spool full and no new one can be made")
-                        spool = None
-                if spool is not None:
-                    spool.append(line)
             if self._closed:  # shutting down: store it now, on this thread
-                self._store.put_audit_events(self._rows([event])[0])
+                segments, _parsed, _events = build_segments(line)
+                self._store.put_audit_segments(segments, {})
                 return
-            self._pending.append(event)
+            spool = self._spool
+            if not spool.fits(len(line)):
+                spool = self._rotate(len(line))
+            spool.append(line)
             self._recorded += 1
-            if spool is not None:
-                spool.last_seq = self._recorded
-            n = len(self._pending)
+            self._unread += 1
+            n = self._unread
             if n == 1 or n == self._batch:  # the writer waits for exactly these
                 self._work.notify()
 
-    def _rows(self, batch: list[Capture]) -> tuple[list[AuditRow], list[str]]:
-        """The rows of captured events (on the writer thread, a batch at a time):
-        their lookup columns and the capture itself; and, when ``--audit-log`` is
-        on, their CloudTrail records (rendered in the same pass). An event whose row
-        cannot be made (a defect) is logged, counted and left out rather than
-        blocking every later one."""
-        rows: list[AuditRow] = []
-        records: list[str] = []
-        render = self._sink is not None
-        for event in batch:
-            stored = event.line[:-1].decode()
-            if render:
-                try:
-                    row = build_row(event.values, event.ident_json, event.secrets)
-                except Exception:
-                    log.exception("could not render an audit record for the audit log")
-                else:
-                    records.append(row.record_json)
-                    rows.append(row._replace(record_json=stored))
-                    continue
-            try:
-                rows.append(stored_row(event.values, stored))
-            except Exception:
-                self.failures += 1
-                log.exception("could not make an audit row")
-        return rows, records
-
-    def _rotate(self, need: int) -> _Spool:
+    def _rotate(self, need: int) -> _AnySpool:
         """Under the lock: retire the full spool for the spare the writer thread
         prepared (or, if it has none ready, a new one) with room for ``need``
-        bytes. ``OSError`` if no spool can be made (the disk is full)."""
+        bytes; in memory, logged, if no spool file can be made (a full disk)."""
         current = self._spool
-        assert current is not None and self._spool_dir is not None
-        fresh = self._spare
+        assert self._spool_dir is not None
+        fresh: _AnySpool | None = self._spare
         self._spare = None
         if fresh is None or not fresh.fits(need):
-            if fresh is not None:
+            if isinstance(fresh, _Spool):
                 fresh.close(delete=True)
-            fresh = _Spool(self._spool_dir, max(self._spool_bytes, need))
-        if current.used:
+            try:
+                fresh = _Spool(self._spool_dir, max(self._spool_bytes, need))
+            except (OSError, ValueError):
+                log.error(
+                    "audit spool full and no new one can be made: events are kept in "
+                    "memory until stored (no write-ahead copy)"
+                )
+                fresh = _MemorySpool()
+        if current.used > current.stored:
             self._retired.append(current)
         else:
-            current.close(delete=True)
+            self._discard(current)
         self._spool = fresh
         return fresh
+
+    def _discard(self, spool: _AnySpool) -> None:
+        """Under the lock: close a spool whose events are all stored."""
+        spool.close(delete=True)
+        if spool.name is not None and spool.stored:
+            self._gone.append(spool.name)
 
     def _prepare_spare(self) -> None:
         """On the writer thread, outside the lock: make and populate the spool the
@@ -368,10 +401,11 @@ class AuditWriter:
     # ------------------------------------------------------------------ writer thread
 
     def pending(self) -> int:
-        return len(self._pending) + self._in_flight
+        """Events recorded and not stored yet."""
+        return self._recorded - self._committed
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every event recorded so far is committed; False on timeout."""
+        """Wait until every event recorded so far is stored; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
             target = self._recorded
@@ -388,7 +422,7 @@ class AuditWriter:
         return True
 
     def close(self) -> None:
-        """Flush, stop the thread, remove the (empty) spool and close the sink."""
+        """Flush, stop the thread, remove the spools (all stored) and close the sink."""
         self.flush()
         with self._lock:
             self._closed = True
@@ -399,80 +433,117 @@ class AuditWriter:
             if self._spare is not None:
                 self._spare.close(delete=True)
                 self._spare = None
-            if self._spool is not None and not self._pending and not self._in_flight:
+            if self._committed == self._recorded:
                 for spool in (*self._retired, self._spool):
-                    spool.close(delete=True)
+                    self._discard(spool)
                 self._retired.clear()
-                self._spool = None
+                self._spool = _MemorySpool()
+            gone, self._gone = self._gone, []
+        self._drop_marks(gone)
         if self._sink is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._sink.flush()
             if self._sink_owned:
                 self._sink.close()
 
-    def _take(self, next_prune: float) -> list[Capture] | None:
-        """Under the lock: wait for a batch (lingering for a full one); None to stop."""
-        while not self._pending and not self._closed:
+    def _take(self, next_prune: float) -> list[tuple[_AnySpool, int, int]] | None:
+        """Under the lock: wait for new lines (lingering for a full batch); the
+        spool regions that hold them; None to stop, [] to prune."""
+        while not self._unread and not self._closed:
             left = next_prune - time.monotonic()
             if left <= 0:
                 return []
             self._work.wait(left)
-        if self._closed and not self._pending:
+        if self._closed and not self._unread:
             return None
         deadline = time.monotonic() + self._linger
-        while len(self._pending) < self._batch and not self._closed and not self._flushing:
+        while self._unread < self._batch and not self._closed and not self._flushing:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             self._work.wait(left)
-        take = min(len(self._pending), self._batch)
-        batch = [self._pending.popleft() for _ in range(take)]
-        self._in_flight = take
-        return batch
+        regions = []
+        for spool in (*self._retired, self._spool):
+            if spool.read < spool.used:
+                regions.append((spool, spool.read, spool.used))
+                spool.read = spool.used
+        self._in_flight = self._unread
+        self._unread = 0
+        return regions
 
     def _run(self) -> None:
         next_prune = 0.0
         while True:
             self._prepare_spare()
             with self._lock:
-                batch = self._take(next_prune)
-            if batch is None:
+                regions = self._take(next_prune)
+                taken = self._in_flight
+            if regions is None:
                 return
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
                 self._prune()
-            if not batch:
+            if not regions:
                 continue
-            rows, records = self._rows(batch)
+            segments: list[AuditSegment] = []
+            parsed: list[Parsed] = []
+            marks: dict[str, int] = {}
+            for spool, start, end in regions:
+                got, lines, _events = build_segments(spool.region(start, end))
+                segments += got
+                parsed += lines
+                if spool.name is not None:
+                    marks[spool.name] = end
             try:
-                self._store.put_audit_events(rows)
+                self._store.put_audit_segments(segments, marks)
             except Exception:
                 self.failures += 1
-                log.exception("could not store %d audit events; retrying", len(batch))
+                log.exception("could not store %d audit events; retrying", taken)
                 with self._lock:
-                    self._pending.extendleft(reversed(batch))
+                    for spool, start, _end in regions:
+                        spool.read = start
+                    self._unread += taken
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
-            self._write_sink(records)
+            self._write_sink(parsed)
             with self._lock:
-                committed = self._committed + len(batch)
-                done = [s for s in self._retired if s.last_seq <= committed]
+                for spool, _start, end in regions:
+                    spool.stored_up_to(end)
+                done = [s for s in self._retired if s.stored >= s.used]
                 if done:
-                    self._retired = [s for s in self._retired if s.last_seq > committed]
-            for spool in done:  # every event in them is committed now
-                spool.close(delete=True)
-            with self._lock:
+                    self._retired = [s for s in self._retired if s.stored < s.used]
+                for spool in done:  # every event in them is stored now
+                    self._discard(spool)
+                gone, self._gone = self._gone, []
                 self._in_flight = 0
-                self._committed = committed
-                self.written += len(batch)
+                self._committed += taken
+                self.written += taken
                 self._done.notify_all()
+            self._drop_marks(gone)
 
-    def _write_sink(self, records: list[str]) -> None:
-        """``--audit-log``: the CloudTrail record of each committed event, one JSON
-        line each."""
-        if self._sink is None or not records:
+    def _drop_marks(self, names: list[str]) -> None:
+        if not names:
             return
+        try:
+            self._store.drop_audit_spool_marks(names)
+        except Exception:  # pruned with the retention period instead
+            log.warning("could not drop the marks of %d deleted audit spools", len(names))
+
+    def _write_sink(self, parsed: list[Parsed]) -> None:
+        """``--audit-log``: the CloudTrail record of each stored event, one JSON
+        line each."""
+        if self._sink is None or not parsed:
+            return
+        records = []
+        for item in parsed:
+            try:
+                captured = item.value.get("c1")
+                if captured is not None:
+                    ident = orjson.dumps(item.value["i"]).decode()
+                    records.append(build_row(captured, ident, None).record_json)
+            except Exception:
+                log.exception("could not render an audit record for the audit log")
         try:
             self._sink.write("".join(record + "\n" for record in records))
             self._sink.flush()

@@ -1,0 +1,242 @@
+"""Segments of the audit trail (``tessera.store.audit.AuditSegment``): how the
+writer turns spooled event lines into one segment per account, with the
+LookupEvents terms of its events, and how a segment's lines are read back as
+events.
+
+A line is one of:
+
+* a capture, ``{"c1":[…],"i":{…}}`` (``tessera.audit.record.capture``): every event
+  this version records, already redacted;
+* ``{"r1":[id, time, name, source, readOnly, user, key, [[type, name], …]],
+  "rec":…}``: an event stored by an earlier version (a row of ``audit_events``
+  converted by migration 18, or a line of an older spool), with its lookup columns
+  and its record (or its capture) under ``rec``.
+
+The writer's share is small on purpose (it runs next to the request threads, for
+every event): one orjson parse for a whole batch, ``index_terms`` per event, and a
+``"\\n".join`` per segment. A segment spans at most ``SEGMENT_SPAN_SECONDS``, so a
+spool replayed long after it was written still yields segments a time range can
+skip."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tessera.audit.record import AuditRow, index_terms, stored_row
+from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
+
+log = logging.getLogger("tessera.audit")
+
+#: the longest time one segment spans (seconds)
+SEGMENT_SPAN_SECONDS = 60.0
+#: the most events one segment holds
+SEGMENT_MAX_EVENTS = 4096
+
+
+@dataclass(slots=True)
+class _Open:
+    first: float
+    last: float
+    lines: list[str] = field(default_factory=list)
+    terms: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One parsed spool line: its text and object (the sink renders from them)."""
+
+    text: str
+    value: dict[str, Any]
+
+
+class SegmentBuilder:
+    """Groups event lines into segments, per account, in the order they come."""
+
+    __slots__ = ("_done", "_open")
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Open] = {}
+        self._done: list[AuditSegment] = []
+
+    def add(
+        self, seconds: float, accounts: Sequence[str], terms: Sequence[tuple[str, str]], text: str
+    ) -> None:
+        for account in accounts or ("",):
+            group = self._open.get(account)
+            if group is not None and (
+                len(group.lines) >= SEGMENT_MAX_EVENTS
+                or max(group.last, seconds) - min(group.first, seconds) > SEGMENT_SPAN_SECONDS
+            ):
+                self._close(account, group)
+                group = None
+            if group is None:
+                group = self._open[account] = _Open(seconds, seconds)
+            elif seconds < group.first:
+                group.first = seconds
+            elif seconds > group.last:
+                group.last = seconds
+            group.lines.append(text)
+            group.terms.update(terms)
+
+    def _close(self, account: str, group: _Open) -> None:
+        del self._open[account]
+        self._done.append(
+            AuditSegment(
+                account_id=account,
+                first_time=datetime.fromtimestamp(group.first, UTC),
+                last_time=datetime.fromtimestamp(group.last, UTC),
+                count=len(group.lines),
+                data="\n".join(group.lines),
+                terms=frozenset(t for t in group.terms if 0 < len(t[1]) <= MAX_TERM_VALUE),
+            )
+        )
+
+    def segments(self) -> list[AuditSegment]:
+        """Every segment, the open ones closed."""
+        for account, group in list(self._open.items()):
+            self._close(account, group)
+        done, self._done = self._done, []
+        return done
+
+
+def parse_lines(region: bytes) -> list[Parsed]:
+    """Every line of ``region`` (complete lines, each ending in a newline): one
+    orjson parse for them all; line by line (skipping a torn or malformed one) if
+    that fails."""
+    text = region.decode()
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    try:
+        values = orjson.loads("[" + ",".join(lines) + "]")
+    except orjson.JSONDecodeError:
+        values = None
+    if isinstance(values, list) and len(values) == len(lines):
+        return [Parsed(t, v) for t, v in zip(lines, values, strict=True) if isinstance(v, dict)]
+    parsed = []
+    for line in lines:
+        line = line.strip("\0")
+        if not line:
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # torn by a crash mid-copy: its call was never answered
+        if isinstance(value, dict):
+            parsed.append(Parsed(line, value))
+    return parsed
+
+
+def build_segments(region: bytes) -> tuple[list[AuditSegment], list[Parsed], int]:
+    """The segments of a run of spool lines, the lines parsed, and how many of them
+    were events (a line that is not, a defect or a torn line, is logged and left
+    out rather than blocking every later one)."""
+    builder = SegmentBuilder()
+    parsed = parse_lines(region)
+    events = 0
+    add = builder.add
+    for item in parsed:
+        value = item.value
+        try:
+            captured = value.get("c1")
+            if captured is not None:
+                seconds, accounts, terms = index_terms(captured)
+                add(seconds, accounts, terms, item.text)
+            else:
+                legacy = _legacy(value)
+                if legacy is None:
+                    continue
+                add(*legacy)
+            events += 1
+        except Exception:
+            log.exception("could not index an audit event")
+    return builder.segments(), parsed, events
+
+
+def _legacy(
+    value: dict[str, Any],
+) -> tuple[float, tuple[str, ...], list[tuple[str, str]], str] | None:
+    """A spool line of a version before captures (its columns and finished record)
+    as an ``r1`` line, with its time, accounts and terms."""
+    record = value.get("rec")
+    if not isinstance(record, dict) or "id" not in value:
+        return None
+    when = datetime.fromisoformat(str(value["t"]))
+    resources = [[str(t), str(n)] for t, n in value["r"]]
+    columns = [
+        str(value["id"]),
+        when.isoformat(),
+        str(value["n"]),
+        str(value["s"]),
+        bool(value["ro"]),
+        None if value["u"] is None else str(value["u"]),
+        None if value["k"] is None else str(value["k"]),
+        resources,
+    ]
+    text = '{"r1":' + orjson.dumps(columns).decode() + ',"rec":' + orjson.dumps(record).decode()
+    terms = _legacy_terms(columns)
+    return when.timestamp(), tuple(str(a) for a in value["a"]), terms, text + "}"
+
+
+def _legacy_terms(columns: Sequence[Any]) -> list[tuple[str, str]]:
+    event_id, _when, name, source, read_only, user, key, resources = columns
+    terms = [
+        ("EventId", event_id),
+        ("EventName", name),
+        ("EventSource", source),
+        ("ReadOnly", "true" if read_only else "false"),
+    ]
+    if user:
+        terms.append(("Username", user))
+    if key:
+        terms.append(("AccessKeyId", key))
+    for kind, name_ in resources:
+        terms += (("ResourceType", kind), ("ResourceName", name_))
+    return terms
+
+
+def read_segment(segment: AuditSegment) -> Iterator[AuditRow]:
+    """The events of a stored segment (a line that cannot be read is skipped and
+    logged: one damaged line must not hide the rest)."""
+    for item in parse_lines(segment.data.encode() + b"\n"):
+        value = item.value
+        try:
+            captured = value.get("c1")
+            if captured is not None:
+                yield stored_row(captured, item.text)
+                continue
+            columns = value["r1"]
+            event_id, when, name, source, read_only, user, key, resources = columns
+            record = value["rec"]
+            yield AuditRow(
+                event_id=str(event_id),
+                event_time=datetime.fromisoformat(str(when)).astimezone(UTC),
+                event_name=str(name),
+                event_source=str(source),
+                read_only=bool(read_only),
+                username=None if user is None else str(user),
+                access_key_id=None if key is None else str(key),
+                accounts=(segment.account_id,) if segment.account_id else (),
+                resources=tuple((str(t), str(n)) for t, n in resources),
+                record_json=json.dumps(record, separators=(",", ":")),
+            )
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            log.warning("skipped an unreadable audit event in segment %d", segment.seq)
+
+
+__all__ = [
+    "SEGMENT_MAX_EVENTS",
+    "SEGMENT_SPAN_SECONDS",
+    "Parsed",
+    "SegmentBuilder",
+    "build_segments",
+    "parse_lines",
+    "read_segment",
+]
