@@ -1,114 +1,236 @@
-"""Conformance of the audit trail store (AuditStore) on both engines: insert with
-duplicate skipping, every lookup attribute, time range, account scoping, newest
-first pagination and pruning."""
+"""Conformance of the audit trail store (AuditStore) on both engines: segments and
+spool marks stored in one transaction (all or nothing), the marks read, updated
+and dropped, segments found by account, term and time overlap, newest first with
+keyset paging, and pruning (segments with their terms, marks by age)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from tessera.store.audit import AuditRow
+from tessera.store.audit import AuditSegment
 from tessera.store.sql import SqlStore
+from tessera.store.sql import schema as s
+from tests.integration.store.coverage import unwrap
 
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def _row(i: int, **kw: object) -> AuditRow:
-    base: dict[str, object] = dict(
-        event_id=f"00000000-0000-4000-8000-{i:012d}",
-        event_time=T0 + timedelta(seconds=i),
-        event_name="AssumeRole" if i % 2 else "CreateUser",
-        event_source="sts.amazonaws.com" if i % 2 else "iam.amazonaws.com",
-        read_only=bool(i % 2),
-        username=f"user{i % 3}",
-        access_key_id=f"AKIA{i:016d}",
-        accounts=("111111111111",),
-        resources=(("AWS::IAM::Role", f"arn:aws:iam::111111111111:role/r{i}"),),
-        record_json=f'{{"eventID": "{i}"}}',
-    )
-    base.update(kw)
-    return AuditRow(**base)  # type: ignore[arg-type]
+T0 = datetime(2020, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+A = "111111111111"
+B = "222222222222"
 
 
-def test_put_skips_duplicates_and_scopes_by_account(store: SqlStore) -> None:
-    rows = [_row(i) for i in range(6)]
-    assert store.put_audit_events(rows) == 6
-    assert store.put_audit_events(rows[:2]) == 0  # a replayed spool inserts nothing
-    cross = _row(50, accounts=("111111111111", "222222222222"))
-    assert store.put_audit_events([cross]) == 2
-    other = store.lookup_audit_events(
-        "222222222222", attribute=None, start=None, end=None, limit=50, cursor=None
-    )
-    assert [r.event_id for r in other.rows] == [cross.event_id]
-    assert (
-        store.lookup_audit_events(
-            "333333333333", attribute=None, start=None, end=None, limit=50, cursor=None
-        ).rows
-        == ()
+def _seg(
+    first: float,
+    last: float,
+    *,
+    account: str = A,
+    count: int = 1,
+    terms: frozenset[tuple[str, str]] = frozenset(),
+    data: str | None = None,
+) -> AuditSegment:
+    return AuditSegment(
+        account_id=account,
+        first_time=T0 + timedelta(seconds=first),
+        last_time=T0 + timedelta(seconds=last),
+        count=count,
+        data=f"{account}:{first}-{last}" if data is None else data,
+        terms=terms,
     )
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("EventId", "00000000-0000-4000-8000-000000000003", [3]),
-        ("EventName", "AssumeRole", [5, 3, 1]),
-        ("ReadOnly", "false", [4, 2, 0]),
-        ("Username", "user1", [4, 1]),
-        ("ResourceType", "AWS::IAM::Role", [5, 4, 3, 2, 1, 0]),
-        ("ResourceName", "arn:aws:iam::111111111111:role/r2", [2]),
-        ("EventSource", "iam.amazonaws.com", [4, 2, 0]),
-        ("AccessKeyId", "AKIA0000000000000005", [5]),
-    ],
-)
-def test_lookup_attributes(store: SqlStore, key: str, value: str, expected: list[int]) -> None:
-    store.put_audit_events([_row(i) for i in range(6)])
-    page = store.lookup_audit_events(
-        "111111111111", attribute=(key, value), start=None, end=None, limit=50, cursor=None
+def _all(store: SqlStore, account: str = A, **kw: object) -> list[AuditSegment]:
+    args: dict[str, object] = dict(term=None, start=None, end=None, after=None, limit=100)
+    args.update(kw)
+    return store.audit_segments(account, **args)  # type: ignore[arg-type]
+
+
+def _spans(found: list[AuditSegment]) -> list[tuple[float, float]]:
+    return [
+        ((x.first_time - T0).total_seconds(), (x.last_time - T0).total_seconds()) for x in found
+    ]
+
+
+def _term_rows(store: SqlStore) -> int:
+    with unwrap(store).engine.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(s.audit_terms)).scalar_one())
+
+
+def test_segments_and_marks_are_stored_and_read_back(store: SqlStore) -> None:
+    first = _seg(0, 1, count=2, data='{"a":1}\n{"a":2}', terms=frozenset({("EventName", "X")}))
+    second = _seg(2, 3)
+    other = _seg(0, 5, account=B)
+    store.put_audit_segments([first, second, other], {"spool-1": 10, "spool-2": 20})
+    got = _all(store)
+    assert [x.data for x in got] == [second.data, first.data]
+    newest, oldest = got
+    assert oldest.first_time == first.first_time and oldest.last_time == first.last_time
+    assert oldest.first_time.tzinfo is not None and oldest.first_time.utcoffset() == timedelta(0)
+    assert (oldest.count, oldest.account_id, oldest.terms) == (2, A, frozenset())
+    assert 0 < oldest.seq < newest.seq
+    assert [x.data for x in _all(store, B)] == [other.data]
+    assert _all(store, "333333333333") == []
+
+    assert store.audit_spool_marks(["spool-1", "spool-2", "spool-3"]) == {
+        "spool-1": 10,
+        "spool-2": 20,
+    }
+    assert store.audit_spool_marks([]) == {}
+    # a mark moves on (with or without segments), another is left as it was
+    store.put_audit_segments([], {"spool-1": 30})
+    store.put_audit_segments([_seg(4, 4)], {"spool-3": 1 << 40})
+    assert store.audit_spool_marks(["spool-1", "spool-2", "spool-3"]) == {
+        "spool-1": 30,
+        "spool-2": 20,
+        "spool-3": 1 << 40,
+    }
+    store.drop_audit_spool_marks(["spool-1", "spool-3", "gone"])
+    store.drop_audit_spool_marks([])
+    assert store.audit_spool_marks(["spool-1", "spool-2", "spool-3"]) == {"spool-2": 20}
+
+
+def test_a_failed_put_stores_nothing(store: SqlStore) -> None:
+    store.put_audit_segments([], {"spool": 1})
+    good = _seg(0, 1, terms=frozenset({("EventName", "X")}))
+    # data is NOT NULL on both engines: the second insert fails after the first
+    bad = AuditSegment(A, T0, T0, 1, None)  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        store.put_audit_segments([good, bad], {"spool": 2, "other": 3})
+    assert _all(store) == []
+    assert _term_rows(store) == 0
+    assert store.audit_spool_marks(["spool", "other"]) == {"spool": 1}
+
+
+TERMS = {
+    "EventId": "00000000-0000-4000-8000-000000000001",
+    "EventName": "AssumeRole",
+    "ReadOnly": "true",
+    "Username": "alice",
+    "ResourceType": "AWS::IAM::Role",
+    "ResourceName": "arn:aws:iam::111111111111:role/r1",
+    "EventSource": "sts.amazonaws.com",
+    "AccessKeyId": "AKIA0000000000000001",
+}
+
+
+@pytest.mark.parametrize("key", sorted(TERMS))
+def test_segments_by_term(store: SqlStore, key: str) -> None:
+    value = TERMS[key]
+    store.put_audit_segments(
+        [
+            _seg(0, 1, terms=frozenset(TERMS.items())),
+            _seg(2, 3, terms=frozenset({(key, value + "-not")})),
+            _seg(4, 5, terms=frozenset({(key, value), ("EventName", "Other")})),
+            _seg(6, 7),
+            # the same term in another account's segment
+            _seg(8, 9, account=B, terms=frozenset({(key, value)})),
+        ],
+        {},
     )
-    assert [int(r.event_id[-12:]) for r in page.rows] == expected
-    assert page.next_cursor is None
+    assert _spans(_all(store, term=(key, value))) == [(4, 5), (0, 1)]
+    assert _spans(_all(store, term=(key, value), start=T0 + timedelta(seconds=2))) == [(4, 5)]
+    assert _spans(_all(store, B, term=(key, value))) == [(8, 9)]
+    assert _all(store, term=(key, "nothing")) == []
 
 
-def test_time_range_pagination_and_record(store: SqlStore) -> None:
-    store.put_audit_events([_row(i) for i in range(10)])
-    seen: list[int] = []
-    cursor = None
+def test_a_long_term_value_is_found(store: SqlStore) -> None:
+    # 2000 characters, 6000 bytes of UTF-8: more than a PostgreSQL index entry holds
+    long = "\u20ac" * 2000
+    store.put_audit_segments(
+        [
+            _seg(0, 1, terms=frozenset({("ResourceName", long)})),
+            _seg(2, 3, terms=frozenset({("ResourceName", long[:-1])})),
+            _seg(4, 5, terms=frozenset({("ResourceName", "a" * 2000)})),
+        ],
+        {},
+    )
+    assert _spans(_all(store, term=("ResourceName", long))) == [(0, 1)]
+    assert _spans(_all(store, term=("ResourceName", long[:-1]))) == [(2, 3)]
+    assert _spans(_all(store, term=("ResourceName", "a" * 2000))) == [(4, 5)]
+
+
+def test_unknown_term_key(store: SqlStore) -> None:
+    with pytest.raises(ValueError):
+        _all(store, term=("Nope", "x"))
+
+
+def test_time_range_overlap(store: SqlStore) -> None:
+    store.put_audit_segments([_seg(0, 10), _seg(10, 20), _seg(20, 30), _seg(12, 13)], {})
+
+    def at(seconds: float) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
+    # partly inside the range: returned
+    assert _spans(_all(store, start=at(15), end=at(25))) == [(20, 30), (10, 20)]
+    # both bounds inclusive
+    assert _spans(_all(store, start=at(10), end=at(10))) == [(10, 20), (0, 10)]
+    assert _spans(_all(store, start=at(20))) == [(20, 30), (10, 20)]
+    assert _spans(_all(store, end=at(11))) == [(10, 20), (0, 10)]
+    assert _spans(_all(store, start=at(14), end=at(19))) == [(10, 20)]
+    assert _all(store, start=at(31)) == []
+    assert _all(store, end=at(-1)) == []
+    # bounds in another time zone mean the same instants
+    plus2 = timezone(timedelta(hours=2))
+    assert _spans(_all(store, start=at(30).astimezone(plus2))) == [(20, 30)]
+
+
+def test_keyset_paging_and_limit(store: SqlStore) -> None:
+    # five segments end at the same instant: seq orders them
+    store.put_audit_segments([_seg(i, 10, data=f"same-{i}") for i in range(5)], {})
+    store.put_audit_segments([_seg(0, 11, data="later"), _seg(0, 9, data="earlier")], {})
+    everything = _all(store)
+    assert [x.data for x in everything] == [
+        "later",
+        "same-4",
+        "same-3",
+        "same-2",
+        "same-1",
+        "same-0",
+        "earlier",
+    ]
+    assert [x.data for x in _all(store, limit=2)] == ["later", "same-4"]
+    pages: list[list[str]] = []
+    after: tuple[datetime, int] | None = None
     while True:
-        page = store.lookup_audit_events(
-            "111111111111",
-            attribute=None,
-            start=T0 + timedelta(seconds=2),
-            end=T0 + timedelta(seconds=8),
-            limit=3,
-            cursor=cursor,
-        )
-        seen += [int(r.event_id[-12:]) for r in page.rows]
-        cursor = page.next_cursor
-        if cursor is None:
+        page = _all(store, limit=2, after=after)
+        if not page:
             break
-    assert seen == [8, 7, 6, 5, 4, 3, 2]
-    first = store.lookup_audit_events(
-        "111111111111", attribute=None, start=None, end=None, limit=1, cursor=None
-    ).rows[0]
-    assert first.record_json == '{"eventID": "9"}'
-    assert first.event_time == T0 + timedelta(seconds=9)
-    assert first.resources == (("AWS::IAM::Role", "arn:aws:iam::111111111111:role/r9"),)
-    with pytest.raises(ValueError):
-        store.lookup_audit_events(
-            "111111111111", attribute=None, start=None, end=None, limit=1, cursor="%%%"
-        )
-    with pytest.raises(ValueError):
-        store.lookup_audit_events(
-            "111111111111", attribute=("Nope", "x"), start=None, end=None, limit=1, cursor=None
-        )
+        pages.append([x.data for x in page])
+        after = (page[-1].last_time, page[-1].seq)
+    assert pages == [["later", "same-4"], ["same-3", "same-2"], ["same-1", "same-0"], ["earlier"]]
+    # paging combined with a range and a term
+    store.put_audit_segments(
+        [_seg(1, 10, data="termed", terms=frozenset({("Username", "bob")}))], {}
+    )
+    termed = _all(store, term=("Username", "bob"), start=T0, end=T0 + timedelta(seconds=10))
+    assert [x.data for x in termed] == ["termed"]
+    last = termed[0]
+    assert _all(store, term=("Username", "bob"), after=(last.last_time, last.seq)) == []
 
 
 def test_prune(store: SqlStore) -> None:
-    store.put_audit_events([_row(i) for i in range(5)])
-    assert store.prune_audit_events(T0 + timedelta(seconds=3)) == 3
-    left = store.lookup_audit_events(
-        "111111111111", attribute=None, start=None, end=None, limit=50, cursor=None
+    store.put_audit_segments(
+        [
+            _seg(0, 5, count=3, terms=frozenset({("EventName", "X"), ("Username", "u")})),
+            _seg(6, 9, count=4, terms=frozenset({("EventName", "X")})),
+            _seg(0, 20, count=5, terms=frozenset({("EventName", "X")})),
+            _seg(0, 30, account=B, count=7, terms=frozenset({("EventName", "X")})),
+        ],
+        {"spool": 1},
     )
-    assert [int(r.event_id[-12:]) for r in left.rows] == [4, 3]
+    assert _term_rows(store) == 5
+    # last_time before the cutoff: the first two (the third ends after it)
+    assert store.prune_audit_events(T0 + timedelta(seconds=10)) == 7
+    assert _spans(_all(store)) == [(0, 20)]
+    assert _spans(_all(store, term=("EventName", "X"))) == [(0, 20)]
+    assert _all(store, term=("Username", "u")) == []
+    assert _term_rows(store) == 2
+    # marks written now are younger than that
+    assert store.audit_spool_marks(["spool"]) == {"spool": 1}
+    assert store.prune_audit_events(T0) == 0
+    # a cutoff after now prunes the rest and the marks
+    assert store.prune_audit_events(datetime.now(UTC) + timedelta(days=1)) == 12
+    assert _all(store) == [] and _all(store, B) == []
+    assert _term_rows(store) == 0
+    assert store.audit_spool_marks(["spool"]) == {}

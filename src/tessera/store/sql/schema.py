@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -21,7 +22,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -631,16 +634,66 @@ instance_ca = Table(
 )
 
 
-# The audit trail (migration 14): one row per (account that sees it, event). ``seq``
-# orders events stored within the same instant (pagination); ``record`` is the
-# CloudTrail record as JSON text, already redacted. Indexed by account and time (every
-# LookupEvents query: one account, newest first, an attribute filtered while
-# scanning) and by time (pruning); migration 17 dropped the five per-attribute
-# indexes migration 14 created: every event paid ~10-20 µs CPU to maintain them
-# (bench/README.md), for lookups an operator makes rarely and a time range bounds.
-audit_events = Table(
-    "audit_events",
+# The audit trail (migration 18; migration 14 stored a row per event): one row per
+# *segment*, a batch of one account's events as the writer committed them (``data``:
+# the events' lines, the audit package's format, already redacted; their time span
+# and count). A row per event cost ~20 µs of CPU each on the writer thread, next to
+# the request threads (bench/README.md); a segment is one row per batch and account
+# (its terms one narrow row per distinct attribute value, inserted in one statement).
+# ``seq`` orders segments stored within the same instant (pagination).
+# Indexed by account and time (every LookupEvents query: one account, newest first)
+# and by time (pruning). ``audit_terms`` lists each segment's distinct lookup
+# attributes (``tessera.store.audit.LOOKUP_KEYS``), so a lookup by attribute reads
+# only the segments that can hold a match; pruning deletes a segment's terms with it
+# (explicitly: no foreign key). ``audit_spool_marks``: how far into each spool file
+# the stored batches reached (a spool replayed after a crash is read from there on).
+audit_segments = Table(
+    "audit_segments",
     metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("account_id", String(12), nullable=False),
+    Column("first_time", TS, nullable=False),
+    Column("last_time", TS, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_audit_segments_account_time", "account_id", "last_time", "seq"),
+    Index("ix_audit_segments_time", "last_time"),
+)
+
+audit_terms = Table(
+    "audit_terms",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("key", String(32), primary_key=True),
+    # at most MAX_TERM_VALUE characters; a value longer in UTF-8 than an index entry
+    # may be is stored as its digest (``tessera.store.sql.audit``)
+    Column("value", String(2000), primary_key=True),
+    Column(
+        "segment_seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Index("ix_audit_terms_segment", "segment_seq"),
+)
+
+audit_spool_marks = Table(
+    "audit_spool_marks",
+    metadata,
+    Column("spool", String(200), primary_key=True),
+    Column("mark", BigInteger, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# The audit trail as migration 14 created it (a row per (account, event); migration
+# 17 dropped its per-attribute indexes): only migrations 14 and 18 (which converts its
+# rows to segments and drops it) use it, so it is not in ``metadata``.
+_legacy = MetaData()
+_audit_events_v14 = Table(
+    "audit_events",
+    _legacy,
     Column(
         "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
@@ -782,6 +835,117 @@ def _organizations_api(conn: Connection) -> None:
             )
 
 
+#: legacy rows per segment migration 18 makes
+_SEGMENT_ROWS = 1000
+
+
+def _audit_as_segments(conn: Connection) -> None:
+    """Migration 18: the audit trail as segments. Each account's ``audit_events``
+    rows, by event time (then ``seq``), a thousand at a time (keyset paging: never
+    all of them in memory), become one segment each; ``audit_events`` is dropped.
+
+    A row becomes the line ``{"r1":[event id, event time (ISO 8601, UTC), event
+    name, event source, read-only, user name or null, access key id or null,
+    [[resource type, resource name], …]],"rec":<the stored record, as is>}``."""
+    from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
+    from tessera.store.sql.audit import insert_audit_segments
+
+    _audit_segment_tables(conn)
+    if not inspect(conn).has_table("audit_events"):
+        return
+    e = _audit_events_v14.c
+    accounts_seen = [
+        row[0] for row in conn.execute(select(e.account_id).distinct().order_by(e.account_id))
+    ]
+    for account in accounts_seen:
+        last: tuple[datetime, int] | None = None
+        while True:
+            query = select(_audit_events_v14).where(e.account_id == account)
+            if last is not None:
+                query = query.where(
+                    or_(e.event_time > last[0], and_(e.event_time == last[0], e.seq > last[1]))
+                )
+            rows = conn.execute(query.order_by(e.event_time, e.seq).limit(_SEGMENT_ROWS)).all()
+            if not rows:
+                break
+            last = (rows[-1].event_time, rows[-1].seq)
+            lines: list[str] = []
+            terms: set[tuple[str, str]] = set()
+            times: list[datetime] = []
+            for row in rows:
+                when = _utc(row.event_time)
+                times.append(when)
+                if row.resource_types is not None or row.resource_names is not None:
+                    resources = [
+                        [str(t), str(n)]
+                        for t, n in zip(
+                            json.loads(row.resource_types or "[]"),
+                            json.loads(row.resource_names or "[]"),
+                            strict=False,
+                        )
+                    ]
+                elif row.resource_type is not None or row.resource_name is not None:
+                    resources = [[row.resource_type or "", row.resource_name or ""]]
+                else:
+                    resources = []
+                read_only = bool(row.read_only)
+                head = [
+                    row.event_id,
+                    when.isoformat(),
+                    row.event_name,
+                    row.event_source,
+                    read_only,
+                    row.username,
+                    row.access_key_id,
+                    resources,
+                ]
+                lines.append(
+                    '{"r1":'
+                    + json.dumps(head, separators=(",", ":"))
+                    + ',"rec":'
+                    + row.record
+                    + "}"
+                )
+                found = [
+                    ("EventId", row.event_id),
+                    ("EventName", row.event_name),
+                    ("EventSource", row.event_source),
+                    ("ReadOnly", "true" if read_only else "false"),
+                ]
+                if row.username is not None:
+                    found.append(("Username", row.username))
+                if row.access_key_id is not None:
+                    found.append(("AccessKeyId", row.access_key_id))
+                for kind, name in resources:
+                    found += [("ResourceType", kind), ("ResourceName", name)]
+                terms.update(term for term in found if len(term[1]) <= MAX_TERM_VALUE)
+            insert_audit_segments(
+                conn,
+                [
+                    AuditSegment(
+                        account_id=account,
+                        first_time=min(times),
+                        last_time=max(times),
+                        count=len(rows),
+                        data="\n".join(lines),
+                        terms=frozenset(terms),
+                    )
+                ],
+            )
+            if len(rows) < _SEGMENT_ROWS:
+                break
+    _audit_events_v14.drop(conn)
+
+
+def _audit_segment_tables(conn: Connection) -> None:
+    for table in (audit_segments, audit_terms, audit_spool_marks):
+        table.create(conn, checkfirst=True)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (
         1,
@@ -848,7 +1012,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "the AWS Organizations API: accounts, settings, requests, handshakes, tags",
         _organizations_api,
     ),
-    (14, "the audit trail (CloudTrail-format events)", _create(audit_events)),
+    (14, "the audit trail (CloudTrail-format events)", _create(_audit_events_v14)),
     (
         15,
         "access advisor: service last accessed and its reports",
@@ -869,5 +1033,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
             "ix_audit_events_account_source",
             "ix_audit_events_account_resource",
         ),
+    ),
+    (
+        18,
+        "audit trail as segments: a row per batch of one account's events, their lookup "
+        "terms, spool marks (was: a row per event)",
+        _audit_as_segments,
     ),
 ]
