@@ -295,11 +295,11 @@ def test_three_replicas_on_one_postgresql(replicas: list[TesseraServer], pg_url:
         srv.stop()  # flushes every replica's audit writer
     with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         records = [
-            json.loads(render(r[0]))  # the store keeps the capture; render the record
-            for r in conn.execute(
-                "SELECT record FROM audit_events WHERE event_name = 'CreateUser'"
-            ).fetchall()
+            json.loads(render(line))  # the store keeps the captures; render the records
+            for (data,) in conn.execute("SELECT data FROM audit_segments").fetchall()
+            for line in data.split("\n")
         ]
+    records = [r for r in records if r["eventName"] == "CreateUser"]
     audited = {r["requestParameters"]["userName"] for r in records if r.get("errorCode") is None}
     assert not set(acked) - audited, sorted(set(acked) - audited)[:5]
 

@@ -181,14 +181,17 @@ def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
         assert key["AccessKeyId"]
     finally:
         srv.stop()  # flushes the writer
-    rows = (
-        sqlite3.connect(tmp_path / "data" / "tessera.db")
-        .execute("SELECT record FROM audit_events")
-        .fetchall()
-    )
-    stored = "\n".join(r[0] for r in rows)
-    rendered = "\n".join(render(r[0]) for r in rows)  # what LookupEvents returns
-    assert len(rows) >= 7
+    db = sqlite3.connect(tmp_path / "data" / "tessera.db")
+    lines = [
+        line
+        for (data,) in db.execute("SELECT data FROM audit_segments").fetchall()
+        for line in data.split("\n")
+    ]
+    terms = [value for (value,) in db.execute("SELECT value FROM audit_terms").fetchall()]
+    db.close()
+    stored = "\n".join(lines + terms)
+    rendered = "\n".join(render(line) for line in lines)  # what LookupEvents returns
+    assert len(lines) >= 7
     text = log.read_text()
     assert creds["AccessKeyId"] in stored  # access key ids stay
     assert creds["AccessKeyId"] in rendered

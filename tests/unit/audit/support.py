@@ -44,7 +44,9 @@ class MemoryAuditStore:
         self.gate.set()
         self.fail = 0  # the next puts that raise
 
-    def put_audit_segments(self, segments: Sequence[AuditSegment], marks: Mapping[str, int]) -> None:
+    def put_audit_segments(
+        self, segments: Sequence[AuditSegment], marks: Mapping[str, int]
+    ) -> None:
         self.gate.wait()
         if self.fail:
             self.fail -= 1

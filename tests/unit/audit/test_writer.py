@@ -70,7 +70,7 @@ def test_a_spool_line_is_the_capture_and_is_stored_as_it_is() -> None:
     captured = _event(1)
     line = captured.line
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    segments, parsed, events = build_segments(line)
+    segments, _parsed, events = build_segments(line)
     assert events == 1 and len(segments) == 1
     segment = segments[0]
     assert segment.data == line.decode().rstrip("\n")

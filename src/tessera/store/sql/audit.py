@@ -12,59 +12,20 @@ candidate segment, which the reader filters anyway."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
 
 from tessera.store.audit import LOOKUP_KEYS, AuditSegment
 from tessera.store.sql import schema as s
 from tessera.store.sql.engine import SqlEngine, utc_req
 
-_MAX_TERM_BYTES = 2000
-#: (PostgreSQL text holds no NUL: a printable prefix; a stored value equal to a
-#: digest's text only makes its segments candidates of that lookup too)
-_DIGEST_PREFIX = "sha256:"
 #: spools named in one ``IN (…)`` (a writer has a handful)
 _IN_CHUNK = 500
-
-
-def term_value(value: str) -> str:
-    """The stored form of a term's value (see the module docstring)."""
-    raw = value.encode("utf-8", "surrogatepass")
-    if len(raw) <= _MAX_TERM_BYTES:
-        return value
-    return _DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()
-
-
-def insert_audit_segments(conn: Connection, segments: Iterable[AuditSegment]) -> None:
-    """Insert each segment (one statement each: its new ``seq`` keys its terms) and
-    all their terms (one multi-row statement) on ``conn``."""
-    terms: list[dict[str, Any]] = []
-    for segment in segments:
-        pk = conn.execute(
-            insert(s.audit_segments).values(
-                account_id=segment.account_id,
-                first_time=utc_req(segment.first_time),
-                last_time=utc_req(segment.last_time),
-                count=segment.count,
-                data=segment.data,
-            )
-        ).inserted_primary_key
-        assert pk is not None
-        seq = pk[0]
-        account = segment.account_id
-        terms.extend(
-            {"segment_seq": seq, "account_id": account, "key": key, "value": term_value(value)}
-            for key, value in segment.terms
-        )
-    if terms:
-        conn.execute(insert(s.audit_terms), terms)
 
 
 class SqlAudit(SqlEngine):
@@ -76,7 +37,13 @@ class SqlAudit(SqlEngine):
         if not segments and not marks:
             return
         with self.engine.begin() as conn:
-            insert_audit_segments(conn, segments)
+            s.insert_audit_segments(
+                conn,
+                [
+                    replace(g, first_time=utc_req(g.first_time), last_time=utc_req(g.last_time))
+                    for g in segments
+                ],
+            )
             if marks:
                 now = datetime.now(UTC)
                 rows = [
@@ -141,7 +108,7 @@ class SqlAudit(SqlEngine):
                         and_(
                             t.account_id == account_id,
                             t.key == key,
-                            t.value == term_value(value),
+                            t.value == s.term_value(value),
                         )
                     )
                 )

@@ -4,9 +4,11 @@ them. Migrations are applied in order at start and recorded in
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from tessera.iam.policy.principals import entity_ref, named_entity_arns
+from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
 
 metadata = MetaData()
 
@@ -715,6 +718,45 @@ _audit_events_v14 = Table(
     Index("ix_audit_events_account_time", "account_id", "event_time"),
 )
 
+_MAX_TERM_BYTES = 2000
+#: (PostgreSQL text holds no NUL: a printable prefix; a stored value equal to a
+#: digest's text only makes its segments candidates of that lookup too)
+_DIGEST_PREFIX = "sha256:"
+
+
+def term_value(value: str) -> str:
+    """The stored form of a term's value (see the module docstring)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= _MAX_TERM_BYTES:
+        return value
+    return _DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()
+
+
+def insert_audit_segments(conn: Connection, segments: Iterable[AuditSegment]) -> None:
+    """Insert each segment (one statement each: its new ``seq`` keys its terms) and
+    all their terms (one multi-row statement) on ``conn``."""
+    terms: list[dict[str, Any]] = []
+    for segment in segments:
+        pk = conn.execute(
+            audit_segments.insert().values(
+                account_id=segment.account_id,
+                first_time=segment.first_time,
+                last_time=segment.last_time,
+                count=segment.count,
+                data=segment.data,
+            )
+        ).inserted_primary_key
+        assert pk is not None
+        seq = pk[0]
+        account = segment.account_id
+        terms.extend(
+            {"segment_seq": seq, "account_id": account, "key": key, "value": term_value(value)}
+            for key, value in segment.terms
+        )
+    if terms:
+        conn.execute(audit_terms.insert(), terms)
+
+
 Migration = Callable[[Connection], None]
 
 
@@ -847,8 +889,6 @@ def _audit_as_segments(conn: Connection) -> None:
     A row becomes the line ``{"r1":[event id, event time (ISO 8601, UTC), event
     name, event source, read-only, user name or null, access key id or null,
     [[resource type, resource name], …]],"rec":<the stored record, as is>}``."""
-    from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
-    from tessera.store.sql.audit import insert_audit_segments
 
     _audit_segment_tables(conn)
     if not inspect(conn).has_table("audit_events"):
