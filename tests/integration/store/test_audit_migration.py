@@ -44,7 +44,7 @@ def _legacy(account: str, i: int, **kw: Any) -> dict[str, Any]:
 def _to_version_17(store: SqlStore, rows: list[dict[str, Any]]) -> None:
     """The store as migration 17 left it, holding ``rows`` in ``audit_events``."""
     with unwrap(store).engine.begin() as conn:
-        for table in (s.audit_terms, s.audit_segments, s.audit_spool_marks):
+        for table in (s.audit_terms, s.audit_term_lists, s.audit_segments, s.audit_spool_marks):
             table.drop(conn)
         s._audit_events_v14.create(conn)
         if rows:
@@ -63,12 +63,20 @@ def _segments(store: SqlStore, account: str) -> list[Any]:
 
 
 def _terms(store: SqlStore, seq: int) -> set[tuple[str, str]]:
+    """The segment's terms, whether a row each or a list per key (many values)."""
     t = s.audit_terms.c
+    lists = s.audit_term_lists.c
     with unwrap(store).engine.begin() as conn:
-        return {
+        found = {
             (key, value)
             for key, value in conn.execute(select(t.key, t.value).where(t.segment_seq == seq)).all()
         }
+        for key, values in conn.execute(
+            select(lists.key, lists.term_values).where(lists.segment_seq == seq)
+        ).all():
+            assert values.startswith("\n") and values.endswith("\n")
+            found |= {(key, value) for value in values[1:-1].split("\n")}
+        return found
 
 
 def test_migration_18_converts_audit_events_to_segments(store: SqlStore) -> None:

@@ -234,3 +234,26 @@ def test_prune(store: SqlStore) -> None:
     assert _all(store) == [] and _all(store, B) == []
     assert _term_rows(store) == 0
     assert store.audit_spool_marks(["spool"]) == {}
+
+
+def _list_rows(store: SqlStore) -> int:
+    with unwrap(store).engine.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(s.audit_term_lists)).scalar_one())
+
+
+def test_a_key_with_many_values_is_one_list_row_and_each_value_is_found(store: SqlStore) -> None:
+    # an access key issued by every AssumeRole: a value per event, not a row each
+    keys = [f"ASIA{i:016d}" for i in range(40)] + ["odd%_\\value"]
+    many = frozenset({("ResourceName", k) for k in keys} | {("EventName", "AssumeRole")})
+    store.put_audit_segments([_seg(0, 1, terms=many), _seg(2, 3, terms=frozenset())], {})
+    assert _list_rows(store) == 1
+    assert _term_rows(store) == 1  # EventName: a row
+    for key in keys:
+        assert _spans(_all(store, term=("ResourceName", key))) == [(0, 1)], key
+    # a part of a value, or a LIKE pattern, is not a value
+    for near in ("ASIA", "ASIA0000000000000000000", "%", "_", "odd%_", "SIA00000000000000001"):
+        assert _all(store, term=("ResourceName", near)) == [], near
+    assert _all(store, term=("AccessKeyId", keys[0])) == []  # another key
+    assert _all(store, B, term=("ResourceName", keys[0])) == []  # another account
+    assert store.prune_audit_events(T0 + timedelta(seconds=2)) == 1
+    assert _list_rows(store) == 0

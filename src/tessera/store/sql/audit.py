@@ -4,6 +4,11 @@ go around ``SqlEngine._tx``: an audit row changes nothing a request decides, so 
 writes neither bump the read-cache generation nor empty this process's read cache
 (which ``_tx`` does after any write: every request would then miss the cache).
 
+A key with more than ``schema.TERM_LIST_OVER`` distinct values in a segment keeps
+them as one ``audit_term_lists`` row that a lookup searches (``LIKE``), not a row
+each: values unique to an event (the access key each AssumeRole issues) would
+otherwise cost an index entry per event.
+
 A term's value is stored as is, unless its UTF-8 form is longer than
 ``_MAX_TERM_BYTES``: then as ``_DIGEST_PREFIX`` and its SHA-256 (a B-tree entry of
 PostgreSQL holds at most ~2700 bytes, and 2000 characters may take 8000). A lookup
@@ -102,15 +107,27 @@ class SqlAudit(SqlEngine):
             if key not in LOOKUP_KEYS:
                 raise ValueError(f"unknown lookup attribute {key!r}")
             t = s.audit_terms.c
+            lists = s.audit_term_lists.c
             where.append(
-                c.seq.in_(
-                    select(t.segment_seq).where(
-                        and_(
-                            t.account_id == account_id,
-                            t.key == key,
-                            t.value == s.term_value(value),
+                or_(
+                    c.seq.in_(
+                        select(t.segment_seq).where(
+                            and_(
+                                t.account_id == account_id,
+                                t.key == key,
+                                t.value == s.term_value(value),
+                            )
                         )
-                    )
+                    ),
+                    c.seq.in_(
+                        select(lists.segment_seq).where(
+                            and_(
+                                lists.account_id == account_id,
+                                lists.key == key,
+                                lists.term_values.contains(f"\n{value}\n", autoescape=True),
+                            )
+                        )
+                    ),
                 )
             )
         if start is not None:
@@ -146,11 +163,8 @@ class SqlAudit(SqlEngine):
         old = c.last_time < cutoff
         with self.engine.begin() as conn:
             events = conn.execute(select(func.coalesce(func.sum(c.count), 0)).where(old)).scalar()
-            conn.execute(
-                delete(s.audit_terms).where(
-                    s.audit_terms.c.segment_seq.in_(select(c.seq).where(old))
-                )
-            )
+            for terms in (s.audit_terms, s.audit_term_lists):
+                conn.execute(delete(terms).where(terms.c.segment_seq.in_(select(c.seq).where(old))))
             conn.execute(delete(s.audit_segments).where(old))
             conn.execute(
                 delete(s.audit_spool_marks).where(s.audit_spool_marks.c.updated_at < cutoff)

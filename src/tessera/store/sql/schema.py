@@ -682,6 +682,29 @@ audit_terms = Table(
     Index("ix_audit_terms_segment", "segment_seq"),
 )
 
+# A key with more than ``TERM_LIST_OVER`` distinct values in one segment (an access
+# key issued by each AssumeRole, a session name per session) is not a row per value:
+# the values are one row, ``\n``-delimited, that a lookup by such a value searches.
+# A row per value cost the writer ~40-70 µs of CPU per AssumeRole (a random entry in
+# the terms index each), bench/README.md.
+audit_term_lists = Table(
+    "audit_term_lists",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("key", String(32), primary_key=True),
+    Column(
+        "segment_seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("term_values", Text, nullable=False),  # "\n" + values joined by "\n" + "\n"
+    Index("ix_audit_term_lists_segment", "segment_seq"),
+)
+
+#: distinct values of one key in a segment above which they are kept as a list
+TERM_LIST_OVER = 16
+
 audit_spool_marks = Table(
     "audit_spool_marks",
     metadata,
@@ -734,8 +757,9 @@ def term_value(value: str) -> str:
 
 def insert_audit_segments(conn: Connection, segments: Iterable[AuditSegment]) -> None:
     """Insert each segment (one statement each: its new ``seq`` keys its terms) and
-    all their terms (one multi-row statement) on ``conn``."""
+    all their terms (a term row each, or a list per key with many values)."""
     terms: list[dict[str, Any]] = []
+    lists: list[dict[str, Any]] = []
     for segment in segments:
         pk = conn.execute(
             audit_segments.insert().values(
@@ -749,12 +773,28 @@ def insert_audit_segments(conn: Connection, segments: Iterable[AuditSegment]) ->
         assert pk is not None
         seq = pk[0]
         account = segment.account_id
-        terms.extend(
-            {"segment_seq": seq, "account_id": account, "key": key, "value": term_value(value)}
-            for key, value in segment.terms
-        )
+        by_key: dict[str, list[str]] = {}
+        for key, value in segment.terms:
+            by_key.setdefault(key, []).append(value)
+        for key, values in by_key.items():
+            if len(values) > TERM_LIST_OVER:
+                lists.append(
+                    {
+                        "segment_seq": seq,
+                        "account_id": account,
+                        "key": key,
+                        "term_values": "\n" + "\n".join(sorted(values)) + "\n",
+                    }
+                )
+            else:
+                terms.extend(
+                    {"segment_seq": seq, "account_id": account, "key": key, "value": term_value(v)}
+                    for v in values
+                )
     if terms:
         conn.execute(audit_terms.insert(), terms)
+    if lists:
+        conn.execute(audit_term_lists.insert(), lists)
 
 
 Migration = Callable[[Connection], None]
@@ -978,7 +1018,7 @@ def _audit_as_segments(conn: Connection) -> None:
 
 
 def _audit_segment_tables(conn: Connection) -> None:
-    for table in (audit_segments, audit_terms, audit_spool_marks):
+    for table in (audit_segments, audit_terms, audit_term_lists, audit_spool_marks):
         table.create(conn, checkfirst=True)
 
 
