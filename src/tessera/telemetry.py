@@ -56,7 +56,7 @@ IDP_FETCHES = Counter(
 )
 AUDIT_EVENTS = Counter(
     "tessera_audit_events_total",
-    "Audit events recorded",
+    "Audit events stored (counted by the audit writer as it stores them)",
 )
 _CREDENTIAL_OPERATIONS = frozenset(
     {

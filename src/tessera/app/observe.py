@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera import telemetry
-from tessera.audit.record import CallFacts, capture
+from tessera.audit.record import CallFacts, capture_line
 from tessera.auth.principal import Principal
 from tessera.errors import TesseraError, Throttling
 from tessera.ratelimit import TokenBuckets
@@ -140,6 +140,4 @@ class RequestObserver:
             host=request.header("host"),
             secure_transport=request.secure_transport,
         )
-        self.audit.record(capture(facts).line)
-        if self.metrics:
-            telemetry.AUDIT_EVENTS.inc()
+        self.audit.record(capture_line(facts))

@@ -200,15 +200,21 @@ def _unsigned_identity(facts: CallFacts) -> dict[str, Any]:
     return {"type": "Unknown"}
 
 
-def _username(ident: Mapping[str, Any], principal: Principal | None) -> str | None:
-    """LookupEvents' ``Username``: the user name, the role session name, ``root``."""
-    if principal is not None:
-        if principal.kind is PrincipalKind.ROOT:
-            return "root"
-        if principal.session is not None and principal.session.session_name:
-            return principal.session.session_name
-        return principal.name or None
-    name = ident.get("userName")
+def _username(principal: Principal) -> str | None:
+    """LookupEvents' ``Username`` of a signed caller: the user name, the role
+    session name, ``root``."""
+    if principal.kind is PrincipalKind.ROOT:
+        return "root"
+    if principal.session is not None and principal.session.session_name:
+        return principal.session.session_name
+    return principal.name or None
+
+
+def _unsigned_username(ident_json: str) -> str | None:
+    """``Username`` of an unsigned caller: the user name its IdP vouched for."""
+    if '"userName"' not in ident_json:
+        return None
+    name = json.loads(ident_json).get("userName")
     return str(name) if name else None
 
 
@@ -287,7 +293,7 @@ def _resources_json(resources: list[tuple[str, str, str]]) -> str:
 
 
 #: serialised ``userIdentity`` elements by caller (see ``_identity_json``)
-_IDENTITIES: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+_IDENTITIES: dict[tuple[Any, ...], tuple[str, bytes]] = {}
 _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
@@ -353,12 +359,12 @@ def _dumps(value: Any) -> str:
     return _dumps_bytes(value).decode()
 
 
-def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, dict[str, Any]]:
-    """``userIdentity`` as JSON text and as a dict. A signed caller's element is the
-    same on every call with the same key, so it is serialised once per key."""
+def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, bytes]:
+    """``userIdentity`` as JSON text and as UTF-8 bytes. A signed caller's element is
+    the same on every call with the same key, so it is serialised once per key."""
     if principal is None or principal.access_key_id is None:
-        ident = user_identity(principal, facts)
-        return _dumps(ident), ident
+        text = _dumps(user_identity(principal, facts))
+        return text, text.encode()
     session = principal.session
     key = (
         principal.access_key_id,
@@ -368,8 +374,8 @@ def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, 
     )
     found = _IDENTITIES.get(key)
     if found is None:
-        ident = user_identity(principal, facts)
-        found = (_dumps(ident), ident)
+        text = _dumps(user_identity(principal, facts))
+        found = (text, text.encode())
         if len(_IDENTITIES) >= _MAX_IDENTITIES:
             _IDENTITIES.clear()
         _IDENTITIES[key] = found
@@ -445,16 +451,31 @@ class Capture:
 def capture(facts: CallFacts) -> Capture:
     """The request path's share of recording a call: redact the input and the
     result and serialise it all with one orjson call. Everything else is derived
-    later from the capture: its event id and lookup columns on the writer thread, a
-    batch at a time (``stored_row``), the CloudTrail record when it is read or
-    logged (``build_row``)."""
+    later from the capture: its lookup terms on the writer thread, a batch at a
+    time (``index_terms``), the CloudTrail record when it is read or logged
+    (``build_row``)."""
+    return Capture(*_capture(facts))
+
+
+def capture_line(facts: CallFacts) -> bytes:
+    """``capture(facts).line``: what the request path spools (nothing else of the
+    call outlives it)."""
+    return _capture(facts)[3]
+
+
+def _capture(facts: CallFacts) -> tuple[tuple[Any, ...], str, set[str], bytes]:
     redactor = Redactor()
     principal = facts.principal
-    ident_json, ident = _identity_json(principal, facts)
-    params = redactor.request(facts.params) if facts.params is not None else None
+    ident_json, ident_bytes = _identity_json(principal, facts)
+    params = facts.params
+    if params is not None:
+        params = redactor.request(params)
     response = None
-    if facts.result is not None and facts.error_code is None:
-        response = redactor.response(facts.result) or None
+    result = facts.result
+    if result is not None and facts.error_code is None:
+        response = redactor.response(result) or None
+    error_message = facts.error_message
+    host = facts.host
     values: tuple[Any, ...] = (
         facts.event_time.timestamp(),
         facts.service,
@@ -464,12 +485,12 @@ def capture(facts: CallFacts) -> Capture:
         facts.user_agent[:1024],
         facts.request_id,
         facts.error_code,
-        None if facts.error_message is None else facts.error_message[:1024],
-        None if facts.host is None else facts.host[:256],
+        None if error_message is None else error_message[:1024],
+        None if host is None else host[:256],
         facts.secure_transport,
         facts.tls_version,
         facts.cipher_suite,
-        _username(ident, principal),
+        _username(principal) if principal is not None else _unsigned_username(ident_json),
         principal.access_key_id if principal is not None else None,
         principal.account_id if principal is not None else None,
         params,
@@ -479,14 +500,14 @@ def capture(facts: CallFacts) -> Capture:
     if len(data) > MAX_PARAMETERS_CHARS and len(_dumps_bytes(params)) > MAX_PARAMETERS_CHARS:
         values = (*values[:_PARAMS], _TOO_LARGE, *values[_PARAMS + 1 :])
         data = _dumps_bytes(values)
-    line = b'{"c1":' + data + b',"i":' + ident_json.encode() + b"}\n"
+    line = b"".join((b'{"c1":', data, b',"i":', ident_bytes, b"}\n"))
     secrets = redactor.secrets
     if secrets or b"eyJ" in line:
         text = line.decode()
         scrubbed = scrub(text, secrets)
         if scrubbed is not text:
             line = scrubbed.encode()
-    return Capture(values, ident_json, secrets, line)
+    return values, ident_json, secrets, line
 
 
 def parse_capture(line: bytes) -> tuple[tuple[Any, ...], str] | None:
@@ -561,34 +582,69 @@ def _columns(values: Sequence[Any]) -> _Columns:
     )
 
 
+#: the terms every event of a (service, operation) has (see ``index_terms``)
+_BASE_TERMS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+_MAX_BASE_TERMS = 4096
+
+
+def _base_terms(service: str, operation: str) -> tuple[tuple[str, str], ...]:
+    found = _BASE_TERMS.get((service, operation))
+    if found is None:
+        found = (
+            ("EventName", operation),
+            ("EventSource", EVENT_SOURCES.get(service) or f"{service}.amazonaws.com"),
+            ("ReadOnly", "true" if is_read_only(service, operation) else "false"),
+        )
+        if len(_BASE_TERMS) >= _MAX_BASE_TERMS:
+            _BASE_TERMS.clear()
+        _BASE_TERMS[(service, operation)] = found
+    return found
+
+
 def index_terms(
     values: Sequence[Any],
-) -> tuple[float, tuple[str, ...], list[tuple[str, str]]]:
+) -> tuple[float, tuple[str, ...], tuple[tuple[str, str], ...], list[tuple[str, str]]]:
     """What the store indexes of a captured call (on the writer thread, for every
     event: only what a segment needs, no event id, no datetime): its time in POSIX
-    seconds, the accounts that see it and its LookupEvents terms (``EventId``
-    excepted: an event id names its millisecond, and LookupEvents reads that
-    millisecond's segments)."""
-    service: str = values[_SERVICE]
+    seconds, the accounts that see it, and its LookupEvents terms: those every call
+    of its operation has (one shared tuple) and its own (``EventId`` excepted: an
+    event id names its millisecond, and LookupEvents reads that millisecond's
+    segments). The same resources as the record's, without their accounts."""
     operation: str = values[_OPERATION]
-    recipient, accounts = _recipient(values)
-    terms = [
-        ("EventName", operation),
-        ("EventSource", EVENT_SOURCES.get(service) or f"{service}.amazonaws.com"),
-        ("ReadOnly", "true" if is_read_only(service, operation) else "false"),
-    ]
+    base = _base_terms(values[_SERVICE], operation)
+    params = values[_PARAMS]
+    caller: str | None = values[_ACCOUNT]
+    recipient = caller
+    if params and operation.startswith("AssumeRole"):
+        role_account = _account_of_arn(params.get("roleArn"))
+        if role_account:
+            recipient = role_account
+    if caller and recipient and caller != recipient:
+        accounts: tuple[str, ...] = (caller, recipient)
+    else:
+        only = caller or recipient
+        accounts = (only,) if only else ()
+    own: list[tuple[str, str]] = []
     user = values[_USER]
     if user:
-        terms.append(("Username", user))
+        own.append(("Username", user))
     key = values[_KEY]
     if key:
-        terms.append(("AccessKeyId", key))
-    params, response = values[_PARAMS], values[_RESPONSE]
-    if params or response:
-        for _account, kind, name in _resources(params, response, recipient):
-            terms.append(("ResourceType", kind))
-            terms.append(("ResourceName", name))
-    return float(values[_TIME]), accounts, terms
+        own.append(("AccessKeyId", key))
+    if params:
+        resource_of = _RESOURCE_OF
+        for member, value in params.items():
+            hit = resource_of.get(member)
+            if hit is not None and value and isinstance(value, str):
+                own += (("ResourceType", hit[1]), ("ResourceName", value))
+    response = values[_RESPONSE]
+    if response:
+        creds = response.get("credentials")
+        if isinstance(creds, Mapping):
+            key_id = creds.get("accessKeyId")
+            if isinstance(key_id, str) and key_id:
+                own += (("ResourceType", "AWS::IAM::AccessKey"), ("ResourceName", key_id))
+    return float(values[_TIME]), accounts, base, own
 
 
 def build_row(values: Sequence[Any], ident_json: str, secrets: set[str] | None) -> AuditRow:

@@ -46,6 +46,8 @@ class _Open:
     last: float
     lines: list[str] = field(default_factory=list)
     terms: set[tuple[str, str]] = field(default_factory=set)
+    #: the shared term tuples of its events' operations, by identity (cheap to add)
+    shared: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -66,8 +68,15 @@ class SegmentBuilder:
         self._done: list[AuditSegment] = []
 
     def add(
-        self, seconds: float, accounts: Sequence[str], terms: Sequence[tuple[str, str]], text: str
+        self,
+        seconds: float,
+        accounts: Sequence[str],
+        shared: tuple[tuple[str, str], ...],
+        terms: Sequence[tuple[str, str]],
+        text: str,
     ) -> None:
+        """One event: its time, the accounts that see it, the terms its operation
+        shares (the same tuple for every event of it) and its own, and its line."""
         for account in accounts or ("",):
             group = self._open.get(account)
             if group is not None and (
@@ -83,10 +92,14 @@ class SegmentBuilder:
             elif seconds > group.last:
                 group.last = seconds
             group.lines.append(text)
-            group.terms.update(terms)
+            group.shared[id(shared)] = shared
+            if terms:
+                group.terms.update(terms)
 
     def _close(self, account: str, group: _Open) -> None:
         del self._open[account]
+        for shared in group.shared.values():
+            group.terms.update(shared)
         self._done.append(
             AuditSegment(
                 account_id=account,
@@ -147,8 +160,8 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[Parsed], int
         try:
             captured = value.get("c1")
             if captured is not None:
-                seconds, accounts, terms = index_terms(captured)
-                add(seconds, accounts, terms, item.text)
+                seconds, accounts, shared, terms = index_terms(captured)
+                add(seconds, accounts, shared, terms, item.text)
             else:
                 legacy = _legacy(value)
                 if legacy is None:
@@ -162,7 +175,7 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[Parsed], int
 
 def _legacy(
     value: dict[str, Any],
-) -> tuple[float, tuple[str, ...], list[tuple[str, str]], str] | None:
+) -> tuple[float, tuple[str, ...], tuple[tuple[str, str], ...], list[tuple[str, str]], str] | None:
     """A spool line of a version before captures (its columns and finished record)
     as an ``r1`` line, with its time, accounts and terms."""
     record = value.get("rec")
@@ -182,7 +195,7 @@ def _legacy(
     ]
     text = '{"r1":' + orjson.dumps(columns).decode() + ',"rec":' + orjson.dumps(record).decode()
     terms = _legacy_terms(columns)
-    return when.timestamp(), tuple(str(a) for a in value["a"]), terms, text + "}"
+    return when.timestamp(), tuple(str(a) for a in value["a"]), (), terms, text + "}"
 
 
 def _legacy_terms(columns: Sequence[Any]) -> list[tuple[str, str]]:

@@ -73,6 +73,7 @@ import orjson
 from tessera.audit.record import build_row, event_id_of, index_terms
 from tessera.audit.segments import Parsed, build_segments, parse_lines
 from tessera.store.audit import AuditSegment, AuditStore
+from tessera.telemetry import AUDIT_EVENTS
 
 log = logging.getLogger("tessera.audit")
 
@@ -338,6 +339,7 @@ class AuditWriter:
             if self._closed:  # shutting down: store it now, on this thread
                 segments, _parsed, _events = build_segments(line)
                 self._store.put_audit_segments(segments, {})
+                AUDIT_EVENTS.inc()
                 return
             spool = self._spool
             if not spool.fits(len(line)):
@@ -520,6 +522,7 @@ class AuditWriter:
                 self._committed += taken
                 self.written += taken
                 self._done.notify_all()
+            AUDIT_EVENTS.inc(taken)
             self._drop_marks(gone)
 
     def _drop_marks(self, names: list[str]) -> None:
