@@ -68,10 +68,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-import orjson
-
-from tessera.audit.record import build_row, event_id_of, index_terms
-from tessera.audit.segments import Parsed, build_segments, parse_lines
+from tessera.audit.record import event_id_of, index_terms, render
+from tessera.audit.segments import build_segments, parse_lines
 from tessera.store.audit import AuditSegment, AuditStore
 from tessera.telemetry import AUDIT_EVENTS
 
@@ -488,12 +486,13 @@ class AuditWriter:
             if not regions:
                 continue
             segments: list[AuditSegment] = []
-            parsed: list[Parsed] = []
+            texts: list[str] = []
             marks: dict[str, int] = {}
             for spool, start, end in regions:
                 got, lines, _events = build_segments(spool.region(start, end))
                 segments += got
-                parsed += lines
+                if self._sink is not None:
+                    texts += lines
                 if spool.name is not None:
                     marks[spool.name] = end
             try:
@@ -508,7 +507,7 @@ class AuditWriter:
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
-            self._write_sink(parsed)
+            self._write_sink(texts)
             with self._lock:
                 for spool, _start, end in regions:
                     spool.stored_up_to(end)
@@ -533,18 +532,15 @@ class AuditWriter:
         except Exception:  # pruned with the retention period instead
             log.warning("could not drop the marks of %d deleted audit spools", len(names))
 
-    def _write_sink(self, parsed: list[Parsed]) -> None:
+    def _write_sink(self, texts: list[str]) -> None:
         """``--audit-log``: the CloudTrail record of each stored event, one JSON
         line each."""
-        if self._sink is None or not parsed:
+        if self._sink is None or not texts:
             return
         records = []
-        for item in parsed:
+        for text in texts:
             try:
-                captured = item.value.get("c1")
-                if captured is not None:
-                    ident = orjson.dumps(item.value["i"]).decode()
-                    records.append(build_row(captured, ident, None).record_json)
+                records.append(render(text))
             except Exception:
                 log.exception("could not render an audit record for the audit log")
         try:
