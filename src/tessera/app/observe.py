@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera import telemetry
-from tessera.audit.record import CallFacts, capture_line
+from tessera.audit.record import capture_line
 from tessera.auth.principal import Principal
 from tessera.errors import TesseraError, Throttling
 from tessera.ratelimit import TokenBuckets
@@ -123,21 +123,21 @@ class RequestObserver:
                 self._sigv4.inc()
         if self.audit is None:
             return
-        facts = CallFacts(
-            request_id=trace.request_id,
-            event_time=self.clock.now(),
-            service=trace.service,
-            operation=operation,
-            region=trace.region,
-            source_ip=request.source_ip,
-            user_agent=request.header("user-agent") or "",
-            status=response.status,
-            principal=trace.principal,
-            params=trace.params,
-            result=trace.result if error is None else None,
-            error_code=error.code if error is not None else None,
-            error_message=error.message if error is not None else None,
-            host=request.header("host"),
-            secure_transport=request.secure_transport,
+        self.audit.record(
+            capture_line(
+                trace.request_id,
+                self.clock.now().timestamp(),
+                trace.service,
+                operation,
+                trace.region,
+                request.source_ip,
+                request.header("user-agent") or "",
+                trace.principal,
+                trace.params,
+                trace.result if error is None else None,
+                error.code if error is not None else None,
+                error.message if error is not None else None,
+                request.header("host"),
+                request.secure_transport,
+            )
         )
-        self.audit.record(capture_line(facts))

@@ -118,8 +118,14 @@ def is_read_only(service: str, operation: str) -> bool:
 
 def user_identity(principal: Principal | None, facts: CallFacts) -> dict[str, Any]:
     """The ``userIdentity`` element."""
+    return _identity(principal, facts.operation, facts.result)
+
+
+def _identity(
+    principal: Principal | None, operation: str, result: Mapping[str, Any] | None
+) -> dict[str, Any]:
     if principal is None:
-        return _unsigned_identity(facts)
+        return _unsigned_identity(operation, result)
     ident: dict[str, Any] = {}
     session = principal.session
     if principal.kind is PrincipalKind.ROOT and session is None:
@@ -173,11 +179,11 @@ def user_identity(principal: Principal | None, facts: CallFacts) -> dict[str, An
     return ident
 
 
-def _unsigned_identity(facts: CallFacts) -> dict[str, Any]:
+def _unsigned_identity(operation: str, result: Mapping[str, Any] | None) -> dict[str, Any]:
     """AssumeRoleWithWebIdentity / -WithSAML: the identity the IdP vouched for (once
     verified; before that only the kind of caller)."""
-    result = facts.result or {}
-    if facts.operation == "AssumeRoleWithWebIdentity":
+    result = result or {}
+    if operation == "AssumeRoleWithWebIdentity":
         ident: dict[str, Any] = {"type": "WebIdentityUser"}
         provider, aud, sub = (
             result.get("Provider"),
@@ -189,7 +195,7 @@ def _unsigned_identity(facts: CallFacts) -> dict[str, Any]:
             ident["userName"] = sub
             ident["identityProvider"] = provider
         return ident
-    if facts.operation == "AssumeRoleWithSAML":
+    if operation == "AssumeRoleWithSAML":
         ident = {"type": "SAMLUser"}
         issuer, subject = result.get("Issuer"), result.get("Subject")
         if issuer and subject:
@@ -359,11 +365,13 @@ def _dumps(value: Any) -> str:
     return _dumps_bytes(value).decode()
 
 
-def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, bytes]:
+def _identity_json(
+    principal: Principal | None, operation: str, result: Mapping[str, Any] | None
+) -> tuple[str, bytes]:
     """``userIdentity`` as JSON text and as UTF-8 bytes. A signed caller's element is
     the same on every call with the same key, so it is serialised once per key."""
     if principal is None or principal.access_key_id is None:
-        text = _dumps(user_identity(principal, facts))
+        text = _dumps(_identity(principal, operation, result))
         return text, text.encode()
     session = principal.session
     key = (
@@ -374,7 +382,7 @@ def _identity_json(principal: Principal | None, facts: CallFacts) -> tuple[str, 
     )
     found = _IDENTITIES.get(key)
     if found is None:
-        text = _dumps(user_identity(principal, facts))
+        text = _dumps(_identity(principal, operation, result))
         found = (text, text.encode())
         if len(_IDENTITIES) >= _MAX_IDENTITIES:
             _IDENTITIES.clear()
@@ -454,42 +462,108 @@ def capture(facts: CallFacts) -> Capture:
     later from the capture: its lookup terms on the writer thread, a batch at a
     time (``index_terms``), the CloudTrail record when it is read or logged
     (``build_row``)."""
-    return Capture(*_capture(facts))
+    return Capture(
+        *_capture(
+            facts.request_id,
+            facts.event_time.timestamp(),
+            facts.service,
+            facts.operation,
+            facts.region,
+            facts.source_ip,
+            facts.user_agent,
+            facts.principal,
+            facts.params,
+            facts.result,
+            facts.error_code,
+            facts.error_message,
+            facts.host,
+            facts.secure_transport,
+            facts.tls_version,
+            facts.cipher_suite,
+        )
+    )
 
 
-def capture_line(facts: CallFacts) -> bytes:
-    """``capture(facts).line``: what the request path spools (nothing else of the
-    call outlives it)."""
-    return _capture(facts)[3]
+def capture_line(
+    request_id: str,
+    seconds: float,
+    service: str,
+    operation: str,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+    principal: Principal | None,
+    params: Mapping[str, Any] | None,
+    result: Mapping[str, Any] | None,
+    error_code: str | None,
+    error_message: str | None,
+    host: str | None,
+    secure_transport: bool,
+) -> bytes:
+    """``capture(CallFacts(…)).line`` of a call answered at POSIX time
+    ``seconds``, without the ``CallFacts`` (the request path's form: nothing else
+    of the call outlives it)."""
+    return _capture(
+        request_id,
+        seconds,
+        service,
+        operation,
+        region,
+        source_ip,
+        user_agent,
+        principal,
+        params,
+        result,
+        error_code,
+        error_message,
+        host,
+        secure_transport,
+        None,
+        None,
+    )[3]
 
 
-def _capture(facts: CallFacts) -> tuple[tuple[Any, ...], str, set[str], bytes]:
+def _capture(
+    request_id: str,
+    seconds: float,
+    service: str,
+    operation: str,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+    principal: Principal | None,
+    params: Mapping[str, Any] | None,
+    result: Mapping[str, Any] | None,
+    error_code: str | None,
+    error_message: str | None,
+    host: str | None,
+    secure_transport: bool,
+    tls_version: str | None,
+    cipher_suite: str | None,
+) -> tuple[tuple[Any, ...], str, set[str], bytes]:
     redactor = Redactor()
-    principal = facts.principal
-    ident_json, ident_bytes = _identity_json(principal, facts)
-    params = facts.params
-    if params is not None:
+    ident_json, ident_bytes = _identity_json(principal, operation, result)
+    if params:
         params = redactor.request(params)
+    elif params is not None:
+        params = {}
     response = None
-    result = facts.result
-    if result is not None and facts.error_code is None:
+    if result and error_code is None:
         response = redactor.response(result) or None
-    error_message = facts.error_message
-    host = facts.host
     values: tuple[Any, ...] = (
-        facts.event_time.timestamp(),
-        facts.service,
-        facts.operation,
-        facts.region,
-        facts.source_ip,
-        facts.user_agent[:1024],
-        facts.request_id,
-        facts.error_code,
+        seconds,
+        service,
+        operation,
+        region,
+        source_ip,
+        user_agent[:1024],
+        request_id,
+        error_code,
         None if error_message is None else error_message[:1024],
         None if host is None else host[:256],
-        facts.secure_transport,
-        facts.tls_version,
-        facts.cipher_suite,
+        secure_transport,
+        tls_version,
+        cipher_suite,
         _username(principal) if principal is not None else _unsigned_username(ident_json),
         principal.access_key_id if principal is not None else None,
         principal.account_id if principal is not None else None,
