@@ -20,6 +20,10 @@ from tessera.audit.segments import read_segment
 from tessera.store.audit import LOOKUP_KEYS, AuditSegment, AuditStore
 
 _MAX_TOKEN = 512
+#: lookup keys whose value is written in every line that matches (a capture holds
+#: the operation, the user, the caller's key and the parameters and result that
+#: name resources; an older line holds its columns)
+_IN_LINE = frozenset({"EventName", "Username", "AccessKeyId", "ResourceName"})
 #: segments fetched from the store per query
 _FETCH = 16
 
@@ -51,6 +55,12 @@ def v7_millisecond(event_id: str) -> int | None:
         return int(event_id[:8] + event_id[9:13], 16)
     except ValueError:
         return None
+
+
+def _spelled_alike(value: str) -> bool:
+    """Whether every JSON encoder that wrote a trail line spells ``value`` as is
+    (printable ASCII without quotes or backslashes: nothing to escape)."""
+    return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
 
 
 def _matcher(key: str, value: str) -> Callable[[AuditRow], bool]:
@@ -89,11 +99,14 @@ def lookup(
     before = decode_token(token) if token is not None else None
     match: Callable[[AuditRow], bool] | None = None
     term = None
+    needle = None
     if attribute is not None:
         key, value = attribute
         if key not in LOOKUP_KEYS:
             raise ValueError(f"unknown lookup attribute {key!r}")
         match = _matcher(key, value)
+        if key in _IN_LINE and _spelled_alike(value):
+            needle = value
         ms = v7_millisecond(value) if key == "EventId" else None
         if ms is not None:
             # a v7 id names its millisecond: read the segments around it (one
@@ -102,6 +115,8 @@ def lookup(
             hi = datetime.fromtimestamp((ms + 2) / 1000, UTC)
             start = lo if start is None else max(start, lo)
             end = hi if end is None else min(end, hi)
+        elif key == "ReadOnly":
+            term = (key, "true" if value.lower() == "true" else "false")
         else:
             term = attribute
     upper = end
@@ -144,7 +159,7 @@ def lookup(
         while pending is not None and (
             not pool or pending.last_time >= pool[-1].event_time - timedelta(microseconds=1)
         ):
-            pool += [row for row in read_segment(pending) if wanted(row)]
+            pool += [row for row in read_segment(pending, needle) if wanted(row)]
             grew = True
             pending = next_segment()
         if grew:

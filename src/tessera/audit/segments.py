@@ -226,10 +226,17 @@ def _legacy_terms(columns: Sequence[Any]) -> list[tuple[str, str]]:
     return terms
 
 
-def read_segment(segment: AuditSegment) -> Iterator[AuditRow]:
+def read_segment(segment: AuditSegment, needle: str | None = None) -> Iterator[AuditRow]:
     """The events of a stored segment (a line that cannot be read is skipped and
-    logged: one damaged line must not hide the rest)."""
-    for item in parse_lines(segment.data.encode() + b"\n"):
+    logged: one damaged line must not hide the rest); with ``needle``, only those
+    whose line holds that text (a cheap filter before parsing: LookupEvents passes
+    the value it looks for, as JSON spells it, when a matching line must hold it)."""
+    data = segment.data
+    if needle is not None:
+        if needle not in data:
+            return
+        data = "\n".join(line for line in data.split("\n") if needle in line)
+    for item in parse_lines(data.encode() + b"\n"):
         value = item.value
         try:
             captured = value.get("c1")

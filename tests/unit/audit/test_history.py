@@ -18,7 +18,8 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _event(ms: int, **kw: object) -> Capture:
-    return capture(call_facts(event_time=T0 + timedelta(milliseconds=ms), params={}, **kw))
+    kw.setdefault("params", {})
+    return capture(call_facts(event_time=T0 + timedelta(milliseconds=ms), **kw))
 
 
 def _store(batches: list[list[Capture]]) -> MemoryAuditStore:
@@ -72,6 +73,7 @@ def test_attributes_filter_through_terms_and_rows() -> None:
     assert _all(store, 50, attribute=("EventName", "CreateUser")) == []
     assert _all(store, 50, attribute=("ReadOnly", "true")) == [e.event_id for e in events[::-1]]
     assert _all(store, 50, attribute=("ReadOnly", "false")) == []
+    assert _all(store, 50, attribute=("ReadOnly", "TRUE")) == [e.event_id for e in events[::-1]]
     assert _all(store, 50, attribute=("EventSource", "sts.amazonaws.com")) == [
         e.event_id for e in events[::-1]
     ]
@@ -118,3 +120,60 @@ def test_bad_tokens_and_keys_are_refused() -> None:
     with pytest.raises(ValueError):
         lookup(store, "", attribute=("Bogus", "x"), start=None, end=None, limit=5, token=None)
     assert decode_token(encode_token(T0, "abc")) == (T0, "abc")
+
+
+def test_resource_names_are_found_whatever_their_characters() -> None:
+    arns = ["arn:aws:iam::111111111111:role/plain", "arn:aws:iam::111111111111:role/caf\u00e9"]
+    events = [
+        _event(i, operation="AssumeRole", params={"RoleArn": arn, "RoleSessionName": "s"})
+        for i, arn in enumerate(arns * 10)
+    ]
+    store = MemoryAuditStore()
+    segments, _p, _n = build_segments(b"".join(e.line for e in events))
+    store.put_audit_segments(segments, {})
+    for arn in arns:
+        found = []
+        token = None
+        while True:
+            rows, token = lookup(
+                store,
+                "111111111111",
+                attribute=("ResourceName", arn),
+                start=None,
+                end=None,
+                limit=3,
+                token=token,
+            )
+            found += rows
+            if token is None:
+                break
+        assert len(found) == 10 and all((("AWS::IAM::Role", arn) in r.resources) for r in found)
+    rows, _token = lookup(
+        store,
+        "111111111111",
+        attribute=("ResourceName", "arn:aws:iam::111111111111:role/caf"),
+        start=None,
+        end=None,
+        limit=50,
+        token=None,
+    )
+    assert rows == []  # a part of a name is not the name
+
+
+def test_an_event_stored_by_an_earlier_version_is_found_by_a_non_ascii_user() -> None:
+    import json
+
+    from tessera.store.audit import AuditSegment
+
+    # migration 18 writes the columns with json.dumps: "caf\u00e9", not "café"
+    head = ["e-1", T0.isoformat(), "CreateUser", "iam.amazonaws.com", False, "caf\u00e9", None, []]
+    line = '{"r1":' + json.dumps(head, separators=(",", ":")) + ',"rec":{"eventID":"e-1"}}'
+    assert "caf\u00e9" not in line
+    store = MemoryAuditStore()
+    store.put_audit_segments(
+        [AuditSegment("1", T0, T0, 1, line, frozenset({("Username", "caf\u00e9")}))], {}
+    )
+    rows, _token = lookup(
+        store, "1", attribute=("Username", "caf\u00e9"), start=None, end=None, limit=5, token=None
+    )
+    assert [r.event_id for r in rows] == ["e-1"] and rows[0].record == {"eventID": "e-1"}
