@@ -319,3 +319,38 @@ def test_throttling_is_retried_by_boto3(tmp_path: Path) -> None:
         assert attempts >= 0
     finally:
         srv.stop()
+
+
+def test_a_killed_server_loses_no_answered_event_and_stores_none_twice(tmp_path: Path) -> None:
+    """SIGKILL after answering: the events already stored stay once, the ones only
+    in the spool are stored by the next start (from the spool's mark on), and
+    LookupEvents shows each call exactly once."""
+    srv = TesseraServer(data_dir=tmp_path / "data")
+    srv.init()
+    srv.start()
+    try:
+        iam = srv.client("iam")
+        names = [f"crash-{i}" for i in range(30)]
+        for name in names[:15]:
+            iam.create_user(UserName=name)
+        created = {
+            "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}]
+        }
+        assert len(_lookup(srv, **created, want=15)) == 15  # these are stored
+        for name in names[15:]:
+            iam.create_user(UserName=name)  # answered: in the spool, maybe not stored
+        assert srv.proc is not None
+        srv.proc.kill()
+        srv.proc.wait()
+        srv.proc = None
+        assert list((tmp_path / "data" / "audit-spool").glob("*.spool"))
+        srv.start()  # replays the dead process's spool
+        events = _lookup(srv, **created, want=30)
+        time.sleep(0.5)  # anything stored twice would show by now
+        events = srv.client("cloudtrail").lookup_events(**created)["Events"]
+        ids = [e["EventId"] for e in events]
+        assert len(ids) == len(set(ids)) == 30
+        users = [json.loads(e["CloudTrailEvent"])["requestParameters"]["userName"] for e in events]
+        assert sorted(users) == sorted(names)
+    finally:
+        srv.stop()
