@@ -43,6 +43,7 @@ class Request(Protocol):
     @property
     def secure_transport(self) -> bool: ...
     def header(self, name: str) -> str | None: ...
+    def header_map(self) -> Mapping[str, str]: ...
 
 
 class Response(Protocol):
@@ -123,6 +124,7 @@ class RequestObserver:
                 self._sigv4.inc()
         if self.audit is None:
             return
+        headers = request.header_map()
         self.audit.record(
             capture_line(
                 trace.request_id,
@@ -131,13 +133,13 @@ class RequestObserver:
                 operation,
                 trace.region,
                 request.source_ip,
-                request.header("user-agent") or "",
+                headers.get("user-agent") or "",
                 trace.principal,
                 trace.params,
                 trace.result if error is None else None,
                 error.code if error is not None else None,
                 error.message if error is not None else None,
-                request.header("host"),
+                headers.get("host"),
                 request.secure_transport,
             )
         )

@@ -374,10 +374,12 @@ def _identity_json(
         text = _dumps(_identity(principal, operation, result))
         return text, text.encode()
     session = principal.session
+    # the kind is implied by the ARN and the unique id, and hashing an enum member
+    # is a Python call (this runs on every request)
     key = (
         principal.access_key_id,
         principal.arn,
-        principal.kind,
+        principal.user_id,
         session.issued_at if session is not None else None,
     )
     found = _IDENTITIES.get(key)

@@ -157,34 +157,37 @@ class _MemorySpool:
     """The spool when there is no spool directory (or no room on its disk): lines
     held in memory until stored (no write-ahead copy)."""
 
-    __slots__ = ("buf", "read", "stored", "used")
+    __slots__ = ("mm", "read", "stored", "used")
     name: str | None = None
+    #: no limit but the writer's back-pressure (``max_pending``)
+    size = sys.maxsize
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        #: written like a spool's mapping (a slice assigned at the end appends)
+        self.mm = bytearray()
         self.used = 0
         self.read = 0
         self.stored = 0
 
     def fits(self, n: int) -> bool:
-        return True  # bounded by the writer's back-pressure (max_pending)
+        return True
 
     def append(self, line: bytes) -> None:
-        self.buf += line
+        self.mm += line
         self.used += len(line)
 
     def region(self, start: int, end: int) -> bytes:
-        return bytes(self.buf[start:end])
+        return bytes(self.mm[start:end])
 
     def stored_up_to(self, offset: int) -> None:
         """Drop what is stored (under the writer's lock)."""
-        del self.buf[:offset]
+        del self.mm[:offset]
         self.used -= offset
         self.read -= offset
         self.stored = 0
 
     def close(self, *, delete: bool) -> None:
-        self.buf.clear()
+        self.mm.clear()
 
 
 _AnySpool = _Spool | _MemorySpool
@@ -340,9 +343,14 @@ class AuditWriter:
                 AUDIT_EVENTS.inc()
                 return
             spool = self._spool
-            if not spool.fits(len(line)):
+            start = spool.used
+            end = start + len(line)
+            if end > spool.size:
                 spool = self._rotate(len(line))
-            spool.append(line)
+                start = spool.used
+                end = start + len(line)
+            spool.mm[start:end] = line  # (inlined: this runs on every request)
+            spool.used = end
             self._recorded += 1
             self._unread += 1
             n = self._unread
