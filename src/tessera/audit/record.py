@@ -3,13 +3,13 @@ pipeline hands over (``CallFacts``) become the dict CloudTrail writes, field by
 field as its documented STS and IAM examples show them, plus the indexed columns
 LookupEvents filters on (``AuditEvent``). Pure: no I/O.
 
-Recording is split so the request path does as little as possible: ``capture``
-(on the request path) redacts the call's input and result and serialises every
-fact with one orjson call into the spool line;
-the store keeps the capture and its lookup columns (``stored_row``, on the audit
-writer's thread, a batch at a time, and when a spool is replayed), and
-``build_row``/``render`` assemble the CloudTrail record from a capture when it is
-read (LookupEvents) or written out (``--audit-log``)."""
+Recording is split so the request path does as little as possible:
+``capture_line`` (on the request path) redacts the call's input and result and
+serialises every fact with one orjson call into the spool line; the audit writer
+stores the captures with their lookup terms (``index_terms``, a line at a time,
+off the request path; ``tessera.audit.segments``); reading them back,
+``stored_row`` gives an event's LookupEvents fields and ``build_row``/``render``
+assemble its CloudTrail record (LookupEvents, ``--audit-log``)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ class _Open:
 
 @dataclass(slots=True)
 class Parsed:
-    """One parsed spool line: its text and object (the sink renders from them)."""
+    """One parsed line (of a segment read back, or of a replayed spool): its text
+    and its object."""
 
     text: str
     value: dict[str, Any]

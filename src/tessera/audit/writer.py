@@ -132,11 +132,6 @@ class _Spool:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             self.mm.madvise(_MADV_POPULATE_WRITE)
 
-    def append(self, line: bytes) -> None:
-        end = self.used + len(line)
-        self.mm[self.used : end] = line
-        self.used = end
-
     def region(self, start: int, end: int) -> bytes:
         return self.mm[start:end]
 
@@ -168,13 +163,6 @@ class _MemorySpool:
         self.used = 0
         self.read = 0
         self.stored = 0
-
-    def fits(self, n: int) -> bool:
-        return True
-
-    def append(self, line: bytes) -> None:
-        self.mm += line
-        self.used += len(line)
 
     def region(self, start: int, end: int) -> bytes:
         return bytes(self.mm[start:end])
@@ -363,11 +351,14 @@ class AuditWriter:
         bytes; in memory, logged, if no spool file can be made (a full disk)."""
         current = self._spool
         assert self._spool_dir is not None
-        fresh: _AnySpool | None = self._spare
+        spare = self._spare
         self._spare = None
-        if fresh is None or not fresh.fits(need):
-            if isinstance(fresh, _Spool):
-                fresh.close(delete=True)
+        fresh: _AnySpool
+        if spare is not None and spare.fits(need):
+            fresh = spare
+        else:
+            if spare is not None:
+                spare.close(delete=True)
             try:
                 fresh = _Spool(self._spool_dir, max(self._spool_bytes, need))
             except (OSError, ValueError):
