@@ -111,6 +111,11 @@ class AuditRow(NamedTuple):
 AuditEvent = AuditRow
 
 
+def event_source(service: str) -> str:
+    """CloudTrail's ``eventSource`` of a service."""
+    return EVENT_SOURCES.get(service) or f"{service}.amazonaws.com"
+
+
 def is_read_only(service: str, operation: str) -> bool:
     """CloudTrail's ``readOnly``: STS calls (they change no resource) and reads."""
     return service == "sts" or operation.startswith(_READ_PREFIXES)
@@ -253,36 +258,49 @@ _RESOURCE_OF: dict[str, tuple[int, str]] = {
     member[:1].lower() + member[1:]: (rank, kind)
     for rank, (member, kind) in enumerate(_RESOURCE_MEMBERS)
 }
+#: the rank of the access key a call issues (after every parameter's resource)
+_ACCESS_KEY_RANK = len(_RESOURCE_MEMBERS)
 
 
-def _resources(
-    params: Mapping[str, Any] | None, response: Mapping[str, Any] | None, account: str | None
-) -> list[tuple[str, str, str]]:
-    """The record's ``resources``: (accountId, type, ARN or name) for each member of
-    the (redacted, camelCase) parameters that names a resource, then the issued
-    access key, in ``_RESOURCE_MEMBERS`` order, without repeats."""
-    found: list[tuple[str, str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    resource_of = _RESOURCE_OF
+def _named_resources(
+    params: Mapping[str, Any] | None, response: Mapping[str, Any] | None
+) -> list[tuple[int, str, str]]:
+    """(rank in ``_RESOURCE_MEMBERS``, type, ARN or name) of each member of the
+    (redacted, camelCase) parameters that names a resource, then of the access key
+    the call issued: what both the record's ``resources`` and the index's terms
+    are made of."""
+    named: list[tuple[int, str, str]] = []
     if params:
+        resource_of = _RESOURCE_OF
         named = [
             (hit[0], hit[1], value)
             for key, value in params.items()
             if (hit := resource_of.get(key)) is not None and isinstance(value, str) and value
         ]
-        if len(named) > 1:
-            named.sort(key=lambda item: item[0])
-        for _rank, kind, value in named:
-            if (kind, value) not in seen:
-                seen.add((kind, value))
-                found.append((_account_of_arn(value) or account or "", kind, value))
     if response:
         creds = response.get("credentials")
         if isinstance(creds, Mapping):
             key_id = creds.get("accessKeyId")
-            kind = "AWS::IAM::AccessKey"
-            if isinstance(key_id, str) and key_id and (kind, key_id) not in seen:
-                found.append((_account_of_arn(key_id) or account or "", kind, key_id))
+            if isinstance(key_id, str) and key_id:
+                named.append((_ACCESS_KEY_RANK, "AWS::IAM::AccessKey", key_id))
+    return named
+
+
+def _resources(
+    params: Mapping[str, Any] | None, response: Mapping[str, Any] | None, account: str | None
+) -> list[tuple[str, str, str]]:
+    """The record's ``resources``: (accountId, type, ARN or name) of each resource
+    the call names, in ``_RESOURCE_MEMBERS`` order (the issued access key after
+    the parameters' own), without repeats."""
+    named = _named_resources(params, response)
+    if len(named) > 1:
+        named.sort(key=lambda item: item[0])  # stable: the issued key stays last
+    found: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for _rank, kind, value in named:
+        if (kind, value) not in seen:
+            seen.add((kind, value))
+            found.append((_account_of_arn(value) or account or "", kind, value))
     return found
 
 
@@ -313,12 +331,11 @@ _VARIANT_SET = 0x8 << 60
 def _event_id(request_id: str, ms: int) -> str:
     """The ``eventID`` of a call: a time-ordered (version 7) UUID, the event's
     millisecond then 74 bits of a keyed hash of its request id. Time-ordered
-    because the store keeps a unique index on (account, event id): random ids
-    land all over that index, and on a table of a few hundred thousand events each
-    insert then costs about twice the CPU (bench/README.md). Derived, not drawn:
-    the request id is already unique (random) and is in the spool line, so the id
-    is computed off the request path, and a replayed spool gives every event the
-    same id again (the store skips it if it was committed)."""
+    because LookupEvents finds an event by its id through that millisecond (the
+    segments that span it; ``tessera.audit.history``). Derived, not drawn: the
+    request id is already unique (random) and is in the spool line, so the id is
+    computed off the request path, and the same capture always gives the same id
+    (a replayed spool, the live ``--audit-log`` and LookupEvents agree)."""
     global _PREFIX
     last = _PREFIX
     if last[0] == ms:
@@ -650,7 +667,7 @@ def _columns(values: Sequence[Any]) -> _Columns:
     return _Columns(
         event_id=event_id_of(values),
         event_time=datetime.fromtimestamp(float(values[_TIME]), UTC),
-        event_source=EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
+        event_source=event_source(service),
         read_only=is_read_only(service, operation),
         recipient=recipient,
         accounts=accounts,
@@ -668,7 +685,7 @@ def _base_terms(service: str, operation: str) -> tuple[tuple[str, str], ...]:
     if found is None:
         found = (
             ("EventName", operation),
-            ("EventSource", EVENT_SOURCES.get(service) or f"{service}.amazonaws.com"),
+            ("EventSource", event_source(service)),
             ("ReadOnly", "true" if is_read_only(service, operation) else "false"),
         )
         if len(_BASE_TERMS) >= _MAX_BASE_TERMS:
@@ -686,20 +703,8 @@ def index_terms(
     of its operation has (one shared tuple) and its own (``EventId`` excepted: an
     event id names its millisecond, and LookupEvents reads that millisecond's
     segments). The same resources as the record's, without their accounts."""
-    operation: str = values[_OPERATION]
-    base = _base_terms(values[_SERVICE], operation)
-    params = values[_PARAMS]
-    caller: str | None = values[_ACCOUNT]
-    recipient = caller
-    if params and operation.startswith("AssumeRole"):
-        role_account = _account_of_arn(params.get("roleArn"))
-        if role_account:
-            recipient = role_account
-    if caller and recipient and caller != recipient:
-        accounts: tuple[str, ...] = (caller, recipient)
-    else:
-        only = caller or recipient
-        accounts = (only,) if only else ()
+    base = _base_terms(values[_SERVICE], values[_OPERATION])
+    _recipient_account, accounts = _recipient(values)
     own: list[tuple[str, str]] = []
     user = values[_USER]
     if user:
@@ -707,19 +712,10 @@ def index_terms(
     key = values[_KEY]
     if key:
         own.append(("AccessKeyId", key))
-    if params:
-        resource_of = _RESOURCE_OF
-        for member, value in params.items():
-            hit = resource_of.get(member)
-            if hit is not None and value and isinstance(value, str):
-                own += (("ResourceType", hit[1]), ("ResourceName", value))
-    response = values[_RESPONSE]
-    if response:
-        creds = response.get("credentials")
-        if isinstance(creds, Mapping):
-            key_id = creds.get("accessKeyId")
-            if isinstance(key_id, str) and key_id:
-                own += (("ResourceType", "AWS::IAM::AccessKey"), ("ResourceName", key_id))
+    params, response = values[_PARAMS], values[_RESPONSE]
+    if params or response:
+        for _rank, kind, name in _named_resources(params, response):
+            own += (("ResourceType", kind), ("ResourceName", name))
     return float(values[_TIME]), accounts, base, own
 
 
@@ -790,11 +786,10 @@ def build_row(values: Sequence[Any], ident_json: str, secrets: set[str] | None) 
 
 
 def stored_row(values: Sequence[Any], capture_json: str) -> AuditRow:
-    """The row the store keeps for a captured call: the lookup columns, and the
-    capture itself (its spool line's JSON, already redacted and scrubbed) in place
-    of the rendered record. Rendering a record costs the writer more than storing
-    it, and LookupEvents reads a page of events where the writer stores every one,
-    so the record is rendered when it is read (``render``)."""
+    """A stored capture's LookupEvents fields, with the capture itself (its spool
+    line's JSON, already redacted and scrubbed) in place of the rendered record:
+    LookupEvents reads many events to answer a page, so only the answered ones
+    are rendered (``render``)."""
     return _columns(values).row(values, capture_json)
 
 
@@ -828,7 +823,9 @@ __all__ = [
     "build_event",
     "build_row",
     "capture",
+    "capture_line",
     "event_id_of",
+    "event_source",
     "index_terms",
     "is_read_only",
     "parse_capture",

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from tessera.audit.record import AuditRow, index_terms, stored_row
-from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
+from tessera.store.audit import MAX_TERM_VALUE, AuditSegment, legacy_line, legacy_terms
 
 log = logging.getLogger("tessera.audit")
 
@@ -48,15 +48,6 @@ class _Open:
     terms: set[tuple[str, str]] = field(default_factory=set)
     #: the shared term tuples of its events' operations, by identity (cheap to add)
     shared: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Parsed:
-    """One parsed line (of a segment read back, or of a replayed spool): its text
-    and its object."""
-
-    text: str
-    value: dict[str, Any]
 
 
 class SegmentBuilder:
@@ -120,66 +111,47 @@ class SegmentBuilder:
         return done
 
 
-def parse_lines(region: bytes) -> list[Parsed]:
-    """Every line of ``region`` (complete lines, each ending in a newline): one
-    orjson parse for them all; line by line (skipping a torn or malformed one) if
-    that fails."""
-    text = region.decode()
-    lines = text.split("\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    try:
-        values = orjson.loads("[" + ",".join(lines) + "]")
-    except orjson.JSONDecodeError:
-        values = None
-    if isinstance(values, list) and len(values) == len(lines):
-        return [Parsed(t, v) for t, v in zip(lines, values, strict=True) if isinstance(v, dict)]
-    parsed = []
-    for line in lines:
-        line = line.strip("\0")
-        if not line:
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue  # torn by a crash mid-copy: its call was never answered
-        if isinstance(value, dict):
-            parsed.append(Parsed(line, value))
-    return parsed
+def parse_lines(region: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each line of ``region`` (complete lines, each ending in a newline) with its
+    object, parsed one at a time; a torn line (a crash mid-copy: its call was never
+    answered), the NUL tail of a spool and anything but an object are skipped.
 
-
-def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
-    """The segments of a run of spool lines, the event lines, and how many events
-    they hold (a line that is not one, a defect or a torn line, is logged and left
-    out rather than blocking every later one).
-
-    Each line is parsed on its own and its objects dropped before the next: parsing
-    a whole batch at once kept tens of thousands of objects alive together, and the
-    garbage collector's passes over them (run by whichever thread allocated next,
-    often a request's) cost more than the parse."""
-    builder = SegmentBuilder()
-    add = builder.add
+    One line at a time, and its objects dropped before the next, on purpose:
+    parsing a whole batch at once kept tens of thousands of objects alive together,
+    and the garbage collector's passes over them (run by whichever thread
+    allocated next, often a request's) cost more than the parse."""
     loads = orjson.loads
-    texts: list[str] = []
     for text in region.decode().split("\n"):
         text = text.strip("\0")
         if not text:
             continue
         try:
             value = loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield text, value
+
+
+def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
+    """The segments of a run of spool lines, the event lines, and how many events
+    they hold (a line that is not one, a defect or a torn line, is logged or
+    skipped and left out rather than blocking every later one)."""
+    builder = SegmentBuilder()
+    add = builder.add
+    texts: list[str] = []
+    for text, value in parse_lines(region):
+        try:
             captured = value.get("c1")
             if captured is not None:
                 seconds, accounts, shared, terms = index_terms(captured)
                 add(seconds, accounts, shared, terms, text)
+                texts.append(text)
             else:
                 legacy = _legacy(value)
-                if legacy is None:
-                    continue
-                add(*legacy)
-                text = legacy[-1]
-            texts.append(text)
-        except orjson.JSONDecodeError:
-            continue  # torn by a crash mid-copy: its call was never answered
+                if legacy is not None:
+                    add(*legacy)
+                    texts.append(legacy[-1])
         except Exception:
             log.exception("could not index an audit event")
     return builder.segments(), texts, len(texts)
@@ -205,26 +177,8 @@ def _legacy(
         None if value["k"] is None else str(value["k"]),
         resources,
     ]
-    text = '{"r1":' + orjson.dumps(columns).decode() + ',"rec":' + orjson.dumps(record).decode()
-    terms = _legacy_terms(columns)
-    return when.timestamp(), tuple(str(a) for a in value["a"]), (), terms, text + "}"
-
-
-def _legacy_terms(columns: Sequence[Any]) -> list[tuple[str, str]]:
-    event_id, _when, name, source, read_only, user, key, resources = columns
-    terms = [
-        ("EventId", event_id),
-        ("EventName", name),
-        ("EventSource", source),
-        ("ReadOnly", "true" if read_only else "false"),
-    ]
-    if user:
-        terms.append(("Username", user))
-    if key:
-        terms.append(("AccessKeyId", key))
-    for kind, name_ in resources:
-        terms += (("ResourceType", kind), ("ResourceName", name_))
-    return terms
+    text = legacy_line(columns, orjson.dumps(record).decode())
+    return when.timestamp(), tuple(str(a) for a in value["a"]), (), legacy_terms(columns), text
 
 
 def read_segment(segment: AuditSegment, needle: str | None = None) -> Iterator[AuditRow]:
@@ -237,12 +191,11 @@ def read_segment(segment: AuditSegment, needle: str | None = None) -> Iterator[A
         if needle not in data:
             return
         data = "\n".join(line for line in data.split("\n") if needle in line)
-    for item in parse_lines(data.encode() + b"\n"):
-        value = item.value
+    for text, value in parse_lines(data.encode() + b"\n"):
         try:
             captured = value.get("c1")
             if captured is not None:
-                yield stored_row(captured, item.text)
+                yield stored_row(captured, text)
                 continue
             columns = value["r1"]
             event_id, when, name, source, read_only, user, key, resources = columns
@@ -266,7 +219,6 @@ def read_segment(segment: AuditSegment, needle: str | None = None) -> Iterator[A
 __all__ = [
     "SEGMENT_MAX_EVENTS",
     "SEGMENT_SPAN_SECONDS",
-    "Parsed",
     "SegmentBuilder",
     "build_segments",
     "parse_lines",

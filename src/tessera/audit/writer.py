@@ -289,14 +289,14 @@ class AuditWriter:
         hold (that version stored them by event id; migration 18 kept the ids as
         ``EventId`` terms). Once per such spool, after an upgrade: a query per event."""
         keep = []
-        for item in parse_lines(region):
-            captured = item.value.get("c1")
+        for text, value in parse_lines(region):
+            captured = value.get("c1")
             if captured is not None:
                 event_id = event_id_of(captured)
                 accounts = index_terms(captured)[1]
             else:
-                event_id = str(item.value.get("id", ""))
-                accounts = tuple(str(a) for a in item.value.get("a") or ())
+                event_id = str(value.get("id", ""))
+                accounts = tuple(str(a) for a in value.get("a") or ())
             stored = any(
                 self._store.audit_segments(
                     account, term=("EventId", event_id), start=None, end=None, after=None, limit=1
@@ -304,7 +304,7 @@ class AuditWriter:
                 for account in accounts or ("",)
             )
             if not stored:
-                keep.append(item.text.encode() + b"\n")
+                keep.append(text.encode() + b"\n")
         return b"".join(keep)
 
     def _open_sink(self, log_path: str) -> None:

@@ -15,10 +15,11 @@ after a crash is read from its mark on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 #: LookupEvents' attribute keys: what a term's key may be.
 LOOKUP_KEYS: tuple[str, ...] = (
@@ -34,6 +35,36 @@ LOOKUP_KEYS: tuple[str, ...] = (
 
 #: a term value longer than this is not indexed (LookupEvents takes at most 2000)
 MAX_TERM_VALUE = 2000
+
+
+def legacy_line(columns: Sequence[Any], record_json: str) -> str:
+    """The line of an event stored by a version before segments: its lookup
+    columns ``[event id, event time (ISO 8601), event name, event source,
+    read-only, user name or null, access key id or null, [[resource type, name],
+    …]]`` and its record (or capture) as stored, ``record_json``. Written by
+    migration 18 and by a replay of such a version's spool; read by
+    ``tessera.audit.segments``."""
+    return (
+        '{"r1":' + json.dumps(list(columns), separators=(",", ":")) + ',"rec":' + record_json + "}"
+    )
+
+
+def legacy_terms(columns: Sequence[Any]) -> list[tuple[str, str]]:
+    """The lookup terms of such an event (its id among them: it names no time)."""
+    event_id, _when, name, source, read_only, user, key, resources = columns
+    terms = [
+        ("EventId", str(event_id)),
+        ("EventName", str(name)),
+        ("EventSource", str(source)),
+        ("ReadOnly", "true" if read_only else "false"),
+    ]
+    if user is not None:
+        terms.append(("Username", str(user)))
+    if key is not None:
+        terms.append(("AccessKeyId", str(key)))
+    for kind, resource in resources:
+        terms += (("ResourceType", str(kind)), ("ResourceName", str(resource)))
+    return terms
 
 
 @dataclass(frozen=True, slots=True)

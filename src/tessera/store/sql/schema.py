@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from tessera.iam.policy.principals import entity_ref, named_entity_arns
-from tessera.store.audit import MAX_TERM_VALUE, AuditSegment
+from tessera.store.audit import MAX_TERM_VALUE, AuditSegment, legacy_line, legacy_terms
 
 metadata = MetaData()
 
@@ -979,25 +979,8 @@ def _audit_as_segments(conn: Connection) -> None:
                     row.access_key_id,
                     resources,
                 ]
-                lines.append(
-                    '{"r1":'
-                    + json.dumps(head, separators=(",", ":"))
-                    + ',"rec":'
-                    + row.record
-                    + "}"
-                )
-                found = [
-                    ("EventId", row.event_id),
-                    ("EventName", row.event_name),
-                    ("EventSource", row.event_source),
-                    ("ReadOnly", "true" if read_only else "false"),
-                ]
-                if row.username is not None:
-                    found.append(("Username", row.username))
-                if row.access_key_id is not None:
-                    found.append(("AccessKeyId", row.access_key_id))
-                for kind, name in resources:
-                    found += [("ResourceType", kind), ("ResourceName", name)]
+                lines.append(legacy_line(head, row.record))
+                found = legacy_terms(head)
                 terms.update(term for term in found if len(term[1]) <= MAX_TERM_VALUE)
             insert_audit_segments(
                 conn,
