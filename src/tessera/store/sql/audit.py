@@ -10,7 +10,8 @@ each: values unique to an event (the access key each AssumeRole issues) would
 otherwise cost an index entry per event.
 
 A term's value is stored as is, unless its UTF-8 form is longer than
-``_MAX_TERM_BYTES``: then as ``_DIGEST_PREFIX`` and its SHA-256 (a B-tree entry of
+``schema._MAX_TERM_BYTES``: then as ``schema._DIGEST_PREFIX`` and its SHA-256
+(``schema.term_value``) (a B-tree entry of
 PostgreSQL holds at most ~2700 bytes, and 2000 characters may take 8000). A lookup
 digests its value the same way; a digest that matches another value only adds a
 candidate segment, which the reader filters anyway."""

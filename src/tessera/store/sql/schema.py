@@ -748,7 +748,8 @@ _DIGEST_PREFIX = "sha256:"
 
 
 def term_value(value: str) -> str:
-    """The stored form of a term's value (see the module docstring)."""
+    """The stored form of a term's value: as is, or its SHA-256 when longer in
+    UTF-8 than an index entry may be (``tessera.store.sql.audit`` explains)."""
     raw = value.encode("utf-8", "surrogatepass")
     if len(raw) <= _MAX_TERM_BYTES:
         return value
