@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.audit.record import render
+from tessera.store.sql.schema import unpack_lines
 from tests.e2e.server import Creds, TesseraServer, free_port, tessera_cmd
 
 AUD = "https://relying-party.example"
@@ -296,8 +297,8 @@ def test_three_replicas_on_one_postgresql(replicas: list[TesseraServer], pg_url:
     with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         records = [
             json.loads(render(line))  # the store keeps the captures; render the records
-            for (data,) in conn.execute("SELECT data FROM audit_segments").fetchall()
-            for line in data.split("\n")
+            for data, packed in conn.execute("SELECT data, packed FROM audit_segments").fetchall()
+            for line in unpack_lines(data, packed).split("\n")
         ]
     records = [r for r in records if r["eventName"] == "CreateUser"]
     audited = {r["requestParameters"]["userName"] for r in records if r.get("errorCode") is None}

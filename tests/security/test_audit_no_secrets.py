@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from tessera.audit.record import CallFacts, build_event, capture, render
 from tessera.audit.redact import HIDDEN, secret_members
+from tessera.store.sql.schema import unpack_lines
 from tests.e2e.server import Creds, TesseraServer
 from tests.unit.audit.support import call_facts
 
@@ -184,10 +185,13 @@ def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "data" / "tessera.db")
     lines = [
         line
-        for (data,) in db.execute("SELECT data FROM audit_segments").fetchall()
-        for line in data.split("\n")
+        # stored packed (zlib): a secret would not show in the file's bytes, so
+        # every segment is unpacked and read
+        for data, packed in db.execute("SELECT data, packed FROM audit_segments").fetchall()
+        for line in unpack_lines(data, packed).split("\n")
     ]
     terms = [value for (value,) in db.execute("SELECT value FROM audit_terms").fetchall()]
+    terms += [value for (value,) in db.execute("SELECT term_values FROM audit_term_lists")]
     db.close()
     stored = "\n".join(lines + terms)
     rendered = "\n".join(render(line) for line in lines)  # what LookupEvents returns

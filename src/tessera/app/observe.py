@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera import telemetry
@@ -65,6 +66,9 @@ class CallTrace:
     result: Mapping[str, Any] | None = None
     error: TesseraError | None = None
     signed: bool = False
+    #: when the request was made (the clock read once it was routed): the audit
+    #: event's ``eventTime``, as CloudTrail defines it
+    now: datetime | None = None
 
 
 class RequestObserver:
@@ -128,7 +132,7 @@ class RequestObserver:
         self.audit.record(
             capture_line(
                 trace.request_id,
-                self.clock.now().timestamp(),
+                (trace.now or self.clock.now()).timestamp(),
                 trace.service,
                 operation,
                 trace.region,

@@ -301,7 +301,7 @@ class Pipeline:
         if op is None or (spec.protocol == "json" and request.method != "POST"):
             raise UnknownOperationException(f"{spec.name} has no operation {name}.")
         http_request = self._http_request(request)
-        now = self.runtime.clock.now().astimezone(UTC)
+        trace.now = now = self.runtime.clock.now().astimezone(UTC)
         principal: Principal | None = None
         region = DEFAULT_REGION
         # An operation declared unsigned authenticates the request itself (Roles
@@ -411,7 +411,7 @@ class Pipeline:
         http_request = self._http_request(request)
         signature = sigv4.extract(http_request)
         version = _first(pairs, "Version")
-        now = rt.clock.now().astimezone(UTC)
+        trace.now = now = rt.clock.now().astimezone(UTC)
         principal: Principal | None = None
         region = DEFAULT_REGION
         if signature is not None:

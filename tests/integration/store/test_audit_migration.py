@@ -5,6 +5,7 @@ a thousand at a time), their lookup terms, and no ``audit_events`` any more."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,13 +54,18 @@ def _to_version_17(store: SqlStore, rows: list[dict[str, Any]]) -> None:
 
 
 def _segments(store: SqlStore, account: str) -> list[Any]:
+    """The account's segment rows as stored, their ``data`` unpacked (migration 18
+    writes them packed, as the writer does: ``packed`` set, ``data`` empty)."""
     c = s.audit_segments.c
     with unwrap(store).engine.begin() as conn:
-        return list(
-            conn.execute(
-                select(s.audit_segments).where(c.account_id == account).order_by(c.seq)
-            ).all()
-        )
+        rows = conn.execute(
+            select(s.audit_segments).where(c.account_id == account).order_by(c.seq)
+        ).all()
+    assert all(row.packed is not None and row.data == "" for row in rows)
+    return [
+        SimpleNamespace(**{**row._asdict(), "data": s.unpack_lines(row.data, row.packed)})
+        for row in rows
+    ]
 
 
 def _terms(store: SqlStore, seq: int) -> set[tuple[str, str]]:

@@ -93,8 +93,8 @@ def test_segments_and_marks_are_stored_and_read_back(store: SqlStore) -> None:
 def test_a_failed_put_stores_nothing(store: SqlStore) -> None:
     store.put_audit_segments([], {"spool": 1})
     good = _seg(0, 1, terms=frozenset({("EventName", "X")}))
-    # data is NOT NULL on both engines: the second insert fails after the first
-    bad = AuditSegment(A, T0, T0, 1, None)  # type: ignore[arg-type]
+    # account_id is NOT NULL on both engines: the second insert fails after the first
+    bad = AuditSegment(None, T0, T0, 1, "x")  # type: ignore[arg-type]
     with pytest.raises(IntegrityError):
         store.put_audit_segments([good, bad], {"spool": 2, "other": 3})
     assert _all(store) == []
@@ -257,3 +257,33 @@ def test_a_key_with_many_values_is_one_list_row_and_each_value_is_found(store: S
     assert _all(store, B, term=("ResourceName", keys[0])) == []  # another account
     assert store.prune_audit_events(T0 + timedelta(seconds=2)) == 1
     assert _list_rows(store) == 0
+
+
+def test_segments_are_stored_packed_and_earlier_text_segments_still_read(
+    store: SqlStore,
+) -> None:
+    """Migration 19: a segment's lines are stored zlib-compressed (``packed``, with
+    ``data`` empty) and read back whole, non-ASCII and lone surrogates included; a
+    segment stored before (its text in ``data``, ``packed`` NULL) reads as before."""
+    lines = "\n".join(
+        f'{{"c1":[{i},"sts","AssumeRole","ünïcode \\ud800 {i}"]}}' for i in range(500)
+    )
+    store.put_audit_segments([_seg(0, 1, data=lines + "\udc80")], {})
+    c = s.audit_segments.c
+    with unwrap(store).engine.begin() as conn:
+        data, packed = conn.execute(select(c.data, c.packed)).one()
+        conn.execute(
+            s.audit_segments.insert().values(
+                account_id=A,
+                first_time=T0 + timedelta(seconds=5),
+                last_time=T0 + timedelta(seconds=6),
+                count=2,
+                data="earlier\nsegment",
+                packed=None,
+            )
+        )
+    assert data == "" and packed is not None
+    assert len(packed) * 10 < len(lines)  # compressed, not merely stored as bytes
+    newest, oldest = _all(store)
+    assert newest.data == "earlier\nsegment" and newest.count == 2
+    assert oldest.data == lines + "\udc80"

@@ -139,7 +139,7 @@ class SqlAudit(SqlEngine):
             when, seq = utc_req(after[0]), after[1]
             where.append(or_(c.last_time < when, and_(c.last_time == when, c.seq < seq)))
         query = (
-            select(c.seq, c.account_id, c.first_time, c.last_time, c.count, c.data)
+            select(c.seq, c.account_id, c.first_time, c.last_time, c.count, c.data, c.packed)
             .where(and_(*where))
             .order_by(c.last_time.desc(), c.seq.desc())
             .limit(limit)
@@ -152,10 +152,10 @@ class SqlAudit(SqlEngine):
                 first_time=utc_req(first),
                 last_time=utc_req(last),
                 count=int(count),
-                data=data,
+                data=s.unpack_lines(data, packed),
                 seq=int(seq),
             )
-            for seq, account, first, last, count, data in found
+            for seq, account, first, last, count, data, packed in found
         ]
 
     def prune_audit_events(self, before: datetime) -> int:
