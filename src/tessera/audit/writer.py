@@ -16,16 +16,18 @@ The spool is a file of ``_SPOOL_BYTES`` mapped shared into memory, and a line is
 copied into the mapping: the copy lands in the same page-cache pages a ``write(2)``
 would fill, so the guarantee is the same, but the request pays a memory copy
 instead of a system call (on ext4 a ``write(2)`` of a line cost ~20 µs of CPU inside
-the request path, bench/README.md). The unwritten tail of a spool reads as NUL
-bytes; a line torn by a crash in mid-copy fails to parse and is skipped on replay
-(the answer of its call had not been sent).
+the request path, bench/README.md). The copy is one ``mmap.write``, which copies
+and advances the mapping's position in a single C call under the GIL: no lock, and
+lines never interleave. The unwritten tail of a spool reads as NUL bytes; a line
+torn by a crash in mid-copy fails to parse and is skipped on replay (the answer of
+its call had not been sent).
 
 **The spool is the queue.** A request keeps nothing else of its event: no Python
 object outlives the call (objects queued for a batch were scanned again and again
-by the garbage collector). A single background thread tails the spool: it waits
-for the first new line, lingers (``_LINGER_SECONDS``) until ``batch`` events have
-gathered or the time is up, then reads every new line from the mapping, parses them
-with one orjson call and stores them as **segments** (``tessera.audit.segments``):
+by the garbage collector), and it notifies no one. A single background thread
+tails the spool: every ``_LINGER_SECONDS`` (at once for ``flush`` and ``close``) it
+reads the spool's position, takes every line written since, parses them one at a
+time and stores them as **segments** (``tessera.audit.segments``):
 one row per account with the lookup terms of its events, not a row per event (a
 row per event cost the writer ~20 µs of CPU each, next to the request threads).
 The same transaction records the spool's **mark**, how far into the file the
@@ -35,7 +37,10 @@ A spool file (``_SPOOL_BYTES``, about 16,000 events) is allocated when it is mad
 (``posix_fallocate``: a full disk shows as an error there, never as a SIGBUS on a
 store into the mapping) and its pages are faulted in ahead of use: the writer
 thread keeps a populated spare ready, and the request that finds the current spool
-full switches to it. A full spool is deleted once the writer has stored its last
+full switches to it, under the lock. The full spool is **sealed** first (its
+position moved to its end), so a request still holding its mapping fails its write
+and takes the locked path too: no line lands in a spool after its last region was
+taken. A full spool is deleted once the writer has stored its last
 event, and its mark with it. A spool left by a dead process (its ``flock`` is free)
 is read from its mark on and stored at the next start of any worker on that data
 directory, then deleted: exactly once. (``*.jsonl`` spools of versions before
@@ -43,7 +48,8 @@ segments have no mark; their events that the store already holds are recognised
 by event id and skipped.) If no spool file can be made (a full disk), events are
 kept in memory until stored, and an error is logged.
 
-The backlog is bounded (``max_pending`` events): when the store falls that far
+The backlog is bounded (``max_pending_bytes``, checked on the locked path: at each
+rotation, and for every line of a memory spool): when the store falls that far
 behind, a request waits for room (back-pressure) rather than dropping events or
 growing without limit. A failed batch is logged (never its content) and retried
 from the same place in the spool. ``flush`` waits until everything recorded so far
@@ -81,6 +87,14 @@ _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
 #: how long the writer waits for more events before storing a partial batch
 _LINGER_SECONDS = 0.2
+#: the writer's shortest wait between polls of the spool position (``linger=0``)
+_MIN_POLL_SECONDS = 0.005
+#: the backlog (bytes spooled, not stored) at which a request that takes the locked
+#: path (a rotation, a memory spool) waits for the store: about 50,000 events
+_MAX_PENDING_BYTES = 32 << 20
+#: ``record``'s lock-free write relies on the GIL making ``mmap.write`` atomic; a
+#: free-threaded interpreter takes the locked path for every line
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 #: the size of a spool file (allocated when it is made; ~16,000 events)
 _SPOOL_BYTES = 8 << 20
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
@@ -92,7 +106,7 @@ _LEGACY_SUFFIX = ".jsonl"
 class _Spool:
     """One spool file, locked and mapped while its process lives."""
 
-    __slots__ = ("fd", "mm", "name", "path", "read", "size", "stored", "used")
+    __slots__ = ("fd", "mm", "name", "path", "read", "sealed", "size", "stored")
 
     def __init__(self, spool_dir: Path, size: int) -> None:
         self.name = f"{os.getpid()}-{time.time_ns()}-{secrets.token_hex(4)}{_SUFFIX}"
@@ -115,13 +129,41 @@ class _Spool:
             self.path.unlink(missing_ok=True)
             raise
         self.size = size
-        #: bytes written; bytes the writer has taken; bytes stored in the store
-        self.used = 0
+        #: bytes the writer has taken; bytes stored in the store; where it was sealed
         self.read = 0
         self.stored = 0
+        self.sealed: int | None = None
 
     def fits(self, n: int) -> bool:
-        return self.used + n <= self.size
+        return self.end() + n <= self.size
+
+    def end(self) -> int:
+        """The bytes written: the mapping's position (``mmap.write`` advances it in
+        the same C call that copies the line, under the GIL), fixed once sealed."""
+        sealed = self.sealed
+        return self.mm.tell() if sealed is None else sealed
+
+    def seal(self) -> None:
+        """No more lines: the position moves to the end, so a request still holding
+        this mapping fails its write (``ValueError``) and takes the locked path. A
+        line written between reading the position and moving it is found by the
+        first NUL after it (lines hold none: JSON escapes it)."""
+        if self.sealed is not None:
+            return
+        end = self.mm.tell()
+        self.mm.seek(self.size)
+        found = self.mm.find(b"\0", end)
+        self.sealed = self.size if found < 0 else found
+
+    def append(self, line: bytes) -> bool:
+        """Under the writer's lock: write ``line``; False if sealed or full."""
+        if self.sealed is not None:
+            return False
+        try:
+            self.mm.write(line)
+        except ValueError:
+            return False
+        return True
 
     def populate(self) -> None:
         """Fault every page in writable now (``MADV_POPULATE_WRITE``, Linux 5.14+),
@@ -164,6 +206,18 @@ class _MemorySpool:
         self.read = 0
         self.stored = 0
 
+    def end(self) -> int:
+        return self.used
+
+    def seal(self) -> None:
+        """(Nothing holds a memory spool outside the writer's lock.)"""
+
+    def append(self, line: bytes) -> bool:
+        """Under the writer's lock: keep ``line``."""
+        self.mm += line
+        self.used += len(line)
+        return True
+
     def region(self, start: int, end: int) -> bytes:
         return bytes(self.mm[start:end])
 
@@ -191,24 +245,22 @@ class AuditWriter:
         spool_dir: Path | None,
         log_path: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
-        max_pending: int = 10_000,
-        batch: int = 2048,
+        max_pending_bytes: int = _MAX_PENDING_BYTES,
         linger: float = _LINGER_SECONDS,
         spool_bytes: int = _SPOOL_BYTES,
     ) -> None:
         self._store = store
         self._retention = timedelta(days=retention_days)
-        self._max_pending = max_pending
-        self._batch = batch
+        self._max_pending = max_pending_bytes
         self._linger = linger
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer thread waits here
         self._done = threading.Condition(self._lock)  # flush and back-pressure wait here
-        self._recorded = 0  # events handed to record()
-        self._unread = 0  # events recorded that the writer has not taken yet
-        self._in_flight = 0  # events taken, not stored yet
-        self._committed = 0  # events stored (or given up as unreadable), in order
+        self._in_flight = 0  # events (lines) taken, not stored yet
+        self._committed = 0  # events (lines) stored (or given up as unreadable), in order
         self._flushing = 0  # flush() callers waiting: no linger
+        self._last_take = 0.0  # when the writer last took lines (monotonic)
+        self._closing = False  # close() has begun: the fast path stays off
         self._closed = False
         self.written = 0
         self.failures = 0
@@ -223,9 +275,14 @@ class AuditWriter:
         self._gone: list[str] = []
         self._sink: IO[str] | None = None
         self._sink_owned = False
+        #: the current spool file's mapping, for ``record``'s lock-free write; None
+        #: while lines must take the locked path (a memory spool, closing)
+        self._fast: mmap.mmap | None = None
         if spool_dir is not None:
             spool_dir.mkdir(mode=0o700, exist_ok=True)
-            self._spool = _Spool(spool_dir, spool_bytes)
+            first = _Spool(spool_dir, spool_bytes)
+            self._spool = first
+            self._fast = first.mm if _GIL else None
             self._replay_orphans(spool_dir)
         else:
             self._spool = _MemorySpool()
@@ -320,9 +377,25 @@ class AuditWriter:
     def record(self, line: bytes) -> None:
         """Spool one event's line (``Capture.line``: newline-terminated). Returns
         once the line is in the kernel's page cache (the write-ahead guarantee):
-        call it before answering."""
+        call it before answering.
+
+        Lock-free in the common case: one ``mmap.write`` into the current spool
+        file, which copies the line and advances the position in one C call under
+        the GIL, so lines never interleave and the writer thread finds them by the
+        position (it polls; nothing is notified). A full or sealed spool, a memory
+        spool and shutdown take the locked path."""
+        mm = self._fast
+        if mm is not None:
+            try:
+                mm.write(line)
+                return
+            except ValueError:  # full, or sealed by a rotation (or closed)
+                pass
+        self._record_locked(line)
+
+    def _record_locked(self, line: bytes) -> None:
         with self._lock:
-            while self._recorded - self._committed >= self._max_pending and not self._closed:
+            while self._backlog() >= self._max_pending and not self._closed:
                 self._work.notify()
                 self._done.wait(0.5)  # back-pressure: the store is far behind
             if self._closed:  # shutting down: store it now, on this thread
@@ -331,25 +404,24 @@ class AuditWriter:
                 AUDIT_EVENTS.inc()
                 return
             spool = self._spool
-            start = spool.used
-            end = start + len(line)
-            if end > spool.size:
+            if not spool.append(line):
                 spool = self._rotate(len(line))
-                start = spool.used
-                end = start + len(line)
-            spool.mm[start:end] = line  # (inlined: this runs on every request)
-            spool.used = end
-            self._recorded += 1
-            self._unread += 1
-            n = self._unread
-            if n == 1 or n == self._batch:  # the writer waits for exactly these
-                self._work.notify()
+                if not spool.append(line):  # (a fresh spool has room for it)
+                    raise RuntimeError("a new audit spool refused a line")
+            if isinstance(spool, _Spool) and not self._closing and _GIL:
+                self._fast = spool.mm
+
+    def _backlog(self) -> int:
+        """Under the lock: bytes spooled and not stored yet."""
+        return sum(spool.end() - spool.stored for spool in (*self._retired, self._spool))
 
     def _rotate(self, need: int) -> _AnySpool:
         """Under the lock: retire the full spool for the spare the writer thread
         prepared (or, if it has none ready, a new one) with room for ``need``
         bytes; in memory, logged, if no spool file can be made (a full disk)."""
         current = self._spool
+        current.seal()  # a request still holding its mapping fails, and comes here
+        self._fast = None
         assert self._spool_dir is not None
         spare = self._spare
         self._spare = None
@@ -367,7 +439,7 @@ class AuditWriter:
                     "memory until stored (no write-ahead copy)"
                 )
                 fresh = _MemorySpool()
-        if current.used > current.stored:
+        if current.end() > current.stored:
             self._retired.append(current)
         else:
             self._discard(current)
@@ -399,15 +471,25 @@ class AuditWriter:
 
     # ------------------------------------------------------------------ writer thread
 
+    def _recorded(self) -> int:
+        """Under the lock: events recorded so far (stored, taken and unread lines)."""
+        unread = 0
+        for spool in (*self._retired, self._spool):
+            end = spool.end()
+            if end > spool.read:
+                unread += spool.region(spool.read, end).count(b"\n")
+        return self._committed + self._in_flight + unread
+
     def pending(self) -> int:
         """Events recorded and not stored yet."""
-        return self._recorded - self._committed
+        with self._lock:
+            return self._recorded() - self._committed
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every event recorded so far is stored; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            target = self._recorded
+            target = self._recorded()
             self._flushing += 1
             try:
                 self._work.notify()
@@ -422,6 +504,11 @@ class AuditWriter:
 
     def close(self) -> None:
         """Flush, stop the thread, remove the spools (all stored) and close the sink."""
+        with self._lock:
+            # lines from here on take the locked path; the spool's end is final
+            self._closing = True
+            self._fast = None
+            self._spool.seal()
         self.flush()
         with self._lock:
             self._closed = True
@@ -432,7 +519,7 @@ class AuditWriter:
             if self._spare is not None:
                 self._spare.close(delete=True)
                 self._spare = None
-            if self._committed == self._recorded:
+            if self._committed == self._recorded():
                 for spool in (*self._retired, self._spool):
                     self._discard(spool)
                 self._retired.clear()
@@ -445,29 +532,38 @@ class AuditWriter:
             if self._sink_owned:
                 self._sink.close()
 
-    def _take(self, next_prune: float) -> list[tuple[_AnySpool, int, int]] | None:
-        """Under the lock: wait for new lines (lingering for a full batch); the
-        spool regions that hold them; None to stop, [] to prune."""
-        while not self._unread and not self._closed:
-            left = next_prune - time.monotonic()
-            if left <= 0:
-                return []
-            self._work.wait(left)
-        if self._closed and not self._unread:
-            return None
-        deadline = time.monotonic() + self._linger
-        while self._unread < self._batch and not self._closed and not self._flushing:
-            left = deadline - time.monotonic()
-            if left <= 0:
+    def _unread(self) -> bool:
+        return any(spool.end() > spool.read for spool in (*self._retired, self._spool))
+
+    def _take(self, next_prune: float) -> list[tuple[_AnySpool, int, int, bytes]] | None:
+        """Under the lock: wait for new lines (polling the spool's position, at most
+        once per ``linger``, so a batch gathers what came in meanwhile; at once
+        for ``flush`` and ``close``); the spool regions that hold them; None to
+        stop, [] to prune."""
+        while True:
+            now = time.monotonic()
+            unread = self._unread()
+            if unread and (
+                self._flushing or self._closed or now >= self._last_take + self._linger
+            ):
                 break
-            self._work.wait(left)
+            if self._closed:
+                return None
+            if now >= next_prune:
+                return []
+            wait = self._last_take + self._linger - now if unread else self._linger
+            self._work.wait(min(max(wait, _MIN_POLL_SECONDS), next_prune - now))
+        self._last_take = now
         regions = []
+        taken = 0
         for spool in (*self._retired, self._spool):
-            if spool.read < spool.used:
-                regions.append((spool, spool.read, spool.used))
-                spool.read = spool.used
-        self._in_flight = self._unread
-        self._unread = 0
+            end = spool.end()
+            if spool.read < end:
+                data = spool.region(spool.read, end)
+                regions.append((spool, spool.read, end, data))
+                taken += data.count(b"\n")
+                spool.read = end
+        self._in_flight = taken
         return regions
 
     def _run(self) -> None:
@@ -487,8 +583,8 @@ class AuditWriter:
             segments: list[AuditSegment] = []
             texts: list[str] = []
             marks: dict[str, int] = {}
-            for spool, start, end in regions:
-                got, lines, _events = build_segments(spool.region(start, end))
+            for spool, _start, end, data in regions:
+                got, lines, _events = build_segments(data)
                 segments += got
                 if self._sink is not None:
                     texts += lines
@@ -500,19 +596,18 @@ class AuditWriter:
                 self.failures += 1
                 log.exception("could not store %d audit events; retrying", taken)
                 with self._lock:
-                    for spool, start, _end in regions:
+                    for spool, start, _end, _data in regions:
                         spool.read = start
-                    self._unread += taken
                     self._in_flight = 0
                 time.sleep(_RETRY_SECONDS)
                 continue
             self._write_sink(texts)
             with self._lock:
-                for spool, _start, end in regions:
+                for spool, _start, end, _data in regions:
                     spool.stored_up_to(end)
-                done = [s for s in self._retired if s.stored >= s.used]
+                done = [s for s in self._retired if s.stored >= s.end()]
                 if done:
-                    self._retired = [s for s in self._retired if s.stored < s.used]
+                    self._retired = [s for s in self._retired if s.stored < s.end()]
                 for spool in done:  # every event in them is stored now
                     self._discard(spool)
                 gone, self._gone = self._gone, []
