@@ -73,9 +73,11 @@ class TesseraApp:
         applied)."""
         return client_view(peer_ip, scheme, _header_map(headers), self.trusted_proxies)
 
-    def answer_now(self, request: Request) -> Response | None:
+    def answer_now(self, request: Request, *, defer_audit: bool = False) -> Response | None:
         """The response if it may be computed on the event loop (health, issuer
-        documents, the inline pipeline); ``None``: call ``answer_in_thread``."""
+        documents, the inline pipeline); ``None``: call ``answer_in_thread``.
+        ``defer_audit``: see ``Pipeline.handle_inline`` (then ``record_pending``
+        must run before the answer is sent)."""
         if request.method in ("GET", "HEAD"):
             if request.path == "/health":
                 return _HEALTH
@@ -85,7 +87,13 @@ class TesseraApp:
                 answer = route(request)
                 if answer is not None:
                     return answer
-        return self.pipeline.handle_inline(request)
+        return self.pipeline.handle_inline(request, defer_audit=defer_audit)
+
+    def record_pending(self) -> None:
+        """Spool the audit events ``answer_now(…, defer_audit=True)`` left pending."""
+        observer = self.runtime.observer
+        if observer is not None:
+            observer.record_pending()
 
     def answer_in_thread(self, request: Request) -> Response:
         """The pipeline, for requests ``answer_now`` declined (blocking: call it in a

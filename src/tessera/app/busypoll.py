@@ -54,8 +54,9 @@ class BusyPoller:
         self._polling = False
         #: whether the last gap (response → next request) fitted in the window
         self.worthwhile = False
-        #: polling turns taken (for tests and diagnostics)
+        #: polling turns taken, and times polling began (for tests and diagnostics)
         self.turns = 0
+        self.started = 0
 
     @property
     def polling(self) -> bool:
@@ -77,6 +78,7 @@ class BusyPoller:
         self._until = now + self.window
         if not self._polling:
             self._polling = True
+            self.started += 1
             self.loop.call_soon(self._turn)
 
     def _turn(self) -> None:

@@ -24,6 +24,18 @@ without reading it all, then the connection closes after the rest of the message
 reset. WebSocket and other upgrades are not supported: the request is answered as
 plain HTTP and the connection closed.
 
+**Answers written a loop turn at a time (group commit).** A request answered on
+the event loop leaves its audit event pending
+(``TesseraApp.answer_now(…, defer_audit=True)``) and its answer waits in the
+loop's ``AnswerBatch``: at the next turn the batch spools every pending event
+(``record_pending``, back to back: see ``tessera.app.observe``), then writes each
+waiting answer. No answer leaves before its event is spooled. Answering every
+request that arrived in one turn before writing any answer is cheaper with or
+without an audit trail (measured: 8 % less server CPU per GetCallerIdentity with
+the audit trail off; bench/README.md, "Fifth pass"), so it is how every answer
+computed on the loop is written. While its answer waits, a connection is busy:
+requests pipelined behind it queue and are answered in order after it.
+
 Request heads are bounded (``ServerConfig``: ``--max-header-bytes``,
 ``--max-header-line-bytes``, ``--header-timeout``). httptools holds a header line
 until it is complete and reports it only then, so the bytes of a head are counted
@@ -45,6 +57,7 @@ import asyncio
 import contextlib
 import http
 import logging
+import weakref
 from collections import deque
 from typing import Any, Final, cast
 
@@ -78,6 +91,41 @@ _BAD_REQUEST: Final = b"Invalid HTTP request received."
 _LINE_OVERHEAD: Final = 4
 
 
+class AnswerBatch:
+    """One per app and event loop: the connections whose answers wait for their
+    audit events (module docstring). ``add`` schedules one ``run`` per loop turn."""
+
+    def __init__(self, app: TesseraApp, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.loop = loop
+        self.waiting: list[TesseraHttpProtocol] = []
+
+    def add(self, protocol: TesseraHttpProtocol) -> None:
+        if not self.waiting:
+            self.loop.call_soon(self.run)
+        self.waiting.append(protocol)
+
+    def run(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        self.app.record_pending()  # (a failure is logged per event, never raised)
+        for protocol in waiting:
+            try:
+                protocol.finish_deferred()
+            except Exception:
+                log.exception("internal failure writing an answer")
+
+
+_BATCHES: weakref.WeakKeyDictionary[TesseraApp, AnswerBatch] = weakref.WeakKeyDictionary()
+
+
+def answer_batch(app: TesseraApp, loop: asyncio.AbstractEventLoop) -> AnswerBatch:
+    """The loop's ``AnswerBatch`` for ``app``."""
+    batch = _BATCHES.get(app)
+    if batch is None or batch.loop is not loop:
+        batch = _BATCHES[app] = AnswerBatch(app, loop)
+    return batch
+
+
 class _HeadRefused(Exception):
     """Raised from a parser callback to stop parsing a refused request head."""
 
@@ -109,6 +157,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.app = find_app(config.loaded_app)
         self.loop = _loop or asyncio.get_event_loop()
         self.poller = self.app.busy_poller(self.loop)
+        self.batch = answer_batch(self.app, self.loop)
         self.server_state = server_state
         self.connections: set[Any] = server_state.connections
         self.tasks: set[asyncio.Task[None]] = server_state.tasks
@@ -151,6 +200,8 @@ class TesseraHttpProtocol(asyncio.Protocol):
         # (request, keep-alive, the answer when already known: a 413)
         self.queue: deque[tuple[Request, bool, Response | None]] = deque()
         self.runner: asyncio.Task[None] | None = None
+        #: an answer waiting in ``batch`` for its audit event: (request, answer, keep-alive)
+        self.deferred: tuple[Request, Response, bool] | None = None
         self.in_message = False  # a request is partly received
         self.closing = False  # close once the queue is answered
         self.draining = False  # shut down mid-request: answer that one, then close
@@ -201,7 +252,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self.closing = True  # answered as plain HTTP, then closed
-            if self.runner is None and not self.queue:
+            if not self._busy():
                 self._close()
         except httptools.HttpParserError:
             if self.head_refused:  # a callback refused the head: answered already
@@ -244,7 +295,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.draining = True
             return
         self._cancel_head_timer()
-        if self.runner is None and not self.queue:
+        if not self._busy():
             self._close()
 
     # ------------------------------------------------------------------ httptools
@@ -294,9 +345,9 @@ class TesseraHttpProtocol(asyncio.Protocol):
         length = self._content_length()
         if length is not None and length > MAX_BODY_BYTES:
             self._refuse_too_large()
-            if self.expect_continue and self.runner is None and not self.queue:
+            if self.expect_continue and not self._busy():
                 self._close()  # the client waits for 100 Continue: it sends no body
-        elif self.expect_continue and self.transport is not None and not self.queue:
+        elif self.expect_continue and self.transport is not None and not self._busy():
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -315,7 +366,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.in_message = False
         if self.too_large:  # answered (or queued) already: close after the answers
-            if self.runner is None and not self.queue:
+            if not self._busy():
                 self._close()
             return
         draining, self.draining = self.draining, False
@@ -327,13 +378,13 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if not keep_alive:
             self.closing = True
-        if self.runner is not None or self.queue:
+        if self._busy():
             self.queue.append((request, keep_alive, None))
             if len(self.queue) >= _MAX_QUEUED:
                 self._pause_reading()
             return
         try:
-            response = self.app.answer_now(request)
+            response = self.app.answer_now(request, defer_audit=True)
         except Exception:  # the pipeline renders its own errors; this is a bug
             log.exception("internal failure answering a request")
             response = _internal_error()
@@ -341,8 +392,21 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.queue.append((request, keep_alive, None))
             self._start_runner()
             return
-        self._write(request, response, keep_alive and not self.closing)
-        self._after_response()
+        self.deferred = (request, response, keep_alive)
+        self.batch.add(self)
+
+    def finish_deferred(self) -> None:
+        """The batch has spooled the audit events: write the answer that waited for
+        them, then answer what queued behind it."""
+        deferred, self.deferred = self.deferred, None
+        if deferred is None:
+            return
+        request, response, keep_alive = deferred
+        self._write(request, response, keep_alive and not (self.closing and not self.queue))
+        if self.queue and self.runner is None:
+            self._start_runner()
+        else:
+            self._after_response()
 
     # ------------------------------------------------------------------ helpers
 
@@ -386,7 +450,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.closing = True
         response = TesseraApp.too_large()
         request = Request(self.parser.get_method().decode("latin-1"), "", "", (), b"", "", False)
-        if self.runner is not None or self.queue:
+        if self._busy():
             self.queue.append((request, False, response))
         else:
             self._write(request, response, False)
@@ -404,7 +468,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
             message = "Request header fields are too large."
         response = _head_error(status, message)
         request = Request("GET", "", "", (), b"", "", False)
-        if self.runner is not None or self.queue:
+        if self._busy():
             self.queue.append((request, False, response))
             self._pause_reading()
         else:
@@ -426,7 +490,7 @@ class TesseraHttpProtocol(asyncio.Protocol):
         self.head_deadline = None
         self.head_refused = True  # nothing more of the head is read
         self.closing = True
-        if self.runner is not None or self.queue:  # close after those answers
+        if self._busy():  # close after those answers
             self._pause_reading()
             return
         if self.in_message:
@@ -474,8 +538,12 @@ class TesseraHttpProtocol(asyncio.Protocol):
             self.runner = None
             self._after_response()
 
+    def _busy(self) -> bool:
+        """An answer is being computed, waits, or is queued."""
+        return self.runner is not None or self.deferred is not None or bool(self.queue)
+
     def _after_response(self) -> None:
-        if self.transport is None or self.runner is not None or self.queue:
+        if self.transport is None or self._busy():
             return
         if self.closing:
             self._close()

@@ -11,6 +11,17 @@ caller, decoded input, result or error) and calls
   answer is sent: the metrics (``tessera.telemetry``) and the audit event
   (``tessera.audit``), spooled ahead of the answer (see ``tessera.audit.writer``).
 
+**Group commit on the event loop.** A request answered on the event loop may have
+its audit event captured later in the same loop turn: ``observe(…, defer=True)``
+keeps the event's facts in ``pending`` and the HTTP protocol holds the answer back
+until ``record_pending`` has spooled every pending event, then writes the answers
+(``tessera.app.http``). The write-ahead guarantee is unchanged (no answer leaves
+before its event is in the spool); what changes is that the events of one turn are
+captured back to back. Captured between two requests' work, a capture found its
+code and data evicted from the CPU caches and cost about 2.4 times what the same
+capture costs right after another (8.7 against 3.7 µs for a GetCallerIdentity,
+measured in place; bench/README.md, "Fifth pass").
+
 Both are cheap and never raise anything but ``Throttling``: a failure to record is
 logged, not answered."""
 
@@ -34,6 +45,24 @@ if TYPE_CHECKING:
     from tessera.clock import Clock
 
 log = logging.getLogger("tessera.observe")
+
+#: ``capture_line``'s arguments: the facts of one call's audit event
+_Facts = tuple[
+    str,
+    float,
+    str,
+    str,
+    str,
+    str,
+    str,
+    Principal | None,
+    Mapping[str, Any] | None,
+    Mapping[str, Any] | None,
+    str | None,
+    str | None,
+    str | None,
+    bool,
+]
 
 
 class Request(Protocol):
@@ -85,6 +114,8 @@ class RequestObserver:
     ) -> None:
         self.clock = clock
         self.audit = audit
+        #: events of calls answered this event-loop turn, not captured yet (``defer``)
+        self.pending: list[_Facts] = []
         self.limiter = limiter
         self.limit_by_source = limit_by_source
         self.metrics = metrics
@@ -103,14 +134,32 @@ class RequestObserver:
             telemetry.THROTTLED.labels("source").inc()
             raise Throttling("Rate exceeded")
 
-    def observe(self, request: Request, trace: CallTrace, response: Response) -> None:
-        """Record one answered call (metrics, audit event)."""
+    def observe(
+        self, request: Request, trace: CallTrace, response: Response, *, defer: bool = False
+    ) -> None:
+        """Record one answered call (metrics, audit event). ``defer``: keep the
+        audit event in ``pending`` for ``record_pending`` (the caller must call it
+        before the answer is sent)."""
         try:
-            self._observe(request, trace, response)
+            self._observe(request, trace, response, defer)
         except Exception:
             log.exception("could not record request %s", trace.request_id)
 
-    def _observe(self, request: Request, trace: CallTrace, response: Response) -> None:
+    def record_pending(self) -> None:
+        """Capture and spool every event ``observe(…, defer=True)`` kept, in order."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        assert self.audit is not None
+        record = self.audit.record
+        for facts in pending:
+            try:
+                record(capture_line(*facts))
+            except Exception:
+                log.exception("could not record request %s", facts[0])
+
+    def _observe(self, request: Request, trace: CallTrace, response: Response, defer: bool) -> None:
         operation = trace.operation or "Unknown"
         error = trace.error
         if self.metrics:
@@ -129,21 +178,23 @@ class RequestObserver:
         if self.audit is None:
             return
         headers = request.header_map()
-        self.audit.record(
-            capture_line(
-                trace.request_id,
-                (trace.now or self.clock.now()).timestamp(),
-                trace.service,
-                operation,
-                trace.region,
-                request.source_ip,
-                headers.get("user-agent") or "",
-                trace.principal,
-                trace.params,
-                trace.result if error is None else None,
-                error.code if error is not None else None,
-                error.message if error is not None else None,
-                headers.get("host"),
-                request.secure_transport,
-            )
+        facts: _Facts = (
+            trace.request_id,
+            (trace.now or self.clock.now()).timestamp(),
+            trace.service,
+            operation,
+            trace.region,
+            request.source_ip,
+            headers.get("user-agent") or "",
+            trace.principal,
+            trace.params,
+            trace.result if error is None else None,
+            error.code if error is not None else None,
+            error.message if error is not None else None,
+            headers.get("host"),
+            request.secure_transport,
         )
+        if defer:
+            self.pending.append(facts)
+        else:
+            self.audit.record(capture_line(*facts))

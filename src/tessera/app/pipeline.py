@@ -181,13 +181,15 @@ class Pipeline:
         auth = request.header("authorization")
         return auth is not None and any(scope in auth for scope in self._inline_scopes)
 
-    def handle_inline(self, request: Request) -> Response | None:
+    def handle_inline(self, request: Request, *, defer_audit: bool = False) -> Response | None:
         """The response, computed on the calling (event loop) thread, if
         ``runs_inline`` allows it and the decoded operation is declared ``inline``;
-        ``None``: call ``handle(request, threaded=True)`` in a worker thread."""
+        ``None``: call ``handle(request, threaded=True)`` in a worker thread.
+        ``defer_audit``: the audit event is left in the observer's ``pending``; the
+        caller calls ``record_pending`` before sending the answer (group commit)."""
         if not self.runs_inline(request):
             return None
-        return self._handle(request, threaded=False, inline_only=True)
+        return self._handle(request, threaded=False, inline_only=True, defer_audit=defer_audit)
 
     def close(self) -> None:
         """Write the pending bookkeeping and audit events and stop their threads."""
@@ -201,18 +203,20 @@ class Pipeline:
         """The response to ``request``. ``threaded``: the caller is a worker thread,
         which may block; bookkeeping recorded earlier in this process is then
         written first, so an IAM read (GetAccessKeyLastUsed) sees it."""
-        response = self._handle(request, threaded=threaded, inline_only=False)
+        response = self._handle(request, threaded=threaded, inline_only=False, defer_audit=False)
         assert response is not None
         return response
 
-    def _handle(self, request: Request, *, threaded: bool, inline_only: bool) -> Response | None:
+    def _handle(
+        self, request: Request, *, threaded: bool, inline_only: bool, defer_audit: bool
+    ) -> Response | None:
         if threaded and self.runtime.bookkeeping is not None:
             self.runtime.bookkeeping.flush()
         trace = CallTrace(new_request_id())
         response = self._answer(request, trace, inline_only=inline_only)
         # the one observer hook: metrics and the audit event, before the answer leaves
         if response is not None and self.runtime.observer is not None:
-            self.runtime.observer.observe(request, trace, response)
+            self.runtime.observer.observe(request, trace, response, defer=defer_audit)
         return response
 
     def _answer(self, request: Request, trace: CallTrace, *, inline_only: bool) -> Response | None:

@@ -543,9 +543,7 @@ class AuditWriter:
         while True:
             now = time.monotonic()
             unread = self._unread()
-            if unread and (
-                self._flushing or self._closed or now >= self._last_take + self._linger
-            ):
+            if unread and (self._flushing or self._closed or now >= self._last_take + self._linger):
                 break
             if self._closed:
                 return None

@@ -5,8 +5,8 @@ a thousand at a time), their lookup terms, and no ``audit_events`` any more."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, insert, inspect, select
