@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import botocore.session
+import orjson
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.audit.record import CallFacts, build_event, capture, render
-from tessera.audit.redact import HIDDEN, secret_members
+from tessera.audit.redact import HIDDEN, may_hold, scrub, secret_members
 from tessera.store.sql.schema import unpack_lines
 from tests.e2e.server import Creds, TesseraServer
 from tests.unit.audit.support import call_facts
@@ -203,3 +206,41 @@ def test_no_secret_in_store_or_audit_log(tmp_path: Path) -> None:
         assert secret not in stored
         assert secret not in rendered
         assert secret not in text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    secret=st.text(min_size=8, max_size=60),
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    ascii_only=st.booleans(),
+)
+def test_may_hold_never_misses_a_secret_in_any_json_spelling(
+    secret: str, before: str, after: str, ascii_only: bool
+) -> None:
+    """``may_hold`` lets the request path skip the scrub: it must say True whenever
+    a collected secret appears in the line however JSON spells it (orjson's raw
+    UTF-8, the standard library's ASCII escapes), quotes, backslashes, control
+    and non-ASCII characters included."""
+    value = before + secret + after
+    if ascii_only:
+        line = json.dumps({"echo": value}).encode()
+    else:
+        try:
+            line = orjson.dumps({"echo": value})
+        except orjson.JSONEncodeError:  # a lone surrogate: orjson refuses it
+            line = json.dumps({"echo": value}).encode()
+    assert may_hold(line, {secret})
+    # and the scrub it lets run removes it
+    assert secret not in scrub(line.decode(), {secret}) or len(secret) < 8
+
+
+def test_may_hold_is_false_only_when_nothing_needs_scrubbing() -> None:
+    token = "IQoJb3JpZ2luX2VjE" + "A" * 400
+    key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    line = orjson.dumps({"credentials": {"accessKeyId": "ASIA0000000000000000"}})
+    assert not may_hold(line, {token, key, "123456"})  # omitted where they stood
+    assert may_hold(line + token[:16].encode(), {token})  # its prefix: maybe
+    assert may_hold(line + b"eyJhbGciOi", set())  # a JWT-shaped string
+    assert may_hold(line, {'quote"d-secret-value'})  # JSON spells it otherwise
+    assert not may_hold(line + b"123456", {"123456"})  # under 8: hidden in place only

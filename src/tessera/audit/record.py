@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub
+from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, may_hold, scrub
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 
 EVENT_VERSION = "1.11"
@@ -595,7 +595,7 @@ def _capture(
         data = _dumps_bytes(values)
     line = b"".join((b'{"c1":', data, b',"i":', ident_bytes, b"}\n"))
     secrets = redactor.secrets
-    if secrets or b"eyJ" in line:
+    if may_hold(line, secrets):
         text = line.decode()
         scrubbed = scrub(text, secrets)
         if scrubbed is not text:

@@ -250,6 +250,35 @@ def _escaped(secret: str) -> bool:
     return not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret
 
 
+#: how much of a long secret ``may_hold`` looks for (a secret in the text has its
+#: prefix there too; a short needle is found faster than a 400-character token)
+_PROBE_CHARS = 16
+
+
+def may_hold(line: bytes, secrets: Collection[str]) -> bool:
+    """Whether ``scrub`` might change the UTF-8 JSON ``line`` (False only when it
+    certainly would not). The request path's check: every credential-issuing call
+    collects its new secrets, which are then nowhere in its record, and scanning a
+    400-character session token cost more than the rest of the capture.
+
+    Sound because JSON spells a printable ASCII character other than a quote or a
+    backslash as itself (orjson and the standard library alike): if a secret's
+    first ``_PROBE_CHARS`` characters are all such, every spelling of the secret
+    in ``line`` contains them verbatim, so their absence rules the secret out. A
+    prefix with any other character, or a JWT-shaped string, says True."""
+    if b"eyJ" in line:
+        return True
+    for secret in secrets:
+        if len(secret) < _MIN_SCRUB:
+            continue
+        probe = secret[:_PROBE_CHARS]
+        if not (probe.isascii() and probe.isprintable()) or '"' in probe or "\\" in probe:
+            return True
+        if probe.encode() in line:
+            return True
+    return False
+
+
 def _needs_scrub(text: str, secrets: Collection[str]) -> bool:
     """Whether ``scrub`` would change ``text`` (or might: a secret JSON escapes).
     Substring searches only: the common case, a secret omitted where it stood and
