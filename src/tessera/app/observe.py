@@ -114,8 +114,9 @@ class RequestObserver:
     ) -> None:
         self.clock = clock
         self.audit = audit
-        #: events of calls answered this event-loop turn, not captured yet (``defer``)
-        self.pending: list[_Facts] = []
+        #: calls answered this event-loop turn whose events are not captured yet
+        #: (``defer``)
+        self.pending: list[tuple[Request, CallTrace]] = []
         self.limiter = limiter
         self.limit_by_source = limit_by_source
         self.metrics = metrics
@@ -152,12 +153,36 @@ class RequestObserver:
             return
         self.pending = []
         assert self.audit is not None
-        record = self.audit.record
-        for facts in pending:
+        lines = []
+        facts = self._facts
+        for request, trace in pending:
             try:
-                record(capture_line(*facts))
+                lines.append(capture_line(*facts(request, trace)))
             except Exception:
-                log.exception("could not record request %s", facts[0])
+                log.exception("could not record request %s", trace.request_id)
+        if lines:
+            self.audit.record(b"".join(lines))  # one write: the turn's lines, in order
+
+    def _facts(self, request: Request, trace: CallTrace) -> _Facts:
+        """``capture_line``'s arguments for one answered call."""
+        error = trace.error
+        headers = request.header_map()
+        return (
+            trace.request_id,
+            (trace.now or self.clock.now()).timestamp(),
+            trace.service,
+            trace.operation or "Unknown",
+            trace.region,
+            request.source_ip,
+            headers.get("user-agent") or "",
+            trace.principal,
+            trace.params,
+            trace.result if error is None else None,
+            error.code if error is not None else None,
+            error.message if error is not None else None,
+            headers.get("host"),
+            request.secure_transport,
+        )
 
     def _observe(self, request: Request, trace: CallTrace, response: Response, defer: bool) -> None:
         operation = trace.operation or "Unknown"
@@ -177,24 +202,7 @@ class RequestObserver:
                 self._sigv4.inc()
         if self.audit is None:
             return
-        headers = request.header_map()
-        facts: _Facts = (
-            trace.request_id,
-            (trace.now or self.clock.now()).timestamp(),
-            trace.service,
-            operation,
-            trace.region,
-            request.source_ip,
-            headers.get("user-agent") or "",
-            trace.principal,
-            trace.params,
-            trace.result if error is None else None,
-            error.code if error is not None else None,
-            error.message if error is not None else None,
-            headers.get("host"),
-            request.secure_transport,
-        )
-        if defer:
-            self.pending.append(facts)
+        if defer:  # captured with the rest of the loop turn's (record_pending)
+            self.pending.append((request, trace))
         else:
-            self.audit.record(capture_line(*facts))
+            self.audit.record(capture_line(*self._facts(request, trace)))

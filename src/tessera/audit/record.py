@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, may_hold, scrub
+from tessera.audit.redact import HIDDEN, Redactor, cloudtrail_time, scrub, secret_may_appear
 from tessera.auth.principal import Principal, PrincipalKind, SessionKind
 
 EVENT_VERSION = "1.11"
@@ -317,7 +317,7 @@ def _resources_json(resources: list[tuple[str, str, str]]) -> str:
 
 
 #: serialised ``userIdentity`` elements by caller (see ``_identity_json``)
-_IDENTITIES: dict[tuple[Any, ...], tuple[str, bytes]] = {}
+_IDENTITIES: dict[tuple[Any, ...], tuple[str, bytes, bool]] = {}
 _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
@@ -384,12 +384,14 @@ def _dumps(value: Any) -> str:
 
 def _identity_json(
     principal: Principal | None, operation: str, result: Mapping[str, Any] | None
-) -> tuple[str, bytes]:
-    """``userIdentity`` as JSON text and as UTF-8 bytes. A signed caller's element is
-    the same on every call with the same key, so it is serialised once per key."""
+) -> tuple[str, bytes, bool]:
+    """``userIdentity`` as JSON text and as UTF-8 bytes, and whether it holds a
+    JWT-shaped string's start (``eyJ``). A signed caller's element is the same on
+    every call with the same key, so it is serialised (and looked at) once per key."""
     if principal is None or principal.access_key_id is None:
         text = _dumps(_identity(principal, operation, result))
-        return text, text.encode()
+        raw = text.encode()
+        return text, raw, b"eyJ" in raw
     session = principal.session
     # the kind is implied by the ARN and the unique id, and hashing an enum member
     # is a Python call (this runs on every request)
@@ -402,7 +404,8 @@ def _identity_json(
     found = _IDENTITIES.get(key)
     if found is None:
         text = _dumps(_identity(principal, operation, result))
-        found = (text, text.encode())
+        raw = text.encode()
+        found = (text, raw, b"eyJ" in raw)
         if len(_IDENTITIES) >= _MAX_IDENTITIES:
             _IDENTITIES.clear()
         _IDENTITIES[key] = found
@@ -561,7 +564,7 @@ def _capture(
     cipher_suite: str | None,
 ) -> tuple[tuple[Any, ...], str, set[str], bytes]:
     redactor = Redactor()
-    ident_json, ident_bytes = _identity_json(principal, operation, result)
+    ident_json, ident_bytes, ident_jwt = _identity_json(principal, operation, result)
     if params:
         params = redactor.request(params)
     elif params is not None:
@@ -595,7 +598,8 @@ def _capture(
         data = _dumps_bytes(values)
     line = b"".join((b'{"c1":', data, b',"i":', ident_bytes, b"}\n"))
     secrets = redactor.secrets
-    if may_hold(line, secrets):
+    # (may_hold, with the identity's share of the JWT check made once per caller)
+    if ident_jwt or b"eyJ" in data or (secrets and secret_may_appear(line, secrets)):
         text = line.decode()
         scrubbed = scrub(text, secrets)
         if scrubbed is not text:

@@ -375,9 +375,10 @@ class AuditWriter:
     # ------------------------------------------------------------------ request path
 
     def record(self, line: bytes) -> None:
-        """Spool one event's line (``Capture.line``: newline-terminated). Returns
-        once the line is in the kernel's page cache (the write-ahead guarantee):
-        call it before answering.
+        """Spool one event's line (``Capture.line``: newline-terminated), or several
+        events' lines joined (the event loop's group commit: one write). Returns
+        once they are in the kernel's page cache (the write-ahead guarantee): call
+        it before answering.
 
         Lock-free in the common case: one ``mmap.write`` into the current spool
         file, which copies the line and advances the position in one C call under

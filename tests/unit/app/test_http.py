@@ -516,9 +516,10 @@ def test_an_answer_leaves_only_after_its_audit_event_is_spooled(served: Served) 
     log: list[tuple[str, str]] = []
     spool = audit.record
 
-    def record(line: bytes) -> None:
-        spool(line)  # in the spool first, then logged
-        log.append(("spooled", json.loads(line)["c1"][6].lower()))
+    def record(data: bytes) -> None:
+        spool(data)  # in the spool first, then logged
+        for line in data.splitlines():  # the loop turn's events, one write
+            log.append(("spooled", json.loads(line)["c1"][6].lower()))
 
     audit.record = record  # type: ignore[method-assign]
     socks = [served.connect() for _ in range(3)]
