@@ -382,6 +382,15 @@ def _dumps(value: Any) -> str:
     return _dumps_bytes(value).decode()
 
 
+def _identity_entry(
+    principal: Principal | None, operation: str, result: Mapping[str, Any] | None
+) -> tuple[str, bytes, bool]:
+    """``_identity_json``'s value, built (for a signed caller, once per key)."""
+    text = _dumps(_identity(principal, operation, result))
+    raw = text.encode()
+    return text, raw, b"eyJ" in raw
+
+
 def _identity_json(
     principal: Principal | None, operation: str, result: Mapping[str, Any] | None
 ) -> tuple[str, bytes, bool]:
@@ -389,9 +398,7 @@ def _identity_json(
     JWT-shaped string's start (``eyJ``). A signed caller's element is the same on
     every call with the same key, so it is serialised (and looked at) once per key."""
     if principal is None or principal.access_key_id is None:
-        text = _dumps(_identity(principal, operation, result))
-        raw = text.encode()
-        return text, raw, b"eyJ" in raw
+        return _identity_entry(principal, operation, result)
     session = principal.session
     # the kind is implied by the ARN and the unique id, and hashing an enum member
     # is a Python call (this runs on every request)
@@ -403,9 +410,7 @@ def _identity_json(
     )
     found = _IDENTITIES.get(key)
     if found is None:
-        text = _dumps(_identity(principal, operation, result))
-        raw = text.encode()
-        found = (text, raw, b"eyJ" in raw)
+        found = _identity_entry(principal, operation, result)
         if len(_IDENTITIES) >= _MAX_IDENTITIES:
             _IDENTITIES.clear()
         _IDENTITIES[key] = found

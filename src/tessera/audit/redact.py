@@ -275,9 +275,7 @@ def secret_may_appear(line: bytes, secrets: Collection[str]) -> bool:
         if len(secret) < _MIN_SCRUB:
             continue
         probe = secret[:_PROBE_CHARS]
-        if not (probe.isascii() and probe.isprintable()) or '"' in probe or "\\" in probe:
-            return True
-        if probe.encode() in line:
+        if _escaped(probe) or probe.encode() in line:
             return True
     return False
 

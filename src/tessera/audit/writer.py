@@ -196,11 +196,12 @@ class _MemorySpool:
 
     __slots__ = ("mm", "read", "stored", "used")
     name: str | None = None
-    #: no limit but the writer's back-pressure (``max_pending``)
+    #: no limit but the writer's back-pressure (``max_pending_bytes``)
     size = sys.maxsize
 
     def __init__(self) -> None:
-        #: written like a spool's mapping (a slice assigned at the end appends)
+        #: the lines not stored yet (``append`` extends it; ``region`` reads it as a
+        #: spool's mapping is read)
         self.mm = bytearray()
         self.used = 0
         self.read = 0
