@@ -401,9 +401,9 @@ class AuditWriter:
                 self._work.notify()
                 self._done.wait(0.5)  # back-pressure: the store is far behind
             if self._closed:  # shutting down: store it now, on this thread
-                segments, _parsed, _events = build_segments(line)
+                segments, _parsed, events = build_segments(line)
                 self._store.put_audit_segments(segments, {})
-                AUDIT_EVENTS.inc()
+                AUDIT_EVENTS.inc(events)  # (a loop turn's record holds several)
                 return
             spool = self._spool
             if not spool.append(line):

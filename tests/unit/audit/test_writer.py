@@ -437,3 +437,19 @@ def test_a_request_holding_a_sealed_spool_writes_to_the_next(tmp_path: Path) -> 
         json.loads(line)["c1"][6] and event_id_of(json.loads(line)["c1"])
         for line in (one, two, three)
     )
+
+
+def test_after_close_a_turns_lines_are_stored_and_each_counted(tmp_path: Path) -> None:
+    """A record that arrives after ``close`` (a worker shutting down) is stored on
+    the caller's thread; the event loop's record holds a whole turn's lines, and
+    ``tessera_audit_events_total`` counts each of its events."""
+    from tessera.telemetry import AUDIT_EVENTS
+
+    store = MemoryAuditStore()
+    writer = AuditWriter(store, spool_dir=tmp_path / "spool", linger=0.0)
+    writer.close()
+    events = [_event(n) for n in range(3)]
+    before = AUDIT_EVENTS._value.get()
+    writer.record(b"".join(e.line for e in events))
+    assert AUDIT_EVENTS._value.get() - before == 3
+    assert sorted(store.event_ids()) == sorted(e.event_id for e in events)
