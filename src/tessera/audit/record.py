@@ -121,6 +121,32 @@ def is_read_only(service: str, operation: str) -> bool:
     return service == "sts" or operation.startswith(_READ_PREFIXES)
 
 
+#: STS calls that issue nothing: reads, whose records have no ``responseElements``
+_STS_READS = frozenset({"GetCallerIdentity", "GetAccessKeyInfo", "DecodeAuthorizationMessage"})
+_KEEPS_RESPONSE: dict[tuple[str, str], bool] = {}
+_MAX_KEEPS_RESPONSE = 4096
+
+
+def keeps_response(service: str, operation: str) -> bool:
+    """Whether a call's record has ``responseElements``: CloudTrail writes them for
+    actions that make changes and for STS's credential and token issuers (its
+    documented AssumeRole, GetSessionToken … records), and omits them for reads
+    (``Get``/``List``/``Describe``… of IAM and the other services,
+    GetCallerIdentity, GetAccessKeyInfo and DecodeAuthorizationMessage of STS):
+    "if an action does not change state (for example, a request to get or list
+    objects), this element is omitted" (CloudTrail record contents)."""
+    found = _KEEPS_RESPONSE.get((service, operation))
+    if found is None:
+        if service == "sts":
+            found = operation not in _STS_READS
+        else:
+            found = not operation.startswith(_READ_PREFIXES)
+        if len(_KEEPS_RESPONSE) >= _MAX_KEEPS_RESPONSE:
+            _KEEPS_RESPONSE.clear()
+        _KEEPS_RESPONSE[(service, operation)] = found
+    return found
+
+
 def user_identity(principal: Principal | None, facts: CallFacts) -> dict[str, Any]:
     """The ``userIdentity`` element."""
     return _identity(principal, facts.operation, facts.result)
@@ -269,6 +295,22 @@ def _named_resources(
     (redacted, camelCase) parameters that names a resource, then of the access key
     the call issued: what both the record's ``resources`` and the index's terms
     are made of."""
+    return _named(params, _issued_key(response))
+
+
+def _issued_key(response: Mapping[str, Any] | None) -> str | None:
+    """The access key id a call's (redacted) result issued, if any."""
+    if response:
+        creds = response.get("credentials")
+        if isinstance(creds, Mapping):
+            key_id = creds.get("accessKeyId")
+            if isinstance(key_id, str) and key_id:
+                return key_id
+    return None
+
+
+def _named(params: Mapping[str, Any] | None, issued_key: str | None) -> list[tuple[int, str, str]]:
+    """``_named_resources`` of the parameters and the issued key's id."""
     named: list[tuple[int, str, str]] = []
     if params:
         resource_of = _RESOURCE_OF
@@ -277,12 +319,8 @@ def _named_resources(
             for key, value in params.items()
             if (hit := resource_of.get(key)) is not None and isinstance(value, str) and value
         ]
-    if response:
-        creds = response.get("credentials")
-        if isinstance(creds, Mapping):
-            key_id = creds.get("accessKeyId")
-            if isinstance(key_id, str) and key_id:
-                named.append((_ACCESS_KEY_RANK, "AWS::IAM::AccessKey", key_id))
+    if issued_key:
+        named.append((_ACCESS_KEY_RANK, "AWS::IAM::AccessKey", issued_key))
     return named
 
 
@@ -575,7 +613,7 @@ def _capture(
     elif params is not None:
         params = {}
     response = None
-    if result and error_code is None:
+    if result and error_code is None and keeps_response(service, operation):
         response = redactor.response(result) or None
     values: tuple[Any, ...] = (
         seconds,
@@ -656,10 +694,15 @@ class _Columns(NamedTuple):
 def _recipient(values: Sequence[Any]) -> tuple[str | None, tuple[str, ...]]:
     """``recipientAccountId`` (the role's account for AssumeRole*, else the
     caller's) and the accounts that see the event (caller and recipient)."""
-    caller_account: str | None = values[_ACCOUNT]
+    return _recipient_of(values[_ACCOUNT], values[_OPERATION], values[_PARAMS])
+
+
+def _recipient_of(
+    caller_account: str | None, operation: str, params: Mapping[str, Any] | None
+) -> tuple[str | None, tuple[str, ...]]:
+    """``_recipient`` of a call's caller account, operation and parameters."""
     recipient = caller_account
-    params = values[_PARAMS]
-    if params and values[_OPERATION].startswith("AssumeRole"):
+    if params and operation.startswith("AssumeRole"):
         role_account = _account_of_arn(params.get("roleArn"))
         if role_account:
             recipient = role_account
@@ -703,29 +746,53 @@ def _base_terms(service: str, operation: str) -> tuple[tuple[str, str], ...]:
     return found
 
 
-def index_terms(
-    values: Sequence[Any],
-) -> tuple[float, tuple[str, ...], tuple[tuple[str, str], ...], list[tuple[str, str]]]:
+#: ``index_terms``' result: time, accounts, the operation's shared terms, the event's own
+IndexTerms = tuple[float, tuple[str, ...], tuple[tuple[str, str], ...], list[tuple[str, str]]]
+
+
+def index_terms(values: Sequence[Any]) -> IndexTerms:
     """What the store indexes of a captured call (on the writer thread, for every
     event: only what a segment needs, no event id, no datetime): its time in POSIX
     seconds, the accounts that see it, and its LookupEvents terms: those every call
     of its operation has (one shared tuple) and its own (``EventId`` excepted: an
     event id names its millisecond, and LookupEvents reads that millisecond's
     segments). The same resources as the record's, without their accounts."""
-    base = _base_terms(values[_SERVICE], values[_OPERATION])
-    _recipient_account, accounts = _recipient(values)
+    return index_fields(
+        float(values[_TIME]),
+        values[_SERVICE],
+        values[_OPERATION],
+        values[_USER],
+        values[_KEY],
+        values[_ACCOUNT],
+        values[_PARAMS],
+        _issued_key(values[_RESPONSE]),
+    )
+
+
+def index_fields(
+    seconds: float,
+    service: str,
+    operation: str,
+    user: str | None,
+    key: str | None,
+    caller_account: str | None,
+    params: Mapping[str, Any] | None,
+    issued_key: str | None,
+) -> IndexTerms:
+    """``index_terms`` of the capture's fields it reads (the writer's typed parse
+    of a capture line hands them over without the rest; ``issued_key`` is the
+    response's ``credentials.accessKeyId``)."""
+    base = _base_terms(service, operation)
+    _recipient_account, accounts = _recipient_of(caller_account, operation, params)
     own: list[tuple[str, str]] = []
-    user = values[_USER]
     if user:
         own.append(("Username", user))
-    key = values[_KEY]
     if key:
         own.append(("AccessKeyId", key))
-    params, response = values[_PARAMS], values[_RESPONSE]
-    if params or response:
-        for _rank, kind, name in _named_resources(params, response):
+    if params or issued_key:
+        for _rank, kind, name in _named(params, issued_key):
             own += (("ResourceType", kind), ("ResourceName", name))
-    return float(values[_TIME]), accounts, base, own
+    return seconds, accounts, base, own
 
 
 def build_row(values: Sequence[Any], ident_json: str, secrets: set[str] | None) -> AuditRow:
@@ -835,8 +902,10 @@ __all__ = [
     "capture_line",
     "event_id_of",
     "event_source",
+    "index_fields",
     "index_terms",
     "is_read_only",
+    "keeps_response",
     "parse_capture",
     "render",
     "stored_row",

@@ -5,6 +5,7 @@ keyset paging, and pruning (segments with their terms, marks by age)."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -262,9 +263,10 @@ def test_a_key_with_many_values_is_one_list_row_and_each_value_is_found(store: S
 def test_segments_are_stored_packed_and_earlier_text_segments_still_read(
     store: SqlStore,
 ) -> None:
-    """Migration 19: a segment's lines are stored zlib-compressed (``packed``, with
-    ``data`` empty) and read back whole, non-ASCII and lone surrogates included; a
-    segment stored before (its text in ``data``, ``packed`` NULL) reads as before."""
+    """Migration 19: a segment's lines are stored compressed (``packed``, a zstd
+    frame, with ``data`` empty) and read back whole, non-ASCII and lone surrogates
+    included; a segment stored before (its text in ``data``, ``packed`` NULL) reads
+    as before, and so does one packed by zlib (the format before zstd)."""
     lines = "\n".join(
         f'{{"c1":[{i},"sts","AssumeRole","ünïcode \\ud800 {i}"]}}' for i in range(500)
     )
@@ -282,8 +284,20 @@ def test_segments_are_stored_packed_and_earlier_text_segments_still_read(
                 packed=None,
             )
         )
+        conn.execute(
+            s.audit_segments.insert().values(
+                account_id=A,
+                first_time=T0 + timedelta(seconds=7),
+                last_time=T0 + timedelta(seconds=8),
+                count=2,
+                data="",
+                packed=zlib.compress("zlib \u00fc\nsegment".encode(), 1),
+            )
+        )
     assert data == "" and packed is not None
+    assert bytes(packed)[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert len(packed) * 10 < len(lines)  # compressed, not merely stored as bytes
-    newest, oldest = _all(store)
+    zlib_packed, newest, oldest = _all(store)
+    assert zlib_packed.data == "zlib \u00fc\nsegment" and zlib_packed.count == 2
     assert newest.data == "earlier\nsegment" and newest.count == 2
     assert oldest.data == lines + "\udc80"
