@@ -43,6 +43,8 @@ log = logging.getLogger("tessera.audit")
 SEGMENT_SPAN_SECONDS = 60.0
 #: the most events one segment holds
 SEGMENT_MAX_EVENTS = 4096
+#: parameters up to this long (JSON bytes) key ``build_segments``' per-batch memo
+_MEMO_PARAMS = 256
 
 
 @dataclass(slots=True)
@@ -72,22 +74,26 @@ class SegmentBuilder:
         terms: Sequence[tuple[str, str]],
         text: str,
     ) -> None:
-        """One event: its time, the accounts that see it, the terms its operation
-        shares (the same tuple for every event of it) and its own, and its line."""
+        """One event: its time, the accounts that see it, the terms it shares with
+        other events (one tuple, the same object for each of them: added once per
+        segment) and its own, and its line."""
         for account in accounts or ("",):
             group = self._open.get(account)
-            if group is not None and (
-                len(group.lines) >= SEGMENT_MAX_EVENTS
-                or max(group.last, seconds) - min(group.first, seconds) > SEGMENT_SPAN_SECONDS
-            ):
-                self._close(account, group)
-                group = None
             if group is None:
                 group = self._open[account] = _Open(seconds, seconds)
-            elif seconds < group.first:
-                group.first = seconds
+            elif (
+                len(group.lines) >= SEGMENT_MAX_EVENTS
+                # (its span stays within the limit, so this is: the span with this
+                # event would exceed it)
+                or seconds > group.first + SEGMENT_SPAN_SECONDS
+                or seconds < group.last - SEGMENT_SPAN_SECONDS
+            ):
+                self._close(account, group)
+                group = self._open[account] = _Open(seconds, seconds)
             elif seconds > group.last:
                 group.last = seconds
+            elif seconds < group.first:
+                group.first = seconds
             group.lines.append(text)
             group.shared[id(shared)] = shared
             if terms:
@@ -124,27 +130,30 @@ class _Response(msgspec.Struct, gc=False):
     credentials: _Credentials | None = None
 
 
-class _Captured(msgspec.Struct, array_like=True):
+class _Captured(msgspec.Struct, array_like=True, gc=False):
     """A capture's values (``tessera.audit.record._FIELDS``, in order) as the index
-    reads them: what it needs typed, the rest kept as unparsed JSON (``Raw``)."""
+    reads them: what it needs typed, the parameters kept as unparsed JSON (``Raw``,
+    parsed only when there are any) and the rest untyped (small values: decoding
+    them costs less than keeping each as a ``Raw``). Holds no container, so the
+    garbage collector does not track it (``gc=False``)."""
 
     time: float
     service: str
     operation: str
-    region: msgspec.Raw
-    source_ip: msgspec.Raw
-    user_agent: msgspec.Raw
-    request_id: msgspec.Raw
-    error_code: msgspec.Raw
-    error_message: msgspec.Raw
-    host: msgspec.Raw
-    secure_transport: msgspec.Raw
-    tls_version: msgspec.Raw
-    cipher_suite: msgspec.Raw
+    region: Any
+    source_ip: Any
+    user_agent: Any
+    request_id: Any
+    error_code: Any
+    error_message: Any
+    host: Any
+    secure_transport: Any
+    tls_version: Any
+    cipher_suite: Any
     username: str | None
     access_key_id: str | None
     caller_account: str | None
-    params: dict[str, Any] | None
+    params: msgspec.Raw
     response: _Response | None
 
 
@@ -194,6 +203,8 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
     add = builder.add
     texts: list[str] = []
     loads = orjson.loads
+    decode_json = msgspec.json.decode
+    memo: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
     for text in region.decode().split("\n"):
         text = text.strip("\0")
         if not text:
@@ -201,21 +212,44 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
         try:
             c = _captured(text)
             if c is not None:
+                raw = c.params
                 response = c.response
                 creds = response.credentials if response is not None else None
-                seconds, accounts, shared, terms = index_fields(
-                    c.time,
-                    c.service,
-                    c.operation,
-                    c.username,
-                    c.access_key_id,
-                    c.caller_account,
-                    c.params,
-                    creds.accessKeyId if creds is not None else None,
-                )
-                add(seconds, accounts, shared, terms, text)
-                texts.append(text)
-                continue
+                issued = creds.accessKeyId if creds is not None else None
+                # events of one caller and call with the same (short) parameters and
+                # no issued key have the same index: computed once per batch
+                key: tuple[Any, ...] | None = None
+                if issued is None and len(raw) <= _MEMO_PARAMS:
+                    key = (
+                        c.service,
+                        c.operation,
+                        c.username,
+                        c.access_key_id,
+                        c.caller_account,
+                        bytes(raw),
+                    )
+                    hit = memo.get(key)
+                    if hit is not None:
+                        add(c.time, hit[0], hit[1], (), text)
+                        texts.append(text)
+                        continue
+                params = None if len(raw) <= 2 else decode_json(raw)  # "{}": none
+                if params is None or type(params) is dict:
+                    seconds, accounts, shared, terms = index_fields(
+                        c.time,
+                        c.service,
+                        c.operation,
+                        c.username,
+                        c.access_key_id,
+                        c.caller_account,
+                        params,
+                        issued,
+                    )
+                    if key is not None:
+                        memo[key] = (accounts, (*shared, *terms))
+                    add(seconds, accounts, shared, terms, text)
+                    texts.append(text)
+                    continue
             # the general path (see the module docstring); as ``parse_lines``
             try:
                 value = loads(text)
