@@ -154,10 +154,29 @@ class RequestObserver:
         self.pending = []
         assert self.audit is not None
         lines = []
-        facts = self._facts
+        clock = self.clock
         for request, trace in pending:
-            try:
-                lines.append(capture_line(*facts(request, trace)))
+            try:  # (``_facts``, written out: this runs for every call)
+                error = trace.error
+                headers = request.header_map()
+                lines.append(
+                    capture_line(
+                        trace.request_id,
+                        (trace.now or clock.now()).timestamp(),
+                        trace.service,
+                        trace.operation or "Unknown",
+                        trace.region,
+                        request.source_ip,
+                        headers.get("user-agent") or "",
+                        trace.principal,
+                        trace.params,
+                        trace.result if error is None else None,
+                        None if error is None else error.code,
+                        None if error is None else error.message,
+                        headers.get("host"),
+                        request.secure_transport,
+                    )
+                )
             except Exception:
                 log.exception("could not record request %s", trace.request_id)
         if lines:

@@ -355,7 +355,7 @@ def _resources_json(resources: list[tuple[str, str, str]]) -> str:
 
 
 #: serialised ``userIdentity`` elements by caller (see ``_identity_json``)
-_IDENTITIES: dict[tuple[Any, ...], tuple[str, bytes, bool]] = {}
+_IDENTITIES: dict[tuple[Any, ...], tuple[str, bytes, bool, str | None]] = {}
 _MAX_IDENTITIES = 4096
 _str = json.encoder.encode_basestring_ascii  # json.dumps of one str, in C
 
@@ -422,19 +422,21 @@ def _dumps(value: Any) -> str:
 
 def _identity_entry(
     principal: Principal | None, operation: str, result: Mapping[str, Any] | None
-) -> tuple[str, bytes, bool]:
+) -> tuple[str, bytes, bool, str | None]:
     """``_identity_json``'s value, built (for a signed caller, once per key)."""
     text = _dumps(_identity(principal, operation, result))
     raw = text.encode()
-    return text, raw, b"eyJ" in raw
+    user = _username(principal) if principal is not None else _unsigned_username(text)
+    return text, raw, b"eyJ" in raw, user
 
 
 def _identity_json(
     principal: Principal | None, operation: str, result: Mapping[str, Any] | None
-) -> tuple[str, bytes, bool]:
-    """``userIdentity`` as JSON text and as UTF-8 bytes, and whether it holds a
-    JWT-shaped string's start (``eyJ``). A signed caller's element is the same on
-    every call with the same key, so it is serialised (and looked at) once per key."""
+) -> tuple[str, bytes, bool, str | None]:
+    """``userIdentity`` as JSON text and as UTF-8 bytes, whether it holds a
+    JWT-shaped string's start (``eyJ``), and the caller's LookupEvents ``Username``.
+    A signed caller's are the same on every call with the same key (the ARN names
+    the user, role session or root), so they are made (and looked at) once per key."""
     if principal is None or principal.access_key_id is None:
         return _identity_entry(principal, operation, result)
     session = principal.session
@@ -497,6 +499,9 @@ _FIELDS = (
     _RESPONSE,
 ) = range(len(_FIELDS))
 _TOO_LARGE: dict[str, Any] = {"omitted": "requestParameters too large"}
+#: the secrets of a call with nothing to redact (never added to: a new set is made
+#: before anything is)
+_NO_SECRETS: set[str] = set()
 
 
 def event_id_of(values: Sequence[Any]) -> str:
@@ -606,14 +611,19 @@ def _capture(
     tls_version: str | None,
     cipher_suite: str | None,
 ) -> tuple[tuple[Any, ...], str, set[str], bytes]:
-    redactor = Redactor()
-    ident_json, ident_bytes, ident_jwt = _identity_json(principal, operation, result)
+    ident_json, ident_bytes, ident_jwt, username = _identity_json(principal, operation, result)
+    secrets: set[str] = _NO_SECRETS
     if params:
+        redactor = Redactor()
         params = redactor.request(params)
+        secrets = redactor.secrets
     elif params is not None:
         params = {}
     response = None
     if result and error_code is None and keeps_response(service, operation):
+        if secrets is _NO_SECRETS:
+            redactor = Redactor()
+            secrets = redactor.secrets
         response = redactor.response(result) or None
     values: tuple[Any, ...] = (
         seconds,
@@ -629,7 +639,7 @@ def _capture(
         secure_transport,
         tls_version,
         cipher_suite,
-        _username(principal) if principal is not None else _unsigned_username(ident_json),
+        username,
         principal.access_key_id if principal is not None else None,
         principal.account_id if principal is not None else None,
         params,
@@ -640,13 +650,14 @@ def _capture(
         values = (*values[:_PARAMS], _TOO_LARGE, *values[_PARAMS + 1 :])
         data = _dumps_bytes(values)
     line = b"".join((b'{"c1":', data, b',"i":', ident_bytes, b"}\n"))
-    secrets = redactor.secrets
     # (may_hold, with the identity's share of the JWT check made once per caller)
     if ident_jwt or b"eyJ" in data or (secrets and secret_may_appear(line, secrets)):
         text = line.decode()
         scrubbed = scrub(text, secrets)
         if scrubbed is not text:
             line = scrubbed.encode()
+    if secrets is _NO_SECRETS:
+        secrets = set()  # (the caller's own: Capture.secrets)
     return values, ident_json, secrets, line
 
 
