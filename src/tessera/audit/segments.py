@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +45,8 @@ SEGMENT_SPAN_SECONDS = 60.0
 SEGMENT_MAX_EVENTS = 4096
 #: parameters up to this long (JSON bytes) key ``build_segments``' per-batch memo
 _MEMO_PARAMS = 256
+#: the most entries that memo holds
+_MEMO_ENTRIES = 4096
 
 
 @dataclass(slots=True)
@@ -202,57 +204,19 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
     builder = SegmentBuilder()
     add = builder.add
     texts: list[str] = []
-    loads = orjson.loads
-    decode_json = msgspec.json.decode
-    memo: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+    memo: dict[tuple[Any, ...], _Indexed] = {}
     for text in region.decode().split("\n"):
         text = text.strip("\0")
         if not text:
             continue
         try:
             c = _captured(text)
-            if c is not None:
-                raw = c.params
-                response = c.response
-                creds = response.credentials if response is not None else None
-                issued = creds.accessKeyId if creds is not None else None
-                # events of one caller and call with the same (short) parameters and
-                # no issued key have the same index: computed once per batch
-                key: tuple[Any, ...] | None = None
-                if issued is None and len(raw) <= _MEMO_PARAMS:
-                    key = (
-                        c.service,
-                        c.operation,
-                        c.username,
-                        c.access_key_id,
-                        c.caller_account,
-                        bytes(raw),
-                    )
-                    hit = memo.get(key)
-                    if hit is not None:
-                        add(c.time, hit[0], hit[1], (), text)
-                        texts.append(text)
-                        continue
-                params = None if len(raw) <= 2 else decode_json(raw)  # "{}": none
-                if params is None or type(params) is dict:
-                    seconds, accounts, shared, terms = index_fields(
-                        c.time,
-                        c.service,
-                        c.operation,
-                        c.username,
-                        c.access_key_id,
-                        c.caller_account,
-                        params,
-                        issued,
-                    )
-                    if key is not None:
-                        memo[key] = (accounts, (*shared, *terms))
-                    add(seconds, accounts, shared, terms, text)
-                    texts.append(text)
-                    continue
+            if c is not None and _add_captured(c, text, memo, add):
+                texts.append(text)
+                continue
             # the general path (see the module docstring); as ``parse_lines``
             try:
-                value = loads(text)
+                value = orjson.loads(text)
             except orjson.JSONDecodeError:
                 continue
             if not isinstance(value, dict):
@@ -270,6 +234,58 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
         except Exception:
             log.exception("could not index an audit event")
     return builder.segments(), texts, len(texts)
+
+
+#: what events of one caller and call with the same parameters share: the accounts
+#: that see them, and their terms without and with an issued key's type
+_Indexed = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+_ISSUED_TYPE = ("ResourceType", "AWS::IAM::AccessKey")
+
+
+def _add_captured(
+    c: _Captured,
+    text: str,
+    memo: dict[tuple[Any, ...], _Indexed],
+    add: Callable[
+        [float, Sequence[str], tuple[tuple[str, str], ...], Sequence[tuple[str, str]], str], None
+    ],
+) -> bool:
+    """Add a typed capture to the batch's segments (False: it takes the general
+    path). Events of one caller and call with the same (short) parameters share
+    their index but for the key the call issued, so it is computed once per batch
+    (``memo``) and the events share its terms' tuple (added once per segment)."""
+    raw = c.params
+    response = c.response
+    creds = response.credentials if response is not None else None
+    issued = creds.accessKeyId if creds is not None else None
+    key: tuple[Any, ...] | None = None
+    hit = None
+    if len(raw) <= _MEMO_PARAMS:
+        key = (c.service, c.operation, c.username, c.access_key_id, c.caller_account, bytes(raw))
+        hit = memo.get(key)
+    if hit is None:
+        params = None if len(raw) <= 2 else msgspec.json.decode(raw)  # "{}": none
+        if params is not None and type(params) is not dict:
+            return False
+        _seconds, accounts, shared, terms = index_fields(
+            c.time,
+            c.service,
+            c.operation,
+            c.username,
+            c.access_key_id,
+            c.caller_account,
+            params,
+            None,
+        )
+        common = (*shared, *terms)
+        hit = (accounts, common, (*common, _ISSUED_TYPE))
+        if key is not None and len(memo) < _MEMO_ENTRIES:
+            memo[key] = hit
+    if issued:
+        add(c.time, hit[0], hit[2], (("ResourceName", issued),), text)
+    else:
+        add(c.time, hit[0], hit[1], (), text)
+    return True
 
 
 def _legacy(
