@@ -25,8 +25,9 @@ its call had not been sent).
 **The spool is the queue.** A request keeps nothing else of its event: no Python
 object outlives the call (objects queued for a batch were scanned again and again
 by the garbage collector), and it notifies no one. A single background thread
-tails the spool: every ``_LINGER_SECONDS`` (at once for ``flush`` and ``close``) it
-reads the spool's position, takes every line written since, parses them one at a
+tails the spool: every ``_LINGER_SECONDS`` (``_BUSY_LINGER_SECONDS`` while its batches
+are large, so each batch's fixed cost is shared by more events; at once for ``flush``
+and ``close``) it reads the spool's position, takes every line written since, parses them one at a
 time and stores them as **segments** (``tessera.audit.segments``):
 one row per account with the lookup terms of its events, not a row per event (a
 row per event cost the writer ~20 µs of CPU each, next to the request threads).
@@ -87,6 +88,12 @@ _PRUNE_EVERY_SECONDS = 3600.0
 _RETRY_SECONDS = 1.0
 #: how long the writer waits for more events before storing a partial batch
 _LINGER_SECONDS = 0.2
+#: ... and under load (its last batch held ``_BUSY_BATCH`` events or more): each
+#: batch has a fixed cost (a transaction, its statements, caches refilled after the
+#: requests' work), which at 0.2 s was a third of the audit trail's cost at c = 16
+#: (bench/README.md, "Sixth pass")
+_BUSY_LINGER_SECONDS = 1.0
+_BUSY_BATCH = 256
 #: the writer's shortest wait between polls of the spool position (``linger=0``)
 _MIN_POLL_SECONDS = 0.005
 #: the backlog (bytes spooled, not stored) at which a request that takes the locked
@@ -248,12 +255,17 @@ class AuditWriter:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         max_pending_bytes: int = _MAX_PENDING_BYTES,
         linger: float = _LINGER_SECONDS,
+        busy_linger: float | None = None,
         spool_bytes: int = _SPOOL_BYTES,
     ) -> None:
         self._store = store
         self._retention = timedelta(days=retention_days)
         self._max_pending = max_pending_bytes
         self._linger = linger
+        if busy_linger is None:
+            busy_linger = _BUSY_LINGER_SECONDS if linger > 0 else 0.0
+        self._busy_linger = max(linger, busy_linger)
+        self._last_batch = 0  # lines the writer took last time
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer thread waits here
         self._done = threading.Condition(self._lock)  # flush and back-pressure wait here
@@ -542,16 +554,17 @@ class AuditWriter:
         once per ``linger``, so a batch gathers what came in meanwhile; at once
         for ``flush`` and ``close``); the spool regions that hold them; None to
         stop, [] to prune."""
+        linger = self._busy_linger if self._last_batch >= _BUSY_BATCH else self._linger
         while True:
             now = time.monotonic()
             unread = self._unread()
-            if unread and (self._flushing or self._closed or now >= self._last_take + self._linger):
+            if unread and (self._flushing or self._closed or now >= self._last_take + linger):
                 break
             if self._closed:
                 return None
             if now >= next_prune:
                 return []
-            wait = self._last_take + self._linger - now if unread else self._linger
+            wait = self._last_take + linger - now if unread else linger
             self._work.wait(min(max(wait, _MIN_POLL_SECONDS), next_prune - now))
         self._last_take = now
         regions = []
@@ -564,6 +577,7 @@ class AuditWriter:
                 taken += data.count(b"\n")
                 spool.read = end
         self._in_flight = taken
+        self._last_batch = taken
         return regions
 
     def _run(self) -> None:

@@ -236,6 +236,38 @@ def test_events_are_stored_in_batches_and_spools_go_when_closed(tmp_path: Path) 
     assert not store.marks
 
 
+def test_after_a_large_batch_the_writer_waits_its_busy_linger(tmp_path: Path) -> None:
+    """A large batch (a busy server) makes the writer wait its longer linger before
+    the next one, so each batch's fixed cost is shared by more events; a small one
+    brings the short linger back. ``flush`` still cuts either short."""
+    from tessera.audit.writer import _BUSY_BATCH
+
+    store = MemoryAuditStore()
+    writer = AuditWriter(store, spool_dir=tmp_path / "spool", linger=0.5, busy_linger=60)
+    try:
+        lines = [_event(n).line for n in range(1, _BUSY_BATCH + 10)]
+        writer.record(_event(0).line)
+        assert writer.flush(timeout=10)  # a batch of one
+        writer.record(b"".join(lines))  # (one write: one batch, whenever it is taken)
+        assert writer.flush(timeout=10)
+        writer.record(_event(10_000).line)
+        time.sleep(1.5)  # three short lingers
+        assert writer.pending() == 1  # waiting out the busy linger
+        assert writer.flush(timeout=10)  # ... which flush cuts short
+        writer.record(_event(10_001).line)  # the last batch was one event: not busy
+        assert _stored_within(writer, 10)
+        assert len(store.event_ids()) == _BUSY_BATCH + 12
+    finally:
+        writer.close()
+
+
+def _stored_within(writer: AuditWriter, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while writer.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return writer.pending() == 0
+
+
 def test_a_failed_batch_is_retried_from_the_same_place(tmp_path: Path) -> None:
     from tessera.audit import writer as writer_module
 
