@@ -7,6 +7,7 @@ Metrics stay on in both: this isolates the audit trail. Prints requests per seco
 server CPU per request and the ratios, and writes them as JSON with ``--out``.
 
     .venv/bin/python bench/audit_http.py --rounds 4 --seconds 2
+    .venv/bin/python bench/audit_http.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Bounded: ``--rounds`` × 2 modes × ``--seconds`` per operation, loopback only.
 """
@@ -42,19 +43,38 @@ def main() -> int:
         help="an extra `tessera serve` option for both servers (repeatable), e.g. "
         "--server-arg=--busy-poll-us=0",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="store each server in its own new database on this PostgreSQL server "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/test; created and dropped here) "
+        "instead of SQLite",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 0.5), 10.0)
     rounds = min(max(args.rounds, 1), 20)
     generator, _why = choose_generator(args.generator)
     servers: dict[str, Target] = {}
+    databases: list[str] = []
     try:
         extra = tuple(args.server_arg)
-        servers["on"] = start_tessera(args.workers, extra_args=extra)
-        servers["off"] = start_tessera(args.workers, extra_args=(*extra, "--insecure-no-audit"))
+        urls: dict[str, str | None] = {"on": None, "off": None}
+        if args.postgres:
+            for mode in urls:
+                name = f"tessera_audit_bench_{mode}_{os.getpid()}"
+                _database(args.postgres, f'CREATE DATABASE "{name}"')
+                databases.append(name)
+                urls[mode] = _with_database(args.postgres, name)
+        servers["on"] = start_tessera(args.workers, urls["on"], extra_args=extra)
+        servers["off"] = start_tessera(
+            args.workers, urls["off"], extra_args=(*extra, "--insecure-no-audit")
+        )
         for target in servers.values():
             seed(target)
         results: dict[str, Any] = {
+            "store": "postgresql" if args.postgres else "sqlite",
             "generator": generator,
             "concurrency": args.concurrency,
             "workers": args.workers,
@@ -129,7 +149,25 @@ def main() -> int:
     finally:
         for target in servers.values():
             target.stop()
+        for name in databases:
+            _database(args.postgres, f'DROP DATABASE IF EXISTS "{name}"')
     return 0
+
+
+def _with_database(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
+    base, _sep, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def _database(url: str, statement: str) -> None:
+    """Run ``statement`` (CREATE/DROP DATABASE) on the server ``url`` names."""
+    import psycopg
+
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        conn.execute(statement.encode())
 
 
 if __name__ == "__main__":
