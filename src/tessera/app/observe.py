@@ -46,24 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tessera.observe")
 
-#: ``capture_line``'s arguments: the facts of one call's audit event
-_Facts = tuple[
-    str,
-    float,
-    str,
-    str,
-    str,
-    str,
-    str,
-    Principal | None,
-    Mapping[str, Any] | None,
-    Mapping[str, Any] | None,
-    str | None,
-    str | None,
-    str | None,
-    bool,
-]
-
 
 class Request(Protocol):
     """What the observer reads of ``tessera.app.pipeline.Request``."""
@@ -154,39 +136,20 @@ class RequestObserver:
         self.pending = []
         assert self.audit is not None
         lines = []
-        clock = self.clock
+        line = self._line
         for request, trace in pending:
-            try:  # (``_facts``, written out: this runs for every call)
-                error = trace.error
-                headers = request.header_map()
-                lines.append(
-                    capture_line(
-                        trace.request_id,
-                        (trace.now or clock.now()).timestamp(),
-                        trace.service,
-                        trace.operation or "Unknown",
-                        trace.region,
-                        request.source_ip,
-                        headers.get("user-agent") or "",
-                        trace.principal,
-                        trace.params,
-                        trace.result if error is None else None,
-                        None if error is None else error.code,
-                        None if error is None else error.message,
-                        headers.get("host"),
-                        request.secure_transport,
-                    )
-                )
+            try:
+                lines.append(line(request, trace))
             except Exception:
                 log.exception("could not record request %s", trace.request_id)
         if lines:
             self.audit.record(b"".join(lines))  # one write: the turn's lines, in order
 
-    def _facts(self, request: Request, trace: CallTrace) -> _Facts:
-        """``capture_line``'s arguments for one answered call."""
+    def _line(self, request: Request, trace: CallTrace) -> bytes:
+        """The spool line of one answered call (``capture_line``)."""
         error = trace.error
         headers = request.header_map()
-        return (
+        return capture_line(
             trace.request_id,
             (trace.now or self.clock.now()).timestamp(),
             trace.service,
@@ -197,8 +160,8 @@ class RequestObserver:
             trace.principal,
             trace.params,
             trace.result if error is None else None,
-            error.code if error is not None else None,
-            error.message if error is not None else None,
+            None if error is None else error.code,
+            None if error is None else error.message,
             headers.get("host"),
             request.secure_transport,
         )
@@ -224,4 +187,4 @@ class RequestObserver:
         if defer:  # captured with the rest of the loop turn's (record_pending)
             self.pending.append((request, trace))
         else:
-            self.audit.record(capture_line(*self._facts(request, trace)))
+            self.audit.record(self._line(request, trace))
