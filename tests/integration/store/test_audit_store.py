@@ -260,6 +260,9 @@ def test_a_key_with_many_values_is_one_list_row_and_each_value_is_found(store: S
     assert _list_rows(store) == 0
 
 
+_ZLIB = zlib.compress("zlib \u00fc\nsegment".encode(), 1)
+
+
 def test_segments_are_stored_packed_and_earlier_text_segments_still_read(
     store: SqlStore,
 ) -> None:
@@ -274,26 +277,18 @@ def test_segments_are_stored_packed_and_earlier_text_segments_still_read(
     c = s.audit_segments.c
     with unwrap(store).engine.begin() as conn:
         data, packed = conn.execute(select(c.data, c.packed)).one()
-        conn.execute(
-            s.audit_segments.insert().values(
-                account_id=A,
-                first_time=T0 + timedelta(seconds=5),
-                last_time=T0 + timedelta(seconds=6),
-                count=2,
-                data="earlier\nsegment",
-                packed=None,
+        # as earlier versions stored them: text in ``data``, then zlib in ``packed``
+        for at, text, zlib_packed in ((5, "earlier\nsegment", None), (7, "", _ZLIB)):
+            conn.execute(
+                s.audit_segments.insert().values(
+                    account_id=A,
+                    first_time=T0 + timedelta(seconds=at),
+                    last_time=T0 + timedelta(seconds=at + 1),
+                    count=2,
+                    data=text,
+                    packed=zlib_packed,
+                )
             )
-        )
-        conn.execute(
-            s.audit_segments.insert().values(
-                account_id=A,
-                first_time=T0 + timedelta(seconds=7),
-                last_time=T0 + timedelta(seconds=8),
-                count=2,
-                data="",
-                packed=zlib.compress("zlib \u00fc\nsegment".encode(), 1),
-            )
-        )
     assert data == "" and packed is not None
     assert bytes(packed)[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert len(packed) * 10 < len(lines)  # compressed, not merely stored as bytes
