@@ -136,8 +136,9 @@ class _Captured(msgspec.Struct, array_like=True, gc=False):
     """A capture's values (``tessera.audit.record._FIELDS``, in order) as the index
     reads them: what it needs typed, the parameters kept as unparsed JSON (``Raw``,
     parsed only when there are any) and the rest untyped (small values: decoding
-    them costs less than keeping each as a ``Raw``). Holds no container, so the
-    garbage collector does not track it (``gc=False``)."""
+    them costs less than keeping each as a ``Raw``). Never part of a reference
+    cycle (made, read and dropped within one line's indexing), so the garbage
+    collector need not track it (``gc=False``)."""
 
     time: float
     service: str
