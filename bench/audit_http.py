@@ -29,7 +29,7 @@ from bench.targets import Target, seed, start_tessera
 OPERATIONS = ("GetCallerIdentity", "AssumeRole")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=4, help="alternations per operation")
     parser.add_argument("--seconds", type=float, default=2.0, help="per round (max 10)")
@@ -52,7 +52,7 @@ def main() -> int:
         "instead of SQLite",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     seconds = min(max(args.seconds, 0.5), 10.0)
     rounds = min(max(args.rounds, 1), 20)
     generator, _why = choose_generator(args.generator)
