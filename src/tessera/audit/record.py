@@ -288,16 +288,6 @@ _RESOURCE_OF: dict[str, tuple[int, str]] = {
 _ACCESS_KEY_RANK = len(_RESOURCE_MEMBERS)
 
 
-def _named_resources(
-    params: Mapping[str, Any] | None, response: Mapping[str, Any] | None
-) -> list[tuple[int, str, str]]:
-    """(rank in ``_RESOURCE_MEMBERS``, type, ARN or name) of each member of the
-    (redacted, camelCase) parameters that names a resource, then of the access key
-    the call issued: what both the record's ``resources`` and the index's terms
-    are made of."""
-    return _named(params, _issued_key(response))
-
-
 def _issued_key(response: Mapping[str, Any] | None) -> str | None:
     """The access key id a call's (redacted) result issued, if any."""
     if response:
@@ -309,8 +299,13 @@ def _issued_key(response: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def _named(params: Mapping[str, Any] | None, issued_key: str | None) -> list[tuple[int, str, str]]:
-    """``_named_resources`` of the parameters and the issued key's id."""
+def _named_resources(
+    params: Mapping[str, Any] | None, issued_key: str | None
+) -> list[tuple[int, str, str]]:
+    """(rank in ``_RESOURCE_MEMBERS``, type, ARN or name) of each member of the
+    (redacted, camelCase) parameters that names a resource, then of the access key
+    the call issued (``_issued_key``): what both the record's ``resources`` and the
+    index's terms are made of."""
     named: list[tuple[int, str, str]] = []
     if params:
         resource_of = _RESOURCE_OF
@@ -330,7 +325,7 @@ def _resources(
     """The record's ``resources``: (accountId, type, ARN or name) of each resource
     the call names, in ``_RESOURCE_MEMBERS`` order (the issued access key after
     the parameters' own), without repeats."""
-    named = _named_resources(params, response)
+    named = _named_resources(params, _issued_key(response))
     if len(named) > 1:
         named.sort(key=lambda item: item[0])  # stable: the issued key stays last
     found: list[tuple[str, str, str]] = []
@@ -802,7 +797,7 @@ def index_fields(
     if key:
         own.append(("AccessKeyId", key))
     if params or issued_key:
-        for _rank, kind, name in _named(params, issued_key):
+        for _rank, kind, name in _named_resources(params, issued_key):
             own += (("ResourceType", kind), ("ResourceName", name))
     return seconds, accounts, base, own
 

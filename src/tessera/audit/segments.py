@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -185,17 +185,19 @@ def parse_lines(region: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
     parsing a whole batch at once kept tens of thousands of objects alive together,
     and the garbage collector's passes over them (run by whichever thread
     allocated next, often a request's) cost more than the parse."""
-    loads = orjson.loads
-    for text in region.decode().split("\n"):
-        text = text.strip("\0")
-        if not text:
-            continue
-        try:
-            value = loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
+    for text in _lines(region):
+        value = _parsed(text)
+        if value is not None:
             yield text, value
+
+
+def _parsed(text: str) -> dict[str, Any] | None:
+    """One line's object (orjson); None for a torn line or anything but an object."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
@@ -209,15 +211,11 @@ def build_segments(region: bytes) -> tuple[list[AuditSegment], list[str], int]:
     for text in _lines(region):
         try:
             c = _captured(text)
-            if c is not None and _add_captured(c, text, memo, add):
+            if c is not None and _add_captured(c, text, memo, builder):
                 texts.append(text)
                 continue
-            # the general path (see the module docstring); as ``parse_lines``
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(value, dict):
+            value = _parsed(text)  # the general path (see the module docstring)
+            if value is None:
                 continue
             captured = value.get("c1")
             if captured is not None:
@@ -266,9 +264,7 @@ def _add_captured(
     c: _Captured,
     text: str,
     memo: dict[tuple[Any, ...], _Indexed],
-    add: Callable[
-        [float, Sequence[str], tuple[tuple[str, str], ...], Sequence[tuple[str, str]], str], None
-    ],
+    builder: SegmentBuilder,
 ) -> bool:
     """Add a typed capture to the batch's segments (False: it takes the general
     path). Events of one caller and call with the same (short) parameters share
@@ -302,9 +298,9 @@ def _add_captured(
         if key is not None and len(memo) < _MEMO_ENTRIES:
             memo[key] = hit
     if issued:
-        add(c.time, hit[0], hit[2], (("ResourceName", issued),), text)
+        builder.add(c.time, hit[0], hit[2], (("ResourceName", issued),), text)
     else:
-        add(c.time, hit[0], hit[1], (), text)
+        builder.add(c.time, hit[0], hit[1], (), text)
     return True
 
 

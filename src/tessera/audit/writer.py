@@ -201,7 +201,7 @@ class _MemorySpool:
     """The spool when there is no spool directory (or no room on its disk): lines
     held in memory until stored (no write-ahead copy)."""
 
-    __slots__ = ("mm", "read", "stored", "used")
+    __slots__ = ("mm", "read", "stored")
     name: str | None = None
     #: no limit but the writer's back-pressure (``max_pending_bytes``)
     size = sys.maxsize
@@ -210,12 +210,11 @@ class _MemorySpool:
         #: the lines not stored yet (``append`` extends it; ``region`` reads it as a
         #: spool's mapping is read)
         self.mm = bytearray()
-        self.used = 0
         self.read = 0
         self.stored = 0
 
     def end(self) -> int:
-        return self.used
+        return len(self.mm)
 
     def seal(self) -> None:
         """(Nothing holds a memory spool outside the writer's lock.)"""
@@ -223,7 +222,6 @@ class _MemorySpool:
     def append(self, line: bytes) -> bool:
         """Under the writer's lock: keep ``line``."""
         self.mm += line
-        self.used += len(line)
         return True
 
     def region(self, start: int, end: int) -> bytes:
@@ -232,7 +230,6 @@ class _MemorySpool:
     def stored_up_to(self, offset: int) -> None:
         """Drop what is stored (under the writer's lock)."""
         del self.mm[:offset]
-        self.used -= offset
         self.read -= offset
         self.stored = 0
 

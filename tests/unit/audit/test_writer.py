@@ -296,7 +296,7 @@ def test_without_a_spool_directory_events_wait_in_memory(tmp_path: Path) -> None
         writer.record(event.line)
     assert writer.flush(timeout=30)
     assert sorted(store.event_ids()) == sorted(e.event_id for e in events)
-    assert isinstance(writer._spool, _MemorySpool) and writer._spool.used == 0
+    assert isinstance(writer._spool, _MemorySpool) and writer._spool.end() == 0
     writer.close()
 
 

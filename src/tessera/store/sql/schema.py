@@ -1146,7 +1146,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (
         19,
-        "audit segments packed: their lines zlib-compressed (was: text)",
+        "audit segments packed: their lines compressed in ``packed`` (was: text)",
         _add_columns(audit_segments, "packed"),
     ),
 ]
